@@ -1,0 +1,27 @@
+// The anoswin command line: one function per subcommand, each in src/cli/cmd_<name>.c.
+// Exit codes: 0 success, 1 bad input ("anoswin: <file>: <what is wrong>"), 2 usage error.
+#ifndef ANOSWIN_CLI_H
+#define ANOSWIN_CLI_H
+
+enum { EXIT_OK = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
+
+int cmd_info(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_detect(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
+
+// Prints "anoswin: <as_error()>" and returns EXIT_BAD_INPUT.
+int cli_report_error(void);
+// Prints "anoswin <cmd>: <message>\nTry 'anoswin <cmd> --help'." and returns EXIT_USAGE.
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Strict number parsing for option values: the whole string must parse and lie in [lo, hi];
+// otherwise a usage error naming the option is printed and -1 returned.
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+#endif

@@ -1,0 +1,95 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/error.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"info", cmd_info, "describe a NIfTI file or the model's tensors"},
+    {"data", cmd_data, "build the embedded synthetic data set (data synth)"},
+    {"train", cmd_train, "train the Swin MAE on healthy scans"},
+    {"reconstruct", cmd_reconstruct, "reconstruct a slice or volume under a given mask"},
+    {"detect", cmd_detect, "anomaly maps and lesion masks for new scans"},
+    {"eval", cmd_eval, "Dice, AUPRC and AUROC against ground truth"},
+    {"bench", cmd_bench, "measure speed and memory against the PyTorch reference"},
+    {"demo", cmd_demo, "synthesise data, train, detect and evaluate end to end"},
+    {"experiment", cmd_experiment, "run the paper's Table 1 / Table 2 experiments"},
+};
+enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_help(FILE *f) {
+    fprintf(f,
+            "anoswin %s - unsupervised anomaly detection in brain MRI with a Swin masked autoencoder\n\n"
+            "Usage: anoswin <command> [options]\n\nCommands:\n",
+            ANOSWIN_VERSION);
+    for (int i = 0; i < NUM_COMMANDS; i++) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\nOptions:\n  -h, --help     show this help\n  -V, --version  show the version\n\n"
+            "Run 'anoswin <command> --help' for a command's options.\n");
+}
+
+int cli_report_error(void) {
+    const char *msg = as_error();
+    fprintf(stderr, "anoswin: %s\n", msg[0] ? msg : "unknown error");
+    return EXIT_BAD_INPUT;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "anoswin %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'anoswin %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        cli_usage_error(cmd, "--%s: expected an integer in [%ld, %ld], got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) {
+        cli_usage_error(cmd, "--%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help")) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "-V") || !strcmp(name, "--version")) {
+        printf("anoswin %s\n", ANOSWIN_VERSION);
+        return EXIT_OK;
+    }
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        if (!strcmp(name, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "anoswin: unknown command '%s'\nTry 'anoswin --help'.\n", name);
+    return EXIT_USAGE;
+}
