@@ -119,7 +119,68 @@ static void test_init_stats(void) {
     param_table_free(&t);
 }
 
+// Names, dtypes, shapes and order equal the PyTorch reference's state_dict.
+static void compare_with_torch(const char *config) {
+    const char *dir = tu_scratch_dir("model_params");
+    char path[1024], args[2048];
+    snprintf(path, sizeof path, "%s/names.txt", dir);
+    snprintf(args, sizeof args, "names --out '%s'%s%s%s", path, config ? " --config '" : "", config ? config : "",
+             config ? "'" : "");
+    tu_run_python("tools/swin_mae_ref.py", args);
+    swinmae_config c;
+    swinmae_config_default(&c);
+    if (config) CHECK(swinmae_config_parse(&c, config, "--config") == 0, "parse %s: %s", config, as_error());
+    param_table t;
+    CHECK(param_table_build(&t, &c) == 0, "build");
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL, "open %s", path);
+    if (!f) return;
+    char name[256], dt[8], shape[64];
+    int i = 0, bad = 0;
+    while (fscanf(f, "%255s %7s %63s", name, dt, shape) == 3) {
+        if (i >= t.n) {
+            bad++;
+            printf("extra torch entry %s\n", name);
+            i++;
+            continue;
+        }
+        const param_entry *e = &t.entries[i++];
+        char s[64];
+        param_shape_str(e, s, sizeof s);
+        if (strcmp(name, e->name) || strcmp(shape, s) || strcmp(dt, e->dtype == PARAM_F32 ? "F32" : "I64")) {
+            if (bad++ < 5) printf("entry %d: torch %s %s %s, anoswin %s %s\n", i - 1, name, dt, shape, e->name, s);
+        }
+    }
+    fclose(f);
+    CHECK(bad == 0 && i == t.n, "%s: %d entries equal torch's state_dict (%d mismatches, torch has %d)",
+          config ? config : "paper config", t.n, bad, i);
+    // relative_position_index and pos_embed equal the reference's buffers.
+    snprintf(path, sizeof path, "%s/relpos.i64", dir);
+    snprintf(args, sizeof args, "relpos --config 'window=%d' --out '%s'", c.window, path);
+    tu_run_python("tools/swin_mae_ref.py", args);
+    size_t n = (size_t)c.window * c.window * c.window * c.window;
+    int64_t *ref = tu_read_i64(path, n), *got = as_malloc(n * sizeof *got);
+    relative_position_index(got, c.window);
+    CHECK(!memcmp(ref, got, n * sizeof *got), "relative_position_index (window %d) equals torch's buffer", c.window);
+    free(ref);
+    free(got);
+    snprintf(path, sizeof path, "%s/posembed.f32", dir);
+    snprintf(args, sizeof args, "posembed --config 'img_size=%d,patch_size=%d,window=%d,embed_dim=%d' --out '%s'",
+             c.img_size, c.patch_size, c.window, c.embed_dim, path);
+    tu_run_python("tools/swin_mae_ref.py", args);
+    n = (size_t)swinmae_num_tokens(&c) * c.embed_dim;
+    float *pr = tu_read_f32(path, n), *pg = as_malloc(n * sizeof *pg);
+    pos_embed_sincos(pg, c.embed_dim, swinmae_grid(&c));
+    tu_allclose("pos_embed", pg, pr, n, 1e-6, 1e-6);
+    free(pr);
+    free(pg);
+    param_table_free(&t);
+}
+
 int main(void) {
+    compare_with_torch(NULL);
+    compare_with_torch("img_size=112,patch_size=2,in_chans=1,embed_dim=24,depths=[1,3,2,1],num_heads=[1,2,3,4],window=7,mlp_ratio=2");
+    compare_with_torch("img_size=64,patch_size=2,embed_dim=16,depths=2/2/2/2,num_heads=1/2/4/8,window=4");
     test_counts_default();
     test_config();
     test_relpos_small();
