@@ -457,3 +457,29 @@ void volume_free(volume *v) {
     if (v->header) nifti_image_free((nifti_image *)v->header);
     memset(v, 0, sizeof *v);
 }
+
+void volume_copy_geometry(volume *dst, const volume *src) {
+    memset(dst, 0, sizeof *dst);
+    dst->nx = src->nx;
+    dst->ny = src->ny;
+    dst->nz = src->nz;
+    memcpy(dst->pixdim, src->pixdim, sizeof dst->pixdim);
+    memcpy(dst->affine, src->affine, sizeof dst->affine);
+    if (src->header) {
+        quiet_nifticlib();
+        dst->header = nifti_copy_nim_info((const nifti_image *)src->header);
+    }
+}
+
+const char *volume_source_name(const volume *v) {
+    const nifti_image *nim = v->header;
+    return nim && nim->fname ? nim->fname : "(in memory)";
+}
+
+int volume_same_grid(const volume *a, const volume *b) {
+    if (a->nx != b->nx || a->ny != b->ny || a->nz != b->nz) return 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            if (!(fabs(a->affine[i][j] - b->affine[i][j]) <= 1e-4)) return 0;
+    return 1;
+}

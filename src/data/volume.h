@@ -27,5 +27,12 @@ void volume_alloc_like(volume *v, const volume *like);
 // A new zero-filled synthetic volume with 1 mm voxels and an identity-like RAS affine.
 void volume_alloc(volume *v, int nx, int ny, int nz, const float pixdim[3]);
 void volume_free(volume *v);
+// dst gets src's grid and geometry (a copy of its header) but no data (dst->data = NULL);
+// volume_alloc_like(x, dst) then works as on src. Free with volume_free.
+void volume_copy_geometry(volume *dst, const volume *src);
+// The file the volume was read from, or "(in memory)".
+const char *volume_source_name(const volume *v);
+// 1 when a and b have the same dimensions and (to 1e-4 mm) the same affine.
+int volume_same_grid(const volume *a, const volume *b);
 
 #endif

@@ -1,0 +1,60 @@
+#include "data/resample.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "util/error.h"
+
+// PyTorch (aten/src/ATen/native/UpSample.h, CPU): scale = (in-1)/(out-1) in float,
+// src = scale*dst, i0 = min(floor(src), in-1), lambda = clamp(src - i0, 0, 1),
+// i1 = i0 + (i0 < in-1). Kept in float so results match to the last bit or two.
+typedef struct tap {
+    int i0, i1;
+    float l0, l1;
+} tap;
+
+static void taps(tap *t, int out, int in) {
+    float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+    for (int d = 0; d < out; d++) {
+        float src = scale * (float)d;
+        int i0 = (int)floorf(src);
+        if (i0 > in - 1) i0 = in - 1;
+        float l = src - (float)i0;
+        l = l < 0 ? 0 : l > 1 ? 1 : l;
+        t[d].i0 = i0;
+        t[d].i1 = i0 + (i0 < in - 1 ? 1 : 0);
+        t[d].l0 = 1.0f - l;
+        t[d].l1 = l;
+    }
+}
+
+void resize_linear_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_b, const float *in, int ih, int iw,
+                      ptrdiff_t is_a, ptrdiff_t is_b) {
+    tap *ta = as_malloc(sizeof(tap) * (size_t)(oh + ow)), *tb = ta + oh;
+    taps(ta, oh, ih);
+    taps(tb, ow, iw);
+    for (int a = 0; a < oh; a++) {
+        const float *r0 = in + ta[a].i0 * is_a, *r1 = in + ta[a].i1 * is_a;
+        float h0 = ta[a].l0, h1 = ta[a].l1;
+        for (int b = 0; b < ow; b++) {
+            ptrdiff_t c0 = tb[b].i0 * is_b, c1 = tb[b].i1 * is_b;
+            float w0 = tb[b].l0, w1 = tb[b].l1;
+            out[a * os_a + b * os_b] = h0 * (w0 * r0[c0] + w1 * r0[c1]) + h1 * (w0 * r1[c0] + w1 * r1[c1]);
+        }
+    }
+    free(ta);
+}
+
+void resize_nearest_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_b, const float *in, int ih, int iw,
+                       ptrdiff_t is_a, ptrdiff_t is_b) {
+    double sa = oh > 1 ? (double)(ih - 1) / (oh - 1) : 0, sb = ow > 1 ? (double)(iw - 1) / (ow - 1) : 0;
+    for (int a = 0; a < oh; a++) {
+        long ia = lround(sa * a);
+        if (ia > ih - 1) ia = ih - 1;
+        for (int b = 0; b < ow; b++) {
+            long ib = lround(sb * b);
+            if (ib > iw - 1) ib = iw - 1;
+            out[a * os_a + b * os_b] = in[ia * is_a + ib * is_b];
+        }
+    }
+}
