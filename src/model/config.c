@@ -70,13 +70,19 @@ float swinmae_drop_path(const swinmae_config *c, int stage, int block) {
 }
 
 int swinmae_config_to_json(const swinmae_config *c, char *out, size_t n) {
+    // Shortest decimal that reads back as the same float ("0.1", not "0.100000001").
+    char dpr[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(dpr, sizeof dpr, "%.*g", prec, (double)c->drop_path_rate);
+        if (strtof(dpr, NULL) == c->drop_path_rate) break;
+    }
     int w = snprintf(out, n,
                      "{\"img_size\":%d,\"patch_size\":%d,\"in_chans\":%d,\"embed_dim\":%d,"
                      "\"depths\":[%d,%d,%d,%d],\"num_heads\":[%d,%d,%d,%d],\"window\":%d,"
-                     "\"mlp_ratio\":%d,\"drop_path_rate\":%.9g}",
+                     "\"mlp_ratio\":%d,\"drop_path_rate\":%s}",
                      c->img_size, c->patch_size, c->in_chans, c->embed_dim, c->depths[0], c->depths[1],
                      c->depths[2], c->depths[3], c->num_heads[0], c->num_heads[1], c->num_heads[2],
-                     c->num_heads[3], c->window, c->mlp_ratio, (double)c->drop_path_rate);
+                     c->num_heads[3], c->window, c->mlp_ratio, dpr);
     return (w < 0 || (size_t)w >= n) ? -1 : 0;
 }
 
