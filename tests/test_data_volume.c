@@ -10,6 +10,7 @@
 #include "helpers/testutil.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "data/reorient.h"
 #include "data/volume.h"
 
 typedef struct fixture {
@@ -83,6 +84,29 @@ int main(void) {
         double d = affine_maxdiff(v.affine, t->affine);
         CHECK(d < 1e-5, "%s: affine differs from nibabel's by %g", t->name, d);
         free(want);
+
+        // Reorientation: as_closest_canonical's data and affine, aff2axcodes, and the inverse.
+        char code[4];
+        orientation_codes(v.affine, code);
+        CHECK(!strcmp(code, t->code), "%s: orientation %s, nibabel says %s", t->name, code, t->code);
+        volume ras;
+        orientation o;
+        volume_to_ras(&ras, &v, &o);
+        CHECK(ras.nx == t->rn[0] && ras.ny == t->rn[1] && ras.nz == t->rn[2], "%s: RAS shape %dx%dx%d", t->name, ras.nx,
+              ras.ny, ras.nz);
+        snprintf(ref, sizeof ref, "%s.ras.f4", path);
+        want = tu_read_f32(ref, n);
+        snprintf(what, sizeof what, "%s RAS data", t->name);
+        tu_allclose(what, ras.data, want, n, 0, 2e-7);
+        free(want);
+        d = affine_maxdiff(ras.affine, t->raffine);
+        CHECK(d < 1e-5, "%s: RAS affine differs from nibabel's by %g", t->name, d);
+        float *back = malloc(n * sizeof(float));
+        int nn[3] = {v.nx, v.ny, v.nz};
+        ras_to_native(back, ras.data, nn, &o);
+        CHECK(!memcmp(back, v.data, n * sizeof(float)), "%s: ras_to_native inverts volume_to_ras", t->name);
+        free(back);
+        volume_free(&ras);
 
         // Write float32 .nii.gz and uint8 .nii with the source geometry; nibabel checks them.
         char out[4400];

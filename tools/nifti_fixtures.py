@@ -11,7 +11,8 @@ oblique, sform-only / qform-only / no-xform headers) and OUTDIR/manifest.txt, on
 
 where a = nibabel's img.affine, CODE = ''.join(nib.aff2axcodes(a)), r* the shape/affine of
 nib.as_closest_canonical(img). Alongside: NAME.data.f4 (img.get_fdata() as '<f4', x fastest)
-and NAME.ras.f4 (the canonical image's data, x fastest).
+and NAME.ras.f4 (the canonical image's data, x fastest). Also large_LAS_mask.nii.gz (a mask on
+large_LAS's grid) and wrong_grid_mask.nii.gz (one slice fewer), not in the manifest.
 """
 import os
 import sys
@@ -101,6 +102,12 @@ def main():
     # A realistic size (brain-like grid), odd sizes, RAS-ish but flipped x.
     big = rng.uniform(0, 1, size=(61, 73, 41)).astype(np.float32)
     cases.append(('large_LAS.nii.gz', nib.Nifti1Image(big, affine_from('LAS', zooms=(3.0, 3.0, 3.5)))))
+
+    # Brain masks for the slice pipeline: one on large_LAS's grid, one on another grid.
+    m = (big > 0.3).astype(np.uint8)
+    nib.save(nib.Nifti1Image(m, affine_from('LAS', zooms=(3.0, 3.0, 3.5))), os.path.join(out, 'large_LAS_mask.nii.gz'))
+    nib.save(nib.Nifti1Image(m[:, :, :40], affine_from('LAS', zooms=(3.0, 3.0, 3.5))),
+             os.path.join(out, 'wrong_grid_mask.nii.gz'))
 
     with open(os.path.join(out, 'manifest.txt'), 'w') as mf:
         for name, img in cases:

@@ -5,9 +5,12 @@
 
 #include "util/error.h"
 
-// PyTorch (aten/src/ATen/native/UpSample.h, CPU): scale = (in-1)/(out-1) in float,
-// src = scale*dst, i0 = min(floor(src), in-1), lambda = clamp(src - i0, 0, 1),
-// i1 = i0 + (i0 < in-1). Kept in float so results match to the last bit or two.
+// PyTorch's CPU kernel (aten/src/ATen/native/UpSample.h, torch 1.13): scale = (in-1)/(out-1)
+// in float; the source position scale*dst is formed in double (CPU acc_type of float),
+// i0 = min(floor(src), in-1), lambda1 = (float)clamp(src - i0, 0, 1), lambda0 = 1 - lambda1 in
+// float, i1 = i0 + (i0 < in-1). The double matters: e.g. 61 -> 32 has 31*scale = 59.9999982,
+// which float rounding would turn into 60 and a different pair of taps. Probed weight by weight
+// against torch (tools/slices_reference.py checks whole volumes).
 typedef struct tap {
     int i0, i1;
     float l0, l1;
@@ -16,15 +19,15 @@ typedef struct tap {
 static void taps(tap *t, int out, int in) {
     float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
     for (int d = 0; d < out; d++) {
-        float src = scale * (float)d;
-        int i0 = (int)floorf(src);
+        double src = (double)scale * d;
+        int i0 = (int)floor(src);
         if (i0 > in - 1) i0 = in - 1;
-        float l = src - (float)i0;
-        l = l < 0 ? 0 : l > 1 ? 1 : l;
+        double l = src - i0;
+        float l1 = (float)(l < 0 ? 0 : l > 1 ? 1 : l);
         t[d].i0 = i0;
         t[d].i1 = i0 + (i0 < in - 1 ? 1 : 0);
-        t[d].l0 = 1.0f - l;
-        t[d].l1 = l;
+        t[d].l0 = 1.0f - l1;
+        t[d].l1 = l1;
     }
 }
 
