@@ -1,0 +1,495 @@
+#include "eval/eval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/volume.h"  // volume_read, volume_free
+#include "util/error.h"   // as_fail, as_malloc
+#include "util/fs.h"      // fs_join, fs_exists, fs_read_all
+#include "util/timer.h"   // progress_*
+
+const double eval_fpr_levels[EVAL_NFPR] = {0.01, 0.05, 0.10};
+
+void eval_options_default(eval_options *o) {
+    o->slice_lo = o->slice_hi = -1;
+    o->bootstrap_reps = 1000;
+    o->seed = 0;
+    o->verbose = 0;
+}
+
+// ---- summary.json and geometry --------------------------------------------------------------------
+
+// The text after `"key"` and its colon, or NULL. Enough for the flat summary detect writes.
+static const char *json_find(const char *text, const char *key) {
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(text, pat);
+    if (!p) return NULL;
+    p += strlen(pat);
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (*p != ':') return NULL;
+    p++;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    return p;
+}
+
+int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params) {
+    if (!fs_exists(path)) return 0;
+    unsigned char *buf;
+    size_t n;
+    if (fs_read_all(path, &buf, &n) != 0) return -1;
+    char *text = as_malloc(n + 1);
+    memcpy(text, buf, n);
+    text[n] = '\0';
+    free(buf);
+    const char *p = json_find(text, "slice_range");
+    if (p && *p == '[') {
+        int lo, hi;
+        if (sscanf(p, "[ %d , %d ]", &lo, &hi) == 2 && lo >= 0 && hi >= lo) *slice_lo = lo, *slice_hi = hi;
+        else {
+            free(text);
+            return as_fail("%s: \"slice_range\" is not [lo, hi]", path);
+        }
+    }
+    if ((p = json_find(text, "seconds_per_slice")) && *p != 'n') {
+        char *end;
+        double v = strtod(p, &end);
+        if (end != p && isfinite(v) && v >= 0) *sec_per_slice = v;
+    }
+    if ((p = json_find(text, "parameters")) && *p != 'n') {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end != p && v >= 0) *params = v;
+    }
+    free(text);
+    return 0;
+}
+
+void eval_ras_axes(const double affine[4][4], int world_of_axis[3], int flip[3]) {
+    // Greedy assignment on the direction cosines (columns normalised), largest first, as
+    // nibabel's io_orientation does after its orthogonalisation: each voxel axis gets the world
+    // axis (R, A, S) it points along most, and is flipped when it points the negative way.
+    double m[3][3];
+    for (int a = 0; a < 3; a++) {
+        double len = sqrt(affine[0][a] * affine[0][a] + affine[1][a] * affine[1][a] + affine[2][a] * affine[2][a]);
+        for (int w = 0; w < 3; w++) m[w][a] = len > 0 ? affine[w][a] / len : (w == a);
+    }
+    int used_w[3] = {0, 0, 0}, used_a[3] = {0, 0, 0};
+    for (int step = 0; step < 3; step++) {
+        int bw = -1, ba = -1;
+        double best = -1;
+        for (int w = 0; w < 3; w++)
+            for (int a = 0; a < 3; a++)
+                if (!used_w[w] && !used_a[a] && fabs(m[w][a]) > best) best = fabs(m[w][a]), bw = w, ba = a;
+        used_w[bw] = used_a[ba] = 1;
+        world_of_axis[ba] = bw;
+        flip[ba] = m[bw][ba] < 0;
+    }
+}
+
+int eval_axial_axis(const double affine[4][4], int *flip) {
+    int w[3], f[3];
+    eval_ras_axes(affine, w, f);
+    for (int a = 0; a < 3; a++)
+        if (w[a] == 2) {
+            *flip = f[a];
+            return a;
+        }
+    *flip = 0;
+    return 2;
+}
+
+// Same dimensions and affines within 0.01 mm (to be unified with dataset.h's
+// volume_check_same_grid once it lands).
+static int check_grid(const volume *a, const char *pa, const volume *b, const char *pb) {
+    int same = a->nx == b->nx && a->ny == b->ny && a->nz == b->nz;
+    for (int r = 0; same && r < 3; r++)
+        for (int c = 0; c < 4; c++)
+            if (fabs(a->affine[r][c] - b->affine[r][c]) > 0.01) same = 0;
+    if (!same)
+        return as_fail("%s: grid %dx%dx%d does not match %s (%dx%dx%d) or the affines differ", pb, b->nx, b->ny, b->nz,
+                       pa, a->nx, a->ny, a->nz);
+    return 0;
+}
+
+// ---- one subject ----------------------------------------------------------------------------------
+
+typedef struct slice_stats {  // per-slice values collected over all test subjects
+    double *dice, *auprc, *auroc;
+    int n, cap;
+} slice_stats;
+
+static void slice_stats_push(slice_stats *s, double dice, double auprc, double auroc) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 256;
+        s->dice = as_realloc(s->dice, (size_t)s->cap * sizeof *s->dice);
+        s->auprc = as_realloc(s->auprc, (size_t)s->cap * sizeof *s->auprc);
+        s->auroc = as_realloc(s->auroc, (size_t)s->cap * sizeof *s->auroc);
+    }
+    s->auroc[s->n] = auroc;
+    s->dice[s->n] = dice;
+    s->auprc[s->n] = auprc;
+    s->n++;
+}
+
+static int read_optional_volume(volume *v, const char *path) {
+    memset(v, 0, sizeof *v);
+    if (!path || !*path) return 0;
+    return volume_read(v, path);
+}
+
+// Loads one subject, builds its evaluation mask and score table; for test subjects also the
+// paper-mask metrics, lesion counts, per-slice values and (when known) the val-threshold counts.
+static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_options *opt, double val_thr,
+                             slice_stats *ss) {
+    memset(es, 0, sizeof *es);
+    snprintf(es->id, sizeof es->id, "%s", in->id);
+    es->role = in->role;
+    es->seconds_per_slice = NAN;
+    es->parameters = -1;
+    es->auprc = es->auroc = NAN;
+    char map_path[4096], mask_path[4096], summary_path[4096];
+    fs_join(map_path, sizeof map_path, in->pred_dir, "anomaly_map.nii.gz");
+    fs_join(mask_path, sizeof mask_path, in->pred_dir, "mask.nii.gz");
+    fs_join(summary_path, sizeof summary_path, in->pred_dir, "summary.json");
+    int lo = -1, hi = -1;
+    if (eval_read_summary(summary_path, &lo, &hi, &es->seconds_per_slice, &es->parameters) != 0) return -1;
+    if (opt->slice_lo >= 0) lo = opt->slice_lo, hi = opt->slice_hi;
+    if (in->role != EVAL_HEALTHY && (!in->label || !*in->label))
+        return as_fail("%s: no ground-truth label for a %s subject", in->id, in->role == EVAL_VAL ? "validation" : "test");
+
+    volume img = {0}, map = {0}, pred = {0}, lab = {0}, brain = {0};
+    int rc = -1;
+    uint8_t *emask = NULL, *gt = NULL, *pm = NULL;
+    if (volume_read(&map, map_path) != 0) goto done;
+    if (volume_read(&img, in->image) != 0 || check_grid(&img, in->image, &map, map_path) != 0) goto done;
+    if (read_optional_volume(&brain, in->mask) != 0) goto done;
+    if (brain.data && check_grid(&img, in->image, &brain, in->mask) != 0) goto done;
+    if (read_optional_volume(&lab, in->role == EVAL_HEALTHY ? NULL : in->label) != 0) goto done;
+    if (lab.data && check_grid(&img, in->image, &lab, in->label) != 0) goto done;
+    if (in->role == EVAL_TEST) {
+        if (volume_read(&pred, mask_path) != 0 || check_grid(&img, in->image, &pred, mask_path) != 0) goto done;
+    }
+    int n3[3] = {img.nx, img.ny, img.nz};
+    es->nx = img.nx, es->ny = img.ny, es->nz = img.nz;
+    int flip, axis = eval_axial_axis(img.affine, &flip);
+    int nk = n3[axis];
+    if (lo < 0) lo = 0, hi = nk - 1;
+    if (hi > nk - 1) hi = nk - 1;
+    if (lo > hi) {
+        as_fail("%s: evaluated slices %d..%d lie outside the volume's %d axial slices", in->id, lo, hi, nk);
+        goto done;
+    }
+    es->slice_lo = lo, es->slice_hi = hi;
+    size_t n = volume_voxels(&img);
+    emask = as_malloc(n);
+    gt = as_malloc(n);
+    int *kras = as_malloc(n * sizeof *kras);
+    for (int k = 0; k < img.nz; k++)
+        for (int j = 0; j < img.ny; j++)
+            for (int i = 0; i < img.nx; i++) {
+                size_t v = (size_t)i + (size_t)img.nx * ((size_t)j + (size_t)img.ny * k);
+                int idx[3] = {i, j, k};
+                int kr = flip ? nk - 1 - idx[axis] : idx[axis];
+                kras[v] = kr;
+                int in_brain = brain.data ? brain.data[v] > 0 : img.data[v] > 0;
+                emask[v] = in_brain && kr >= lo && kr <= hi;
+                gt[v] = lab.data ? lab.data[v] > 0 : 0;
+                if (emask[v]) es->voxels++, es->gt_voxels += gt[v];
+            }
+    if (score_table_build(&es->table, map.data, gt, emask, n) != 0) {
+        as_fail("%s: %s", map_path, as_error());
+        free(kras);
+        goto done;
+    }
+    if (in->role == EVAL_TEST) {
+        pm = as_malloc(n);
+        for (size_t v = 0; v < n; v++) pm[v] = pred.data[v] > 0;
+        confusion_count(&es->paper, pm, gt, emask, n);
+        lesion_counts_compute(&es->paper_lesions, pm, gt, emask, img.nx, img.ny, img.nz);
+        es->auprc = score_table_auprc(&es->table);
+        es->auroc = score_table_auroc(&es->table);
+        if (!isnan(val_thr)) {
+            for (size_t v = 0; v < n; v++) pm[v] = map.data[v] >= (float)val_thr;
+            confusion_count(&es->at_val, pm, gt, emask, n);
+            lesion_counts_compute(&es->val_lesions, pm, gt, emask, img.nx, img.ny, img.nz);
+            for (size_t v = 0; v < n; v++) pm[v] = pred.data[v] > 0;
+        }
+        // Per slice (slices with ground truth): Dice of the paper mask and AUPRC of the map.
+        int ns = hi - lo + 1;
+        int64_t *start = as_calloc((size_t)ns + 1, sizeof *start);
+        for (size_t v = 0; v < n; v++)
+            if (emask[v]) start[kras[v] - lo + 1]++;
+        for (int s = 0; s < ns; s++) start[s + 1] += start[s];
+        size_t m = (size_t)start[ns];
+        float *sc = as_malloc(m * sizeof *sc + 1);
+        uint8_t *sg = as_malloc(m + 1), *sp = as_malloc(m + 1);
+        int64_t *fill = as_malloc((size_t)ns * sizeof *fill);
+        memcpy(fill, start, (size_t)ns * sizeof *fill);
+        for (size_t v = 0; v < n; v++)
+            if (emask[v]) {
+                int64_t d = fill[kras[v] - lo]++;
+                sc[d] = map.data[v], sg[d] = gt[v], sp[d] = pm[v];
+            }
+        for (int s = 0; s < ns; s++) {
+            size_t a = (size_t)start[s], len = (size_t)(start[s + 1] - start[s]);
+            confusion c;
+            confusion_count(&c, sp + a, sg + a, NULL, len);
+            if (c.tp + c.fn == 0) continue;
+            score_table st;
+            score_table_build(&st, sc + a, sg + a, NULL, len);
+            slice_stats_push(ss, confusion_dice(&c), score_table_auprc(&st), score_table_auroc(&st));
+            score_table_free(&st);
+        }
+        free(start);
+        free(fill);
+        free(sc);
+        free(sg);
+        free(sp);
+    }
+    free(kras);
+    rc = 0;
+done:
+    free(emask);
+    free(gt);
+    free(pm);
+    volume_free(&img);
+    volume_free(&map);
+    volume_free(&pred);
+    volume_free(&lab);
+    volume_free(&brain);
+    if (rc != 0) score_table_free(&es->table);
+    return rc;
+}
+
+// ---- rows -----------------------------------------------------------------------------------------
+
+typedef struct pooled_ctx {
+    const confusion *c;
+    int which;  // 0 dice, 1 precision, 2 recall
+} pooled_ctx;
+
+static double pooled_stat(const int *idx, int n, void *ctx) {
+    const pooled_ctx *p = ctx;
+    confusion sum = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) confusion_add(&sum, &p->c[idx[i]]);
+    return p->which == 0 ? confusion_dice(&sum) : p->which == 1 ? confusion_precision(&sum) : confusion_recall(&sum);
+}
+
+static eval_row *row_add(eval_result *res, const char *protocol, const char *agg, double thr, const char *note) {
+    res->rows = as_realloc(res->rows, (size_t)(res->n_rows + 1) * sizeof *res->rows);
+    eval_row *r = &res->rows[res->n_rows++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->protocol, sizeof r->protocol, "%s", protocol);
+    snprintf(r->aggregation, sizeof r->aggregation, "%s", agg);
+    r->threshold = thr;
+    snprintf(r->note, sizeof r->note, "%s", note ? note : "");
+    r->gt_lesions = r->gt_detected = r->pred_components = r->pred_false = -1;
+    metric_summary_single(&r->dice, NAN);
+    r->auprc = r->auroc = r->precision = r->recall = r->dice;
+    return r;
+}
+
+// Per-volume and pooled rows for one protocol from per-subject confusions c[0..n).
+static void rows_for_protocol(eval_result *res, const char *protocol, double thr, const confusion *c,
+                              const lesion_counts *lc, const metric_summary vol_ranking[2],
+                              const metric_summary pooled_ranking[2], const eval_options *opt, const char *note) {
+    int n = res->n_subjects;
+    double *d = as_malloc((size_t)n * sizeof *d), *p = as_malloc((size_t)n * sizeof *p), *q = as_malloc((size_t)n * sizeof *q);
+    for (int i = 0; i < n; i++) d[i] = confusion_dice(&c[i]), p[i] = confusion_precision(&c[i]), q[i] = confusion_recall(&c[i]);
+    eval_row *r = row_add(res, protocol, "per-volume", thr, note);
+    metric_summary_of(&r->dice, d, n);
+    metric_summary_bootstrap(&r->dice, d, n, opt->bootstrap_reps, opt->seed);
+    metric_summary_of(&r->precision, p, n);
+    metric_summary_bootstrap(&r->precision, p, n, opt->bootstrap_reps, opt->seed);
+    metric_summary_of(&r->recall, q, n);
+    metric_summary_bootstrap(&r->recall, q, n, opt->bootstrap_reps, opt->seed);
+    r->auprc = vol_ranking[0];
+    r->auroc = vol_ranking[1];
+    if (lc) {
+        lesion_counts sum = {0, 0, 0, 0};
+        for (int i = 0; i < n; i++) lesion_counts_add(&sum, &lc[i]);
+        r->gt_lesions = sum.gt_lesions, r->gt_detected = sum.gt_detected;
+        r->pred_components = sum.pred_components, r->pred_false = sum.pred_false;
+    }
+    int64_t gl = r->gt_lesions, gd = r->gt_detected, pc = r->pred_components, pf = r->pred_false;
+
+    r = row_add(res, protocol, "pooled", thr, note);
+    confusion sum = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) confusion_add(&sum, &c[i]);
+    metric_summary_single(&r->dice, confusion_dice(&sum));
+    metric_summary_single(&r->precision, confusion_precision(&sum));
+    metric_summary_single(&r->recall, confusion_recall(&sum));
+    pooled_ctx pc0 = {c, 0}, pc1 = {c, 1}, pc2 = {c, 2};
+    bootstrap_ci(&r->dice.ci_lo, &r->dice.ci_hi, pooled_stat, &pc0, n, opt->bootstrap_reps, opt->seed, 0.95);
+    bootstrap_ci(&r->precision.ci_lo, &r->precision.ci_hi, pooled_stat, &pc1, n, opt->bootstrap_reps, opt->seed, 0.95);
+    bootstrap_ci(&r->recall.ci_lo, &r->recall.ci_hi, pooled_stat, &pc2, n, opt->bootstrap_reps, opt->seed, 0.95);
+    r->auprc = pooled_ranking[0];
+    r->auroc = pooled_ranking[1];
+    r->gt_lesions = gl, r->gt_detected = gd, r->pred_components = pc, r->pred_false = pf;
+    free(d);
+    free(p);
+    free(q);
+}
+
+// ---- the run --------------------------------------------------------------------------------------
+
+static int load_role(eval_subject **out, int *count, const eval_input *inputs, int n, int role,
+                     const eval_options *opt, double val_thr, slice_stats *ss) {
+    int m = 0;
+    for (int i = 0; i < n; i++) m += inputs[i].role == role;
+    *out = as_calloc((size_t)m + 1, sizeof **out);
+    *count = 0;
+    static const char *names[3] = {"eval test", "eval val", "eval healthy"};
+    progress pr;
+    if (opt->verbose && m) progress_begin(&pr, names[role], m);
+    for (int i = 0; i < n; i++) {
+        if (inputs[i].role != role) continue;
+        if (eval_subject_load(&(*out)[*count], &inputs[i], opt, val_thr, ss) != 0) return -1;
+        (*count)++;
+        if (opt->verbose) progress_update(&pr, *count, "subjects", (*out)[*count - 1].id);
+    }
+    if (opt->verbose && m) progress_end(&pr);
+    return 0;
+}
+
+static void free_subjects(eval_subject *s, int n) {
+    if (!s) return;
+    for (int i = 0; i < n; i++) score_table_free(&s[i].table);
+    free(s);
+}
+
+// Pools the tables of subjects s[0..n).
+static void pool_tables(score_table *out, const eval_subject *s, int n) {
+    const score_table **t = as_malloc((size_t)n * sizeof *t + 1);
+    for (int i = 0; i < n; i++) t[i] = &s[i].table;
+    score_table_pool(out, t, n);
+    free(t);
+}
+
+int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_options *opt) {
+    memset(res, 0, sizeof *res);
+    res->val_threshold = res->oracle_threshold = NAN;
+    for (int f = 0; f < EVAL_NFPR; f++) res->fpr_threshold[f] = res->fpr_achieved[f] = NAN;
+    res->seconds_per_slice = NAN;
+    res->parameters = -1;
+    int ntest = 0;
+    for (int i = 0; i < n; i++) ntest += inputs[i].role == EVAL_TEST;
+    if (ntest == 0) return as_fail("no test subjects to evaluate");
+
+    slice_stats ss = {0};
+    eval_subject *healthy = NULL, *val = NULL;
+    // 1. Healthy scans: thresholds at fixed false-positive rates.
+    if (load_role(&healthy, &res->n_healthy, inputs, n, EVAL_HEALTHY, opt, NAN, &ss) != 0) goto fail;
+    if (res->n_healthy > 0) {
+        score_table pooled;
+        pool_tables(&pooled, healthy, res->n_healthy);
+        for (int f = 0; f < EVAL_NFPR; f++)
+            res->fpr_threshold[f] = score_table_threshold_at_fpr(&pooled, eval_fpr_levels[f], &res->fpr_achieved[f]);
+        score_table_free(&pooled);
+    }
+    free_subjects(healthy, res->n_healthy);
+    healthy = NULL;
+    // 2. Validation subjects: the best pooled-Dice threshold.
+    if (load_role(&val, &res->n_val, inputs, n, EVAL_VAL, opt, NAN, &ss) != 0) goto fail;
+    if (res->n_val > 0) {
+        score_table pooled;
+        pool_tables(&pooled, val, res->n_val);
+        float thr;
+        score_table_best_dice(&pooled, &thr);
+        res->val_threshold = thr;
+        score_table_free(&pooled);
+    }
+    free_subjects(val, res->n_val);
+    val = NULL;
+    // 3. Test subjects.
+    if (load_role(&res->subjects, &res->n_subjects, inputs, n, EVAL_TEST, opt, res->val_threshold, &ss) != 0) goto fail;
+    int ns = res->n_subjects;
+    eval_subject *S = res->subjects;
+    score_table pooled;
+    pool_tables(&pooled, S, ns);
+    float oracle_thr;
+    score_table_best_dice(&pooled, &oracle_thr);
+    res->oracle_threshold = oracle_thr;
+    double sps = 0;
+    int nsps = 0;
+    for (int i = 0; i < ns; i++) {
+        score_table_confusion(&S[i].at_oracle, &S[i].table, oracle_thr);
+        for (int f = 0; f < EVAL_NFPR; f++)
+            if (!isnan(res->fpr_threshold[f])) score_table_confusion(&S[i].at_fpr[f], &S[i].table, (float)res->fpr_threshold[f]);
+        if (!isnan(S[i].seconds_per_slice)) sps += S[i].seconds_per_slice, nsps++;
+        if (S[i].parameters >= 0) res->parameters = S[i].parameters;
+        res->slices += S[i].slice_hi - S[i].slice_lo + 1;
+    }
+    if (nsps) res->seconds_per_slice = sps / nsps;
+
+    // Threshold-free ranking metrics, shared by all protocols.
+    double *ap = as_malloc((size_t)ns * sizeof *ap), *auc = as_malloc((size_t)ns * sizeof *auc);
+    for (int i = 0; i < ns; i++) ap[i] = S[i].auprc, auc[i] = S[i].auroc;
+    metric_summary vol_rank[2], pool_rank[2];
+    metric_summary_of(&vol_rank[0], ap, ns);
+    metric_summary_bootstrap(&vol_rank[0], ap, ns, opt->bootstrap_reps, opt->seed);
+    metric_summary_of(&vol_rank[1], auc, ns);
+    metric_summary_bootstrap(&vol_rank[1], auc, ns, opt->bootstrap_reps, opt->seed);
+    metric_summary_single(&pool_rank[0], score_table_auprc(&pooled));
+    metric_summary_single(&pool_rank[1], score_table_auroc(&pooled));
+    score_table_free(&pooled);
+    free(ap);
+    free(auc);
+
+    confusion *c = as_malloc((size_t)ns * sizeof *c + 1);
+    lesion_counts *lc = as_malloc((size_t)ns * sizeof *lc + 1);
+    // paper
+    for (int i = 0; i < ns; i++) c[i] = S[i].paper, lc[i] = S[i].paper_lesions;
+    rows_for_protocol(res, "paper", NAN, c, lc, vol_rank, pool_rank, opt,
+                      "detect's post-processed mask (appendix A.1); AUPRC/AUROC from the continuous map");
+    eval_row *r = row_add(res, "paper", "per-slice", NAN,
+                          "mean over axial slices with ground truth (the reference code's averaging)");
+    metric_summary_of(&r->dice, ss.dice, ss.n);
+    metric_summary_of(&r->auprc, ss.auprc, ss.n);
+    metric_summary_of(&r->auroc, ss.auroc, ss.n);
+    // val-threshold
+    if (!isnan(res->val_threshold)) {
+        for (int i = 0; i < ns; i++) c[i] = S[i].at_val, lc[i] = S[i].val_lesions;
+        char note[160];
+        snprintf(note, sizeof note, "map >= %.6g, chosen by best pooled Dice on %d validation subjects",
+                 res->val_threshold, res->n_val);
+        rows_for_protocol(res, "val-threshold", res->val_threshold, c, lc, vol_rank, pool_rank, opt, note);
+    }
+    // oracle
+    for (int i = 0; i < ns; i++) c[i] = S[i].at_oracle;
+    rows_for_protocol(res, "oracle", res->oracle_threshold, c, NULL, vol_rank, pool_rank, opt,
+                      "OPTIMISTIC: threshold chosen on the test labels (best pooled Dice)");
+    // healthy-fpr
+    for (int f = 0; f < EVAL_NFPR; f++) {
+        if (isnan(res->fpr_threshold[f])) continue;
+        for (int i = 0; i < ns; i++) c[i] = S[i].at_fpr[f];
+        char proto[32], note[160];
+        snprintf(proto, sizeof proto, "healthy-fpr-%g%%", 100 * eval_fpr_levels[f]);
+        snprintf(note, sizeof note, "map >= %.6g: %.3g%% false positives on %d healthy scans", res->fpr_threshold[f],
+                 100 * res->fpr_achieved[f], res->n_healthy);
+        rows_for_protocol(res, proto, res->fpr_threshold[f], c, NULL, vol_rank, pool_rank, opt, note);
+    }
+    free(c);
+    free(lc);
+    free(ss.dice);
+    free(ss.auprc);
+    free(ss.auroc);
+    return 0;
+fail:
+    free_subjects(healthy, res->n_healthy);
+    free_subjects(val, res->n_val);
+    free(ss.dice);
+    free(ss.auprc);
+    free(ss.auroc);
+    eval_result_free(res);
+    return -1;
+}
+
+void eval_result_free(eval_result *res) {
+    if (res->subjects) free_subjects(res->subjects, res->n_subjects);
+    free(res->rows);
+    memset(res, 0, sizeof *res);
+}

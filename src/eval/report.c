@@ -1,0 +1,512 @@
+#include "eval/report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"  // as_fail, as_malloc
+#include "util/fs.h"     // fs_file_*, fs_mkdirs, fs_join, fs_exists, fs_read_all
+
+const char *const report_panel_kind[REPORT_NPANELS] = {"input", "reconstruction", "residual", "map", "mask", "gt"};
+const char *const report_panel_caption[REPORT_NPANELS] = {"input",       "reconstruction", "residual |input - rec|",
+                                                          "coarse map", "final mask",     "ground truth"};
+
+void report_panel_path(char *out, size_t n, const char *run_dir, const char *id, const char *kind) {
+    char safe[256];
+    size_t i = 0;
+    for (; id[i] && i < sizeof safe - 1; i++) {
+        char ch = id[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                 ch == '_' || ch == '-';
+        safe[i] = ok ? ch : '_';
+    }
+    safe[i] = '\0';
+    if (run_dir && *run_dir) snprintf(out, n, "%s/panels/%s_%s.png", run_dir, safe, kind);
+    else snprintf(out, n, "panels/%s_%s.png", safe, kind);
+}
+
+// ---- number formatting ----------------------------------------------------------------------------
+
+static const char *fmt_num(char *buf, size_t n, double v, const char *undef) {
+    if (isnan(v) || isinf(v)) snprintf(buf, n, "%s", undef);
+    else snprintf(buf, n, "%.4f", v);
+    return buf;
+}
+
+// "0.4123 ± 0.2100 [0.3800, 0.4400]" / "0.4123 [0.38, 0.44]" / "n/a"
+static const char *fmt_summary(char *buf, size_t n, const metric_summary *s) {
+    if (s->n == 0 || isnan(s->value)) {
+        snprintf(buf, n, "n/a");
+        return buf;
+    }
+    int len = snprintf(buf, n, "%.4f", s->value);
+    if (!isnan(s->std)) len += snprintf(buf + len, n - (size_t)len, " ± %.4f", s->std);
+    if (!isnan(s->ci_lo)) snprintf(buf + len, n - (size_t)len, " [%.4f, %.4f]", s->ci_lo, s->ci_hi);
+    return buf;
+}
+
+static void json_num(FILE *f, double v) {
+    if (isnan(v) || isinf(v)) fputs("null", f);
+    else fprintf(f, "%.17g", v);  // round-trips: a threshold read back selects the same voxels
+}
+
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch == '\n') fputs("\\n", f);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void json_summary(FILE *f, const char *name, const metric_summary *s) {
+    fprintf(f, "\"%s\": {\"value\": ", name);
+    json_num(f, s->n ? s->value : NAN);
+    fputs(", \"std\": ", f);
+    json_num(f, s->std);
+    fputs(", \"ci95\": ", f);
+    if (isnan(s->ci_lo)) fputs("null", f);
+    else {
+        fputc('[', f);
+        json_num(f, s->ci_lo);
+        fputs(", ", f);
+        json_num(f, s->ci_hi);
+        fputc(']', f);
+    }
+    fprintf(f, ", \"n\": %d, \"n_undefined\": %d}", s->n, s->n_undefined);
+}
+
+static void html_str(FILE *f, const char *s) {
+    for (; s && *s; s++) {
+        if (*s == '<') fputs("&lt;", f);
+        else if (*s == '>') fputs("&gt;", f);
+        else if (*s == '&') fputs("&amp;", f);
+        else if (*s == '"') fputs("&quot;", f);
+        else fputc(*s, f);
+    }
+}
+
+static const char *meta_or(const char *s, const char *dflt) { return s && *s ? s : dflt; }
+
+// ---- text table -----------------------------------------------------------------------------------
+
+static void fmt_params(char *buf, size_t n, int64_t p) {
+    if (p < 0) snprintf(buf, n, "n/a");
+    else if (p >= 1000000) snprintf(buf, n, "%.2fM", (double)p / 1e6);
+    else snprintf(buf, n, "%lld", (long long)p);
+}
+
+static void table_markdown(FILE *f, const eval_result *res, const report_meta *meta) {
+    char params[32], sps[32], d[96], a[96], r[96], thr[32];
+    fmt_params(params, sizeof params, res->parameters);
+    fmt_num(sps, sizeof sps, res->seconds_per_slice, "n/a");
+    fprintf(f, "| method | dataset | protocol | aggregation | threshold | Dice | AUPRC | AUROC | parameters | s/slice |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", meta_or(meta->method, "anoswin"),
+                meta_or(meta->dataset, "?"), w->protocol, w->aggregation, fmt_num(thr, sizeof thr, w->threshold, "-"),
+                fmt_summary(d, sizeof d, &w->dice), fmt_summary(a, sizeof a, &w->auprc),
+                fmt_summary(r, sizeof r, &w->auroc), params, sps);
+    }
+}
+
+static void notes_markdown(FILE *f, const eval_result *res) {
+    fprintf(f, "\nTest subjects: %d; validation subjects: %d; healthy scans: %d; evaluated axial slices: %lld.\n",
+            res->n_subjects, res->n_val, res->n_healthy, (long long)res->slices);
+    fprintf(f, "Per-volume: mean ± std (population) [95%% bootstrap CI over subjects]. Pooled: all evaluated voxels "
+               "as one set [bootstrap CI of Dice over subjects]. n/a = undefined (e.g. AUPRC without lesion voxels), "
+               "excluded from means.\n\n");
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        if (i > 0 && !strcmp(w->protocol, res->rows[i - 1].protocol)) continue;
+        fprintf(f, "- **%s**: %s\n", w->protocol, w->note);
+    }
+}
+
+void report_print_table(FILE *f, const eval_result *res, const report_meta *meta) {
+    table_markdown(f, res, meta);
+    notes_markdown(f, res);
+}
+
+// ---- JSON -----------------------------------------------------------------------------------------
+
+void report_print_json(FILE *f, const eval_result *res, const report_meta *meta) {
+    fputs("{\n  \"method\": ", f);
+    json_str(f, meta_or(meta->method, "anoswin"));
+    fputs(",\n  \"dataset\": ", f);
+    json_str(f, meta_or(meta->dataset, ""));
+    fputs(",\n  \"predictions\": ", f);
+    json_str(f, meta_or(meta->pred_dir, ""));
+    fprintf(f, ",\n  \"n_test\": %d, \"n_val\": %d, \"n_healthy\": %d, \"slices\": %lld,\n  \"parameters\": ",
+            res->n_subjects, res->n_val, res->n_healthy, (long long)res->slices);
+    if (res->parameters < 0) fputs("null", f);
+    else fprintf(f, "%lld", (long long)res->parameters);
+    fputs(", \"seconds_per_slice\": ", f);
+    json_num(f, res->seconds_per_slice);
+    fputs(",\n  \"thresholds\": {\"val\": ", f);
+    json_num(f, res->val_threshold);
+    fputs(", \"oracle\": ", f);
+    json_num(f, res->oracle_threshold);
+    for (int k = 0; k < EVAL_NFPR; k++) {
+        fprintf(f, ", \"healthy_fpr_%g\": {\"threshold\": ", 100 * eval_fpr_levels[k]);
+        json_num(f, res->fpr_threshold[k]);
+        fputs(", \"achieved_fpr\": ", f);
+        json_num(f, res->fpr_achieved[k]);
+        fputc('}', f);
+    }
+    fputs("},\n  \"rows\": [\n", f);
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        fputs("    {\"protocol\": ", f);
+        json_str(f, w->protocol);
+        fputs(", \"aggregation\": ", f);
+        json_str(f, w->aggregation);
+        fputs(", \"threshold\": ", f);
+        json_num(f, w->threshold);
+        fputs(",\n     ", f);
+        json_summary(f, "dice", &w->dice);
+        fputs(",\n     ", f);
+        json_summary(f, "auprc", &w->auprc);
+        fputs(",\n     ", f);
+        json_summary(f, "auroc", &w->auroc);
+        fputs(",\n     ", f);
+        json_summary(f, "precision", &w->precision);
+        fputs(",\n     ", f);
+        json_summary(f, "recall", &w->recall);
+        fputs(",\n     \"lesions\": ", f);
+        if (w->gt_lesions < 0) fputs("null", f);
+        else
+            fprintf(f, "{\"gt\": %lld, \"detected\": %lld, \"predicted_components\": %lld, \"false_components\": %lld}",
+                    (long long)w->gt_lesions, (long long)w->gt_detected, (long long)w->pred_components,
+                    (long long)w->pred_false);
+        fputs(", \"note\": ", f);
+        json_str(f, w->note);
+        fprintf(f, "}%s\n", i + 1 < res->n_rows ? "," : "");
+    }
+    fputs("  ],\n  \"subjects\": [\n", f);
+    for (int i = 0; i < res->n_subjects; i++) {
+        const eval_subject *s = &res->subjects[i];
+        fputs("    {\"id\": ", f);
+        json_str(f, s->id);
+        fprintf(f, ", \"slice_range\": [%d, %d], \"voxels\": %lld, \"gt_voxels\": %lld, \"dice\": ", s->slice_lo,
+                s->slice_hi, (long long)s->voxels, (long long)s->gt_voxels);
+        json_num(f, confusion_dice(&s->paper));
+        fputs(", \"precision\": ", f);
+        json_num(f, confusion_precision(&s->paper));
+        fputs(", \"recall\": ", f);
+        json_num(f, confusion_recall(&s->paper));
+        fputs(", \"auprc\": ", f);
+        json_num(f, s->auprc);
+        fputs(", \"auroc\": ", f);
+        json_num(f, s->auroc);
+        fputs(", \"dice_oracle_threshold\": ", f);
+        json_num(f, confusion_dice(&s->at_oracle));
+        fputs(", \"dice_val_threshold\": ", f);
+        json_num(f, isnan(res->val_threshold) ? NAN : confusion_dice(&s->at_val));
+        fprintf(f, ", \"lesions\": {\"gt\": %lld, \"detected\": %lld, \"predicted_components\": %lld, "
+                   "\"false_components\": %lld}}%s\n",
+                (long long)s->paper_lesions.gt_lesions, (long long)s->paper_lesions.gt_detected,
+                (long long)s->paper_lesions.pred_components, (long long)s->paper_lesions.pred_false,
+                i + 1 < res->n_subjects ? "," : "");
+    }
+    fputs("  ]\n}\n", f);
+}
+
+// ---- CSV ------------------------------------------------------------------------------------------
+
+static void csv_field(FILE *f, const char *s) {
+    int quote = strpbrk(s, ",\"\n") != NULL;
+    if (!quote) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_num(FILE *f, double v) {
+    fputc(',', f);
+    if (!isnan(v) && !isinf(v)) fprintf(f, "%.17g", v);
+}
+
+static void csv_summary(FILE *f, const metric_summary *s) {
+    csv_num(f, s->n ? s->value : NAN);
+    csv_num(f, s->std);
+    csv_num(f, s->ci_lo);
+    csv_num(f, s->ci_hi);
+}
+
+static void report_print_csv(FILE *f, const eval_result *res, const report_meta *meta) {
+    static const char *m[5] = {"dice", "auprc", "auroc", "precision", "recall"};
+    fputs("method,dataset,protocol,aggregation,threshold", f);
+    for (int k = 0; k < 5; k++) fprintf(f, ",%s,%s_std,%s_ci_lo,%s_ci_hi", m[k], m[k], m[k], m[k]);
+    fputs(",gt_lesions,gt_detected,pred_components,pred_false,parameters,s_per_slice,n_subjects,note\n", f);
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        csv_field(f, meta_or(meta->method, "anoswin"));
+        fputc(',', f);
+        csv_field(f, meta_or(meta->dataset, ""));
+        fputc(',', f);
+        csv_field(f, w->protocol);
+        fputc(',', f);
+        csv_field(f, w->aggregation);
+        csv_num(f, w->threshold);
+        csv_summary(f, &w->dice);
+        csv_summary(f, &w->auprc);
+        csv_summary(f, &w->auroc);
+        csv_summary(f, &w->precision);
+        csv_summary(f, &w->recall);
+        csv_num(f, w->gt_lesions < 0 ? NAN : (double)w->gt_lesions);
+        csv_num(f, w->gt_detected < 0 ? NAN : (double)w->gt_detected);
+        csv_num(f, w->pred_components < 0 ? NAN : (double)w->pred_components);
+        csv_num(f, w->pred_false < 0 ? NAN : (double)w->pred_false);
+        csv_num(f, res->parameters < 0 ? NAN : (double)res->parameters);
+        csv_num(f, res->seconds_per_slice);
+        fprintf(f, ",%d,", res->n_subjects);
+        csv_field(f, w->note);
+        fputc('\n', f);
+    }
+}
+
+// ---- HTML -----------------------------------------------------------------------------------------
+
+// Reads a CSV training log; returns the number of rows, with x (step/epoch/row) and up to 3
+// loss columns. Missing or unreadable file: 0.
+typedef struct loss_log {
+    int n, ncols;
+    char names[3][64];
+    double *x, *y[3];
+} loss_log;
+
+static void loss_log_free(loss_log *l) {
+    free(l->x);
+    for (int c = 0; c < 3; c++) free(l->y[c]);
+}
+
+static int loss_log_read(loss_log *l, const char *path) {
+    memset(l, 0, sizeof *l);
+    if (!path || !fs_exists(path)) return 0;
+    unsigned char *buf;
+    size_t len;
+    if (fs_read_all(path, &buf, &len) != 0) return 0;
+    char *text = as_malloc(len + 1);
+    memcpy(text, buf, len);
+    text[len] = '\0';
+    free(buf);
+    char *save = NULL, *line = strtok_r(text, "\n", &save);
+    if (!line) {
+        free(text);
+        return 0;
+    }
+    // Header: pick the x column and the loss columns.
+    int xcol = -1, ycol[3], ncol = 0, col = 0;
+    char *hs = NULL;
+    for (char *tok = strtok_r(line, ",\r", &hs); tok; tok = strtok_r(NULL, ",\r", &hs), col++) {
+        if (xcol < 0 && (!strcmp(tok, "step") || !strcmp(tok, "epoch") || !strcmp(tok, "iter"))) xcol = col;
+        else if (strstr(tok, "loss") && ncol < 3) {
+            ycol[ncol] = col;
+            snprintf(l->names[ncol], sizeof l->names[ncol], "%s", tok);
+            ncol++;
+        }
+    }
+    l->ncols = ncol;
+    int cap = 0;
+    for (line = strtok_r(NULL, "\n", &save); line && ncol; line = strtok_r(NULL, "\n", &save)) {
+        if (l->n == cap) {
+            cap = cap ? 2 * cap : 256;
+            l->x = as_realloc(l->x, (size_t)cap * sizeof *l->x);
+            for (int c = 0; c < ncol; c++) l->y[c] = as_realloc(l->y[c], (size_t)cap * sizeof *l->y[c]);
+        }
+        double vals[64];
+        int nv = 0;
+        char *p = line;
+        while (nv < 64) {
+            char *end;
+            vals[nv++] = strtod(p, &end);
+            if (end == p) vals[nv - 1] = NAN;
+            p = strchr(p, ',');
+            if (!p) break;
+            p++;
+        }
+        l->x[l->n] = xcol >= 0 && xcol < nv ? vals[xcol] : l->n;
+        for (int c = 0; c < ncol; c++) l->y[c][l->n] = ycol[c] < nv ? vals[ycol[c]] : NAN;
+        l->n++;
+    }
+    free(text);
+    return l->n;
+}
+
+static void html_loss_svg(FILE *f, const loss_log *l) {
+    const int W = 640, H = 280, L = 60, R = 20, T = 20, B = 40;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < l->n; i++) {
+        if (isfinite(l->x[i])) x0 = fmin(x0, l->x[i]), x1 = fmax(x1, l->x[i]);
+        for (int c = 0; c < l->ncols; c++)
+            if (isfinite(l->y[c][i])) y0 = fmin(y0, l->y[c][i]), y1 = fmax(y1, l->y[c][i]);
+    }
+    if (!(x1 >= x0) || !(y1 >= y0)) {
+        fputs("<p>The training log has no loss values.</p>\n", f);
+        return;
+    }
+    if (x1 == x0) x1 = x0 + 1;
+    if (y1 == y0) y1 = y0 + 1;
+    static const char *colour[3] = {"#1f77b4", "#d62728", "#2ca02c"};
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", W, H, W,
+            H);
+    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", L, T, W - L - R,
+            H - T - B);
+    for (int c = 0; c < l->ncols; c++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour[c]);
+        for (int i = 0; i < l->n; i++) {
+            if (!isfinite(l->x[i]) || !isfinite(l->y[c][i])) continue;
+            double px = L + (l->x[i] - x0) / (x1 - x0) * (W - L - R);
+            double py = T + (1 - (l->y[c][i] - y0) / (y1 - y0)) * (H - T - B);
+            fprintf(f, "%.1f,%.1f ", px, py);
+        }
+        fputs("\"/>\n", f);
+        fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"%s\">", L + 10 + 150 * c, T + 15, colour[c]);
+        html_str(f, l->names[c]);
+        fputs("</text>\n", f);
+    }
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n", L - 4, T + 10, y1);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n", L - 4, H - B, y0);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.6g</text>\n", L, H - B + 15, x0);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n", W - R, H - B + 15, x1);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2,
+            H - 8);
+    fputs("</svg>\n", f);
+}
+
+static void report_print_html(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>anoswin report</title>\n"
+          "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
+          "td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}"
+          ".opt{color:#a00}.panel{display:inline-block;text-align:center;margin:2px;font-size:12px}"
+          ".panel img{display:block;max-width:200px;image-rendering:pixelated}</style></head><body>\n",
+          f);
+    fputs("<h1>anoswin evaluation: ", f);
+    html_str(f, meta_or(meta->method, "anoswin"));
+    fputs(" on ", f);
+    html_str(f, meta_or(meta->dataset, "?"));
+    fputs("</h1>\n<p>Predictions: <code>", f);
+    html_str(f, meta_or(meta->pred_dir, "?"));
+    fputs("</code></p>\n<h2>Results</h2>\n<table>\n<tr><th>protocol</th><th>aggregation</th><th>threshold</th>"
+          "<th>Dice</th><th>AUPRC</th><th>AUROC</th><th>precision</th><th>recall</th><th>lesions detected</th>"
+          "<th>false components</th><th>parameters</th><th>s/slice</th></tr>\n",
+          f);
+    char params[32], sps[32], buf[5][96], thr[32];
+    fmt_params(params, sizeof params, res->parameters);
+    fmt_num(sps, sizeof sps, res->seconds_per_slice, "n/a");
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        fprintf(f, "<tr%s><td>", !strcmp(w->protocol, "oracle") ? " class=\"opt\"" : "");
+        html_str(f, w->protocol);
+        fprintf(f, "</td><td>%s</td><td>%s</td>", w->aggregation, fmt_num(thr, sizeof thr, w->threshold, "-"));
+        const metric_summary *ms[5] = {&w->dice, &w->auprc, &w->auroc, &w->precision, &w->recall};
+        for (int k = 0; k < 5; k++) fprintf(f, "<td>%s</td>", fmt_summary(buf[k], sizeof buf[k], ms[k]));
+        if (w->gt_lesions >= 0)
+            fprintf(f, "<td>%lld / %lld</td><td>%lld / %lld</td>", (long long)w->gt_detected, (long long)w->gt_lesions,
+                    (long long)w->pred_false, (long long)w->pred_components);
+        else fputs("<td>-</td><td>-</td>", f);
+        fprintf(f, "<td>%s</td><td>%s</td></tr>\n", params, sps);
+    }
+    fputs("</table>\n<ul>\n", f);
+    for (int i = 0; i < res->n_rows; i++) {
+        const eval_row *w = &res->rows[i];
+        if (i > 0 && !strcmp(w->protocol, res->rows[i - 1].protocol)) continue;
+        fputs("<li><b>", f);
+        html_str(f, w->protocol);
+        fputs("</b>: ", f);
+        html_str(f, w->note);
+        fputs("</li>\n", f);
+    }
+    fprintf(f, "</ul>\n<p>Test subjects %d, validation subjects %d, healthy scans %d. Per-volume: mean ± std "
+               "[95%% bootstrap CI over subjects]; n/a = undefined, excluded from means.</p>\n",
+            res->n_subjects, res->n_val, res->n_healthy);
+
+    loss_log ll;
+    if (loss_log_read(&ll, meta->log_csv) > 0 && ll.ncols > 0) {
+        fputs("<h2>Training loss</h2>\n", f);
+        html_loss_svg(f, &ll);
+    }
+    loss_log_free(&ll);
+
+    fputs("<h2>Subjects</h2>\n", f);
+    for (int i = 0; i < res->n_subjects; i++) {
+        const eval_subject *s = &res->subjects[i];
+        char d[32], a[32];
+        fputs("<h3>", f);
+        html_str(f, s->id);
+        fprintf(f, "</h3>\n<p>Dice %s, AUPRC %s, lesions detected %lld / %lld</p>\n<div>",
+                fmt_num(d, sizeof d, confusion_dice(&s->paper), "n/a"), fmt_num(a, sizeof a, s->auprc, "n/a"),
+                (long long)s->paper_lesions.gt_detected, (long long)s->paper_lesions.gt_lesions);
+        for (int k = 0; k < REPORT_NPANELS; k++) {
+            char full[4096], rel[4096];
+            report_panel_path(full, sizeof full, run_dir, s->id, report_panel_kind[k]);
+            if (!fs_exists(full)) continue;  // reference only pictures that exist
+            report_panel_path(rel, sizeof rel, NULL, s->id, report_panel_kind[k]);
+            fputs("<div class=\"panel\"><img src=\"", f);
+            html_str(f, rel);
+            fprintf(f, "\" alt=\"%s\">%s</div>", report_panel_kind[k], report_panel_caption[k]);
+        }
+        fputs("</div>\n", f);
+    }
+    fputs("</body></html>\n", f);
+}
+
+// ---- files ----------------------------------------------------------------------------------------
+
+typedef void (*report_writer)(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir);
+
+static void w_md(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
+    (void)run_dir;
+    fprintf(f, "# anoswin evaluation: %s on %s\n\nPredictions: `%s`\n\n", meta_or(meta->method, "anoswin"),
+            meta_or(meta->dataset, "?"), meta_or(meta->pred_dir, "?"));
+    report_print_table(f, res, meta);
+    fputs("\n## Subjects\n\n| subject | Dice (paper mask) | AUPRC | AUROC | lesions detected | false components |\n"
+          "|---|---|---|---|---|---|\n",
+          f);
+    for (int i = 0; i < res->n_subjects; i++) {
+        const eval_subject *s = &res->subjects[i];
+        char d[32], a[32], r[32];
+        fprintf(f, "| %s | %s | %s | %s | %lld / %lld | %lld / %lld |\n", s->id,
+                fmt_num(d, sizeof d, confusion_dice(&s->paper), "n/a"), fmt_num(a, sizeof a, s->auprc, "n/a"),
+                fmt_num(r, sizeof r, s->auroc, "n/a"), (long long)s->paper_lesions.gt_detected,
+                (long long)s->paper_lesions.gt_lesions, (long long)s->paper_lesions.pred_false,
+                (long long)s->paper_lesions.pred_components);
+    }
+}
+static void w_csv(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
+    (void)run_dir;
+    report_print_csv(f, res, meta);
+}
+static void w_json(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
+    (void)run_dir;
+    report_print_json(f, res, meta);
+}
+
+static int write_one(const char *run_dir, const char *name, report_writer w, const eval_result *res,
+                     const report_meta *meta) {
+    char path[4096];
+    fs_join(path, sizeof path, run_dir, name);
+    fs_file af;
+    if (fs_file_open(&af, path) != 0) return -1;
+    w(af.f, res, meta, run_dir);
+    return fs_file_commit(&af);
+}
+
+int report_write(const eval_result *res, const report_meta *meta, const char *run_dir) {
+    if (fs_mkdirs(run_dir) != 0) return -1;
+    if (write_one(run_dir, "report.md", w_md, res, meta) != 0) return -1;
+    if (write_one(run_dir, "report.csv", w_csv, res, meta) != 0) return -1;
+    if (write_one(run_dir, "report.json", w_json, res, meta) != 0) return -1;
+    return write_one(run_dir, "report.html", report_print_html, res, meta);
+}

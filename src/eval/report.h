@@ -1,0 +1,43 @@
+// Reports of an evaluation: RUN/report.md, report.csv, report.json and report.html (offline:
+// no network, no external script or style; pictures are relative PNG files under RUN/panels/,
+// the training loss curve is inline SVG), plus the Table-1-shaped summary for stdout.
+// Undefined values print as "n/a" (markdown, text), null (JSON) and an empty cell (CSV).
+// Every file is written atomically.
+#ifndef ANOSWIN_EVAL_REPORT_H
+#define ANOSWIN_EVAL_REPORT_H
+
+#include <stdio.h>
+
+#include "eval/eval.h"
+
+typedef struct report_meta {
+    const char *method;   // e.g. "Ano-swinMAE (anoswin)"
+    const char *dataset;  // e.g. "BraTS21 T2"
+    const char *pred_dir; // where the detect outputs were read (shown in the report)
+    const char *log_csv;  // the training log (columns include step/epoch and *loss*); NULL = none
+} report_meta;
+
+// The Table-1-shaped text table (method, dataset, protocol, aggregation, Dice, AUPRC, AUROC,
+// parameters, s/slice) and the protocol notes.
+void report_print_table(FILE *f, const eval_result *res, const report_meta *meta);
+// Machine-readable JSON of everything (rows, thresholds, per-subject values).
+void report_print_json(FILE *f, const eval_result *res, const report_meta *meta);
+// Writes report.md, report.csv, report.json, report.html into run_dir (created if needed).
+// The HTML shows RUN/panels/<id>_<kind>.png for the kinds that exist (see eval_panels_write).
+int report_write(const eval_result *res, const report_meta *meta, const char *run_dir);
+
+// Per-subject pictures for the HTML report: the axial slice with the most ground truth (the
+// middle evaluated slice when there is none), as RUN/panels/<id>_{input,reconstruction,residual,
+// map,mask,gt}.png. Missing inputs (e.g. no reconstruction.nii.gz) skip their picture.
+// residual = |input - reconstruction| after scaling each to 0..1 by its 1st..99th percentile in
+// the brain (the reconstruction may be in the model's normalised units).
+int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir);
+
+// Panel kinds in display order and their captions.
+enum { REPORT_NPANELS = 6 };
+extern const char *const report_panel_kind[REPORT_NPANELS];
+extern const char *const report_panel_caption[REPORT_NPANELS];
+// RUN/panels/<safe id>_<kind>.png (the id with characters outside [A-Za-z0-9._-] replaced by _).
+void report_panel_path(char *out, size_t n, const char *run_dir, const char *id, const char *kind);
+
+#endif
