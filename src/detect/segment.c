@@ -201,27 +201,30 @@ int atropos_segment(uint8_t *labels, gmm1d *gout, const float *image, const uint
     // ICM colouring: residues modulo r+1 per axis; same colour => never neighbours.
     int mod = r + 1, ncol = mod * mod * (rz ? mod : 1);
     uint8_t *col = as_malloc(m);
+    int *xyz = as_malloc(sizeof(int) * 3 * m);
     for (size_t i = 0; i < m; i++) {
         size_t v = idx[i];
         int xx = (int)(v % nx), yy = (int)(v / nx % ny), zz = (int)(v / ((size_t)nx * ny));
+        xyz[3 * i] = xx, xyz[3 * i + 1] = yy, xyz[3 * i + 2] = zz;
         col[i] = (uint8_t)(xx % mod + mod * (yy % mod) + (rz ? mod * mod * (zz % mod) : 0));
     }
 
     double prev_meanmax = -1;
     for (int it = 0; it < p->iterations; it++) {
-        double c0[GMM_MAX_CLASSES], h[GMM_MAX_CLASSES], lp[GMM_MAX_CLASSES];
+        double c0[GMM_MAX_CLASSES], h[GMM_MAX_CLASSES];
         gmm_consts(&g, c0, h);
         double meanmax = 0;
-        for (int cc = 0; cc < (nnb ? ncol : 1); cc++)
+        // Colour groups in turn: voxels of one colour are never neighbours (asynchronous ICM).
+        for (int cc = 0; cc < (nnb ? ncol : 1); cc++) {
             for (size_t i = 0; i < m; i++) {
                 if (nnb && col[i] != cc) continue;
+                double lp[GMM_MAX_CLASSES];
                 for (int j = 0; j < k; j++) {
                     double d = x[i] - g.mean[j];
                     lp[j] = c0[j] - h[j] * d * d;
                 }
                 if (nnb) {
-                    size_t v = idx[i];
-                    int xx = (int)(v % nx), yy = (int)(v / nx % ny), zz = (int)(v / ((size_t)nx * ny));
+                    int xx = xyz[3 * i], yy = xyz[3 * i + 1], zz = xyz[3 * i + 2];
                     for (int e = 0; e < nnb; e++) {
                         int ax = xx + nb[e][0], ay = yy + nb[e][1], az = zz + nb[e][2];
                         if (ax < 0 || ax >= nx || ay < 0 || ay >= ny || az < 0 || az >= nz) continue;
@@ -229,13 +232,17 @@ int atropos_segment(uint8_t *labels, gmm1d *gout, const float *image, const uint
                         if (l) lp[l - 1] += nbw[e];  // outside the mask (0) carries no vote
                     }
                 }
-                double *post = resp + i * k;
-                log_normalise(post, lp, k);
+                // posteriors = softmax(lp); the label is the argmax
+                double *post = resp + i * k, mx = lp[0], sum = 0;
                 int b = 0;
-                for (int j = 1; j < k; j++) b = post[j] > post[b] ? j : b;
+                for (int j = 1; j < k; j++)
+                    if (lp[j] > mx) mx = lp[j], b = j;
+                for (int j = 0; j < k; j++) sum += post[j] = exp(lp[j] - mx);
+                for (int j = 0; j < k; j++) post[j] /= sum;
                 labels[idx[i]] = (uint8_t)(b + 1);
                 meanmax += post[b];
             }
+        }
         meanmax /= (double)m;
         gmm1d_mstep(&g, resp, x, m, p->reg_covar);
         if (p->tol > 0 && fabs(meanmax - prev_meanmax) < p->tol) break;
@@ -257,6 +264,7 @@ int atropos_segment(uint8_t *labels, gmm1d *gout, const float *image, const uint
         for (int j = 0; j < k; j++)
             gout->weight[j] = g.weight[order[j]], gout->mean[j] = g.mean[order[j]], gout->var[j] = g.var[order[j]];
     }
+    free(xyz);
     free(col);
     free(resp);
     free(x);
