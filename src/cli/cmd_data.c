@@ -1,13 +1,124 @@
+// anoswin data synth|list: build the embedded synthetic data set, or show what discovery finds.
+#include <getopt.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/dataset.h"  // dataset_open, dataset_write_manifest
+#include "data/synth.h"    // synth_run
+#include "util/error.h"
+#include "util/timer.h"
 
-// Placeholder until the command lands; see the issue tracker.
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin data synth --out DIR [options]\n"
+            "       anoswin data list PATH [--modality M] [--split S]\n"
+            "\n"
+            "synth: build a healthy training set and a lesion test set from the Colin27 brain\n"
+            "(Debian's mricron-data, no download) on a 240x240x155 1 mm grid like SRI24, in the\n"
+            "BraTS21 layout: DIR/healthy/<id>/<id>_{t1,t2}.nii.gz and\n"
+            "DIR/test/<id>/<id>_{t1,t2,seg}.nii.gz (seg: 1 core, 2 oedema, 4 lesion body).\n"
+            "  -o, --out DIR        output folder (created)\n"
+            "  -n, --healthy N      healthy subjects (default 20)\n"
+            "  -m, --test M         test subjects with lesions (default 10)\n"
+            "  -s, --seed S         random seed (default 1); same seed -> identical files\n"
+            "      --modality LIST  t1, t2 or t1,t2 (default t1,t2)\n"
+            "  -t, --threads T      OpenMP threads (default: all cores); output does not depend on it\n"
+            "      --template FILE  source brain (default %s)\n"
+            "\n"
+            "list: print the subjects found in PATH (a folder in a known layout, or a manifest\n"
+            "CSV) as a manifest CSV subject,image,label,mask,split on stdout.\n"
+            "      --modality M     t1, t2 or flair (default t2)\n"
+            "      --split S        only subjects of this split (e.g. healthy, test)\n"
+            "  -h, --help           show this help\n",
+            SYNTH_DEFAULT_TEMPLATE);
+}
+
+static int data_list(int argc, char **argv) {
+    const char *modality = "t2", *split = NULL;
+    static const struct option opts[] = {
+        {"modality", required_argument, 0, 'M'}, {"split", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'M': modality = optarg; break;
+        case 'S': split = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: return cli_usage_error("data list", "unknown option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("data list", "expected one PATH (a folder or a manifest CSV)");
+    dataset d;
+    if (dataset_open(&d, argv[optind], modality) != 0) return cli_report_error();
+    if (split) dataset_keep_split(&d, split);
+    int rc = dataset_write_manifest(&d, "-");
+    fprintf(stderr, "data list: %d subjects (%s layout, %s)\n", d.n, d.layout, d.modality);
+    dataset_free(&d);
+    return rc == 0 ? EXIT_OK : cli_report_error();
+}
+
+static int data_synth(int argc, char **argv) {
+    synth_options o;
+    synth_options_default(&o);
+    static const struct option opts[] = {{"out", required_argument, 0, 'o'},     {"healthy", required_argument, 0, 'n'},
+                                         {"test", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
+                                         {"modality", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
+                                         {"template", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "o:n:m:s:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.out = optarg; break;
+        case 'n':
+            if (cli_parse_int("data synth", "healthy", optarg, 0, 100000, &v) != 0) return EXIT_USAGE;
+            o.healthy = (int)v;
+            break;
+        case 'm':
+            if (cli_parse_int("data synth", "test", optarg, 0, 100000, &v) != 0) return EXIT_USAGE;
+            o.test = (int)v;
+            break;
+        case 's':
+            if (cli_parse_int("data synth", "seed", optarg, 0, 0x7fffffffffffffffL, &v) != 0) return EXIT_USAGE;
+            o.seed = (unsigned long)v;
+            break;
+        case 'M':
+            if (!strcmp(optarg, "t1")) o.write_t1 = 1, o.write_t2 = 0;
+            else if (!strcmp(optarg, "t2")) o.write_t1 = 0, o.write_t2 = 1;
+            else if (!strcmp(optarg, "t1,t2") || !strcmp(optarg, "t2,t1") || !strcmp(optarg, "all")) o.write_t1 = o.write_t2 = 1;
+            else return cli_usage_error("data synth", "--modality: expected t1, t2 or t1,t2, got '%s'", optarg);
+            break;
+        case 't':
+            if (cli_parse_int("data synth", "threads", optarg, 1, 1024, &v) != 0) return EXIT_USAGE;
+            omp_set_num_threads((int)v);
+            break;
+        case 'T': o.template_path = optarg; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: return cli_usage_error("data synth", "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage_error("data synth", "unexpected argument '%s'", argv[optind]);
+    if (!o.out) return cli_usage_error("data synth", "--out DIR is required");
+    double t0 = now_seconds();
+    if (synth_run(&o) != 0) return cli_report_error();
+    printf("data synth: %d healthy subjects in %s/healthy, %d test subjects with lesions in %s/test (%.1f s)\n",
+           o.healthy, o.out, o.test, o.out, now_seconds() - t0);
+    return EXIT_OK;
+}
+
 int cmd_data(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: anoswin data [options]\n(not implemented yet)\n");
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        if (argc < 2) {
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+        usage(stdout);
         return EXIT_OK;
     }
-    return cli_usage_error("data", "not implemented yet");
+    if (!strcmp(argv[1], "synth")) return data_synth(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list")) return data_list(argc - 1, argv + 1);
+    return cli_usage_error("data", "unknown subcommand '%s' (expected synth or list)", argv[1]);
 }

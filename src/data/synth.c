@@ -1,0 +1,669 @@
+#include "data/synth.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "data/volume.h"  // volume_read
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/timer.h"
+
+#define NX SYNTH_NX
+#define NY SYNTH_NY
+#define NZ SYNTH_NZ
+#define NVOX ((size_t)NX * NY * NZ)
+#define IDX(i, j, k) ((size_t)(i) + (size_t)NX * ((size_t)(j) + (size_t)NY * (size_t)(k)))
+
+void synth_options_default(synth_options *o) {
+    memset(o, 0, sizeof *o);
+    o->healthy = 20;
+    o->test = 10;
+    o->seed = 1;
+    o->write_t1 = o->write_t2 = 1;
+    o->template_path = SYNTH_DEFAULT_TEMPLATE;
+    o->gzip_level = 1;
+}
+
+void lesion_options_default(lesion_options *o) {
+    o->min_count = 1;
+    o->max_count = 3;
+    o->min_radius = 2.5f;
+    o->max_radius = 26.0f;
+    o->first_min_radius = 15.0f;
+    o->kmin = 72;
+    o->kmax = 97;
+    o->p_in_range = 0.8f;
+}
+
+static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+// ---- NIfTI-1 writing (int16 / uint8, gzip level of our choosing) ---------------------------------
+
+static void put_i16(unsigned char *h, int off, int v) {
+    int16_t x = (int16_t)v;
+    memcpy(h + off, &x, 2);
+}
+static void put_i32(unsigned char *h, int off, int v) {
+    int32_t x = v;
+    memcpy(h + off, &x, 4);
+}
+static void put_f32(unsigned char *h, int off, double v) {
+    float x = (float)v;
+    memcpy(h + off, &x, 4);
+}
+
+int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
+                      int level) {
+    int bytes = datatype == 4 ? 2 : 1;
+    if (datatype != 4 && datatype != 2) return as_fail("%s: synth writes int16 or uint8 only", path);
+    // NIfTI-1 single file: 348-byte header, 4 extension bytes (none), data at offset 352.
+    // Little-endian like every machine anoswin targets; readers detect the order by sizeof_hdr.
+    unsigned char h[352];
+    memset(h, 0, sizeof h);
+    put_i32(h, 0, 348);
+    h[38] = 'r';
+    int dim[8] = {3, nx, ny, nz, 1, 1, 1, 1};
+    for (int d = 0; d < 8; d++) put_i16(h, 40 + 2 * d, dim[d]);
+    put_i16(h, 70, datatype);
+    put_i16(h, 72, 8 * bytes);
+    float pixdim[8] = {1, 1, 1, 1, 1, 1, 1, 1};  // pixdim[0] = qfac = 1
+    for (int d = 0; d < 8; d++) put_f32(h, 76 + 4 * d, pixdim[d]);
+    put_f32(h, 108, 352);  // vox_offset
+    put_f32(h, 112, 1);    // scl_slope
+    put_f32(h, 116, 0);    // scl_inter
+    h[123] = 2 | 8;        // mm, s
+    snprintf((char *)h + 148, 80, "anoswin data synth (Colin27-derived)");
+    put_i16(h, 252, 2);  // qform_code: aligned anatomy
+    put_i16(h, 254, 2);  // sform_code
+    // quatern b,c,d = 0: identity rotation; offsets = origin
+    for (int d = 0; d < 3; d++) put_f32(h, 268 + 4 * d, origin[d]);
+    for (int r = 0; r < 3; r++) {
+        double row[4] = {0, 0, 0, origin[r]};
+        row[r] = 1;
+        for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * r + 4 * c, row[c]);
+    }
+    memcpy(h + 344, "n+1\0", 4);
+
+    char tmp[4300];
+    fs_temp_path(tmp, sizeof tmp, path);
+    char mode[8];
+    snprintf(mode, sizeof mode, "wb%d", level < 0 ? 1 : level > 9 ? 9 : level);
+    gzFile gz = gzopen(tmp, mode);
+    if (!gz) return as_fail("%s: cannot write: %s", path, strerror(errno));
+    size_t n = (size_t)nx * ny * nz * bytes;
+    int ok = gzwrite(gz, h, sizeof h) == (int)sizeof h;
+    const unsigned char *p = data;
+    for (size_t off = 0; ok && off < n; off += 1u << 24) {
+        unsigned chunk = (unsigned)(n - off < (1u << 24) ? n - off : (1u << 24));
+        ok = gzwrite(gz, p + off, chunk) == (int)chunk;
+    }
+    if (gzclose(gz) != Z_OK) ok = 0;
+    if (!ok) {
+        remove(tmp);
+        return as_fail("%s: write failed (disk full?)", path);
+    }
+    return fs_commit(tmp, path);
+}
+
+// ---- the template: Colin27 on the SRI24-like grid, T1 and a T2-like contrast ------------------
+
+typedef struct template3 {
+    float *tpl;        // (NZ, NY, NX, 3): t1 (WM = 1), t2 (CSF = 1, WM ~ 0.33), brain indicator (0/1)
+    int lo[3], hi[3];  // bounding box of the brain on the grid
+    double origin[3];  // world mm of voxel (0,0,0): the template's world coordinates are kept
+    float centre[3];   // brain centre (voxels): rotations and scalings are about it
+} template3;
+
+// 1-D k-means with 3 classes on a histogram: CSF < GM < WM means of the T1 brain voxels.
+static void kmeans3(const double *hist, int nbins, double binw, double mu[3]) {
+    double total = 0, cum = 0;
+    for (int b = 0; b < nbins; b++) total += hist[b];
+    double q[3] = {0.15, 0.5, 0.85};
+    for (int c = 0, b = 0; c < 3; c++) {  // start at quantiles
+        while (b < nbins - 1 && cum + hist[b] < q[c] * total) cum += hist[b++];
+        mu[c] = (b + 0.5) * binw;
+    }
+    for (int it = 0; it < 50; it++) {
+        double s[3] = {0}, w[3] = {0};
+        for (int b = 0; b < nbins; b++) {
+            double x = (b + 0.5) * binw;
+            int best = 0;
+            for (int c = 1; c < 3; c++)
+                if (fabs(x - mu[c]) < fabs(x - mu[best])) best = c;
+            s[best] += hist[b] * x;
+            w[best] += hist[b];
+        }
+        for (int c = 0; c < 3; c++)
+            if (w[c] > 0) mu[c] = s[c] / w[c];
+    }
+}
+
+static int template_build(template3 *T, const char *path) {
+    volume v;
+    if (volume_read(&v, path) != 0) return -1;
+    // The template must be a roughly RAS, 1 mm, axis-aligned brain (as ch2bet is).
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) {
+            double want = r == c ? 1.0 : 0.0;
+            if (fabs(v.affine[r][c] - want) > 0.05) {
+                volume_free(&v);
+                return as_fail("%s: synth needs a 1 mm RAS-aligned skull-stripped template", path);
+            }
+        }
+    int lo[3] = {v.nx, v.ny, v.nz}, hi[3] = {-1, -1, -1};
+    float vmax = 0;
+    for (int k = 0; k < v.nz; k++)
+        for (int j = 0; j < v.ny; j++)
+            for (int i = 0; i < v.nx; i++) {
+                float x = v.data[(size_t)i + (size_t)v.nx * ((size_t)j + (size_t)v.ny * k)];
+                if (x <= 0) continue;
+                int p[3] = {i, j, k};
+                for (int d = 0; d < 3; d++) {
+                    if (p[d] < lo[d]) lo[d] = p[d];
+                    if (p[d] > hi[d]) hi[d] = p[d];
+                }
+                if (x > vmax) vmax = x;
+            }
+    if (hi[0] < 0) {
+        volume_free(&v);
+        return as_fail("%s: template is empty (no voxel > 0)", path);
+    }
+    // Centre the brain's bounding box on the grid (crop where it does not fit).
+    int n[3] = {NX, NY, NZ}, shift[3];
+    for (int d = 0; d < 3; d++) shift[d] = (int)floor((n[d] - (lo[d] + hi[d] + 1)) / 2.0);
+    // Class means from a histogram of brain intensities.
+    enum { NB = 512 };
+    double hist[NB] = {0}, binw = vmax / NB;
+    size_t nv = volume_voxels(&v);
+    for (size_t i = 0; i < nv; i++)
+        if (v.data[i] > 0) hist[(int)fminf(NB - 1, v.data[i] / (float)binw)] += 1;
+    double mu[3];
+    kmeans3(hist, NB, binw, mu);
+    // T1 -> T2 by a decreasing piecewise-linear map through the class means: CSF bright,
+    // GM intermediate, WM dark; it keeps the T1's anatomy and texture (inverted).
+    const double t2v[3] = {1.0, 0.55, 0.33};
+    T->tpl = as_calloc(NVOX * 3, sizeof(float));
+    for (int d = 0; d < 3; d++) {
+        T->lo[d] = lo[d] + shift[d] < 0 ? 0 : lo[d] + shift[d];
+        T->hi[d] = hi[d] + shift[d] >= n[d] ? n[d] - 1 : hi[d] + shift[d];
+        T->centre[d] = 0.5f * (T->lo[d] + T->hi[d]);
+        // world(new index) = world(old index) = affine * (new - shift)
+        T->origin[d] = v.affine[d][3] - shift[d] * v.affine[d][d];
+    }
+    for (int k = T->lo[2]; k <= T->hi[2]; k++)
+        for (int j = T->lo[1]; j <= T->hi[1]; j++)
+            for (int i = T->lo[0]; i <= T->hi[0]; i++) {
+                int si = i - shift[0], sj = j - shift[1], sk = k - shift[2];
+                if (si < 0 || sj < 0 || sk < 0 || si >= v.nx || sj >= v.ny || sk >= v.nz) continue;
+                float x = v.data[(size_t)si + (size_t)v.nx * ((size_t)sj + (size_t)v.ny * sk)];
+                if (x <= 0) continue;
+                double t2;
+                if (x <= mu[0]) t2 = t2v[0];
+                else if (x <= mu[1]) t2 = t2v[0] + (x - mu[0]) / (mu[1] - mu[0]) * (t2v[1] - t2v[0]);
+                else t2 = t2v[1] + (x - mu[1]) / (mu[2] - mu[1]) * (t2v[2] - t2v[1]);
+                float *p = T->tpl + 3 * IDX(i, j, k);
+                p[0] = (float)(x / mu[2]);
+                p[1] = (float)fmax(t2, 0.2);
+                p[2] = 1.0f;
+            }
+    volume_free(&v);
+    return 0;
+}
+
+// ---- one subject ---------------------------------------------------------------------------------
+
+enum { GS = 16, GX = NX / GS + 2, GY = NY / GS + 2, GZ = NZ / GS + 2 };  // displacement control grid
+
+typedef struct warp {
+    double A[3][3];             // global linear part (rotation * scaling), about the brain centre
+    double t[3];                // shift (voxels)
+    float disp[GZ][GY][GX][3];  // smooth displacement (voxels) at the control points
+} warp;
+
+static void warp_random(warp *w, rng *r) {
+    double ang[3], sc[3];
+    for (int d = 0; d < 3; d++) {
+        ang[d] = clampf((float)rng_normal(r), -2, 2) * 2.0 * M_PI / 180.0;  // ~2 degrees
+        sc[d] = 1.0 + clampf((float)rng_normal(r), -2, 2) * 0.035;          // ~3.5 % size
+        w->t[d] = clampf((float)rng_normal(r), -2, 2) * (d == 2 ? 1.0 : 1.5);
+    }
+    double cx = cos(ang[0]), sx = sin(ang[0]), cy = cos(ang[1]), sy = sin(ang[1]), cz = cos(ang[2]), sz = sin(ang[2]);
+    double Rx[3][3] = {{1, 0, 0}, {0, cx, -sx}, {0, sx, cx}};
+    double Ry[3][3] = {{cy, 0, sy}, {0, 1, 0}, {-sy, 0, cy}};
+    double Rz[3][3] = {{cz, -sz, 0}, {sz, cz, 0}, {0, 0, 1}};
+    double M[3][3] = {{0}}, R[3][3] = {{0}};
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 3; c++) M[a][b] += Rz[a][c] * Ry[c][b];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 3; c++) R[a][b] += M[a][c] * Rx[c][b];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) w->A[a][b] = R[a][b] * sc[b];
+    // Random control-point displacements, smoothed once with [1 2 1]/4 along each axis: a
+    // low-frequency field of about 1.5-2 mm rms, up to ~5 mm.
+    float tmp[GZ][GY][GX][3];  // 38 KB
+    for (int z = 0; z < GZ; z++)
+        for (int y = 0; y < GY; y++)
+            for (int x = 0; x < GX; x++)
+                for (int c = 0; c < 3; c++) w->disp[z][y][x][c] = (float)rng_normal(r) * 3.2f;
+    for (int axis = 0; axis < 3; axis++) {
+        memcpy(tmp, w->disp, sizeof tmp);
+        for (int z = 0; z < GZ; z++)
+            for (int y = 0; y < GY; y++)
+                for (int x = 0; x < GX; x++) {
+                    int p[3] = {x, y, z}, lim[3] = {GX, GY, GZ};
+                    int pa = p[axis] > 0 ? p[axis] - 1 : 0, pb = p[axis] < lim[axis] - 1 ? p[axis] + 1 : lim[axis] - 1;
+                    int qa[3] = {x, y, z}, qb[3] = {x, y, z};
+                    qa[axis] = pa;
+                    qb[axis] = pb;
+                    for (int c = 0; c < 3; c++)
+                        w->disp[z][y][x][c] = 0.25f * tmp[qa[2]][qa[1]][qa[0]][c] + 0.5f * tmp[z][y][x][c] +
+                                              0.25f * tmp[qb[2]][qb[1]][qb[0]][c];
+                }
+    }
+}
+
+// Trilinear sample of the 3-channel template at (x, y, z) voxels; zero outside.
+static void sample3(float out[3], const float *tpl, double x, double y, double z) {
+    out[0] = out[1] = out[2] = 0;
+    if (!(x >= 0 && y >= 0 && z >= 0 && x < NX - 1 && y < NY - 1 && z < NZ - 1)) return;
+    int i = (int)x, j = (int)y, k = (int)z;
+    float fx = (float)(x - i), fy = (float)(y - j), fz = (float)(z - k);
+    for (int dz = 0; dz < 2; dz++)
+        for (int dy = 0; dy < 2; dy++)
+            for (int dx = 0; dx < 2; dx++) {
+                float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) * (dz ? fz : 1 - fz);
+                const float *p = tpl + 3 * IDX(i + dx, j + dy, k + dz);
+                out[0] += wgt * p[0];
+                out[1] += wgt * p[1];
+                out[2] += wgt * p[2];
+            }
+}
+
+// Deforms the template into subject space: t1, t2 and the brain mask.
+static void warp_apply(float *t1, float *t2, unsigned char *brain, const template3 *T, const warp *w) {
+    int lo[3], hi[3], n[3] = {NX, NY, NZ};
+    for (int d = 0; d < 3; d++) {
+        lo[d] = T->lo[d] - 20 < 0 ? 0 : T->lo[d] - 20;
+        hi[d] = T->hi[d] + 20 >= n[d] ? n[d] - 1 : T->hi[d] + 20;
+    }
+    const float *c = T->centre;
+    for (int k = lo[2]; k <= hi[2]; k++)
+        for (int j = lo[1]; j <= hi[1]; j++)
+            for (int i = lo[0]; i <= hi[0]; i++) {
+                // displacement: trilinear in the control grid
+                float gx = (float)i / GS, gy = (float)j / GS, gz = (float)k / GS;
+                int a = (int)gx, b = (int)gy, e = (int)gz;
+                float fx = gx - a, fy = gy - b, fz = gz - e, d3[3] = {0, 0, 0};
+                for (int dz = 0; dz < 2; dz++)
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) * (dz ? fz : 1 - fz);
+                            const float *p = w->disp[e + dz][b + dy][a + dx];
+                            d3[0] += wgt * p[0];
+                            d3[1] += wgt * p[1];
+                            d3[2] += wgt * p[2];
+                        }
+                double p[3] = {i - c[0], j - c[1], k - c[2]}, q[3];
+                for (int r = 0; r < 3; r++)
+                    q[r] = c[r] + w->A[r][0] * p[0] + w->A[r][1] * p[1] + w->A[r][2] * p[2] + w->t[r] + d3[r];
+                float s[3];
+                sample3(s, T->tpl, q[0], q[1], q[2]);
+                size_t id = IDX(i, j, k);
+                if (s[2] > 0.5f) {
+                    // partial-volume edge: renormalise by the mask weight, as if resampled inside
+                    t1[id] = s[0] / s[2];
+                    t2[id] = s[1] / s[2];
+                    brain[id] = 1;
+                }
+            }
+}
+
+// ---- lesions ----------------------------------------------------------------------------------------
+
+typedef struct blob {
+    double c[3];     // centre (voxels)
+    double M[3][3];  // maps p - c to the unit-sphere frame: rows = rotated axes / semi-axis
+} blob;
+
+static void random_rotation(double R[3][3], rng *r) {
+    double q[4], n = 0;
+    for (int i = 0; i < 4; i++) {
+        q[i] = rng_normal(r);
+        n += q[i] * q[i];
+    }
+    n = sqrt(n);
+    double a = q[0] / n, b = q[1] / n, c = q[2] / n, d = q[3] / n;
+    double M[3][3] = {{a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)},
+                      {2 * (b * c + a * d), a * a - b * b + c * c - d * d, 2 * (c * d - a * b)},
+                      {2 * (b * d - a * c), 2 * (c * d + a * b), a * a - b * b - c * c + d * d}};
+    memcpy(R, M, sizeof M);
+}
+
+static void blob_make(blob *bl, const double c[3], double radius, rng *r) {
+    double R[3][3];
+    random_rotation(R, r);
+    for (int a = 0; a < 3; a++) {
+        double semi = radius * rng_uniform_range(r, 0.65, 1.35);
+        for (int b = 0; b < 3; b++) bl->M[a][b] = R[a][b] / semi;
+        bl->c[a] = c[a];
+    }
+}
+
+static double blob_q(const blob *bl, const double p[3]) {
+    double d[3] = {p[0] - bl->c[0], p[1] - bl->c[1], p[2] - bl->c[2]}, q = 0;
+    for (int a = 0; a < 3; a++) {
+        double u = bl->M[a][0] * d[0] + bl->M[a][1] * d[1] + bl->M[a][2] * d[2];
+        q += u * u;
+    }
+    return q;
+}
+
+// Whether a ball of radius rad around (i,j,k) is inside the brain, checked on 14 points.
+static int fits_in_brain(const unsigned char *brain, int nx, int ny, int nz, int i, int j, int k, double rad) {
+    static const int dirs[14][3] = {{1, 0, 0},  {-1, 0, 0}, {0, 1, 0},  {0, -1, 0},  {0, 0, 1},  {0, 0, -1}, {1, 1, 1},
+                                    {-1, 1, 1}, {1, -1, 1}, {1, 1, -1}, {-1, -1, 1}, {-1, 1, -1}, {1, -1, -1}, {-1, -1, -1}};
+    if (!brain[(size_t)i + (size_t)nx * ((size_t)j + (size_t)ny * k)]) return 0;
+    for (int d = 0; d < 14; d++) {
+        double s = d < 6 ? rad : rad / sqrt(3.0);
+        int x = i + (int)lrint(dirs[d][0] * s), y = j + (int)lrint(dirs[d][1] * s), z = k + (int)lrint(dirs[d][2] * s);
+        if (x < 0 || y < 0 || z < 0 || x >= nx || y >= ny || z >= nz) return 0;
+        if (!brain[(size_t)x + (size_t)nx * ((size_t)y + (size_t)ny * z)]) return 0;
+    }
+    return 1;
+}
+
+int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char *brain, int nx, int ny, int nz,
+                  const lesion_options *lo, rng *r) {
+    // brain extent along z, for centres drawn outside the preferred range
+    int zlo = nz, zhi = -1;
+    for (int k = 0; k < nz; k++)
+        for (size_t q = 0; q < (size_t)nx * ny; q++)
+            if (brain[q + (size_t)nx * ny * k]) {
+                if (k < zlo) zlo = k;
+                zhi = k;
+                break;
+            }
+    if (zhi < 0) return 0;
+    int count = lo->min_count + (int)rng_below(r, (uint32_t)(lo->max_count - lo->min_count + 1));
+    int painted = 0;
+    for (int l = 0; l < count; l++) {
+        // The first lesion is a large one (tumour-like, as the test protocol scores slices with
+        // more than 1024 lesion pixels); the others span the whole range, down to a few mm.
+        double lmin = log(lo->min_radius), lmax = log(lo->max_radius);
+        double rad = exp(rng_uniform_range(r, l == 0 ? log(lo->first_min_radius) : lmin, lmax));
+        // Centre: inside the brain, far enough from its edge for most of the lesion.
+        int ci = -1, cj = -1, ck = -1;
+        for (int tries = 0; tries < 400 && ci < 0; tries++) {
+            if (tries && tries % 80 == 0) rad *= 0.8;
+            int k;
+            int ka = lo->kmin > zlo ? lo->kmin : zlo, kb = lo->kmax < zhi ? lo->kmax : zhi;
+            if (l == 0 && ka + 4 <= kb - 4) ka += 4, kb -= 4;  // the large one: well inside the range
+            if (ka <= kb && (l == 0 || rng_uniform(r) < lo->p_in_range))
+                k = ka + (int)rng_below(r, (uint32_t)(kb - ka + 1));
+            else k = zlo + (int)rng_below(r, (uint32_t)(zhi - zlo + 1));
+            int i = (int)rng_below(r, (uint32_t)nx), j = (int)rng_below(r, (uint32_t)ny);
+            if (fits_in_brain(brain, nx, ny, nz, i, j, k, 0.7 * rad)) ci = i, cj = j, ck = k;
+        }
+        if (ci < 0) continue;
+        // Shape: a main ellipsoid plus 0-3 overlapping smaller ones (blobby), with a smooth
+        // random warp of the coordinates (irregular border).
+        blob bl[4];
+        double c0[3] = {ci, cj, ck};
+        blob_make(&bl[0], c0, rad, r);
+        int nb = 1 + (int)rng_below(r, 4);
+        for (int b = 1; b < nb; b++) {
+            double dir[3], nn = 0, cb[3];
+            for (int a = 0; a < 3; a++) {
+                dir[a] = rng_normal(r);
+                nn += dir[a] * dir[a];
+            }
+            nn = sqrt(nn);
+            for (int a = 0; a < 3; a++) cb[a] = c0[a] + dir[a] / nn * rad * rng_uniform_range(r, 0.4, 0.8);
+            blob_make(&bl[b], cb, rad * rng_uniform_range(r, 0.4, 0.75), r);
+        }
+        double wamp = rad * rng_uniform_range(r, 0.05, 0.2), wfreq[3][3], wph[3];
+        for (int a = 0; a < 3; a++) {
+            for (int b = 0; b < 3; b++) wfreq[a][b] = rng_normal(r) * 2.0 / (rad + 2.0);
+            wph[a] = rng_uniform_range(r, 0, 2 * M_PI);
+        }
+        // Appearance. t2 relative scale: CSF 1, GM 0.55, WM 0.33; t1: WM 1, GM ~0.75, CSF ~0.35.
+        int hyper = rng_uniform(r) < 0.75;
+        float v2 = hyper ? (float)rng_uniform_range(r, 0.65, 1.0) : (float)rng_uniform_range(r, 0.14, 0.24);
+        float v1 = hyper ? (float)rng_uniform_range(r, 0.3, 0.55) : (float)rng_uniform_range(r, 1.05, 1.25);
+        int has_core = rad >= 6 && rng_uniform(r) < 0.35;
+        int has_halo = rad >= 5 && rng_uniform(r) < (l == 0 ? 0.6 : 0.3);
+        double core = rng_uniform_range(r, 0.35, 0.6), halo = rng_uniform_range(r, 1.2, 1.5);
+        float core2 = (float)rng_uniform_range(r, 1.05, 1.25), core1 = (float)rng_uniform_range(r, 0.15, 0.3);
+        float halo_gain = (float)rng_uniform_range(r, 0.25, 0.45);
+        float tex = rng_uniform(r) < 0.6 ? (float)rng_uniform_range(r, 0.08, 0.22) : 0.0f;
+        // texture: 8 plane waves in random directions, wavelengths 4-12 mm (no plaid pattern)
+        enum { NW = 8 };
+        double tfreq[NW][3], tph[NW];
+        for (int a = 0; a < NW; a++) {
+            double dir[3], nn = 0, wl = rng_uniform_range(r, 4, 12);
+            for (int b = 0; b < 3; b++) {
+                dir[b] = rng_normal(r);
+                nn += dir[b] * dir[b];
+            }
+            for (int b = 0; b < 3; b++) tfreq[a][b] = dir[b] / sqrt(nn) * 2 * M_PI / wl;
+            tph[a] = rng_uniform_range(r, 0, 2 * M_PI);
+        }
+        // Paint over the bounding box.
+        int ext = (int)ceil(rad * 1.35 * 1.8 * (has_halo ? halo : 1.0) + wamp + 3);
+        for (int k = ck - ext; k <= ck + ext; k++) {
+            if (k < 0 || k >= nz) continue;
+            for (int j = cj - ext; j <= cj + ext; j++) {
+                if (j < 0 || j >= ny) continue;
+                for (int i = ci - ext; i <= ci + ext; i++) {
+                    if (i < 0 || i >= nx) continue;
+                    size_t id = (size_t)i + (size_t)nx * ((size_t)j + (size_t)ny * k);
+                    if (!brain[id]) continue;
+                    double p[3] = {i, j, k}, pw[3];
+                    for (int a = 0; a < 3; a++)
+                        pw[a] = p[a] + wamp * sin(wfreq[a][0] * i + wfreq[a][1] * j + wfreq[a][2] * k + wph[a]);
+                    double q = 1e30;
+                    for (int b = 0; b < nb; b++) {
+                        double qb = blob_q(&bl[b], pw);
+                        if (qb < q) q = qb;
+                    }
+                    double dist = (sqrt(q) - 1.0) * rad;  // ~ signed distance to the border (voxels)
+                    double hdist = (sqrt(q) - halo) * rad;
+                    if (dist > 1.0 && (!has_halo || hdist > 1.0)) continue;
+                    float alpha = clampf((float)(0.5 - dist), 0, 1);  // 1-voxel partial-volume edge
+                    float t = 1.0f;
+                    if (tex > 0) {
+                        double s = 0;
+                        for (int a = 0; a < NW; a++) s += sin(tfreq[a][0] * i + tfreq[a][1] * j + tfreq[a][2] * k + tph[a]);
+                        t = 1.0f + tex * (float)(s / 2.0);  // s has std 2
+                    }
+                    float l2 = v2 * t, l1 = v1 * t;
+                    if (has_core) {
+                        float ac = clampf((float)(0.5 - (sqrt(q) - core) * rad), 0, 1);
+                        l2 = (1 - ac) * l2 + ac * core2 * t;
+                        l1 = (1 - ac) * l1 + ac * core1 * t;
+                    }
+                    if (has_halo && alpha < 1) {
+                        // oedema: a mild T2 brightening / T1 darkening fading outwards
+                        float ah = clampf((float)(0.5 - hdist), 0, 1) * (float)clampf((float)(1.0 - (sqrt(q) - 1.0) / (halo - 1.0) * 0.5), 0.3f, 1.0f);
+                        float base2 = t2[id] + halo_gain * ah * (0.9f - t2[id]);
+                        if (base2 > t2[id]) t2[id] = base2;
+                        if (t1) t1[id] *= 1.0f - 0.2f * halo_gain * ah;
+                        if (ah >= 0.5f && !seg[id]) seg[id] = LESION_HALO;
+                    }
+                    if (alpha > 0) {
+                        t2[id] = (1 - alpha) * t2[id] + alpha * l2;
+                        if (t1) t1[id] = (1 - alpha) * t1[id] + alpha * l1;
+                    }
+                    if (dist < 0) {  // inside the border (alpha > 0.5)
+                        int core_here = has_core && (sqrt(q) - core) * rad < 0;
+                        seg[id] = core_here ? LESION_CORE : LESION_BODY;
+                    }
+                }
+            }
+        }
+        painted++;
+    }
+    return painted;
+}
+
+// ---- intensity changes: gamma, bias field, Rician noise, int16 -----------------------------------
+
+static void finish_modality(short *out, float *img, const unsigned char *brain, rng *r, float scale) {
+    double gamma = exp(clampf((float)rng_normal(r), -2, 2) * 0.1);
+    double gain = rng_uniform_range(r, 0.85, 1.15);
+    // bias: exp(sum of low-order separable cosines), amplitude ~ +-15 %
+    double wb[3][3][3];
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 3; c++)
+                wb[a][b][c] = (a + b + c) ? rng_normal(r) * 0.07 / (a + b + c) : 0.0;
+    float sigma = (float)rng_uniform_range(r, 0.015, 0.04);
+    float cx[3][NX], cy[3][NY], cz[3][NZ];
+    for (int a = 0; a < 3; a++) {
+        for (int i = 0; i < NX; i++) cx[a][i] = (float)cos(M_PI * a * i / (NX - 1));
+        for (int i = 0; i < NY; i++) cy[a][i] = (float)cos(M_PI * a * i / (NY - 1));
+        for (int i = 0; i < NZ; i++) cz[a][i] = (float)cos(M_PI * a * i / (NZ - 1));
+    }
+    for (int k = 0; k < NZ; k++)
+        for (int j = 0; j < NY; j++)
+            for (int i = 0; i < NX; i++) {
+                size_t id = IDX(i, j, k);
+                if (!brain[id]) {
+                    out[id] = 0;
+                    continue;
+                }
+                double b = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int bb = 0; bb < 3; bb++) {
+                        double s = cx[a][i] * cy[bb][j];
+                        for (int c = 0; c < 3; c++) b += wb[a][bb][c] * s * cz[c][k];
+                    }
+                double v = pow(fmax(img[id], 0.0), gamma) * gain * exp(b);
+                // Rician: magnitude of a complex signal with Gaussian noise in both channels
+                double re = v + sigma * rng_normal(r), im = sigma * rng_normal(r);
+                double m = sqrt(re * re + im * im) * scale;
+                long q = lrint(m);
+                out[id] = (short)(q < 1 ? 1 : q > 32767 ? 32767 : q);
+            }
+}
+
+static void subject_id(char *out, size_t n, int is_test, int index) {
+    snprintf(out, n, "%s_%03d", is_test ? "test" : "healthy", index);
+}
+
+typedef struct work {
+    float *t1, *t2;
+    unsigned char *brain, *seg;
+    short *buf;
+} work;
+
+static int synth_subject(const synth_options *o, const template3 *T, work *wk, int is_test, int index) {
+    rng r;
+    // Independent streams: healthy i -> i, test j -> 2^32 + j (adding subjects changes no other).
+    rng_seed_stream(&r, o->seed, (is_test ? (1ull << 32) : 0) + (uint64_t)index);
+    memset(wk->t1, 0, NVOX * sizeof(float));
+    memset(wk->t2, 0, NVOX * sizeof(float));
+    memset(wk->brain, 0, NVOX);
+    memset(wk->seg, 0, NVOX);
+    warp *w = as_malloc(sizeof *w);
+    warp_random(w, &r);
+    warp_apply(wk->t1, wk->t2, wk->brain, T, w);
+    free(w);
+    if (is_test) {
+        lesion_options lo;
+        lesion_options_default(&lo);
+        synth_lesions(wk->t2, wk->t1, wk->seg, wk->brain, NX, NY, NZ, &lo, &r);
+    }
+    char id[64], dir[4096], path[4200];
+    subject_id(id, sizeof id, is_test, index);
+    snprintf(dir, sizeof dir, "%s/%s/%s", o->out, is_test ? "test" : "healthy", id);
+    if (fs_mkdirs(dir) != 0) return -1;
+    // Both modalities consume the stream in a fixed order whatever is written.
+    rng r1, r2;
+    rng_seed(&r1, rng_u64(&r));
+    rng_seed(&r2, rng_u64(&r));
+    if (o->write_t1) {
+        finish_modality(wk->buf, wk->t1, wk->brain, &r1, 1000.0f);
+        snprintf(path, sizeof path, "%s/%s_t1.nii.gz", dir, id);
+        if (synth_write_nifti(path, wk->buf, 4, NX, NY, NZ, T->origin, o->gzip_level) != 0) return -1;
+    }
+    if (o->write_t2) {
+        finish_modality(wk->buf, wk->t2, wk->brain, &r2, 1000.0f);
+        snprintf(path, sizeof path, "%s/%s_t2.nii.gz", dir, id);
+        if (synth_write_nifti(path, wk->buf, 4, NX, NY, NZ, T->origin, o->gzip_level) != 0) return -1;
+    }
+    if (is_test) {
+        snprintf(path, sizeof path, "%s/%s_seg.nii.gz", dir, id);
+        if (synth_write_nifti(path, wk->seg, 2, NX, NY, NZ, T->origin, o->gzip_level) != 0) return -1;
+    }
+    return 0;
+}
+
+int synth_run(const synth_options *o) {
+    if (!o->out || !o->out[0]) return as_fail("data synth: no output folder");
+    if (!o->write_t1 && !o->write_t2) return as_fail("%s: no modality to write", o->out);
+    if (!fs_exists(o->template_path))
+        return as_fail("%s: template not found (install Debian's mricron-data: scripts/install-deps.sh)",
+                       o->template_path);
+    if (fs_mkdirs(o->out) != 0) return -1;
+    template3 T;
+    if (template_build(&T, o->template_path) != 0) return -1;
+    int total = o->healthy + o->test, failed = 0;
+    long done = 0;
+    char first_error[1024] = "";
+    progress pr;
+    progress_begin(&pr, "data synth", total);
+#pragma omp parallel
+    {
+        work wk;
+        wk.t1 = as_malloc(NVOX * sizeof(float));
+        wk.t2 = as_malloc(NVOX * sizeof(float));
+        wk.brain = as_malloc(NVOX);
+        wk.seg = as_malloc(NVOX);
+        wk.buf = as_malloc(NVOX * sizeof(short));
+#pragma omp for schedule(dynamic, 1)
+        for (int s = 0; s < total; s++) {
+            int bad;
+#pragma omp atomic read
+            bad = failed;
+            if (bad) continue;
+            // test subjects first: they take longer (lesions + seg), so the tail is shorter
+            int is_test = s < o->test, index = is_test ? s : s - o->test;
+            if (synth_subject(o, &T, &wk, is_test, index) != 0) {
+#pragma omp critical(synth_err)
+                {
+                    if (!failed) snprintf(first_error, sizeof first_error, "%s", as_error());
+                    failed = 1;
+                }
+            }
+#pragma omp critical(synth_progress)
+            {
+                done++;
+                progress_update(&pr, done, "subjects", NULL);
+            }
+        }
+        free(wk.t1);
+        free(wk.t2);
+        free(wk.brain);
+        free(wk.seg);
+        free(wk.buf);
+    }
+    progress_end(&pr);
+    free(T.tpl);
+    if (failed) return as_fail("%s", first_error);
+    char info[4096], path[4200];
+    snprintf(info, sizeof info,
+             "# anoswin data synth: parameters of this data set (written last: its presence means complete)\n"
+             "template=%s\nseed=%llu\nhealthy=%d\ntest=%d\nmodalities=%s%s%s\ngrid=%dx%dx%d\nlayout=brats\n",
+             o->template_path, (unsigned long long)o->seed, o->healthy, o->test, o->write_t1 ? "t1" : "",
+             o->write_t1 && o->write_t2 ? "," : "", o->write_t2 ? "t2" : "", NX, NY, NZ);
+    snprintf(path, sizeof path, "%s/synth.txt", o->out);
+    return fs_write_all(path, info, strlen(info));
+}

@@ -1,0 +1,67 @@
+// The embedded data set: healthy and lesioned brains synthesised from the Colin27 template
+// (Debian's mricron-data), so that anoswin can train and be tested with no download.
+//
+// Pipeline (README "Synthetic data"): the skull-stripped Colin27 T1 is centred on a
+// 240x240x155 1 mm grid like SRI24 (MNI world coordinates kept); a T2-like contrast is made
+// by mapping T1 intensities through the CSF/GM/WM class means (CSF bright, WM dark). Each
+// subject gets a random global affine (rotation, scaling, shift) plus a smooth displacement
+// field (a few mm), a gamma change, a smooth multiplicative bias field and Rician noise. Test
+// subjects also get 1-3 lesions of varied size, shape, contrast and texture, with ground truth.
+// Every subject has its own random stream, so the result depends on the seed only, not on the
+// thread count.
+#ifndef ANOSWIN_DATA_SYNTH_H
+#define ANOSWIN_DATA_SYNTH_H
+
+#include <stdint.h>
+
+#include "util/rng.h"
+
+#define SYNTH_DEFAULT_TEMPLATE "/usr/share/mricron/templates/ch2bet.nii.gz"
+enum { SYNTH_NX = 240, SYNTH_NY = 240, SYNTH_NZ = 155 };
+
+// Ground-truth labels written to <id>_seg.nii.gz (BraTS-like; whole lesion = label > 0).
+enum { LESION_CORE = 1, LESION_HALO = 2, LESION_BODY = 4 };
+
+typedef struct synth_options {
+    const char *out;            // output folder
+    int healthy, test;          // subject counts (20, 10)
+    uint64_t seed;              // 1
+    int write_t1, write_t2;     // which modalities to write (both)
+    const char *template_path;  // SYNTH_DEFAULT_TEMPLATE
+    int gzip_level;             // 1: files are written once and read many times, speed wins
+} synth_options;
+
+void synth_options_default(synth_options *o);
+// Writes o->out/healthy/<id>/<id>_{t1,t2}.nii.gz (ids healthy_000...), o->out/test/<id>/
+// <id>_{t1,t2,seg}.nii.gz (ids test_000...) and o->out/synth.txt (the parameters, written
+// last). Images are int16 (WM ~1000 in t1, CSF ~1000 in t2; background exactly 0, so
+// image > 0 is the brain mask); seg is uint8. OpenMP over subjects; progress on stderr.
+int synth_run(const synth_options *o);
+
+// ---- lesions (also used by the phantom) ----
+
+typedef struct lesion_options {
+    int min_count, max_count;  // lesions per subject (1, 3)
+    float min_radius, max_radius;  // mean radius range in voxels, log-uniform (2.5, 26)
+    float first_min_radius;        // the first lesion is drawn from [this, max_radius] (15),
+                                   // centred in [kmin+4, kmax-4]
+    int kmin, kmax;            // preferred axial range for lesion centres (72, 97)
+    float p_in_range;          // probability that another centre is drawn in [kmin, kmax] (0.8)
+} lesion_options;
+
+void lesion_options_default(lesion_options *o);
+
+// Paints lesions into t2 (and t1 when not NULL: the matching contrast) inside `brain`
+// (nx, ny, nz, x fastest), adding their labels to seg. Intensity scale: t2 CSF ~1, WM ~0.33;
+// t1 WM ~1. Returns the number of lesions painted.
+int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char *brain, int nx, int ny, int nz,
+                  const lesion_options *lo, rng *r);
+
+// NIfTI-1 writer for int16 (datatype 4) or uint8 (2) data with a diagonal 1 mm RAS affine
+// whose origin (world mm of voxel 0,0,0) is given; gzip at `level`; atomic. (volume_write
+// writes float32 at nifticlib's fixed gzip level, which is 4x the bytes and several times
+// slower for the 60 volumes of the default data set.)
+int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
+                      int level);
+
+#endif
