@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/volume.h"  // volume_read, volume_free
+#include "data/reorient.h"  // orientation_from_affine
+#include "data/volume.h"    // volume_read, volume_free
 #include "util/error.h"   // as_fail, as_malloc
 #include "util/fs.h"      // fs_join, fs_exists, fs_read_all
 #include "util/timer.h"   // progress_*
@@ -68,25 +69,9 @@ int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *se
 }
 
 void eval_ras_axes(const double affine[4][4], int world_of_axis[3], int flip[3]) {
-    // Greedy assignment on the direction cosines (columns normalised), largest first, as
-    // nibabel's io_orientation does after its orthogonalisation: each voxel axis gets the world
-    // axis (R, A, S) it points along most, and is flipped when it points the negative way.
-    double m[3][3];
-    for (int a = 0; a < 3; a++) {
-        double len = sqrt(affine[0][a] * affine[0][a] + affine[1][a] * affine[1][a] + affine[2][a] * affine[2][a]);
-        for (int w = 0; w < 3; w++) m[w][a] = len > 0 ? affine[w][a] / len : (w == a);
-    }
-    int used_w[3] = {0, 0, 0}, used_a[3] = {0, 0, 0};
-    for (int step = 0; step < 3; step++) {
-        int bw = -1, ba = -1;
-        double best = -1;
-        for (int w = 0; w < 3; w++)
-            for (int a = 0; a < 3; a++)
-                if (!used_w[w] && !used_a[a] && fabs(m[w][a]) > best) best = fabs(m[w][a]), bw = w, ba = a;
-        used_w[bw] = used_a[ba] = 1;
-        world_of_axis[ba] = bw;
-        flip[ba] = m[bw][ba] < 0;
-    }
+    orientation o;  // nibabel's io_orientation, shared with the slice pipeline detect uses
+    orientation_from_affine(&o, affine);
+    for (int a = 0; a < 3; a++) world_of_axis[a] = o.axis[a], flip[a] = o.flip[a];
 }
 
 int eval_axial_axis(const double affine[4][4], int *flip) {

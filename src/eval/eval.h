@@ -99,8 +99,8 @@ int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *se
 
 // Orientation of a native grid relative to RAS, from its affine: for voxel axis a, the world axis
 // world_of_axis[a] (0 = R, 1 = A, 2 = S) it runs along and whether it runs the negative way
-// (flip[a]); what reorientation to the closest canonical (RAS) orientation uses. To be unified
-// with the reorientation helpers of src/data once they land.
+// (flip[a]); what reorientation to the closest canonical (RAS) orientation uses (data/reorient.h,
+// nibabel's io_orientation), so slice indices agree with detect's slice pipeline.
 void eval_ras_axes(const double affine[4][4], int world_of_axis[3], int flip[3]);
 // The voxel axis running inferior -> superior (or reversed when *flip): RAS axial index of a
 // voxel = flip ? n[axis]-1-idx[axis] : idx[axis].
