@@ -1,13 +1,104 @@
+// anoswin info FILE...: describes NIfTI volumes (dimensions, voxel size, datatype, orientation,
+// intensity range). Each kind of file has its own describe function; `info --model` (the
+// model's tensors) is meant to slot in beside info_nifti.
+#include <ctype.h>
+#include <getopt.h>
+#include <math.h>
+#include <nifti2_io.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/reorient.h"
+#include "data/volume.h"
+#include "util/error.h"
 
-// Placeholder until the command lands; see the issue tracker.
-int cmd_info(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: anoswin info [options]\n(not implemented yet)\n");
-        return EXIT_OK;
+static void info_usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin info [options] FILE.nii[.gz]...\n"
+            "Describe NIfTI-1/2 volumes: dimensions, voxel size, datatype, orientation code\n"
+            "(nibabel's aff2axcodes, e.g. RAS or LPS) and intensity range (after scl_slope/inter).\n"
+            "A file that cannot be used (not NIfTI, not 3-D, bad geometry, NaN voxels, ...) is\n"
+            "reported as 'anoswin: FILE: problem' and makes the exit status 1.\n\n"
+            "Options:\n"
+            "  -h, --help   show this help\n");
+}
+
+static const char *xform_name(int code) {
+    switch (code) {
+        case NIFTI_XFORM_SCANNER_ANAT: return "scanner";
+        case NIFTI_XFORM_ALIGNED_ANAT: return "aligned";
+        case NIFTI_XFORM_TALAIRACH: return "talairach";
+        case NIFTI_XFORM_MNI_152: return "mni152";
+        case NIFTI_XFORM_TEMPLATE_OTHER: return "template";
+        default: return "unknown";
     }
-    return cli_usage_error("info", "not implemented yet");
+}
+
+// One NIfTI file: 0 when described, -1 (error recorded) when it cannot be read.
+static int info_nifti(const char *path) {
+    volume v;
+    if (volume_read(&v, path)) return -1;
+    const nifti_image *nim = v.header;
+    size_t n = volume_voxels(&v);
+    double lo = INFINITY, hi = -INFINITY, sum = 0;
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v.data[i];
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        sum += x;
+        nonzero += x != 0;
+    }
+    char code[4];
+    orientation_codes(v.affine, code);
+    const char *source = nim->sform_code > 0 ? "sform" : nim->qform_code > 0 ? "qform" : "no xform, pixdim";
+    int code_used = nim->sform_code > 0 ? nim->sform_code : nim->qform_code;
+    int n2 = nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2;
+    size_t len = strlen(path);
+    int gz = len > 3 && !strcmp(path + len - 3, ".gz");
+    printf("%s\n", path);
+    printf("  format:      NIfTI-%d%s\n", n2 ? 2 : 1, gz ? " (gzip)" : "");
+    printf("  dimensions:  %d x %d x %d (%zu voxels)\n", v.nx, v.ny, v.nz, n);
+    printf("  voxel size:  %g x %g x %g mm\n", v.pixdim[0], v.pixdim[1], v.pixdim[2]);
+    char dt[32];
+    snprintf(dt, sizeof dt, "%s", nifti_datatype_string(nim->datatype));
+    for (char *p = dt; *p; p++) *p = (char)tolower((unsigned char)*p);
+    printf("  datatype:    %s", dt);
+    if (nim->scl_slope != 0 && isfinite(nim->scl_slope) && (nim->scl_slope != 1 || nim->scl_inter != 0))
+        printf(" (scl_slope %g, scl_inter %g)", nim->scl_slope, nim->scl_inter);
+    printf("\n");
+    if (code_used > 0)
+        printf("  orientation: %s (from the %s, %s)\n", code, source, xform_name(code_used));
+    else
+        printf("  orientation: %s (%s)\n", code, source);
+    printf("  affine:      ");
+    for (int r = 0; r < 3; r++)
+        printf("%s[%9.4g %9.4g %9.4g %9.4g]", r ? "\n               " : "", v.affine[r][0], v.affine[r][1], v.affine[r][2],
+               v.affine[r][3]);
+    printf("\n");
+    printf("  intensity:   min %g, max %g, mean %g\n", lo, hi, n ? sum / (double)n : 0.0);
+    printf("  nonzero:     %zu voxels (%.1f%%)\n", nonzero, n ? 100.0 * (double)nonzero / (double)n : 0.0);
+    volume_free(&v);
+    return 0;
+}
+
+int cmd_info(int argc, char **argv) {
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+            case 'h': info_usage(stdout); return EXIT_OK;
+            default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_usage_error("info", "no input file");
+    int status = EXIT_OK;
+    for (int i = optind; i < argc; i++) {
+        if (info_nifti(argv[i])) status = cli_report_error();
+        fflush(stdout);
+    }
+    return status;
 }

@@ -120,6 +120,21 @@ static int datatype_supported(int dt) {
     }
 }
 
+// Checks on the raw header fields that nifticlib would silently repair (it turns a zero or NaN
+// pixdim into 1, a negative dim into 1, a non-finite scl_inter into 0): a scan with such a
+// header is broken and the user should know. Fields are given in CPU byte order.
+static int check_raw_fields(int64_t ndim, const int64_t *dim, const double *pixdim, double slope, double inter,
+                            const char *path) {
+    if (ndim < 1 || ndim > 7) return as_fail("%s: invalid number of dimensions %lld", path, (long long)ndim);
+    for (int d = 1; d <= ndim; d++)
+        if (dim[d] < 1) return as_fail("%s: invalid size %lld along dimension %d", path, (long long)dim[d], d);
+    for (int d = 1; d <= 3 && d <= ndim; d++)
+        if (!isfinite(pixdim[d]) || pixdim[d] <= 0)
+            return as_fail("%s: invalid voxel size pixdim[%d] = %g", path, d, pixdim[d]);
+    if (slope != 0 && isfinite(slope) && !isfinite(inter)) return as_fail("%s: valid scl_slope but non-finite scl_inter", path);
+    return 0;
+}
+
 // Parses the header bytes into a nifti_image (no data, no extensions). Returns NULL after
 // recording an error naming the file.
 static nifti_image *parse_header(const unsigned char *h, int64_t hlen, const char *path) {
@@ -130,15 +145,27 @@ static nifti_image *parse_header(const unsigned char *h, int64_t hlen, const cha
     if (sz == 348 || bswap32(sz) == 348) {
         if (!memcmp(h + 344, "ni1", 4)) return as_fail("%s: two-file NIfTI (.hdr/.img) is not supported; use .nii or .nii.gz", path), NULL;
         if (memcmp(h + 344, "n+1", 4)) return as_fail("%s: not a NIfTI file (no NIfTI-1 magic)", path), NULL;
-        nifti_1_header hdr;
+        nifti_1_header hdr, hs;
         memcpy(&hdr, h, sizeof hdr);
+        hs = hdr;
+        if (sz != 348) nifti_swap_as_nifti1(&hs);
+        int64_t dim[8];
+        double pixdim[8];
+        for (int d = 0; d < 8; d++) {
+            dim[d] = hs.dim[d];
+            pixdim[d] = hs.pixdim[d];
+        }
+        if (check_raw_fields(dim[0], dim, pixdim, hs.scl_slope, hs.scl_inter, path)) return NULL;
         nim = nifti_convert_n1hdr2nim(hdr, path);
     } else if (sz == 540 || bswap32(sz) == 540) {
         if (hlen < 540) return as_fail("%s: not a NIfTI file (truncated NIfTI-2 header)", path), NULL;
         if (!memcmp(h + 4, "ni2", 4)) return as_fail("%s: two-file NIfTI (.hdr/.img) is not supported; use .nii or .nii.gz", path), NULL;
         if (memcmp(h + 4, "n+2", 4)) return as_fail("%s: not a NIfTI file (no NIfTI-2 magic)", path), NULL;
-        nifti_2_header hdr;
+        nifti_2_header hdr, hs;
         memcpy(&hdr, h, sizeof hdr);
+        hs = hdr;
+        if (sz != 540) nifti_swap_as_nifti2(&hs);
+        if (check_raw_fields(hs.dim[0], hs.dim, hs.pixdim, hs.scl_slope, hs.scl_inter, path)) return NULL;
         nim = nifti_convert_n2hdr2nim(hdr, path);
     } else {
         return as_fail("%s: not a NIfTI file", path), NULL;
