@@ -21,15 +21,19 @@ typedef struct tcase {
     const char *mask;
 } tcase;
 
+// One line of arguments for tools/slices_reference.py --batch.
+static void case_args(FILE *f, const tcase *c, int idx) {
+    fprintf(f, "'%s/%s' %d %d %d %s %g %g '%s/case%d'", fxdir, c->file, c->size, c->z0, c->z1,
+            c->pct ? "pct" : "minmax", c->plo, c->phi, outdir, idx);
+    if (c->mask) fprintf(f, " '%s/%s'", fxdir, c->mask);
+    fprintf(f, "\n");
+}
+
 static void run_case(const tcase *c, int idx) {
-    char img[2048], mask[2048], prefix[2048], args[8192], ref[2100];
+    char img[2048], mask[2048], prefix[2048], ref[2100];
     snprintf(img, sizeof img, "%s/%s", fxdir, c->file);
     if (c->mask) snprintf(mask, sizeof mask, "%s/%s", fxdir, c->mask);
     snprintf(prefix, sizeof prefix, "%s/case%d", outdir, idx);
-    snprintf(args, sizeof args, "'%s' %d %d %d %s %g %g '%s' %s%s%s", img, c->size, c->z0, c->z1,
-             c->pct ? "pct" : "minmax", c->plo, c->phi, prefix, c->mask ? "'" : "", c->mask ? mask : "",
-             c->mask ? "'" : "");
-    tu_run_python("tools/slices_reference.py", args);
 
     slice_options o;
     slice_options_default(&o, 1);
@@ -134,7 +138,15 @@ int main(void) {
         {"large_LAS.nii.gz", 24, 0, 40, 1, 2, 98, "large_LAS_mask.nii.gz"},  // percentiles in a mask file
         {"scaled_int16.nii.gz", 7, -1, 0, 0, 1, 99, NULL},       // model size = native size
     };
-    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) run_case(&cases[i], i);
+    int ncases = (int)(sizeof cases / sizeof cases[0]);
+    char batch[2048];
+    snprintf(batch, sizeof batch, "%s/cases.txt", outdir);
+    FILE *bf = fopen(batch, "w");
+    for (int i = 0; i < ncases; i++) case_args(bf, &cases[i], i);
+    fclose(bf);
+    snprintf(args, sizeof args, "--batch '%s'", batch);
+    tu_run_python("tools/slices_reference.py", args);
+    for (int i = 0; i < ncases; i++) run_case(&cases[i], i);
 
     // Errors and options.
     char img[2048], mask[2048];

@@ -2,6 +2,7 @@
 """Independent reference for anoswin's slice pipeline (nibabel + PyTorch, as the authors' code).
 
 Usage: slices_reference.py IMAGE SIZE Z0 Z1 NORM PLO PHI PREFIX [MASK]
+       slices_reference.py --batch FILE   (one argument list per line, one process for all)
   NORM: minmax | pct.  Z0 = -1: every slice.
 
 Writes (all '<f4'):
@@ -17,6 +18,7 @@ Writes (all '<f4'):
   PREFIX.labels.f4 (n,S,S) only with MASK: canonical MASK > 0 taken to the model grid by nearest
                    neighbour (same rounding), slices Z0..Z1
 """
+import shlex
 import sys
 
 import nibabel as nib
@@ -37,9 +39,9 @@ def resize(vol, S):
     return F.interpolate(t, size=(S, S, vol.shape[2]), mode='trilinear', align_corners=True)[0, 0].numpy()
 
 
-def main():
-    path, S, z0, z1, norm, plo, phi, prefix = sys.argv[1:9]
-    mask_path = sys.argv[9] if len(sys.argv) > 9 else None
+def run(argv):
+    path, S, z0, z1, norm, plo, phi, prefix = argv[:8]
+    mask_path = argv[8] if len(argv) > 8 else None
     S, z0, z1, plo, phi = int(S), int(z0), int(z1), float(plo), float(phi)
     img, can = canonical(path)
     rv = resize(can, S)
@@ -85,6 +87,15 @@ def main():
         assert nat.shape == img.shape[:3], (nat.shape, img.shape)
         assert np.array_equal(apply_orientation(nat, io_orientation(img.affine)), arr)
         nat.astype('<f4').ravel(order='F').tofile(prefix + suffix)
+
+
+def main():
+    if sys.argv[1] == '--batch':
+        for line in open(sys.argv[2]):
+            if line.strip():
+                run(shlex.split(line))
+    else:
+        run(sys.argv[1:])
 
 
 if __name__ == '__main__':
