@@ -133,7 +133,39 @@ static void test_strict(void) {
     param_table_free(&t);
 }
 
+// tools/ref_model_dump.py output (what nn's and train's parity tests read) loads here.
+static void test_dump_readable(void) {
+    char out[1200], args[2000], path[1300];
+    snprintf(out, sizeof out, "%s/dump", dir);
+    snprintf(args, sizeof args, "'%s' --config '%s' --batch 1 --adamw-steps 1", out, SMALL);
+    tu_run_python("tools/ref_model_dump.py", args);
+    swinmae_config c;
+    snprintf(path, sizeof path, "%s/weights.safetensors", out);
+    CHECK(checkpoint_read_config(path, &c) == 0, "dump config");
+    param_table t;
+    param_table_build(&t, &c);
+    float *p = as_malloc(t.n_floats * sizeof(float)), *g = as_malloc(t.n_floats * sizeof(float));
+    CHECK(checkpoint_load(path, &t, p) == 0, "dump weights load: %s", as_error());
+    snprintf(path, sizeof path, "%s/grads.safetensors", out);
+    st_file f;
+    int ok = st_open(&f, path) == 0;
+    CHECK(ok, "grads open: %s", as_error());
+    for (int i = 0; ok && i < t.n; i++)
+        if (t.entries[i].dtype == PARAM_F32)
+            ok = st_read_f32(&f, t.entries[i].name, g + t.entries[i].offset, t.entries[i].numel) == 0;
+    CHECK(ok, "every table tensor has a gradient: %s", as_error());
+    if (f.map) st_close(&f);
+    snprintf(path, sizeof path, "%s/grads_flat.f32", out);
+    float *gf = tu_read_f32(path, t.n_floats);
+    CHECK(!memcmp(gf, g, t.n_floats * sizeof(float)), "grads_flat is the table layout");
+    free(gf);
+    free(p);
+    free(g);
+    param_table_free(&t);
+}
+
 int main(void) {
+    test_dump_readable();
     snprintf(dir, sizeof dir, "%s", tu_scratch_dir("model_checkpoint"));
     test_strict();
     interchange(SMALL, "small");
