@@ -1,0 +1,122 @@
+// Sliding-window coarse anomaly map (see anomaly_map.h).
+#include "detect/anomaly_map.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"  // as_fail, as_malloc
+
+void amap_defaults(amap_params *p) {
+    *p = (amap_params){.window = 64, .patch = 4, .auto_grid = 1, .origin_x = 0, .origin_y = 0, .max_batch = 8,
+                       .restrict_to_brain = 0};
+}
+
+static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
+
+int amap_windows(amap_window *out, int max, const uint8_t *brain, int H, int W, const amap_params *p) {
+    int P = p->patch, S = p->window;
+    if (P < 1 || S < P || S % P) return as_fail("anomaly map: window %d px is not a multiple of the patch %d", S, P);
+    if (H % P || W % P) return as_fail("anomaly map: slice %dx%d is not a multiple of the patch %d", H, W, P);
+    int bx0 = 0, by0 = 0, bx1 = W - 1, by1 = H - 1;  // inclusive bounds the grid must cover
+    if (p->auto_grid) {
+        bx0 = W, by0 = H, bx1 = -1, by1 = -1;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                if (!brain || brain[x + W * y]) {
+                    bx0 = x < bx0 ? x : bx0, bx1 = x > bx1 ? x : bx1;
+                    by0 = y < by0 ? y : by0, by1 = y > by1 ? y : by1;
+                }
+        if (bx1 < 0) return 0;  // no brain
+    } else {
+        bx0 = p->origin_x, by0 = p->origin_y;
+        if (bx0 < 0 || by0 < 0 || bx0 >= W || by0 >= H)
+            return as_fail("anomaly map: grid origin (%d,%d) outside the %dx%d slice", bx0, by0, W, H);
+    }
+    int ox = floor_to(bx0, P), oy = floor_to(by0, P);
+    int n = 0;
+    for (int y0 = oy; y0 <= by1; y0 += S)
+        for (int x0 = ox; x0 <= bx1; x0 += S) {
+            amap_window w = {x0, y0, x0 + S <= W ? S : W - x0, y0 + S <= H ? S : H - y0};
+            int any = !brain;
+            for (int y = w.y0; y < w.y0 + w.h && !any; y++)
+                for (int x = w.x0; x < w.x0 + w.w; x++)
+                    if (brain[x + W * y]) {
+                        any = 1;
+                        break;
+                    }
+            if (!any) continue;
+            if (n < max) out[n] = w;
+            n++;
+        }
+    return n;
+}
+
+void amap_token_mask(uint8_t *tm, const amap_window *w, int H, int W, int P) {
+    int th = H / P, tw = W / P;
+    for (int h = 0; h < th; h++)
+        for (int t = 0; t < tw; t++) {
+            // masked iff the token's p x p patch lies inside the window
+            int px = t * P, py = h * P;
+            tm[t + tw * h] = px >= w->x0 && px + P <= w->x0 + w->w && py >= w->y0 && py + P <= w->y0 + w->h;
+        }
+}
+
+int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W, int C, const amap_params *p,
+               amap_model_fn model, void *ctx) {
+    size_t hw = (size_t)H * W;
+    memset(map, 0, sizeof(float) * hw);
+    int n = amap_windows(NULL, 0, brain, H, W, p);
+    if (n <= 0) return n;
+    if (p->max_batch < 1) return as_fail("anomaly map: batch %d < 1", p->max_batch);
+    amap_window *win = as_malloc(sizeof(amap_window) * (size_t)n);
+    amap_windows(win, n, brain, H, W, p);
+    int P = p->patch, L = (H / P) * (W / P), B = p->max_batch < n ? p->max_batch : n;
+    float *images = as_malloc(sizeof(float) * (size_t)B * C * hw), *recon = as_malloc(sizeof(float) * (size_t)B * C * hw);
+    uint8_t *tm = as_malloc((size_t)B * L);
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) memcpy(images + ((size_t)b * C + c) * hw, img, sizeof(float) * hw);
+    int rc = n;
+    for (int first = 0; first < n; first += B) {
+        int nb = n - first < B ? n - first : B;
+        for (int b = 0; b < nb; b++) amap_token_mask(tm + (size_t)b * L, &win[first + b], H, W, P);
+        if (model(ctx, recon, images, tm, nb)) {
+            rc = -1;
+            break;
+        }
+        for (int b = 0; b < nb; b++) {
+            const amap_window *w = &win[first + b];
+            float lo = FLT_MAX, hi = -FLT_MAX;
+            for (int y = w->y0; y < w->y0 + w->h; y++)
+                for (int x = w->x0; x < w->x0 + w->w; x++) {
+                    size_t i = x + (size_t)W * y;
+                    float r = 0;
+                    for (int c = 0; c < C; c++) r += fabsf(img[i] - recon[((size_t)b * C + c) * hw + i]);
+                    r /= C;
+                    if (p->restrict_to_brain && brain && !brain[i]) r = 0;
+                    map[i] = r;
+                    lo = r < lo ? r : lo, hi = r > hi ? r : hi;
+                }
+            float scale = hi > lo ? 1.0f / (hi - lo) : 0.0f;
+            for (int y = w->y0; y < w->y0 + w->h; y++)
+                for (int x = w->x0; x < w->x0 + w->w; x++) {
+                    size_t i = x + (size_t)W * y;
+                    map[i] = (map[i] - lo) * scale;
+                }
+        }
+    }
+    if (rc >= 0) {
+        float mx = 0;
+        for (size_t i = 0; i < hw; i++) mx = map[i] > mx ? map[i] : mx;
+        if (mx > 0)
+            for (size_t i = 0; i < hw; i++) map[i] /= mx;
+    } else {
+        memset(map, 0, sizeof(float) * hw);
+    }
+    free(tm);
+    free(recon);
+    free(images);
+    free(win);
+    return rc;
+}

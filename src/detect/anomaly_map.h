@@ -1,0 +1,53 @@
+// Coarse anomaly map of one slice by sliding a non-overlapping square mask (paper 2.3, A.1):
+// every window position is masked in its own copy of the slice, the copies go through the model
+// as batches, and the L1 residual inside each masked window, normalised to 0..1 per window, is
+// placed into the map; the slice map is then divided by its maximum.
+//
+// Geometry. Windows are `window` px squares on a grid with step `window` whose origin is snapped
+// down to a multiple of the patch size p, so that a window is exactly (window/p)^2 tokens: a
+// token is masked when its p x p patch is covered, and the masked pixels ARE the scored window
+// (the reference's 64 px grid at x=25 becomes x=24; the reference also masks the transpose of the
+// scored window, a bug we do not copy). Windows are clipped to the image (still token-aligned
+// since H and W are multiples of p). Default grid (auto_grid = 1): the origin is the brain's
+// bounding-box corner (snapped), the grid covers the bounding box, and positions with no brain
+// pixel are skipped. auto_grid = 0: the grid starts at (origin_x, origin_y) (snapped) and covers
+// the rest of the image, again skipping positions with no brain (when a brain mask is given).
+// Residual: mean over channels of |input - reconstruction| per pixel; per window
+// (r - min) / (max - min) over the window's pixels (all 0 when max == min); windows do not
+// overlap, so "summing" places them. A slice with no brain, or whose map is all 0, gives an all-0
+// map (never NaN).
+#ifndef ANOSWIN_DETECT_ANOMALY_MAP_H
+#define ANOSWIN_DETECT_ANOMALY_MAP_H
+
+#include <stdint.h>
+
+typedef struct amap_params {
+    int window;             // mask side in px (64 or 32), a multiple of patch
+    int patch;              // model patch size p (4)
+    int auto_grid;          // 1 (default): grid over the brain's bounding box
+    int origin_x, origin_y; // grid origin for auto_grid = 0 (x = column, y = row)
+    int max_batch;          // model batch size cap
+    int restrict_to_brain;  // 1: residual set to 0 outside the brain before normalising (default 0)
+} amap_params;
+
+void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8
+
+typedef struct amap_window { int x0, y0, w, h; } amap_window;  // pixel rectangle [x0,x0+w) x [y0,y0+h)
+
+// Window positions for an H x W slice (brain may be NULL = everywhere), row-major order.
+// Writes up to max entries; returns the total count (call with max = 0 to size), or -1 (as_fail)
+// for invalid parameters.
+int amap_windows(amap_window *out, int max, const uint8_t *brain, int H, int W, const amap_params *p);
+// Token mask (L = (H/p)*(W/p), row-major tokens) that covers exactly the window.
+void amap_token_mask(uint8_t *token_mask, const amap_window *win, int H, int W, int patch);
+
+// The model as a callback: recon (B, C, H, W) from images (B, C, H, W) with token_mask (B, L),
+// 1 = masked; eval mode. Returns 0 or -1 (as_fail).
+typedef int (*amap_model_fn)(void *ctx, float *recon, const float *images, const uint8_t *token_mask, int B);
+
+// map (H, W) of slice img (H, W) in [0,1] (repeated to C channels for the model); brain (H, W)
+// or NULL. Returns the number of windows scored, or -1 on error.
+int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W, int C, const amap_params *p,
+               amap_model_fn model, void *ctx);
+
+#endif
