@@ -549,8 +549,8 @@ int dataset_open(dataset *d, const char *path, const char *modality) {
 
     strlist files = {0}, dirs = {0};
     walk(path, "", 6, &files, &dirs);
-    qsort(files.s, (size_t)files.n, sizeof(char *), cmp_str);
-    qsort(dirs.s, (size_t)dirs.n, sizeof(char *), cmp_str);
+    if (files.n > 1) qsort(files.s, (size_t)files.n, sizeof(char *), cmp_str);
+    if (dirs.n > 1) qsort(dirs.s, (size_t)dirs.n, sizeof(char *), cmp_str);
     int has_wmh = 0, has_mslub = 0, has_brats = 0, has_ixi = 0;
     for (int i = 0; i < files.n; i++) {
         char a[4096], b[1024], stem[1024];
