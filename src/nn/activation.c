@@ -1,0 +1,81 @@
+// Exact GELU, residual adds (with window un-permutation and DropPath scale), DropPath draws.
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "nn/fastmath.h"
+#include "nn/nn.h"
+#include "util/rng.h"
+
+float nn_erf(float x) { return erf_poly(x); }
+
+void gelu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erf_poly(x * 0.70710678118654752f));
+    }
+}
+
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    // d/dx [x Φ(x)] = Φ(x) + x φ(x), φ(x) = exp(-x²/2) / sqrt(2π).
+    if (dinp == dout) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float cdf = 0.5f * (1.0f + erf_poly(x * 0.70710678118654752f));
+            float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);
+            dinp[i] = dout[i] * (cdf + x * pdf);
+        }
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float x = inp[i];
+            float cdf = 0.5f * (1.0f + erf_poly(x * 0.70710678118654752f));
+            float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);
+            dinp[i] += dout[i] * (cdf + x * pdf);
+        }
+    }
+}
+
+// ---- residual ---------------------------------------------------------------------------------
+static inline size_t perm_row(const int *perm, int L, size_t i) {
+    return perm ? (i / (size_t)L) * (size_t)L + (size_t)perm[i % (size_t)L] : i;
+}
+
+void residual_forward(float *out, const float *x, const float *y, const float *bias, const float *scale,
+                      const int *perm, int L, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        const float *yr = y + perm_row(perm, L, (size_t)i) * C;
+        const float *xr = x + (size_t)i * C;
+        float *o = out + (size_t)i * C;
+        float s = scale ? scale[i / L] : 1.0f;
+        if (bias)
+            for (int c = 0; c < C; c++) o[c] = xr[c] + s * (yr[c] + bias[c]);
+        else
+            for (int c = 0; c < C; c++) o[c] = xr[c] + s * yr[c];
+    }
+}
+
+void residual_backward(float *dy, float *dbias, const float *dout, const float *scale, const int *perm, int L,
+                       int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *d = dy + perm_row(perm, L, (size_t)i) * C;
+        const float *g = dout + (size_t)i * C;
+        float s = scale ? scale[i / L] : 1.0f;
+        for (int c = 0; c < C; c++) d[c] = s * g[c];
+    }
+    if (dbias) colsum_accumulate(dbias, dy, N, C);
+}
+
+void droppath_scales(float *scale, int B, float rate, uint64_t seed, uint64_t stream) {
+    // timm's DropPath: keep a sample with probability 1-rate and divide it by 1-rate.
+    rng r;
+    rng_seed_stream(&r, seed, stream);
+    for (int b = 0; b < B; b++) {
+        double u = rng_uniform(&r);
+        scale[b] = (rate <= 0.0f) ? 1.0f : (u < (double)rate ? 0.0f : 1.0f / (1.0f - rate));
+    }
+}

@@ -1,0 +1,219 @@
+// Shifted-window geometry, relative position bias, and windowed multi-head self-attention.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/fastmath.h"
+#include "nn/nn.h"
+#include "util/error.h"
+
+// ---- geometry ---------------------------------------------------------------------------------
+int swin_geom_init(swin_geom *g, int H, int W, int ws, int shift) {
+    memset(g, 0, sizeof *g);
+    if (ws <= 0 || H % ws || W % ws)
+        return as_fail("swin: resolution %dx%d is not a multiple of the window size %d", H, W, ws);
+    if (shift < 0 || shift >= ws) return as_fail("swin: shift %d outside [0, window %d)", shift, ws);
+    g->H = H;
+    g->W = W;
+    g->ws = ws;
+    g->shift = shift;
+    g->T = ws * ws;
+    g->nW = (H / ws) * (W / ws);
+    g->perm = as_malloc((size_t)H * W * sizeof(int));
+    if (shift > 0) g->region = as_malloc((size_t)H * W * sizeof(int));
+    for (int h = 0; h < H; h++)
+        for (int w = 0; w < W; w++) {
+            // torch.roll(x, -shift): token h lands at h' = h - shift (mod H).
+            int hs = (h - shift + H) % H, wsft = (w - shift + W) % W;
+            int win = (hs / ws) * (W / ws) + wsft / ws;
+            int row = win * g->T + (hs % ws) * ws + (wsft % ws);
+            g->perm[h * W + w] = row;
+            if (shift > 0) {
+                // The reference labels the shifted grid with slices (0,-ws), (-ws,-shift),
+                // (-shift,None) per axis; an id per (row slice, col slice) pair.
+                int hi = hs < H - ws ? 0 : (hs < H - shift ? 1 : 2);
+                int wi = wsft < W - ws ? 0 : (wsft < W - shift ? 1 : 2);
+                g->region[row] = hi * 3 + wi;
+            }
+        }
+    return 0;
+}
+
+void swin_geom_free(swin_geom *g) {
+    free(g->perm);
+    free(g->region);
+    memset(g, 0, sizeof *g);
+}
+
+// ---- relative position bias -------------------------------------------------------------------
+void relpos_bias_forward(float *bias, const float *table, const int *index, int heads, int T) {
+    for (int h = 0; h < heads; h++)
+        for (int k = 0; k < T * T; k++) bias[(size_t)h * T * T + k] = table[(size_t)index[k] * heads + h];
+}
+
+void relpos_bias_backward(float *dtable, const float *dbias, const int *index, int heads, int T) {
+    for (int h = 0; h < heads; h++)
+        for (int k = 0; k < T * T; k++) dtable[(size_t)index[k] * heads + h] += dbias[(size_t)h * T * T + k];
+}
+
+// ---- attention --------------------------------------------------------------------------------
+// One (window, head) pair per task. The window's q, k, v slices are copied into small contiguous
+// tiles (kᵀ and vᵀ padded to TP = T rounded up to 16 columns) so that every inner loop runs over
+// a contiguous, vector-length axis.
+
+// S (T, TP) = softmax(q kᵀ + bias + mask) with q already scaled; columns >= T are left as 0.
+static void attn_probs(float *S, const float *q, const float *kT, const float *bh, const int *reg, int T, int TP,
+                       int hd) {
+    for (int i = 0; i < T; i++) {
+        float *s = S + (size_t)i * TP;
+        for (int j = 0; j < TP; j++) s[j] = 0.0f;
+        for (int d = 0; d < hd; d++) {
+            float qd = q[i * hd + d];
+            const float *kr = kT + (size_t)d * TP;
+            for (int j = 0; j < TP; j++) s[j] += qd * kr[j];
+        }
+        const float *br = bh + (size_t)i * T;
+        if (reg) {
+            int ri = reg[i];
+            for (int j = 0; j < T; j++) s[j] += br[j] + (reg[j] != ri ? -100.0f : 0.0f);
+        } else {
+            for (int j = 0; j < T; j++) s[j] += br[j];
+        }
+        float mx = s[0];
+        for (int j = 1; j < T; j++) mx = fmaxf(mx, s[j]);
+        float sum = 0.0f;
+        for (int j = 0; j < T; j++) {
+            s[j] = exp_neg(s[j] - mx);
+            sum += s[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < T; j++) s[j] *= inv;
+        for (int j = T; j < TP; j++) s[j] = 0.0f;
+    }
+}
+
+void window_attention_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin,
+                              int nW, int T, int C, int heads) {
+    const int hd = C / heads, TP = (T + 15) & ~15;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t C3 = 3 * (size_t)C;
+#pragma omp parallel
+    {
+        float *q = as_malloc(sizeof(float) * ((size_t)T * hd * 2 + (size_t)hd * TP + (size_t)T * TP));
+        float *v = q + (size_t)T * hd, *kT = v + (size_t)T * hd, *S = kT + (size_t)hd * TP;
+        memset(kT, 0, sizeof(float) * (size_t)hd * TP);
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * hd;
+            for (int i = 0; i < T; i++) {
+                const float *r = base + (size_t)i * C3;
+                for (int d = 0; d < hd; d++) {
+                    q[i * hd + d] = r[d] * scale;
+                    kT[(size_t)d * TP + i] = r[C + d];
+                    v[i * hd + d] = r[2 * C + d];
+                }
+            }
+            attn_probs(S, q, kT, bias + (size_t)h * T * T, region ? region + (size_t)(w % nW) * T : NULL, T, TP, hd);
+            for (int i = 0; i < T; i++) {
+                float *o = out + ((size_t)w * T + i) * C + (size_t)h * hd;
+                const float *s = S + (size_t)i * TP;
+                for (int d = 0; d < hd; d++) o[d] = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    float p = s[j];
+                    const float *vr = v + (size_t)j * hd;
+                    for (int d = 0; d < hd; d++) o[d] += p * vr[d];
+                }
+            }
+        }
+        free(q);
+    }
+}
+
+void window_attention_backward(float *dqkv, float *dbias, const float *dout, const float *qkv, const float *bias,
+                               const int *region, int nwin, int nW, int T, int C, int heads) {
+    // With P = softmax(S), O = P v, S = q_s kᵀ + bias (q_s = q * scale):
+    //   dP = dO vᵀ, dv = Pᵀ dO, dS = P ∘ (dP - rowsum(dP ∘ P)),
+    //   dbias += dS, dq = scale * dS k, dk = dSᵀ q_s.
+    const int hd = C / heads, TP = (T + 15) & ~15;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t C3 = 3 * (size_t)C, TT = (size_t)T * T;
+    int nt_max = omp_get_max_threads();
+    float *parts = as_calloc((size_t)nt_max * heads * TT, sizeof(float));
+    int nt_used = 1;
+#pragma omp parallel
+    {
+        int t = omp_get_thread_num();
+#pragma omp single
+        nt_used = omp_get_num_threads();
+        float *part = parts + (size_t)t * heads * TT;
+        size_t tile = (size_t)T * hd;
+        float *q = as_malloc(sizeof(float) * (tile * 6 + 2 * (size_t)hd * TP + 2 * (size_t)T * TP));
+        float *k = q + tile, *dO = k + tile, *dq = dO + tile, *dk = dq + tile, *dv = dk + tile;
+        float *kT = dv + tile, *vT = kT + (size_t)hd * TP, *P = vT + (size_t)hd * TP, *dP = P + (size_t)T * TP;
+        memset(kT, 0, sizeof(float) * 2 * (size_t)hd * TP);
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * hd;
+            for (int i = 0; i < T; i++) {
+                const float *r = base + (size_t)i * C3;
+                const float *g = dout + ((size_t)w * T + i) * C + (size_t)h * hd;
+                for (int d = 0; d < hd; d++) {
+                    q[i * hd + d] = r[d] * scale;
+                    k[i * hd + d] = r[C + d];
+                    kT[(size_t)d * TP + i] = r[C + d];
+                    vT[(size_t)d * TP + i] = r[2 * C + d];
+                    dO[i * hd + d] = g[d];
+                }
+            }
+            attn_probs(P, q, kT, bias + (size_t)h * T * T, region ? region + (size_t)(w % nW) * T : NULL, T, TP, hd);
+            memset(dq, 0, sizeof(float) * tile * 3);  // dq, dk, dv
+            float *pb = part + (size_t)h * TT;
+            for (int i = 0; i < T; i++) {
+                float *dp = dP + (size_t)i * TP;
+                const float *p = P + (size_t)i * TP;
+                const float *go = dO + (size_t)i * hd;
+                for (int j = 0; j < TP; j++) dp[j] = 0.0f;
+                for (int d = 0; d < hd; d++) {
+                    float gd = go[d];
+                    const float *vr = vT + (size_t)d * TP;
+                    for (int j = 0; j < TP; j++) dp[j] += gd * vr[j];
+                }
+                float dot = 0.0f;
+                for (int j = 0; j < T; j++) dot += p[j] * dp[j];
+                for (int j = 0; j < T; j++) dp[j] = p[j] * (dp[j] - dot);  // now dS
+                for (int j = 0; j < T; j++) pb[(size_t)i * T + j] += dp[j];
+                float *dqi = dq + (size_t)i * hd;
+                const float *qi = q + (size_t)i * hd;
+                for (int j = 0; j < T; j++) {
+                    float ds = dp[j], pj = p[j];
+                    const float *kj = k + (size_t)j * hd;
+                    float *dkj = dk + (size_t)j * hd, *dvj = dv + (size_t)j * hd;
+                    for (int d = 0; d < hd; d++) {
+                        dqi[d] += ds * kj[d];
+                        dkj[d] += ds * qi[d];
+                        dvj[d] += pj * go[d];
+                    }
+                }
+            }
+            float *dbase = dqkv + (size_t)w * T * C3 + (size_t)h * hd;
+            for (int i = 0; i < T; i++) {
+                float *r = dbase + (size_t)i * C3;
+                for (int d = 0; d < hd; d++) {
+                    r[d] += scale * dq[i * hd + d];
+                    r[C + d] += dk[i * hd + d];
+                    r[2 * C + d] += dv[i * hd + d];
+                }
+            }
+        }
+        free(q);
+    }
+    // Partial sums added in thread order: reproducible for a given thread count.
+    for (int t = 0; t < nt_used; t++) {
+        const float *part = parts + (size_t)t * heads * TT;
+        for (size_t k = 0; k < heads * TT; k++) dbias[k] += part[k];
+    }
+    free(parts);
+}

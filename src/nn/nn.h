@@ -1,0 +1,133 @@
+// Neural-network layers of the Swin MAE, each a plain *_forward / *_backward pair on float
+// buffers (llm.c style). Conventions:
+//  - outputs first, then caches, then inputs and weights, then sizes;
+//  - tokens are row-major (N, C) with C fastest; images are (B, C, H, W);
+//  - weights are (out, in) as in PyTorch: y = x·Wᵀ + b;
+//  - parameter gradients (dweight, dbias, dw, db) and input gradients (dinp) accumulate with
+//    `+=` (callers zero them); nothing allocates except small per-thread scratch (row
+//    reductions, attention tiles);
+//  - reductions over rows (bias / LayerNorm gradients) are split into a fixed number of
+//    per-thread parts added in thread order, so a run is reproducible for a given thread count.
+// sgemm (OpenBLAS) is only ever called outside OpenMP parallel regions.
+#ifndef ANOSWIN_NN_NN_H
+#define ANOSWIN_NN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Sets the OpenMP and OpenBLAS thread counts together (n <= 0: leave as they are).
+void nn_set_threads(int n);
+int nn_threads(void);
+
+// ---- Linear ---------------------------------------------------------------------------------
+// out (N, OC) = inp (N, IC) · weight (OC, IC)ᵀ + bias (OC); bias may be NULL.
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);
+// dinp (N, IC) += dout·W (skipped when dinp is NULL); dweight (OC, IC) += doutᵀ·inp (skipped when
+// NULL); dbias (OC) += column sums of dout (skipped when NULL).
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int N, int IC, int OC);
+// dst (C) += sum over rows of src (N, C), deterministic for a fixed thread count.
+void colsum_accumulate(float *dst, const float *src, int N, int C);
+
+// ---- LayerNorm (eps 1e-6) -------------------------------------------------------------------
+#define NN_LN_EPS 1e-6f
+// Row i of inp (N, C) is normalised into row r(i) of out, where r(i) = i when perm is NULL and
+// r(i) = (i / L) * L + perm[i % L] otherwise (a per-image row permutation, used to fuse the
+// cyclic shift + window partition into the norm). mean/rstd (N) are indexed by i; either may
+// be NULL (inference).
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                       const int *perm, int L, int N, int C);
+// dinp (N, C) += dL/dinp given dout (read at row r(i), see above). dw, db (C) +=.
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                        const float *rstd, const float *w, const int *perm, int L, int N, int C);
+
+// ---- GELU (exact, erf) ----------------------------------------------------------------------
+void gelu_forward(float *out, const float *inp, size_t n);
+// dinp += dout * gelu'(inp). dinp may equal dout (then it is overwritten: dinp = dout*gelu').
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+// The erf used by GELU: vectorisable rational approximation, |error| < 1e-6.
+float nn_erf(float x);
+
+// ---- Residual with optional row permutation and per-sample DropPath scale -------------------
+// out[i] = x[i] + s_b * (y[r(i)] + bias), r as in layernorm_forward, s_b = scale[i / L] (1 when
+// scale is NULL), bias (C) may be NULL. out may equal x.
+void residual_forward(float *out, const float *x, const float *y, const float *bias, const float *scale,
+                      const int *perm, int L, int N, int C);
+// The gradient w.r.t. y: dy[r(i)] = s_b * dout[i] (written, not accumulated); dbias (C) += sum dy.
+void residual_backward(float *dy, float *dbias, const float *dout, const float *scale, const int *perm, int L,
+                       int N, int C);
+// DropPath keep scales for B samples: 0 with probability rate, else 1/(1-rate). Seeded.
+void droppath_scales(float *scale, int B, float rate, uint64_t seed, uint64_t stream);
+
+// ---- Shifted windows --------------------------------------------------------------------------
+// Geometry of one (resolution, window, shift) setting. perm maps a token (h*W + w) of one image
+// to its row in window order after torch.roll(x, (-shift, -shift)) and window partition: the
+// shifted position (h', w') = ((h - shift) mod H, (w - shift) mod W) lies in window
+// (h'/ws)*(W/ws) + w'/ws at row (h' % ws)*ws + w' % ws. Window reverse + roll back is the same
+// map read backwards. region (nW*T, only when shift > 0) labels each window-order row with the
+// region of the reference's shifted-window mask (-100 between different regions).
+typedef struct swin_geom {
+    int H, W, ws, shift, T, nW;
+    int *perm;    // (H*W)
+    int *region;  // (H*W) or NULL when shift == 0
+} swin_geom;
+// Fails (as_fail) when H or W is not a multiple of ws.
+int swin_geom_init(swin_geom *g, int H, int W, int ws, int shift);
+void swin_geom_free(swin_geom *g);
+// bias (heads, T, T) = table (K, heads)[index (T, T)], T = ws*ws.
+void relpos_bias_forward(float *bias, const float *table, const int *index, int heads, int T);
+// dtable (K, heads) += scatter of dbias (heads, T, T).
+void relpos_bias_backward(float *dtable, const float *dbias, const int *index, int heads, int T);
+
+// ---- Window attention --------------------------------------------------------------------------
+// qkv (nwin*T, 3C): rows in window order, columns (3, heads, hd) as in the reference.
+// out (nwin*T, C) columns (heads, hd) = softmax(q·scale·kᵀ + bias[h] + mask) · v, where
+// mask = -100 between rows of different regions (region (nW*T) per window of an image; window w
+// uses region[(w % nW)*T ..]; NULL: no mask). scale = hd^-0.5.
+void window_attention_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin,
+                              int nW, int T, int C, int heads);
+// dqkv (nwin*T, 3C) +=, dbias (heads, T, T) += given dout (nwin*T, C). Recomputes the softmax.
+// Allocates a small per-thread buffer for dbias partial sums.
+void window_attention_backward(float *dqkv, float *dbias, const float *dout, const float *qkv, const float *bias,
+                               const int *region, int nwin, int nW, int T, int C, int heads);
+
+// ---- Patch embedding: Conv2d(IC -> OC, kernel p, stride p) as a GEMM --------------------------
+// cols (B*Hp*Wp, IC*p*p) = im2col of img (B, IC, H, W), column order (ic, kh, kw) like the
+// conv weight (OC, IC, p, p); Hp = H/p, Wp = W/p.
+void patch_im2col(float *cols, const float *img, int B, int IC, int H, int W, int p);
+// out (B*Hp*Wp, OC) = cols · weightᵀ + bias.
+void patch_embed_forward(float *out, const float *cols, const float *weight, const float *bias, int N, int K,
+                         int OC);
+void patch_embed_backward(float *dweight, float *dbias, const float *dout, const float *cols, int N, int K, int OC);
+
+// ---- Mask token substitution ------------------------------------------------------------------
+// x (N, C): rows with mask[i] != 0 are replaced by token (C).
+void mask_token_forward(float *x, const uint8_t *mask, const float *token, int N, int C);
+// dtoken (C) += sum of dx over masked rows; those rows of dx are zeroed (nothing flows further).
+void mask_token_backward(float *dtoken, float *dx, const uint8_t *mask, int N, int C);
+
+// ---- Patch merging gather ----------------------------------------------------------------------
+// out (B, H/2, W/2, 4C) = concat(x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]) of
+// inp (B, H, W, C) (rows, cols), as in the reference. (LN(4C) and Linear(4C->2C) follow.)
+void merge_gather_forward(float *out, const float *inp, int B, int H, int W, int C);
+// dinp (B, H, W, C) += scatter of dout (B, H/2, W/2, 4C).
+void merge_gather_backward(float *dinp, const float *dout, int B, int H, int W, int C);
+
+// ---- Patch expanding regroup --------------------------------------------------------------------
+// out (B, 2H, 2W, C4) from inp (B, H, W, 4*C4): `B H W (p1 p2 c) -> B (H p1) (W p2) c`.
+void expand_regroup_forward(float *out, const float *inp, int B, int H, int W, int C4);
+// dinp (B, H, W, 4*C4) += regroup⁻¹ of dout (B, 2H, 2W, C4).
+void expand_regroup_backward(float *dinp, const float *dout, int B, int H, int W, int C4);
+
+// ---- Masked MSE loss ---------------------------------------------------------------------------
+// target (B*L, p*p*C) from img (B, C, H, W): target[h*Wp+w][(i*p+j)*C+c] = img[c][p*h+i][p*w+j].
+void patchify(float *target, const float *img, int B, int C, int H, int W, int p);
+// The inverse: img (B, C, H, W) from pred (B*L, p*p*C).
+void unpatchify(float *img, const float *pred, int B, int C, int H, int W, int p);
+// loss = sum_t mask_t * mean_k (pred-target)^2 / sum_t mask_t (0 when nothing is masked).
+float masked_mse_forward(const float *pred, const float *target, const uint8_t *mask, int N, int K);
+// dpred (N, K) += dloss * d loss / d pred.
+void masked_mse_backward(float *dpred, const float *pred, const float *target, const uint8_t *mask, int N, int K,
+                         float dloss);
+
+#endif
