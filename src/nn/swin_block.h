@@ -32,7 +32,8 @@ typedef struct swin_block_dims {
 typedef struct swin_block_cache {
     float *ln1_mean, *ln1_rstd;  // (N)
     float *qkv;                  // (N, 3C) window order
-    float *attn;                 // (N, C) window order, attention output before proj
+    float *attn;                 // (N, C) window order, attention output before proj, or NULL:
+                                 // forward then uses scratch and backward recomputes it
     float *x_mid;                // (N, C) token order, after the attention residual
     float *ln2_mean, *ln2_rstd;  // (N)
     float *fc1;                  // (N, hidden) before GELU
@@ -41,7 +42,7 @@ typedef struct swin_block_cache {
 // Floats of one training cache; floats of the scratch that forward and backward use.
 size_t swin_block_cache_floats(const swin_block_dims *d);
 size_t swin_block_scratch_floats(const swin_block_dims *d);
-// Points c at consecutive parts of buf (swin_block_cache_floats(d) floats).
+// Points c at consecutive parts of buf (swin_block_cache_floats(d) floats); attn = NULL.
 void swin_block_cache_init(swin_block_cache *c, float *buf, const swin_block_dims *d);
 
 // out (B, H, W, C) from inp (B, H, W, C). drop (2, B): per-sample DropPath scales of the
