@@ -15,13 +15,23 @@
 
 static void info_usage(FILE *f) {
     fprintf(f,
-            "Usage: anoswin info [options] FILE.nii[.gz]...\n"
+            "Usage: anoswin info [options] FILE.nii[.gz]|FILE.safetensors...\n"
+            "       anoswin info --model [--config S] [--checkpoint FILE.safetensors]\n"
             "Describe NIfTI-1/2 volumes: dimensions, voxel size, datatype, orientation code\n"
             "(nibabel's aff2axcodes, e.g. RAS or LPS) and intensity range (after scl_slope/inter).\n"
             "A file that cannot be used (not NIfTI, not 3-D, bad geometry, NaN voxels, ...) is\n"
             "reported as 'anoswin: FILE: problem' and makes the exit status 1.\n\n"
+            "A .safetensors file is listed tensor by tensor (name, dtype, shape) with its metadata.\n"
+            "--model prints every tensor of the Swin MAE model (state_dict names, dtypes, shapes) and\n"
+            "the parameter totals, for the paper config, --config, or the checkpoint's config (the\n"
+            "checkpoint is then also loaded strictly).\n\n"
             "Options:\n"
-            "  -h, --help   show this help\n");
+            "  --model               describe the model\n"
+            "  --config S            model config, e.g. \"img_size=112,patch_size=2,embed_dim=48\"\n"
+            "                        (keys: img_size patch_size in_chans embed_dim depths=[a,b,c,d]\n"
+            "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate)\n"
+            "  --checkpoint FILE     a model checkpoint (.safetensors) to check and describe\n"
+            "  -h, --help            show this help\n");
 }
 
 static const char *xform_name(int code) {
@@ -84,20 +94,37 @@ static int info_nifti(const char *path) {
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"model", no_argument, NULL, 'M'},
+                                         {"config", required_argument, NULL, 'C'},
+                                         {"checkpoint", required_argument, NULL, 'K'},
+                                         {NULL, 0, NULL, 0}};
+    int model = 0;
+    const char *config = NULL, *checkpoint = NULL;
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
             case 'h': info_usage(stdout); return EXIT_OK;
+            case 'M': model = 1; break;
+            case 'C': config = optarg; break;
+            case 'K': checkpoint = optarg; break;
+            case ':': return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
             default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }
+    }
+    if ((config || checkpoint) && !model) model = 1;
+    if (model) {
+        if (optind < argc) return cli_usage_error("info", "--model takes no file arguments (use --checkpoint)");
+        return info_model(config, checkpoint);
     }
     if (optind >= argc) return cli_usage_error("info", "no input file");
     int status = EXIT_OK;
     for (int i = optind; i < argc; i++) {
-        if (info_nifti(argv[i])) status = cli_report_error();
+        size_t len = strlen(argv[i]);
+        int st = len > 12 && !strcmp(argv[i] + len - 12, ".safetensors");
+        if (st ? info_safetensors(argv[i]) : info_nifti(argv[i])) status = cli_report_error();
         fflush(stdout);
     }
     return status;

@@ -190,7 +190,8 @@ int swinmae_config_parse(swinmae_config *cfg, const char *text, const char *what
     }
     if (swinmae_config_check(&c)) {
         char msg[512];
-        snprintf(msg, sizeof msg, "%s", as_error());
+        const char *e = as_error();
+        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
         return as_fail("%s: %s", what, msg);
     }
     *cfg = c;

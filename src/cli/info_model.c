@@ -1,0 +1,108 @@
+// `anoswin info --model [--config S] [--checkpoint C]` and `anoswin info FILE.safetensors`:
+// the parameter table (every state_dict tensor with dtype and shape) with totals, and a
+// generic listing of any safetensors file. Called from cmd_info.c.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "io/safetensors.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+#include "model/params.h"
+#include "util/error.h"
+
+// 26936916 -> "26,936,916"
+static const char *commas(size_t v, char *buf, size_t n) {
+    char tmp[32];
+    int len = snprintf(tmp, sizeof tmp, "%zu", v), w = 0;
+    for (int i = 0; i < len && (size_t)w + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0) buf[w++] = ',';
+        buf[w++] = tmp[i];
+    }
+    buf[w] = 0;
+    return buf;
+}
+
+int info_model(const char *config, const char *checkpoint) {
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    const char *source = "paper default";
+    st_file f = {0};
+    if (checkpoint) {
+        if (st_open(&f, checkpoint)) return cli_report_error();
+        // The checkpoint's config, with --config (if any) applied on top.
+        if (checkpoint_config(&f, &cfg)) {
+            st_close(&f);
+            return cli_report_error();
+        }
+        source = st_meta(&f, "anoswin.config") ? "checkpoint metadata" : "checkpoint tensor shapes";
+    }
+    if (config) {
+        if (swinmae_config_parse(&cfg, config, "--config")) {
+            if (checkpoint) st_close(&f);
+            return cli_report_error();
+        }
+        source = checkpoint ? "checkpoint + --config" : "--config";
+    }
+    param_table t;
+    if (param_table_build(&t, &cfg)) {
+        if (checkpoint) st_close(&f);
+        return cli_report_error();
+    }
+    if (checkpoint) {
+        float *p = as_malloc(t.n_floats * sizeof(float));
+        int rc = checkpoint_load_file(&f, &t, p);
+        free(p);
+        if (rc) {
+            st_close(&f);
+            param_table_free(&t);
+            return cli_report_error();
+        }
+    }
+    char desc[256], json[512], a[32], b[32];
+    swinmae_config_describe(&cfg, desc, sizeof desc);
+    swinmae_config_to_json(&cfg, json, sizeof json);
+    printf("model: Swin MAE, %s (from %s)\n", desc, source);
+    printf("config: %s\n", json);
+    if (checkpoint) {
+        printf("checkpoint: %s (loads strictly)\n", checkpoint);
+        for (int i = 0; i < f.n_meta; i++)
+            if (strcmp(f.meta_keys[i], "anoswin.config")) printf("  metadata %s = %s\n", f.meta_keys[i], f.meta_values[i]);
+    }
+    printf("%4s  %-56s %-5s %-14s %12s  %s\n", "#", "name", "dtype", "shape", "numel", "");
+    for (int i = 0; i < t.n; i++) {
+        const param_entry *e = &t.entries[i];
+        char s[64];
+        param_shape_str(e, s, sizeof s);
+        printf("%4d  %-56s %-5s %-14s %12zu  %s\n", i, e->name, e->dtype == PARAM_F32 ? "F32" : "I64", s, e->numel,
+               e->dtype == PARAM_I64 ? "buffer" : e->trainable ? "" : "frozen");
+    }
+    printf("tensors: %d (%d float, %d int64 buffers)\n", t.n, t.n_f32_tensors, t.n_i64_tensors);
+    printf("parameters: %s in all, %s trainable (all = every float tensor, incl. the frozen pos_embed)\n",
+           commas(t.n_floats, a, sizeof a), commas(t.n_trainable, b, sizeof b));
+    printf("int64 buffer elements: %s\n", commas(t.n_i64, a, sizeof a));
+    printf("float32 parameter buffer: %.1f MiB (gradients and each AdamW moment the same)\n",
+           (double)t.n_floats * 4 / (1 << 20));
+    if (checkpoint) st_close(&f);
+    param_table_free(&t);
+    return EXIT_OK;
+}
+
+int info_safetensors(const char *path) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    char a[32];
+    printf("%s\n  format:      safetensors, %d tensors, %s bytes\n", path, f.n, commas(f.size, a, sizeof a));
+    for (int i = 0; i < f.n_meta; i++) printf("  metadata:    %s = %s\n", f.meta_keys[i], f.meta_values[i]);
+    size_t total = 0;
+    for (int i = 0; i < f.n; i++) {
+        char s[128];
+        st_shape_str(&f.tensors[i], s, sizeof s);
+        printf("  %-56s %-5s %s\n", f.tensors[i].name, st_dtype_name(f.tensors[i].dtype), s);
+        total += f.tensors[i].numel;
+    }
+    printf("  elements:    %s\n", commas(total, a, sizeof a));
+    st_close(&f);
+    return 0;
+}

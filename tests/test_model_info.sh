@@ -1,0 +1,47 @@
+#!/bin/bash
+# `anoswin info --model`: every tensor (name, dtype, shape, in order) and the totals equal the
+# PyTorch reference's state_dict and parameter counts; --checkpoint loads strictly; bad input
+# exits 1 with one line, usage errors exit 2.
+set -u
+bin=${ANOSWIN_BIN:?} py=${ANOSWIN_PYTHON:-/usr/bin/python3} src=${ANOSWIN_SOURCE_DIR:?}
+pass=0 fail=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+d=scratch_model_info
+rm -rf "$d" && mkdir -p "$d"
+
+for cfg in "" "img_size=112,patch_size=2,in_chans=1,embed_dim=24,depths=[1,3,2,1],num_heads=[1,2,3,4],mlp_ratio=2"; do
+  args=(); [ -n "$cfg" ] && args=(--config "$cfg")
+  "$bin" info --model "${args[@]}" > "$d/out.txt" 2>"$d/err" && ok || bad "info --model ${args[*]}: $(cat "$d/err")"
+  # rows: "  #  name dtype shape numel [frozen|buffer]"
+  awk '$1 ~ /^[0-9]+$/ && NF >= 5 {print $2, $3, $4}' "$d/out.txt" > "$d/c_names.txt"
+  "$py" "$src/tools/swin_mae_ref.py" names "${args[@]}" --out "$d/py_names.txt" || { echo "FAIL: reference"; exit 1; }
+  cmp -s "$d/c_names.txt" "$d/py_names.txt" && ok || bad "names/dtypes/shapes differ from torch (${cfg:-paper}): $(diff "$d/c_names.txt" "$d/py_names.txt" | head -5)"
+  "$py" "$src/tools/swin_mae_ref.py" count "${args[@]}" > "$d/py_count.txt" || { echo "FAIL: reference"; exit 1; }
+  all=$(awk '$1=="all"{print $2}' "$d/py_count.txt") tr=$(awk '$1=="trainable"{print $2}' "$d/py_count.txt")
+  got=$(grep '^parameters:' "$d/out.txt" | tr -d ,)
+  grep -q "parameters: $all in all $tr trainable" <<<"$got" && ok || bad "totals: want $all/$tr, got: $got"
+done
+# The paper's numbers (reference page), in the printed form.
+"$bin" info --model | grep -q "parameters: 26,936,916 in all, 26,635,860 trainable" && ok || bad "paper totals"
+
+# A checkpoint written by PyTorch: config from metadata, strict load; wrong --config -> exit 1.
+"$py" "$src/tools/checkpoint_check.py" torch2st "$d/w.safetensors" "$d/w.f32" --config "img_size=112,patch_size=2,embed_dim=24" \
+  || { echo "FAIL: reference"; exit 1; }
+"$bin" info --checkpoint "$d/w.safetensors" > "$d/out.txt" 2>"$d/err" && ok || bad "checkpoint: $(cat "$d/err")"
+grep -q "loads strictly" "$d/out.txt" && grep -q '"img_size":112' "$d/out.txt" && ok || bad "checkpoint config"
+"$bin" info "$d/w.safetensors" | grep -q "anoswin.config" && ok || bad "generic safetensors listing"
+"$bin" info --checkpoint "$d/w.safetensors" --config embed_dim=48 > /dev/null 2>"$d/err"; rc=$?
+[ $rc = 1 ] && [ "$(wc -l < "$d/err")" = 1 ] && grep -q "w.safetensors.*pos_embed" "$d/err" && ok || bad "mismatched config: rc $rc $(cat "$d/err")"
+head -c 1000 "$d/w.safetensors" > "$d/trunc.safetensors"
+"$bin" info --checkpoint "$d/trunc.safetensors" > /dev/null 2>"$d/err"; rc=$?
+[ $rc = 1 ] && grep -q "trunc.safetensors" "$d/err" && ok || bad "truncated checkpoint: rc $rc $(cat "$d/err")"
+"$bin" info --model --config img_size=100 > /dev/null 2>"$d/err"; rc=$?
+[ $rc = 1 ] && grep -q "img_size" "$d/err" && ok || bad "bad config: rc $rc"
+"$bin" info --model --config > /dev/null 2>&1; rc=$?
+[ $rc = 2 ] && ok || bad "--config without value: rc $rc"
+"$bin" info --model x.nii > /dev/null 2>&1; rc=$?
+[ $rc = 2 ] && ok || bad "--model with a file: rc $rc"
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ] && [ $pass -gt 0 ]
