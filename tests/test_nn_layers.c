@@ -1,8 +1,9 @@
 // Every layer's forward and backward against torch autograd (tools/nn_layer_ref.py, computed in
 // float64 from float32 inputs). Tolerances: |got-ref| <= atol + rtol*|ref| with rtol 1e-4 and
-// atol 1e-5 (1e-4 for gradients that sum over many rows); plus the relative L2 error of each
+// atol 1e-5 (1e-4 for gradients that sum over many rows or terms); plus the relative L2 error of each
 // tensor <= 1e-5. Odd batch sizes (B=3, B=1), both shift settings, the 7x7 stage with shift,
-// a non-square grid, and DropPath with explicit per-sample scales.
+// a non-square grid, and DropPath with explicit per-sample scales; head_dim 8 (general
+// attention code) and 32 (the fast path).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +137,7 @@ static void test_block(const char *tag, int B, int H, int W, int C, int heads, i
     cmp(what, y, rd(name, (size_t)N * C), (size_t)N * C, 1e-5);
     snprintf(name, sizeof name, "%s_dx", tag);
     snprintf(what, sizeof what, "%s dx", tag);
-    cmp(what, dx, rd(name, (size_t)N * C), (size_t)N * C, 1e-5);
+    cmp(what, dx, rd(name, (size_t)N * C), (size_t)N * C, 1e-4);  // sums of O(1) terms: float32 cancellation
     for (int i = 0; i < 13; i++) {
         snprintf(name, sizeof name, "%s_d%s", tag, block_names[i]);
         snprintf(what, sizeof what, "%s d%s", tag, block_names[i]);
@@ -252,8 +253,8 @@ int main(void) {
     test_gelu();
     test_patch_embed();
     test_block("blk_s0", 3, 14, 14, 16, 2, 7, 0, 0);
-    test_block("blk_s3", 3, 14, 14, 16, 2, 7, 3, 1);
-    test_block("blk_7x7", 3, 7, 7, 32, 4, 7, 3, 0);
+    test_block("blk_s3", 3, 14, 14, 64, 2, 7, 3, 1);  // head_dim 32: fast attention path
+    test_block("blk_7x7", 3, 7, 7, 64, 2, 7, 3, 0);
     test_block("blk_rect", 1, 14, 21, 8, 1, 7, 3, 0);
     test_merge();
     test_expand();

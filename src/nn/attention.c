@@ -81,7 +81,7 @@ static void attn_probs(float *S, const float *q, const float *kT, const float *b
             for (int j = 0; j < T; j++) s[j] += br[j];
         }
         float mx = s[0];
-        for (int j = 1; j < T; j++) mx = fmaxf(mx, s[j]);
+        for (int j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
         float sum = 0.0f;
         for (int j = 0; j < T; j++) {
             s[j] = exp_neg(s[j] - mx);
@@ -93,9 +93,178 @@ static void attn_probs(float *S, const float *q, const float *kT, const float *b
     }
 }
 
+// ---- fast path: head_dim 32, T <= 64 (the paper's 7x7 windows) ----------------------------------
+// Same math as the tile code below, arranged so that each output row's accumulators stay in
+// vector registers: a score row (64 floats) while summing over d, an output row (32 floats)
+// while summing over j. Compile-time sizes let the compiler unroll and keep them there.
+#define FA_TP 64
+#define FA_HD 32
+
+// Scores of query row qi (scaled) against kT (FA_HD, FA_TP), plus bias/mask, softmax in place.
+static inline void fa_prob_row(float *restrict s, const float *restrict qi, const float *restrict kT,
+                               const float *restrict br, const int *reg, int i, int T) {
+    float acc[FA_TP];
+    for (int j = 0; j < FA_TP; j++) acc[j] = 0.0f;
+    for (int d = 0; d < FA_HD; d++) {
+        float qd = qi[d];
+        const float *kr = kT + d * FA_TP;
+        for (int j = 0; j < FA_TP; j++) acc[j] += qd * kr[j];
+    }
+    if (reg) {
+        int ri = reg[i];
+        for (int j = 0; j < T; j++) acc[j] += br[j] + (reg[j] != ri ? -100.0f : 0.0f);
+    } else {
+        for (int j = 0; j < T; j++) acc[j] += br[j];
+    }
+    float mx = acc[0];
+    for (int j = 1; j < T; j++) mx = acc[j] > mx ? acc[j] : mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < T; j++) {
+        float e = exp_neg(acc[j] - mx);
+        acc[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < T; j++) s[j] = acc[j] * inv;
+    for (int j = T; j < FA_TP; j++) s[j] = 0.0f;
+}
+
+static void fa_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
+                       int C, int heads) {
+    const float scale = 1.0f / sqrtf((float)FA_HD);
+    const size_t C3 = 3 * (size_t)C;
+#pragma omp parallel
+    {
+        float q[FA_TP * FA_HD] __attribute__((aligned(64)));
+        float v[FA_TP * FA_HD] __attribute__((aligned(64)));
+        float kT[FA_HD * FA_TP] __attribute__((aligned(64)));
+        float s[FA_TP] __attribute__((aligned(64)));
+        memset(kT, 0, sizeof kT);
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
+            for (int i = 0; i < T; i++) {
+                const float *r = base + (size_t)i * C3;
+                for (int d = 0; d < FA_HD; d++) {
+                    q[i * FA_HD + d] = r[d] * scale;
+                    kT[d * FA_TP + i] = r[C + d];
+                    v[i * FA_HD + d] = r[2 * C + d];
+                }
+            }
+            const float *bh = bias + (size_t)h * T * T;
+            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
+            for (int i = 0; i < T; i++) {
+                fa_prob_row(s, q + i * FA_HD, kT, bh + (size_t)i * T, reg, i, T);
+                float o[FA_HD];
+                for (int d = 0; d < FA_HD; d++) o[d] = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    float pj = s[j];
+                    const float *vr = v + j * FA_HD;
+                    for (int d = 0; d < FA_HD; d++) o[d] += pj * vr[d];
+                }
+                float *dst = out + ((size_t)w * T + i) * C + (size_t)h * FA_HD;
+                for (int d = 0; d < FA_HD; d++) dst[d] = o[d];
+            }
+        }
+    }
+}
+
+static void fa_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
+                        const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
+    const float scale = 1.0f / sqrtf((float)FA_HD);
+    const size_t C3 = 3 * (size_t)C, TT = (size_t)T * T;
+#pragma omp parallel
+    {
+#pragma omp single
+        *nt_used = omp_get_num_threads();
+        float *part = parts + (size_t)omp_get_thread_num() * heads * TT;
+        float q[FA_TP * FA_HD] __attribute__((aligned(64)));
+        float k[FA_TP * FA_HD] __attribute__((aligned(64)));
+        float dO[FA_TP * FA_HD] __attribute__((aligned(64)));
+        float kT[FA_HD * FA_TP] __attribute__((aligned(64)));
+        float vT[FA_HD * FA_TP] __attribute__((aligned(64)));
+        float P[FA_TP * FA_TP] __attribute__((aligned(64)));
+        float dS[FA_TP * FA_TP] __attribute__((aligned(64)));
+        memset(kT, 0, sizeof kT);
+        memset(vT, 0, sizeof vT);
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
+            for (int i = 0; i < T; i++) {
+                const float *r = base + (size_t)i * C3;
+                const float *g = dout + ((size_t)w * T + i) * C + (size_t)h * FA_HD;
+                for (int d = 0; d < FA_HD; d++) {
+                    q[i * FA_HD + d] = r[d] * scale;
+                    k[i * FA_HD + d] = r[C + d];
+                    kT[d * FA_TP + i] = r[C + d];
+                    vT[d * FA_TP + i] = r[2 * C + d];
+                    dO[i * FA_HD + d] = g[d];
+                }
+            }
+            const float *bh = bias + (size_t)h * T * T;
+            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
+            float *pb = part + (size_t)h * TT;
+            float *dbase = dqkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
+            // Rows: P, dP = dO vᵀ, dS = P (dP - rowsum(P dP)), dq = scale * dS k.
+            for (int i = 0; i < T; i++) {
+                float *p = P + i * FA_TP, *ds = dS + i * FA_TP;
+                fa_prob_row(p, q + i * FA_HD, kT, bh + (size_t)i * T, reg, i, T);
+                float dp[FA_TP];
+                for (int j = 0; j < FA_TP; j++) dp[j] = 0.0f;
+                const float *go = dO + i * FA_HD;
+                for (int d = 0; d < FA_HD; d++) {
+                    float gd = go[d];
+                    const float *vr = vT + d * FA_TP;
+                    for (int j = 0; j < FA_TP; j++) dp[j] += gd * vr[j];
+                }
+                float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                for (int j = 0; j < FA_TP; j++) dot += p[j] * dp[j];  // p is 0 beyond T
+                for (int j = 0; j < FA_TP; j++) ds[j] = p[j] * (dp[j] - dot);
+                for (int j = 0; j < T; j++) pb[(size_t)i * T + j] += ds[j];
+                float dq[FA_HD];
+                for (int d = 0; d < FA_HD; d++) dq[d] = 0.0f;
+                for (int j = 0; j < T; j++) {
+                    float sj = ds[j];
+                    const float *kj = k + j * FA_HD;
+                    for (int d = 0; d < FA_HD; d++) dq[d] += sj * kj[d];
+                }
+                float *r = dbase + (size_t)i * C3;
+                for (int d = 0; d < FA_HD; d++) r[d] += scale * dq[d];
+            }
+            // Columns: dk = dSᵀ q_s, dv = Pᵀ dO.
+            for (int j = 0; j < T; j++) {
+                float dk[FA_HD], dv[FA_HD];
+                for (int d = 0; d < FA_HD; d++) dk[d] = dv[d] = 0.0f;
+                for (int i = 0; i < T; i++) {
+                    float sij = dS[i * FA_TP + j], pij = P[i * FA_TP + j];
+                    const float *qi = q + i * FA_HD, *gi = dO + i * FA_HD;
+                    for (int d = 0; d < FA_HD; d++) {
+                        dk[d] += sij * qi[d];
+                        dv[d] += pij * gi[d];
+                    }
+                }
+                float *r = dbase + (size_t)j * C3;
+                for (int d = 0; d < FA_HD; d++) {
+                    r[C + d] += dk[d];
+                    r[2 * C + d] += dv[d];
+                }
+            }
+        }
+    }
+}
+
+// ---- general path -------------------------------------------------------------------------------
 void window_attention_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin,
                               int nW, int T, int C, int heads) {
     const int hd = C / heads, TP = (T + 15) & ~15;
+    if (hd == FA_HD && T <= FA_TP) {
+        fa_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
+        return;
+    }
     const float scale = 1.0f / sqrtf((float)hd);
     const size_t C3 = 3 * (size_t)C;
 #pragma omp parallel
@@ -142,6 +311,10 @@ void window_attention_backward(float *dqkv, float *dbias, const float *dout, con
     int nt_max = omp_get_max_threads();
     float *parts = as_calloc((size_t)nt_max * heads * TT, sizeof(float));
     int nt_used = 1;
+    if (hd == FA_HD && T <= FA_TP) {
+        fa_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
+        goto reduce;
+    }
 #pragma omp parallel
     {
         int t = omp_get_thread_num();
@@ -210,6 +383,7 @@ void window_attention_backward(float *dqkv, float *dbias, const float *dout, con
         }
         free(q);
     }
+reduce:
     // Partial sums added in thread order: reproducible for a given thread count.
     for (int t = 0; t < nt_used; t++) {
         const float *part = parts + (size_t)t * heads * TT;

@@ -14,7 +14,8 @@
 // Rational approximation of erf on [-4, 4] (erf is +-1 in float beyond), the same form as
 // Eigen's float erf: |error| ~ 1e-7.
 static inline float erf_poly(float x) {
-    x = fminf(fmaxf(x, -4.0f), 4.0f);
+    // Ternaries, not fminf/fmaxf: those are library calls (NaN rules) that stop vectorisation.
+    x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
     float x2 = x * x;
     float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
     p = x2 * p + -2.10102402082508e-06f;
@@ -32,8 +33,9 @@ static inline float erf_poly(float x) {
 
 // Cephes-style expf for x <= 0 (all GELU needs): 2^n * poly(r), |relative error| ~ 2e-7.
 static inline float exp_neg(float x) {
-    x = fmaxf(x, -87.0f);
-    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    x = x < -87.0f ? -87.0f : x;
+    // n = round(x / ln 2) by the 1.5*2^23 trick (floorf would stop vectorisation).
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -42,10 +44,10 @@ static inline float exp_neg(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &bits, sizeof s);
-    return p * s;
+    int32_t bits = ((int32_t)n + 127) << 23;  // 2^n
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
 #endif

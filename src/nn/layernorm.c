@@ -19,9 +19,11 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         const float *x = inp + (size_t)i * C;
         float *o = out + perm_row(perm, L, (size_t)i) * C;
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (int c = 0; c < C; c++) m += x[c];
         m /= (float)C;
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (int c = 0; c < C; c++) {
             float d = x[c] - m;
             v += d * d;
@@ -51,6 +53,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
             float *dx = dinp + i * C;
             float m = mean[i], s = rstd[i];
             float gm = 0.0f, gxm = 0.0f;
+#pragma omp simd reduction(+ : gm, gxm)
             for (int c = 0; c < C; c++) {
                 float xh = (x[c] - m) * s;
                 float g = go[c] * w[c];

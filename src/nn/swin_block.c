@@ -1,7 +1,22 @@
 // Swin Transformer block forward / backward (see swin_block.h).
 #include "nn/swin_block.h"
 
+#include <omp.h>
 #include <string.h>
+
+// ---- optional time profile (bench programs) -------------------------------------------------------
+int nn_profile_on;
+double nn_profile_sec[NN_PROF_COUNT];
+const char *const nn_profile_names[NN_PROF_COUNT] = {
+    "fwd layernorm", "fwd qkv gemm", "fwd attention", "fwd proj gemm", "fwd residual", "fwd fc1 gemm",
+    "fwd gelu",      "fwd fc2 gemm", "bwd residual",  "bwd gelu",      "bwd fc2 gemm", "bwd fc1 gemm",
+    "bwd layernorm", "bwd proj gemm", "bwd attention", "bwd qkv gemm", "bwd memset"};
+#define PROF(k, stmt)                                                  \
+    do {                                                               \
+        double t0_ = nn_profile_on ? omp_get_wtime() : 0.0;            \
+        stmt;                                                          \
+        if (nn_profile_on) nn_profile_sec[k] += omp_get_wtime() - t0_; \
+    } while (0)
 
 static size_t block_tokens(const swin_block_dims *d) { return (size_t)d->B * d->geom->H * d->geom->W; }
 
@@ -42,18 +57,20 @@ void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, c
     float *attn = c->attn ? c->attn : wide;  // wide is free until the GELU
 
     // attention branch, in window order
-    relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T);
-    layernorm_forward(xn, c->ln1_mean, c->ln1_rstd, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C);
-    linear_forward(c->qkv, xn, w->qkv_w, w->qkv_b, N, C, 3 * C);
-    window_attention_forward(attn, c->qkv, bias, g->region, B * g->nW, g->nW, T, C, d->heads);
-    linear_forward(y, attn, w->proj_w, NULL, N, C, C);  // proj bias added in the residual
-    residual_forward(c->x_mid, inp, y, w->proj_b, drop, g->perm, L, N, C);
+    PROF(NN_PROF_FWD_ATTN, relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T));
+    PROF(NN_PROF_FWD_LN, layernorm_forward(xn, c->ln1_mean, c->ln1_rstd, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C));
+    PROF(NN_PROF_FWD_QKV, linear_forward(c->qkv, xn, w->qkv_w, w->qkv_b, N, C, 3 * C));
+    PROF(NN_PROF_FWD_ATTN,
+         window_attention_forward(attn, c->qkv, bias, g->region, B * g->nW, g->nW, T, C, d->heads));
+    PROF(NN_PROF_FWD_PROJ, linear_forward(y, attn, w->proj_w, NULL, N, C, C));  // bias added in the residual
+    PROF(NN_PROF_FWD_RES, residual_forward(c->x_mid, inp, y, w->proj_b, drop, g->perm, L, N, C));
     // MLP branch, in token order
-    layernorm_forward(xn, c->ln2_mean, c->ln2_rstd, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C);
-    linear_forward(c->fc1, xn, w->fc1_w, w->fc1_b, N, C, hid);
-    gelu_forward(wide, c->fc1, (size_t)N * hid);
-    linear_forward(y, wide, w->fc2_w, NULL, N, hid, C);
-    residual_forward(out, c->x_mid, y, w->fc2_b, drop ? drop + B : NULL, NULL, L, N, C);
+    PROF(NN_PROF_FWD_LN,
+         layernorm_forward(xn, c->ln2_mean, c->ln2_rstd, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C));
+    PROF(NN_PROF_FWD_FC1, linear_forward(c->fc1, xn, w->fc1_w, w->fc1_b, N, C, hid));
+    PROF(NN_PROF_FWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));
+    PROF(NN_PROF_FWD_FC2, linear_forward(y, wide, w->fc2_w, NULL, N, hid, C));
+    PROF(NN_PROF_FWD_RES, residual_forward(out, c->x_mid, y, w->fc2_b, drop ? drop + B : NULL, NULL, L, N, C));
 }
 
 void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch, const swin_block_cache *c,
@@ -65,36 +82,38 @@ void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch
     float *dbias = bias + (size_t)d->heads * T * T;
 
     // ---- MLP branch: out = x_mid + s * (fc2(gelu(fc1(LN2(x_mid)))) + b2)
-    residual_backward(c1, dw->fc2_b, dx, drop ? drop + B : NULL, NULL, L, N, C);  // c1 = dy
-    gelu_forward(wide, c->fc1, (size_t)N * hid);                                   // recompute
-    linear_backward(NULL, dw->fc2_w, NULL, c1, wide, w->fc2_w, N, hid, C);
-    memset(wide, 0, sizeof(float) * (size_t)N * hid);
-    linear_backward(wide, NULL, NULL, c1, NULL, w->fc2_w, N, hid, C);  // wide = dgelu
-    gelu_backward(wide, wide, c->fc1, (size_t)N * hid);                 // wide = dfc1
-    layernorm_forward(c2, NULL, NULL, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C);  // recompute LN2
-    memset(c1, 0, sizeof(float) * NC);
-    linear_backward(c1, dw->fc1_w, dw->fc1_b, wide, c2, w->fc1_w, N, C, hid);  // c1 = dLN2
+    PROF(NN_PROF_BWD_RES, residual_backward(c1, dw->fc2_b, dx, drop ? drop + B : NULL, NULL, L, N, C));  // c1 = dy
+    PROF(NN_PROF_BWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));                                   // recompute
+    PROF(NN_PROF_BWD_FC2, linear_backward(NULL, dw->fc2_w, NULL, c1, wide, w->fc2_w, N, hid, C));
+    PROF(NN_PROF_BWD_MEMSET, memset(wide, 0, sizeof(float) * (size_t)N * hid));
+    PROF(NN_PROF_BWD_FC2, linear_backward(wide, NULL, NULL, c1, NULL, w->fc2_w, N, hid, C));  // wide = dgelu
+    PROF(NN_PROF_BWD_GELU, gelu_backward(wide, wide, c->fc1, (size_t)N * hid));                 // wide = dfc1
+    PROF(NN_PROF_BWD_LN, layernorm_forward(c2, NULL, NULL, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C));
+    PROF(NN_PROF_BWD_MEMSET, memset(c1, 0, sizeof(float) * NC));
+    PROF(NN_PROF_BWD_FC1, linear_backward(c1, dw->fc1_w, dw->fc1_b, wide, c2, w->fc1_w, N, C, hid));  // c1 = dLN2
     // dx becomes dL/dx_mid: the residual path plus the norm's gradient.
-    layernorm_backward(dx, dw->norm2_w, dw->norm2_b, c1, c->x_mid, c->ln2_mean, c->ln2_rstd, w->norm2_w, NULL, L,
-                       N, C);
+    PROF(NN_PROF_BWD_LN, layernorm_backward(dx, dw->norm2_w, dw->norm2_b, c1, c->x_mid, c->ln2_mean, c->ln2_rstd,
+                                            w->norm2_w, NULL, L, N, C));
 
     // ---- attention branch: x_mid = x + s * unwindow(proj(attn) + bp)
-    relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T);
+    PROF(NN_PROF_BWD_ATTN, relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T));
     const float *attn = c->attn;
     if (!attn) {  // recompute the attention output (cheaper than storing it)
-        window_attention_forward(wide, c->qkv, bias, g->region, B * g->nW, g->nW, T, C, d->heads);
+        PROF(NN_PROF_BWD_ATTN,
+             window_attention_forward(wide, c->qkv, bias, g->region, B * g->nW, g->nW, T, C, d->heads));
         attn = wide;
     }
-    residual_backward(c1, dw->proj_b, dx, drop, g->perm, L, N, C);  // c1 = dproj, window order
-    memset(c2, 0, sizeof(float) * NC);
-    linear_backward(c2, dw->proj_w, NULL, c1, attn, w->proj_w, N, C, C);  // c2 = dattn
-    memset(dbias, 0, sizeof(float) * (size_t)d->heads * T * T);
-    memset(wide, 0, sizeof(float) * NC * 3);
-    window_attention_backward(wide, dbias, c2, c->qkv, bias, g->region, B * g->nW, g->nW, T, C, d->heads);
-    relpos_bias_backward(dw->rpb_table, dbias, d->relpos, d->heads, T);
-    layernorm_forward(c2, NULL, NULL, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C);  // recompute LN1
-    memset(c1, 0, sizeof(float) * NC);
-    linear_backward(c1, dw->qkv_w, dw->qkv_b, wide, c2, w->qkv_w, N, C, 3 * C);  // c1 = dLN1, window order
-    layernorm_backward(dx, dw->norm1_w, dw->norm1_b, c1, inp, c->ln1_mean, c->ln1_rstd, w->norm1_w, g->perm, L, N,
-                       C);
+    PROF(NN_PROF_BWD_RES, residual_backward(c1, dw->proj_b, dx, drop, g->perm, L, N, C));  // c1 = dproj (windows)
+    PROF(NN_PROF_BWD_MEMSET, memset(c2, 0, sizeof(float) * NC));
+    PROF(NN_PROF_BWD_PROJ, linear_backward(c2, dw->proj_w, NULL, c1, attn, w->proj_w, N, C, C));  // c2 = dattn
+    PROF(NN_PROF_BWD_MEMSET, memset(dbias, 0, sizeof(float) * (size_t)d->heads * T * T));
+    PROF(NN_PROF_BWD_MEMSET, memset(wide, 0, sizeof(float) * NC * 3));
+    PROF(NN_PROF_BWD_ATTN, window_attention_backward(wide, dbias, c2, c->qkv, bias, g->region, B * g->nW, g->nW, T,
+                                                     C, d->heads));
+    PROF(NN_PROF_BWD_ATTN, relpos_bias_backward(dw->rpb_table, dbias, d->relpos, d->heads, T));
+    PROF(NN_PROF_BWD_LN, layernorm_forward(c2, NULL, NULL, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C));
+    PROF(NN_PROF_BWD_MEMSET, memset(c1, 0, sizeof(float) * NC));
+    PROF(NN_PROF_BWD_QKV, linear_backward(c1, dw->qkv_w, dw->qkv_b, wide, c2, w->qkv_w, N, C, 3 * C));  // dLN1
+    PROF(NN_PROF_BWD_LN, layernorm_backward(dx, dw->norm1_w, dw->norm1_b, c1, inp, c->ln1_mean, c->ln1_rstd,
+                                            w->norm1_w, g->perm, L, N, C));
 }

@@ -55,4 +55,15 @@ void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, c
 void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch, const swin_block_cache *c,
                          const float *inp, const swin_block_weights *w, const swin_block_dims *d, const float *drop);
 
+// Optional wall-time profile of the block's parts (for bench programs): when nn_profile_on is
+// set, each part adds its seconds to nn_profile_sec[part]. Not thread-safe across models.
+enum {
+    NN_PROF_FWD_LN, NN_PROF_FWD_QKV, NN_PROF_FWD_ATTN, NN_PROF_FWD_PROJ, NN_PROF_FWD_RES, NN_PROF_FWD_FC1,
+    NN_PROF_FWD_GELU, NN_PROF_FWD_FC2, NN_PROF_BWD_RES, NN_PROF_BWD_GELU, NN_PROF_BWD_FC2, NN_PROF_BWD_FC1,
+    NN_PROF_BWD_LN, NN_PROF_BWD_PROJ, NN_PROF_BWD_ATTN, NN_PROF_BWD_QKV, NN_PROF_BWD_MEMSET, NN_PROF_COUNT
+};
+extern int nn_profile_on;
+extern double nn_profile_sec[NN_PROF_COUNT];
+extern const char *const nn_profile_names[NN_PROF_COUNT];
+
 #endif
