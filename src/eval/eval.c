@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"   // volume_check_same_grid
 #include "data/reorient.h"  // orientation_from_affine
 #include "data/volume.h"    // volume_read, volume_free
 #include "util/error.h"   // as_fail, as_malloc
@@ -86,19 +87,6 @@ int eval_axial_axis(const double affine[4][4], int *flip) {
     return 2;
 }
 
-// Same dimensions and affines within 0.01 mm (to be unified with dataset.h's
-// volume_check_same_grid once it lands).
-static int check_grid(const volume *a, const char *pa, const volume *b, const char *pb) {
-    int same = a->nx == b->nx && a->ny == b->ny && a->nz == b->nz;
-    for (int r = 0; same && r < 3; r++)
-        for (int c = 0; c < 4; c++)
-            if (fabs(a->affine[r][c] - b->affine[r][c]) > 0.01) same = 0;
-    if (!same)
-        return as_fail("%s: grid %dx%dx%d does not match %s (%dx%dx%d) or the affines differ", pb, b->nx, b->ny, b->nz,
-                       pa, a->nx, a->ny, a->nz);
-    return 0;
-}
-
 // ---- one subject ----------------------------------------------------------------------------------
 
 typedef struct slice_stats {  // per-slice values collected over all test subjects
@@ -149,13 +137,13 @@ static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_
     int rc = -1;
     uint8_t *emask = NULL, *gt = NULL, *pm = NULL;
     if (volume_read(&map, map_path) != 0) goto done;
-    if (volume_read(&img, in->image) != 0 || check_grid(&img, in->image, &map, map_path) != 0) goto done;
+    if (volume_read(&img, in->image) != 0 || volume_check_same_grid(&img, in->image, &map, map_path) != 0) goto done;
     if (read_optional_volume(&brain, in->mask) != 0) goto done;
-    if (brain.data && check_grid(&img, in->image, &brain, in->mask) != 0) goto done;
+    if (brain.data && volume_check_same_grid(&img, in->image, &brain, in->mask) != 0) goto done;
     if (read_optional_volume(&lab, in->role == EVAL_HEALTHY ? NULL : in->label) != 0) goto done;
-    if (lab.data && check_grid(&img, in->image, &lab, in->label) != 0) goto done;
+    if (lab.data && volume_check_same_grid(&img, in->image, &lab, in->label) != 0) goto done;
     if (in->role == EVAL_TEST) {
-        if (volume_read(&pred, mask_path) != 0 || check_grid(&img, in->image, &pred, mask_path) != 0) goto done;
+        if (volume_read(&pred, mask_path) != 0 || volume_check_same_grid(&img, in->image, &pred, mask_path) != 0) goto done;
     }
     int n3[3] = {img.nx, img.ny, img.nz};
     es->nx = img.nx, es->ny = img.ny, es->nz = img.nz;

@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/error.h"  // as_fail, as_malloc
+#include "detect/morph.h"  // morph_label (3-D, 26-connectivity)
+#include "util/error.h"    // as_fail, as_malloc
 
 // ---- binary predictions ------------------------------------------------------------------------
 
@@ -256,64 +257,6 @@ float score_table_threshold_at_fpr(const score_table *t, double fpr, double *ach
 
 // ---- lesion-wise detection ------------------------------------------------------------------------
 
-static int64_t uf_find(int64_t *parent, int64_t x) {
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
-    }
-    return x;
-}
-
-// Two-pass labelling with union-find over provisional labels; the 13 neighbours already visited
-// (previous slice's 9, previous row's 3, left 1) cover 26-connectivity.
-int64_t eval_label_components26(int32_t *labels, const uint8_t *bin, int nx, int ny, int nz) {
-    size_t n = (size_t)nx * ny * nz;
-    int64_t cap = 1024, next = 1;
-    int64_t *parent = as_malloc((size_t)cap * sizeof *parent);
-    parent[0] = 0;
-    for (int k = 0; k < nz; k++)
-        for (int j = 0; j < ny; j++)
-            for (int i = 0; i < nx; i++) {
-                size_t v = (size_t)i + (size_t)nx * ((size_t)j + (size_t)ny * k);
-                labels[v] = 0;
-                if (!bin[v]) continue;
-                int64_t root = 0;
-                for (int dk = -1; dk <= 0; dk++)
-                    for (int dj = -1; dj <= 1; dj++)
-                        for (int di = -1; di <= 1; di++) {
-                            if (dk == 0 && (dj > 0 || (dj == 0 && di >= 0))) continue;
-                            int ii = i + di, jj = j + dj, kk = k + dk;
-                            if (ii < 0 || jj < 0 || kk < 0 || ii >= nx || jj >= ny) continue;
-                            int32_t l = labels[(size_t)ii + (size_t)nx * ((size_t)jj + (size_t)ny * kk)];
-                            if (!l) continue;
-                            int64_t r = uf_find(parent, l);
-                            if (!root) root = r;
-                            else if (r != root) {
-                                if (r < root) { parent[root] = r; root = r; }
-                                else parent[r] = root;
-                            }
-                        }
-                if (!root) {
-                    if (next == cap) parent = as_realloc(parent, (size_t)(cap *= 2) * sizeof *parent);
-                    parent[next] = next;
-                    root = next++;
-                }
-                labels[v] = (int32_t)root;
-            }
-    // Final labels 1..count in order of first appearance.
-    int64_t *final = as_calloc((size_t)next, sizeof *final), count = 0;
-    for (int64_t l = 1; l < next; l++) {
-        int64_t r = uf_find(parent, l);
-        if (!final[r]) final[r] = ++count;
-        final[l] = final[r];
-    }
-    for (size_t v = 0; v < n; v++)
-        if (labels[v]) labels[v] = (int32_t)final[labels[v]];
-    free(parent);
-    free(final);
-    return count;
-}
-
 void lesion_counts_compute(lesion_counts *lc, const uint8_t *pred, const uint8_t *gt, const uint8_t *mask, int nx,
                            int ny, int nz) {
     size_t n = (size_t)nx * ny * nz;
@@ -326,14 +269,14 @@ void lesion_counts_compute(lesion_counts *lc, const uint8_t *pred, const uint8_t
     int32_t *lab = as_malloc(n * sizeof *lab + 1);
     memset(lc, 0, sizeof *lc);
     // Ground-truth lesions touched by the prediction.
-    lc->gt_lesions = eval_label_components26(lab, g, nx, ny, nz);
+    lc->gt_lesions = morph_label(lab, g, nx, ny, nz, 26);
     uint8_t *hit = as_calloc((size_t)lc->gt_lesions + 1, 1);
     for (size_t v = 0; v < n; v++)
         if (lab[v] && p[v]) hit[lab[v]] = 1;
     for (int64_t l = 1; l <= lc->gt_lesions; l++) lc->gt_detected += hit[l];
     free(hit);
     // Predicted components touching no ground truth.
-    lc->pred_components = eval_label_components26(lab, p, nx, ny, nz);
+    lc->pred_components = morph_label(lab, p, nx, ny, nz, 26);
     uint8_t *true_hit = as_calloc((size_t)lc->pred_components + 1, 1);
     for (size_t v = 0; v < n; v++)
         if (lab[v] && g[v]) true_hit[lab[v]] = 1;

@@ -85,8 +85,5 @@ typedef struct lesion_counts {
 void lesion_counts_compute(lesion_counts *lc, const uint8_t *pred, const uint8_t *gt, const uint8_t *mask, int nx,
                            int ny, int nz);
 void lesion_counts_add(lesion_counts *sum, const lesion_counts *lc);
-// Labels the components of bin (26-connectivity, 3-D) into labels (1..count, 0 = background);
-// returns the count. Minimal version for evaluation; to be unified with src/detect's labelling.
-int64_t eval_label_components26(int32_t *labels, const uint8_t *bin, int nx, int ny, int nz);
 
 #endif
