@@ -174,7 +174,9 @@ int main(void) {
     fs_join(run, sizeof run, root, "run");
     fs_mkdirs(run);
     fs_join(logp, sizeof logp, run, "log.csv");
-    const char *logtext = "step,epoch,loss,lr\n0,0,0.9,1e-4\n10,0,0.5,1e-4\n20,1,0.3,1e-4\n30,1,0.25,1e-4\n";
+    // The train command's log.csv (val_loss may be missing on some rows).
+    const char *logtext = "epoch,step,lr,train_loss,val_loss,img_per_s,elapsed_s\n1,10,1e-4,0.9,0.95,30,1.0\n"
+                          "2,20,1e-4,0.5,nan,30,2.0\n3,30,1e-4,0.3,0.4,30,3.0\n4,40,1e-4,0.25,0.3,30,4.0\n";
     fs_write_all(logp, logtext, strlen(logtext));
     for (int s = 0, t = 0; s < 9; s++) {
         if (roles[s] != EVAL_TEST) continue;

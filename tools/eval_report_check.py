@@ -207,6 +207,13 @@ def main():
         fail(f"expected 6 panels per test subject, found {len(imgs)}")
     if "<svg" not in html or "polyline" not in html:
         fail("html has no loss curve")
+    if os.path.exists(os.path.join(run, "log.csv")):
+        head = open(os.path.join(run, "log.csv")).readline().strip().split(",")
+        for col in [h for h in head if "loss" in h]:
+            if col not in html:
+                fail(f"loss curve lacks {col}")
+        if "step" in head and ">step</text>" not in html:
+            fail("loss curve x axis is not the step")
     print(f"report check: {len(test)} test subjects, {len(rep['rows'])} rows, {len(refs)} files referenced: OK")
 
 

@@ -282,7 +282,7 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
 // loss columns. Missing or unreadable file: 0.
 typedef struct loss_log {
     int n, ncols;
-    char names[3][64];
+    char names[3][64], xname[64];
     double *x, *y[3];
 } loss_log;
 
@@ -307,10 +307,15 @@ static int loss_log_read(loss_log *l, const char *path) {
         return 0;
     }
     // Header: pick the x column and the loss columns.
-    int xcol = -1, ycol[3], ncol = 0, col = 0;
+    int xcol = -1, xrank = 0, ycol[3], ncol = 0, col = 0;
     char *hs = NULL;
     for (char *tok = strtok_r(line, ",\r", &hs); tok; tok = strtok_r(NULL, ",\r", &hs), col++) {
-        if (xcol < 0 && (!strcmp(tok, "step") || !strcmp(tok, "epoch") || !strcmp(tok, "iter"))) xcol = col;
+        // x axis: step, else epoch, else iter (the train command writes epoch,step,...,train_loss,val_loss)
+        int rank = !strcmp(tok, "step") ? 3 : !strcmp(tok, "epoch") ? 2 : !strcmp(tok, "iter") ? 1 : 0;
+        if (rank > xrank) {
+            xcol = col, xrank = rank;
+            snprintf(l->xname, sizeof l->xname, "%s", tok);
+        }
         else if (strstr(tok, "loss") && ncol < 3) {
             ycol[ncol] = col;
             snprintf(l->names[ncol], sizeof l->names[ncol], "%s", tok);
@@ -318,6 +323,7 @@ static int loss_log_read(loss_log *l, const char *path) {
         }
     }
     l->ncols = ncol;
+    if (xcol < 0) snprintf(l->xname, sizeof l->xname, "row");
     int cap = 0;
     for (line = strtok_r(NULL, "\n", &save); line && ncol; line = strtok_r(NULL, "\n", &save)) {
         if (l->n == cap) {
@@ -380,8 +386,9 @@ static void html_loss_svg(FILE *f, const loss_log *l) {
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n", L - 4, H - B, y0);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.6g</text>\n", L, H - B + 15, x0);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n", W - R, H - B + 15, x1);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2,
-            H - 8);
+    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
+    html_str(f, l->xname);
+    fputs("</text>\n", f);
     fputs("</svg>\n", f);
 }
 
