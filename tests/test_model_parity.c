@@ -109,6 +109,7 @@ static void run_case(const char *tag, const char *cfg_text, int B) {
     CHECK(bad == 0, "%s: %d parameter gradients beyond 1e-3 relative L2", tag, bad);
     printf("%s: worst per-tensor gradient rel L2 %.3g (%s)\n", tag, worst, worst_name);
 
+
     // An inference-only model gives the same loss and prediction, and the same stage outputs.
     swinmae mi;
     CHECK(swinmae_create(&mi, &cfg, B, 0) == 0, "%s: inference model", tag);
@@ -137,6 +138,19 @@ static void run_case(const char *tag, const char *cfg_text, int B) {
         float d1 = swinmae_forward(&mi, images, mask, B, 1, 99);
         float d2 = swinmae_forward(&mi, images, mask, B, 1, 99);
         CHECK(d1 == d2 && d1 != loss, "%s: DropPath seeded (%.6g, %.6g vs %.6g)", tag, d1, d2, loss);
+    }
+    // Same inputs, same thread count: bit-identical loss and gradients (with DropPath on too).
+    if (!strcmp(tag, "small")) {
+        float *g1 = malloc(n * sizeof(float));
+        swinmae_zero_grad(&m);
+        float a1 = swinmae_forward(&m, images, mask, B, 1, 123);
+        swinmae_backward(&m);
+        memcpy(g1, m.grads, n * sizeof(float));
+        swinmae_zero_grad(&m);
+        float a2 = swinmae_forward(&m, images, mask, B, 1, 123);
+        swinmae_backward(&m);
+        CHECK(a1 == a2 && !memcmp(g1, m.grads, n * sizeof(float)), "%s: repeat run is bit-identical", tag);
+        free(g1);
     }
     swinmae_free(&mi);
     swinmae_free(&m);
