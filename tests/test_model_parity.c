@@ -116,6 +116,12 @@ static void run_case(const char *tag, const char *cfg_text, int B) {
     CHECK(mi.grads == NULL && mi.arena_floats < m.arena_floats, "%s: inference arena %.1f MiB < training %.1f MiB",
           tag, mi.arena_floats * 4.0 / 1048576.0, m.arena_floats * 4.0 / 1048576.0);
     memcpy(mi.params, params, n * sizeof(float));
+    // A smaller batch than max_batch: the first B-1 samples predict the same (rows independent).
+    if (B > 1) {
+        swinmae_forward(&mi, images, mask, B - 1, 0, 0);
+        snprintf(what, sizeof what, "%s pred with batch %d < max_batch", tag, B - 1);
+        tu_allclose(what, swinmae_pred(&mi), ref_pred, (size_t)(B - 1) * L * K, 1e-4, 1e-3);
+    }
     float li = swinmae_forward(&mi, images, mask, B, 0, 0);
     CHECK(li == loss, "%s: inference loss %.9g equals training loss %.9g", tag, li, loss);
     CHECK(!memcmp(swinmae_pred(&mi), swinmae_pred(&m), sizeof(float) * (size_t)B * L * K), "%s: same prediction",
