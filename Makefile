@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 
-.PHONY: all deps deps-test build test demo clean sanitize-test
+.PHONY: all deps deps-test build test demo clean sanitize-test fuzz
 
 all: build
 
@@ -27,6 +27,15 @@ sanitize-test:
 	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Release -DANOSWIN_SANITIZE=ON >/dev/null
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j 2 -LE slow
+
+# libFuzzer targets (clang, ASan+UBSan), each run for FUZZ_SECONDS from the seeds in fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= fuzz_nifti fuzz_safetensors fuzz_manifest fuzz_options
+fuzz:
+	./scripts/install-deps.sh --fuzz
+	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=Release -DANOSWIN_FUZZ=ON >/dev/null
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	./fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 demo: build
 	./$(BUILD)/anoswin demo

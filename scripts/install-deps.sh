@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages anoswin needs, skipping those already there.
 #   scripts/install-deps.sh          build + run (what `make demo` needs)
 #   scripts/install-deps.sh --test   also the reference stack the tests compare against
+#   scripts/install-deps.sh --fuzz   also clang + libFuzzer for `make fuzz`
 set -eu
 
 run_pkgs="build-essential cmake pkg-config libopenblas-dev libnifti2-dev zlib1g-dev libpng-dev mricron-data
@@ -9,7 +10,9 @@ libopenmpi-dev openmpi-bin"
 test_pkgs="python3 python3-numpy python3-scipy python3-sklearn python3-nibabel python3-torch"
 
 pkgs=$run_pkgs
+fuzz_pkgs="clang libclang-rt-14-dev libomp-dev"
 [ "${1:-}" = "--test" ] && pkgs="$pkgs $test_pkgs"
+[ "${1:-}" = "--fuzz" ] && pkgs="$pkgs $fuzz_pkgs"
 
 missing=""
 for p in $pkgs; do

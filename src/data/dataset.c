@@ -414,14 +414,16 @@ static int csv_record(const char **p, const char *end, strlist *fields) {
                 free(buf);
                 return -1;
             }
+            buf[k] = '\0';
+            strlist_add(fields, buf);  // quoted: kept exactly (dataset_write_manifest relies on it)
         } else {
             while (s < end && *s != ',' && *s != '\n') buf[k++] = *s++;
             while (k && (buf[k - 1] == '\r' || buf[k - 1] == ' ' || buf[k - 1] == '\t')) k--;
+            buf[k] = '\0';
+            const char *t = buf;
+            while (*t == ' ' || *t == '\t') t++;
+            strlist_add(fields, t);
         }
-        buf[k] = '\0';
-        const char *t = buf;
-        while (*t == ' ' || *t == '\t') t++;
-        strlist_add(fields, t);
         nf++;
         if (s < end && *s == ',') {
             s++;
@@ -638,7 +640,9 @@ static void csv_field(FILE *f, const char *s, int last, int is_path) {
     // Paths become absolute, so the manifest works wherever it is saved.
     char *abs = is_path && s[0] ? realpath(s, NULL) : NULL;
     if (abs) s = abs;
-    if (strpbrk(s, ",\"\n")) {
+    size_t len = strlen(s);
+    // Quoted when the reader would otherwise split or trim it (fields round-trip exactly).
+    if (strpbrk(s, ",\"\n\r") || (len && (strchr(" \t", s[0]) || strchr(" \t", s[len - 1])))) {
         fputc('"', f);
         for (; *s; s++) {
             if (*s == '"') fputc('"', f);

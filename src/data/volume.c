@@ -19,6 +19,10 @@
 
 // Far above any brain scan (a 1 mm whole-body scan is ~1e8), far below what breaks int math.
 #define VOLUME_MAX_VOXELS ((int64_t)1 << 30)
+// Voxel sizes below 1 nm or affine entries beyond 1000 km are corrupt headers, not scans (and
+// NIfTI-2 doubles like 1e-300 or 1e300 become 0 or inf in any float32 header we write).
+#define VOLUME_MIN_MM 1e-6
+#define VOLUME_MAX_MM 1e9
 
 static void quiet_nifticlib(void) { nifti_set_debug_level(0); }
 
@@ -68,6 +72,8 @@ static int check_affine(const double a[4][4], const char *path) {
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
             if (!isfinite(a[i][j])) return as_fail("%s: affine has non-finite entries", path);
+            else if (fabs(a[i][j]) > VOLUME_MAX_MM)
+                return as_fail("%s: affine entry %g mm is absurd (more than %g mm)", path, a[i][j], VOLUME_MAX_MM);
     double norm[3];
     for (int j = 0; j < 3; j++) {
         norm[j] = sqrt(a[0][j] * a[0][j] + a[1][j] * a[1][j] + a[2][j] * a[2][j]);
@@ -166,7 +172,14 @@ static nifti_image *parse_header(const unsigned char *h, int64_t hlen, const cha
         hs = hdr;
         if (sz != 540) nifti_swap_as_nifti2(&hs);
         if (check_raw_fields(hs.dim[0], hs.dim, hs.pixdim, hs.scl_slope, hs.scl_inter, path)) return NULL;
+        // nifticlib moves a vox_offset inside the header to 540, 4 bytes before where a standard
+        // file's data starts: the voxels would come out shifted.
+        if (hs.vox_offset < 540) return as_fail("%s: invalid vox_offset %lld (inside the header)", path, (long long)hs.vox_offset), NULL;
         nim = nifti_convert_n2hdr2nim(hdr, path);
+        // nifticlib's converter marks every image NIfTI-1 (its file readers fix the type up
+        // afterwards): without this, writing a result would squeeze 64-bit fields into a
+        // NIfTI-1 header, and a NIfTI-2 vox_offset inside the 540-byte header would pass.
+        if (nim) nim->nifti_type = NIFTI_FTYPE_NIFTI2_1;
     } else {
         return as_fail("%s: not a NIfTI file", path), NULL;
     }
@@ -192,7 +205,7 @@ static int validate_header(const nifti_image *nim, const char *path) {
     for (int d = 1; d <= 3; d++) {
         double p = nim->pixdim[d];
         if (d > nim->dim[0] && p == 0) continue;  // unused trailing dimension
-        if (!isfinite(p) || p <= 0) return as_fail("%s: invalid voxel size pixdim[%d] = %g", path, d, p);
+        if (!isfinite(p) || p < VOLUME_MIN_MM || p > VOLUME_MAX_MM) return as_fail("%s: invalid voxel size pixdim[%d] = %g", path, d, p);
     }
     if (nim->iname_offset < (nim->nifti_type >= NIFTI_FTYPE_NIFTI2_1 ? 540 : 348))
         return as_fail("%s: invalid vox_offset %lld", path, (long long)nim->iname_offset);
@@ -434,13 +447,28 @@ int volume_write(const volume *v, const volume *like, const char *path, int nift
     char tmp[4300];
     fs_temp_path(tmp, sizeof tmp, path);
     // The temp name keeps ".nii"/".nii.gz", so nifticlib picks the format and compression.
-    int is_n2 = nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2;
     if (nifti_set_filenames(nim, tmp, 0, 1) != 0) {
         nifti_image_free(nim);
         return as_fail("%s: cannot set output file name", path);
     }
-    nim->nifti_type = is_n2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
-    nifti_set_iname_offset(nim, is_n2 ? 2 : 1);
+    // Always NIfTI-1: this nifticlib writes a type NIFTI2_1 image as a headerless data file,
+    // and when a field does not fit NIfTI-1 it falls back to a NIfTI-2 header with the
+    // two-file magic "ni2". So fields copied from a NIfTI-2 source that NIfTI-1 cannot hold
+    // and that do not matter for a result map (slice timing, out-of-range xform codes) are
+    // reset, and grids NIfTI-1 cannot describe are refused.
+    if (v->nx > 32767 || v->ny > 32767 || v->nz > 32767) {
+        nifti_image_free(nim);
+        return as_fail("%s: cannot write a %dx%dx%d grid (NIfTI-1 allows at most 32767 voxels per axis)", path, v->nx,
+                       v->ny, v->nz);
+    }
+    if (nim->slice_start < 0 || nim->slice_start > 32767 || nim->slice_end < 0 || nim->slice_end > 32767)
+        nim->slice_start = nim->slice_end = 0;
+    if (nim->qform_code < 0) nim->qform_code = NIFTI_XFORM_UNKNOWN;  // both mean "not set"
+    if (nim->sform_code < 0) nim->sform_code = NIFTI_XFORM_UNKNOWN;
+    if (nim->qform_code > 32767) nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;  // both mean "set"
+    if (nim->sform_code > 32767) nim->sform_code = NIFTI_XFORM_SCANNER_ANAT;
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+    nifti_set_iname_offset(nim, 1);
     int64_t want = nim->iname_offset + (int64_t)n * nim->nbyper;
     errno = 0;
     nifti_image_write(nim);

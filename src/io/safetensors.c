@@ -153,8 +153,9 @@ static int juint(jcur *c, uint64_t *v) {
     if (c->p >= c->end || *c->p < '0' || *c->p > '9') return jfail(c, "expected a non-negative integer");
     uint64_t x = 0;
     while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+        // Checked before multiplying: x * 10 could wrap around 2^64 to a small valid size.
+        if (x > ((uint64_t)1 << 62) / 10) return jfail(c, "integer too large");
         x = x * 10 + (uint64_t)(*c->p++ - '0');
-        if (x > ((uint64_t)1 << 62)) return jfail(c, "integer too large");
     }
     if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')) return jfail(c, "expected an integer");
     *v = x;

@@ -1,5 +1,6 @@
 #include "model/checkpoint.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,14 @@ static const st_tensor *need(const st_file *f, const char *name, int ndim) {
     return t;
 }
 
+// floor(sqrt(x)) for 0 <= x <= 2^62 (shapes from a file: counting up would take 2^31 steps).
+static int64_t isqrt64(int64_t x) {
+    int64_t r = (int64_t)sqrt((double)x);
+    while (r > 0 && r * r > x) r--;
+    while ((r + 1) * (r + 1) <= x) r++;
+    return r;
+}
+
 int checkpoint_config(const st_file *f, swinmae_config *cfg) {
     swinmae_config_default(cfg);
     const char *json = st_meta(f, "anoswin.config");
@@ -62,8 +71,7 @@ int checkpoint_config(const st_file *f, swinmae_config *cfg) {
     cfg->embed_dim = (int)pw->shape[0];
     cfg->in_chans = (int)pw->shape[1];
     cfg->patch_size = (int)pw->shape[2];
-    int64_t L = pe->shape[1], g = 0;
-    while ((g + 1) * (g + 1) <= L) g++;
+    int64_t L = pe->shape[1], g = isqrt64(L);
     if (g * g != L) return as_fail("%s: pos_embed has %lld tokens, not a square grid", f->path, (long long)L);
     cfg->img_size = (int)(g * cfg->patch_size);
     char name[128];
@@ -79,8 +87,7 @@ int checkpoint_config(const st_file *f, swinmae_config *cfg) {
         if (!tb) return -1;
         cfg->num_heads[i] = (int)tb->shape[1];
         if (i == 0) {
-            int64_t r = 0;
-            while ((r + 1) * (r + 1) <= tb->shape[0]) r++;
+            int64_t r = isqrt64(tb->shape[0]);
             cfg->window = (int)((r + 1) / 2);
         }
     }

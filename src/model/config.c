@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,9 @@ static int parse_number(const char **pp, double *v, const char *what, const char
 }
 
 static int as_int(double v, int *out, const char *what, const char *key) {
-    if (v != (double)(int)v) return as_fail("%s: config key '%s' needs an integer, got %g", what, key, v);
+    // Range first: converting an out-of-range double to int is undefined behaviour.
+    if (!(v >= INT_MIN && v <= INT_MAX) || v != (double)(int)v)
+        return as_fail("%s: config key '%s' needs an integer, got %g", what, key, v);
     *out = (int)v;
     return 0;
 }

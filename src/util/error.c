@@ -12,6 +12,9 @@ int as_fail(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
+    // Messages quote names from files (tensor names, CSV cells): keep them one printable line.
+    for (char *p = last_error; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return -1;
 }
 
