@@ -4,7 +4,9 @@
 //                     worked, writing a result on its grid failed ("disk full?") because
 //                     nifticlib fell back to a NIfTI-2 header mid-write; NIfTI-2 files were also
 //                     taken for NIfTI-1, so a vox_offset inside the 540-byte header passed;
-//                     a double pixdim/affine entry (1e300, 1e-300) became inf or 0 once written.
+//                     a double pixdim/affine/quaternion entry (1e300, 1e-300) became inf or 0
+//                     once written;
+//                     a 1-D file's result was written with pixdims other than its qform's.
 //   fuzz_manifest     dataset_write_manifest wrote a subject id ending in '\r' (or a space)
 //                     unquoted, so the manifest read back with a different id.
 //   fuzz_safetensors  a tensor name with a newline made a two-line error message; an integer
@@ -86,14 +88,37 @@ static void test_nifti2_fields(void) {
     CHECK(rc == -1 && one_line_naming(src) && strstr(as_error(), "vox_offset"),
           "NIfTI-2 vox_offset inside the header refused: '%s'", as_error());
 
-    const char *huge[3][2] = {
-        {"n2_pixdim_1e300.nii", "voxel size"}, {"n2_srow_1e300.nii", "absurd"}, {"n2_pixdim_1e-300.nii", "voxel size"}};
-    for (int k = 0; k < 3; k++) {
+    const char *huge[4][2] = {{"n2_pixdim_1e300.nii", "voxel size"},
+                              {"n2_srow_1e300.nii", "absurd"},
+                              {"n2_pixdim_1e-300.nii", "voxel size"},
+                              {"n2_quatern_1e135.nii", "quaternion"}};
+    for (int k = 0; k < 4; k++) {
         snprintf(src, sizeof src, "%s/%s", dir, huge[k][0]);
         rc = volume_read(&v, src);
         CHECK(rc == -1 && one_line_naming(src) && strstr(as_error(), huge[k][1]), "%s refused: '%s'", huge[k][0],
               as_error());
         if (rc == 0) volume_free(&v);
+    }
+
+    // 1-D file whose qform uses pixdim[2..3]: the affine read, and the one of a written result.
+    snprintf(src, sizeof src, "%s/n1_1d_qform.nii", dir);
+    rc = volume_read(&v, src);
+    CHECK(rc == 0, "1-D NIfTI reads: %s", as_error());
+    if (rc == 0) {
+        snprintf(ref, sizeof ref, "%s/n1_1d_qform.affine.f8", dir);
+        f = fopen(ref, "rb");
+        CHECK(f && fread(aff, sizeof(double), 16, f) == 16, "nibabel qform");
+        if (f) fclose(f);
+        worst = 0;
+        for (int i = 0; i < 16; i++) worst = fmax(worst, fabs(v.affine[i / 4][i % 4] - aff[i]));
+        CHECK(worst < 1e-5, "1-D qform affine vs nibabel, max diff %g", worst);
+        snprintf(out, sizeof out, "%s/back1d.nii.gz", dir);
+        volume w;
+        memset(&w, 0, sizeof w);
+        CHECK(volume_write(&v, &v, out, NIFTI_TYPE_FLOAT32) == 0 && volume_read(&w, out) == 0 && volume_same_grid(&v, &w),
+              "a result written on the 1-D grid keeps its affine: %s", as_error());
+        volume_free(&w);
+        volume_free(&v);
     }
 
     // A grid NIfTI-1 cannot describe: a clear error, and no file left behind.

@@ -12,6 +12,10 @@ Usage: harden_fixtures.py OUTDIR
                           float32 header of any result (found by fuzz_nifti's write-back).
   n2_srow_1e300.nii       the same with the sform translation srow_x[3] = 1e300.
   n2_pixdim_1e-300.nii    pixdim[1] = 1e-300: positive, but 0 in a float32 header.
+  n2_quatern_1e135.nii    NIfTI-2, qform only, quatern_c = 1e135 (inf once written as float32).
+  n1_1d_qform.nii         NIfTI-1 with dim[0] = 1 (3 voxels) but pixdim[2..3] = 1.5, 2 used by its
+                          qform (found by fuzz_nifti: a written result had another affine);
+                          n1_1d_qform.affine.f8 = nibabel's qform of the file.
 """
 import os
 import struct
@@ -54,6 +58,26 @@ def main():
         with open(p, 'r+b') as f:
             f.seek(off)
             f.write(struct.pack('<d', val))
+
+    p = os.path.join(out, 'n2_quatern_1e135.nii')
+    img = nib.Nifti2Image(data, aff)
+    img.set_qform(aff, code=1)
+    img.set_sform(None, code=0)
+    img.to_filename(p)
+    with open(p, 'r+b') as f:
+        f.seek(360)  # quatern_c (float64) in the NIfTI-2 header
+        f.write(struct.pack('<d', 1e135))
+
+    p = os.path.join(out, 'n1_1d_qform.nii')
+    img = nib.Nifti1Image(np.arange(3, dtype=np.float32).reshape(3, 1, 1), aff)
+    img.set_qform(aff, code=1)
+    img.set_sform(None, code=0)
+    img.to_filename(p)
+    with open(p, 'r+b') as f:
+        f.seek(40)  # dim[0] (int16) in the NIfTI-1 header
+        f.write(struct.pack('<h', 1))
+    q = nib.load(p).header.get_qform()
+    np.asarray(q, dtype='<f8').tofile(os.path.join(out, 'n1_1d_qform.affine.f8'))
 
 
 if __name__ == '__main__':

@@ -207,6 +207,12 @@ static int validate_header(const nifti_image *nim, const char *path) {
         if (d > nim->dim[0] && p == 0) continue;  // unused trailing dimension
         if (!isfinite(p) || p < VOLUME_MIN_MM || p > VOLUME_MAX_MM) return as_fail("%s: invalid voxel size pixdim[%d] = %g", path, d, p);
     }
+    // A quaternion component beyond 1 is a corrupt qform (nifticlib would silently renormalise
+    // it, and a NIfTI-2 double like 1e135 becomes inf in the float32 header of any result).
+    if (nim->sform_code <= 0 && nim->qform_code > 0 &&
+        !(fabs(nim->quatern_b) <= 1.0001 && fabs(nim->quatern_c) <= 1.0001 && fabs(nim->quatern_d) <= 1.0001))
+        return as_fail("%s: invalid qform quaternion (%g, %g, %g)", path, (double)nim->quatern_b,
+                       (double)nim->quatern_c, (double)nim->quatern_d);
     if (nim->iname_offset < (nim->nifti_type >= NIFTI_FTYPE_NIFTI2_1 ? 540 : 348))
         return as_fail("%s: invalid vox_offset %lld", path, (long long)nim->iname_offset);
     return 0;
@@ -315,8 +321,10 @@ int volume_read(volume *v, const char *path) {
     v->ny = (int)ny;
     v->nz = (int)nz;
     v->pixdim[0] = (float)nim->pixdim[1];
-    v->pixdim[1] = (float)(nim->dim[0] >= 2 ? nim->pixdim[2] : 1);
-    v->pixdim[2] = (float)(nim->dim[0] >= 3 ? nim->pixdim[3] : 1);
+    // Beyond dim[0], pixdim is 0 (meaning 1) or a valid size that nifticlib's qform already
+    // uses: keeping it keeps the affine of a written result equal to the one read here.
+    v->pixdim[1] = (float)(nim->pixdim[2] > 0 ? nim->pixdim[2] : 1);
+    v->pixdim[2] = (float)(nim->pixdim[3] > 0 ? nim->pixdim[3] : 1);
     // Make the kept header describe exactly one 3-D volume.
     nim->ndim = nim->dim[0] = 3;
     nim->nx = nim->dim[1] = nx;
