@@ -1,10 +1,11 @@
-// libFuzzer target: command-line parsing. The input is split at NUL/newline bytes into an argv
+// libFuzzer target: command-line parsing. The input is split at newline bytes into an argv
 // ("anoswin" + up to 63 words) that goes through the real dispatcher (src/cli/main.c, built
 // with main renamed) and the real option parsers of the commands. Only commands whose work
 // functions are replaced at link time (-Wl,--wrap, see fuzz/CMakeLists.txt) are called, so the
-// parsers run unchanged but no data set is synthesised or walked:
+// parsers run unchanged but nothing is synthesised, walked or read outside a scratch folder
+// (the process works inside it; paths must be relative without "..", or inside it):
 //   synth_run      -> checks the parsed options are in range, returns 0 (no files written)
-//   dataset_open   -> the real reader, but only for paths inside the fuzz scratch folder
+//   dataset_open, volume_read, st_open -> the real readers, for scratch paths only
 // Other commands are not run (they would do real work). Words starting with '@' are instead fed
 // to swinmae_config_parse, the parser of `--config` override lists.
 // Properties: no crash/leak/UB, exit code 0, 1 or 2.
@@ -12,18 +13,44 @@
 
 #include "data/dataset.h"
 #include "data/synth.h"
+#include "data/volume.h"
+#include "io/safetensors.h"
 #include "fuzz_common.h"
 #include "model/config.h"
 
 int anoswin_cli_main(int argc, char **argv);
 
+// Relative without "..", or inside the scratch folder (the process runs inside it).
+static int scratch_path(const char *path) {
+    if (!strncmp(path, fuzz_dir(), strlen(fuzz_dir()))) return 1;
+    return path[0] && path[0] != '/' && !strstr(path, "..");
+}
+
 int __real_dataset_open(dataset *d, const char *path, const char *modality);
 int __wrap_dataset_open(dataset *d, const char *path, const char *modality) {
-    if (strncmp(path, fuzz_dir(), strlen(fuzz_dir()))) {
+    if (!scratch_path(path)) {
         memset(d, 0, sizeof *d);
         return as_fail("%s: (fuzz) not opened outside the scratch folder", path);
     }
     return __real_dataset_open(d, path, modality);
+}
+
+int __real_volume_read(volume *v, const char *path);
+int __wrap_volume_read(volume *v, const char *path) {
+    if (!scratch_path(path)) {
+        memset(v, 0, sizeof *v);
+        return as_fail("%s: (fuzz) not opened outside the scratch folder", path);
+    }
+    return __real_volume_read(v, path);
+}
+
+int __real_st_open(st_file *f, const char *path);
+int __wrap_st_open(st_file *f, const char *path) {
+    if (!scratch_path(path)) {
+        memset(f, 0, sizeof *f);
+        return as_fail("%s: (fuzz) not opened outside the scratch folder", path);
+    }
+    return __real_st_open(f, path);
 }
 
 int __wrap_synth_run(const synth_options *o) {
@@ -31,11 +58,12 @@ int __wrap_synth_run(const synth_options *o) {
     return 0;
 }
 
-static const char *const allowed[] = {"data", "-h", "--help", "help", "-V", "--version"};
+static const char *const allowed[] = {"data", "info", "-h", "--help", "help", "-V", "--version"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     if (!freopen("/dev/null", "w", stdout)) abort();  // usage texts; stderr stays for reports
+    if (chdir(fuzz_dir()) != 0) abort();
     return 0;
 }
 

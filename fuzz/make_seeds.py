@@ -109,6 +109,9 @@ def options_seeds(out):
         'config': ['@img_size=96,embed_dim=48,depths=[2,2,2,2],num_heads=3/6/12/24,window=3'],
         'config_json': ['@{"img_size":224,"patch_size":4,"drop_path_rate":0.1}'],
         'unknown': ['frobnicate', '-x'],
+        'info_model': ['info', '--model', '--config', 'img_size=96,window=3'],
+        'info_ckpt': ['info', '--checkpoint', 'x.safetensors', '-h'],
+        'info_files': ['info', 'a.nii', '/etc/passwd', 'b.safetensors'],
     }
     for name, words in seeds.items():
         put(out, 'fuzz_options', name, '\n'.join(words).encode('utf-8'))

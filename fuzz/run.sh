@@ -8,6 +8,7 @@ set -u
 build=${1:?build dir} secs=${2:?seconds}
 shift 2
 src=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "$build" && pwd)  # absolute: fuzz_options works inside its scratch folder
 status=0
 for t in "$@"; do
   bin=$build/fuzz/$t
