@@ -1,8 +1,10 @@
 // Swin MAE adapter for the anomaly-map callback (see model_adapter.h).
 #include "detect/model_adapter.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "model/checkpoint.h"
 #include "util/error.h"  // as_fail
 
 int amap_model_swinmae(void *vctx, float *recon, const float *images, const uint8_t *token_mask, int B) {
@@ -50,5 +52,20 @@ int amap_check_model(const swinmae_config *cfg, int size, int window, const char
     if (window < cfg->patch_size || window % cfg->patch_size || window > cfg->img_size)
         return as_fail("%s: a %d px mask does not fit the model (patch %d px, image %d px)", what, window,
                        cfg->patch_size, cfg->img_size);
+    return 0;
+}
+
+int amap_load_model(swinmae *m, const char *checkpoint, int max_batch) {
+    swinmae_config cfg;
+    if (checkpoint_read_config(checkpoint, &cfg)) return -1;
+    if (swinmae_create(m, &cfg, max_batch, 0)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", as_error());
+        return as_fail("%s: %s", checkpoint, why);
+    }
+    if (checkpoint_load(checkpoint, &m->table, m->params)) {
+        swinmae_free(m);
+        return -1;
+    }
     return 0;
 }

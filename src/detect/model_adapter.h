@@ -31,4 +31,8 @@ void amap_params_for_model(amap_params *p, const swinmae *m);
 // window that is not a multiple of the patch or larger than the image.
 int amap_check_model(const swinmae_config *cfg, int size, int window, const char *what);
 
+// Reads a checkpoint's config, creates an inference model for batches of up to max_batch and
+// loads the weights strictly. Errors name the file.
+int amap_load_model(swinmae *m, const char *checkpoint, int max_batch);
+
 #endif

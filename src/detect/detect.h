@@ -1,0 +1,66 @@
+// `anoswin detect` for one subject: slices on the model grid (slices.h), the coarse anomaly map of
+// every slice in the axial range through the Swin MAE (anomaly_map.h, model_adapter.h), the A.1
+// post-processing on the model grid (postproc.h, per slice), and the results back on the input's
+// native grid and header (slices_to_native):
+//
+//   OUT/anomaly_map.nii.gz     float32 coarse map in [0,1] (linear back to the native grid; 0
+//                              outside the evaluated slices)
+//   OUT/reconstruction.nii.gz  float32, input intensities: inside every scored window what the
+//                              model predicts there with that window masked; elsewhere the input
+//   OUT/mask.nii.gz            uint8 0/1 final lesion mask (nearest neighbour back)
+//   OUT/overlays/z<k>.png      slices with findings: input | reconstruction | map | mask overlay
+//                              [| ground truth overlay]; anterior up, patient's left on the left
+//   OUT/attention/z<k>_stage<s>.png  (attention_maps) channel mean of encoder stage s's output
+//                              for the unmasked slice (paper A.2), min-max scaled, upsampled
+//   OUT/summary.json           see detect_write_summary in detect.c; eval reads "slice_range"
+//                              (RAS axial k range, inclusive), "seconds_per_slice", "parameters"
+// Every file is written atomically.
+#ifndef ANOSWIN_DETECT_DETECT_H
+#define ANOSWIN_DETECT_DETECT_H
+
+#include <stdint.h>
+
+#include "data/slices.h"
+#include "detect/anomaly_map.h"
+#include "detect/postproc.h"
+#include "model/swin_mae.h"
+
+typedef struct detect_options {
+    amap_params amap;        // window, grid (patch and batch are taken from the model)
+    postproc_params post;    // A.1 parameters
+    slice_options slices;    // axial range and normalisation (size is taken from the model)
+    const char *preset;      // name recorded in the summary
+    const char *checkpoint;  // path recorded in the summary and named in errors
+    int attention_maps;      // write attention/ PNGs
+    int overlays;            // write overlays/ PNGs (default 1)
+    int verbose;             // progress on stderr
+    int save_model_grid;     // also write OUT/model_grid_map.f32: the maps on the model grid, raw
+                             // little-endian float32 (slices, S, S), [h][w] = RAS (i, j) (tests)
+} detect_options;
+
+void detect_options_default(detect_options *o);
+
+typedef struct detect_result {
+    int slices, windows, slices_with_findings, components;
+    int64_t lesion_voxels;
+    double lesion_ml;
+    double map_seconds, post_seconds, total_seconds;
+} detect_result;
+
+typedef struct detect_input {
+    const char *id;     // subject id (output folder name)
+    const char *image;  // NIfTI scan
+    const char *mask;   // brain mask or NULL/"" (then image > 0)
+    const char *label;  // ground truth or NULL/"" (overlays only)
+} detect_input;
+
+// Runs one subject and writes out_dir/<files above> (out_dir is created). Returns 0, or -1 with
+// an error naming the file at fault.
+int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const char *out_dir,
+                   const detect_options *o);
+
+// Model-grid slice (S x S, pixel [h][w] = RAS (i=h, j=w)) -> viewer picture (anterior up, x = i
+// left to right): out[r][c] = in[h=c][w=S-1-r].
+void detect_view_slice(float *out, const float *in, int S);
+
+#endif

@@ -1,0 +1,83 @@
+#!/bin/bash
+# anoswin detect end to end on a tiny random checkpoint and two synthetic subjects: outputs on the
+# input's grid (shape, affine, dtype, summary; checked with nibabel), the map taken back to the
+# model grid matches, a bad subject is reported and skipped (others written, exit 1), a checkpoint
+# that does not fit is refused naming the file, usage errors exit 2.
+set -u
+bin=${ANOSWIN_BIN:?}
+src=${ANOSWIN_SOURCE_DIR:?}
+py=${ANOSWIN_PYTHON:-/usr/bin/python3}
+pass=0 fail=0
+tmp=scratch_detect_cli
+rm -rf "$tmp" && mkdir -p "$tmp"
+expect() {  # expect <exit> <stderr pattern or ""> <description> <command...>
+  local want=$1 pat=$2 what=$3; shift 3
+  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
+  if [ "$got" != "$want" ]; then
+    fail=$((fail+1)); echo "FAIL: $what: exit $got, want $want: $(tail -c 400 "$tmp/err")"
+  elif [ -n "$pat" ] && ! grep -q -- "$pat" "$tmp/err"; then
+    fail=$((fail+1)); echo "FAIL: $what: stderr lacks '$pat': $(tail -c 400 "$tmp/err")"
+  else
+    pass=$((pass+1))
+  fi
+}
+ok() {  # ok <description> <command...>: the command must succeed (its output is shown on failure)
+  local what=$1; shift
+  if "$@" >"$tmp/ok" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $what: $(tail -c 600 "$tmp/ok")"; fi
+}
+
+TINY="img_size=64,patch_size=4,in_chans=3,embed_dim=16,depths=1/1/1/1,num_heads=1/1/2/2,window=2,mlp_ratio=2"
+ok "random checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 1
+ok "2-channel checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/two.safetensors" --config "$TINY,in_chans=2"
+ok "synth data" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 2 --modality t2 --threads 2
+# a third subject whose scan is not NIfTI
+mkdir -p "$tmp/syn/test/test_009"
+echo "not a nifti" | gzip >"$tmp/syn/test/test_009/test_009_t2.nii.gz"
+cp "$tmp/syn/test/test_000/test_000_seg.nii.gz" "$tmp/syn/test/test_009/test_009_seg.nii.gz"
+
+run=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 2 --mask-size 32 --z-first 80 --z-last 82)
+expect 1 "test_009_t2.nii.gz" "bad subject reported by file, exit 1" "${run[@]}" --out "$tmp/det" --save-model-grid \
+  --attention-maps "$tmp/syn"
+grep -q "subject test_009 skipped" "$tmp/err" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: skip line"; }
+for s in test_000 test_001; do
+  for f in anomaly_map.nii.gz reconstruction.nii.gz mask.nii.gz summary.json attention/z080_stage0.png \
+           attention/z082_stage3.png; do
+    [ -f "$tmp/det/$s/$f" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: $s/$f missing"; }
+  done
+  ok "$s native grid, back to the model grid" "$py" "$src/tools/detect_check.py" native \
+    "$tmp/syn/test/$s/${s}_t2.nii.gz" "$tmp/det/$s" 64
+done
+[ ! -e "$tmp/det/test_009/summary.json" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: bad subject wrote a summary"; }
+ls "$tmp"/det/*/.*tmp* >/dev/null 2>&1 && { fail=$((fail+1)); echo "FAIL: temp files left"; } || pass=$((pass+1))
+grep -q '"slice_range": \[80, 82\]' "$tmp/det/test_000/summary.json" && pass=$((pass+1)) \
+  || { fail=$((fail+1)); echo "FAIL: slice_range"; }
+
+# single file input, fixed origin, wmh preset, one override; deterministic maps
+expect 0 "" "single file" "${run[@]}" --out "$tmp/one" --preset wmh --set keep_top=3 --origin 5,9 --save-model-grid \
+  --no-overlays --quiet "$tmp/syn/test/test_001/test_001_t2.nii.gz"
+cmp -s "$tmp/one/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" \
+  && { fail=$((fail+1)); echo "FAIL: origin 5,9 gave the same map as the brain grid"; } || pass=$((pass+1))
+grep -q '"grid": \[5, 9\]' "$tmp/one/test_001_t2/summary.json" && grep -q '"keep_top": 3' "$tmp/one/test_001_t2/summary.json" \
+  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: summary lacks the grid/preset overrides"; }
+expect 0 "" "again" "${run[@]}" --out "$tmp/again" --save-model-grid --quiet --no-overlays "$tmp/syn/test/test_001/test_001_t2.nii.gz"
+cmp -s "$tmp/again/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" && pass=$((pass+1)) \
+  || { fail=$((fail+1)); echo "FAIL: maps differ between runs"; }
+
+# refusals
+expect 1 "two.safetensors.*channels" "2-channel checkpoint refused" \
+  "$bin" detect --checkpoint "$tmp/two.safetensors" --out "$tmp/x" "$tmp/syn"
+[ ! -e "$tmp/x" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: refused run wrote output"; }
+expect 1 "tiny.safetensors.*128 px" "mask larger than the model's image" \
+  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --mask-size 128 --out "$tmp/x" "$tmp/syn"
+expect 1 "nothing.safetensors" "missing checkpoint named" "$bin" detect --checkpoint "$tmp/nothing.safetensors" --out "$tmp/x" "$tmp/syn"
+expect 1 "z" "slice range outside the volume" "${run[@]}" --z-first 150 --z-last 170 --out "$tmp/x2" \
+  "$tmp/syn/test/test_001/test_001_t2.nii.gz"
+expect 2 "--checkpoint" "no checkpoint" "$bin" detect --out "$tmp/x" "$tmp/syn"
+expect 2 "INPUT" "no input" "$bin" detect --checkpoint "$tmp/tiny.safetensors" --out "$tmp/x"
+expect 2 "preset" "bad preset" "${run[@]}" --preset foo --out "$tmp/x" "$tmp/syn"
+expect 2 "frob" "bad --set key" "${run[@]}" --set frob=1 --out "$tmp/x" "$tmp/syn"
+expect 2 "origin" "bad origin" "${run[@]}" --origin 3 --out "$tmp/x" "$tmp/syn"
+expect 0 "" "help" "$bin" detect --help
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
