@@ -137,6 +137,25 @@ int main(void) {
     for (int i = 0; i < S * S; i++) ok &= isfinite(map2[i]) && map2[i] >= 0 && map2[i] <= 1;
     CHECK(ok, "constant slice: finite map in [0,1]");
 
+    // encoder stage outputs (attention maps, A.2) of the lean inference model equal the training model's
+    {
+        swinmae mt;
+        swinmae_config c = m1.cfg;
+        CHECK(swinmae_create(&mt, &c, 1, 1) == 0, "training model");
+        memcpy(mt.params, m1.params, sizeof(float) * m1.table.n_floats);
+        memset(tm, 0, L);
+        swinmae_forward(&m1, in, tm, 1, 0, 0);
+        swinmae_forward(&mt, in, tm, 1, 0, 0);
+        for (int st = 0; st < SWINMAE_STAGES; st++) {
+            int R = swinmae_stage_res(&c, st);
+            char name[64];
+            snprintf(name, sizeof name, "stage %d output (inference == training)", st);
+            tu_allclose(name, swinmae_stage_output(&m1, st), swinmae_stage_output(&mt, st),
+                        (size_t)R * R * swinmae_stage_dim(&c, st), 1e-5, 1e-5);
+        }
+        swinmae_free(&mt);
+    }
+
     // refusals
     swinmae_config bad = m4.cfg;
     CHECK(amap_check_model(&bad, S, 32, "tiny.safetensors") == 0, "matching model accepted");
