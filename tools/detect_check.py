@@ -11,6 +11,13 @@
         (b) anomaly_map.nii.gz taken to the model grid again like the slice pipeline
         (as_closest_canonical, trilinear align_corners=True) matches it up to interpolation
         smoothing (linear up then down is not the identity at the knots).
+    detect_check.py recon_inputs DIR SIZE
+        writes DIR/slice.png (16-bit grey pattern) and DIR/mask.png (a rectangle whose edges cut
+        through patches) for `anoswin reconstruct`
+    detect_check.py recon CKPT DIR OUT.png [--paste]
+        OUT.png (what anoswin reconstruct wrote for DIR/slice.png under DIR/mask.png) equals the
+        PyTorch reference model's reconstruction (eval mode; a token is masked when its whole
+        patch is covered) within the 8-bit quantisation
 """
 import json
 import os
@@ -114,6 +121,53 @@ def roundtrip(image, d, size):
     print('roundtrip OK (corr %.5f)' % corr)
 
 
+def cmd_recon_inputs(d, S):
+    import png_decode
+    y, x = np.mgrid[0:S, 0:S].astype(np.float64)
+    img = 0.5 + 0.3 * np.sin(x / 5.0) * np.cos(y / 7.0) + 0.15 * ((x + y) / (2 * S))
+    img[(x - S / 2) ** 2 + (y - S / 2) ** 2 > (0.45 * S) ** 2] = 0
+    (np.clip(img, 0, 1) * 65535).astype('<f4').tofile(os.path.join(d, 'slice.f32'))
+    png_decode.encode(os.path.join(d, 'slice.f32'), S, S, 1, 16, os.path.join(d, 'slice.png'))
+    m = np.zeros((S, S), np.float32)
+    m[7:31, 10:38] = 255          # rows 7..30, cols 10..37: partly covered patches at every edge
+    m.tofile(os.path.join(d, 'mask.f32'))
+    png_decode.encode(os.path.join(d, 'mask.f32'), S, S, 1, 8, os.path.join(d, 'mask.png'))
+
+
+def cmd_recon(ckpt, d, out, paste):
+    import torch
+    import png_decode
+    import safetensors_io
+    import swin_mae_ref as R
+    sd, meta = safetensors_io.load_file(ckpt)
+    cfg = R.parse_config(meta['anoswin.config'])
+    model = R.SwinMAE(cfg)
+    model.load_state_dict(sd, strict=True)
+    model.eval()
+    R.set_drop_path(model, False)
+    img = png_decode.decode(os.path.join(d, 'slice.png'))[0][..., 0] / 65535.0
+    pix = png_decode.decode(os.path.join(d, 'mask.png'))[0][..., 0] / 255.0 > 0.5
+    S, P, C = cfg['img_size'], cfg['patch_size'], cfg['in_chans']
+    G = S // P
+    tok = pix.reshape(G, P, G, P).all(axis=(1, 3)).reshape(1, -1)
+    x = torch.from_numpy(np.repeat(img[None, None], C, axis=1).astype(np.float32))
+    with torch.no_grad():
+        _, pred = model(x, torch.from_numpy(tok.astype(np.float32)))
+        rec = model.unpatchify(pred)[0].mean(0).numpy()
+    if paste:
+        full = np.repeat(np.repeat(tok.reshape(G, G), P, 0), P, 1)
+        rec = np.where(full, rec, img)
+    got = png_decode.decode(out)[0][..., 0] / 255.0
+    ref = np.clip(rec, 0, 1)
+    err = np.abs(got - ref).max()
+    print('reconstruct vs PyTorch: max |diff| %.4g (8-bit output), %d tokens masked' % (err, tok.sum()))
+    if err > 1.0 / 255 + 1e-6:
+        fail('reconstruction differs from the PyTorch reference')
+    # rows 7..30 fully cover token rows 2..6 (pixels 8..27), cols 10..37 token cols 3..8 (12..35)
+    if P == 4 and tok.sum() != 5 * 6:
+        fail('unexpected masked token count %d' % tok.sum())
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == 'ckpt':
@@ -122,6 +176,10 @@ def main():
         cmd_ckpt(a[1], config, seed)
     elif a[0] == 'native':
         cmd_native(a[1], a[2], int(a[3]))
+    elif a[0] == 'recon_inputs':
+        cmd_recon_inputs(a[1], int(a[2]))
+    elif a[0] == 'recon':
+        cmd_recon(a[1], a[2], a[3], '--paste' in a)
     else:
         fail('unknown command ' + a[0])
 
