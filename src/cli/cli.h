@@ -18,6 +18,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);
+// `anoswin bench detect` (src/cli/bench_detect.c), dispatched by cmd_bench.
+int bench_detect(int argc, char **argv);
 
 // Prints "anoswin: <as_error()>" and returns EXIT_BAD_INPUT.
 int cli_report_error(void);

@@ -1,0 +1,262 @@
+// anoswin bench detect: seconds per slice of the sliding-mask anomaly map (64 and 32 px masks)
+// for anoswin and for the PyTorch reference (bench/torch_detect.py: same weights, same slices,
+// same masked-variant batches, torch.set_num_threads), run one after the other in this process
+// tree, plus the A.1 post-processing in ms/slice. The PyTorch side also recomputes the maps
+// independently and reports the largest difference to anoswin's (a correctness check at the
+// benchmarked config). Weights are random (speed does not depend on them); the slices come from
+// the procedural phantom (data/phantom.h) through the slice pipeline, so the window grid covers
+// a brain-sized bounding box.
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "data/phantom.h"
+#include "data/slices.h"
+#include "detect/anomaly_map.h"
+#include "detect/model_adapter.h"
+#include "detect/postproc.h"
+#include "model/checkpoint.h"
+#include "nn/nn.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/timer.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin bench detect [options]\n"
+            "\n"
+            "Times the coarse anomaly map (one forward per mask position, the positions of a slice as\n"
+            "batches) of anoswin and of the PyTorch reference (bench/torch_detect.py) on the same slices,\n"
+            "weights and batches, one after the other, and the A.1 post-processing (brats preset).\n"
+            "\n"
+            "  --mask-size N     64 or 32 (default: both)\n"
+            "  --threads N       threads for both (default 2)\n"
+            "  --config C        model config: 'paper' (default) or a key=value list / JSON\n"
+            "  --slices N        slices timed per mask size (default 2), after one untimed warm-up forward\n"
+            "  --batch B         masked variants per forward (default 8)\n"
+            "  --no-torch        skip the PyTorch reference\n"
+            "  --python PATH     Python with torch (default $ANOSWIN_PYTHON or /usr/bin/python3)\n"
+            "  --torch-script P  bench/torch_detect.py (default: found next to the source tree)\n"
+            "  --keep DIR        keep the exchanged files in DIR (default: a temporary folder, removed)\n");
+}
+
+// bench/torch_detect.py: $ANOSWIN_SOURCE_DIR, else next to the executable's tree, else ./
+static int find_script(char *out, size_t n) {
+    const char *rel = "bench/torch_detect.py";
+    const char *src = getenv("ANOSWIN_SOURCE_DIR");
+    if (src) {
+        fs_join(out, n, src, rel);
+        if (fs_exists(out)) return 0;
+    }
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *dir = dirname(exe);
+        const char *ups[] = {"..", "../..", "../share/anoswin"};
+        for (int i = 0; i < 3; i++) {
+            char base[4200];
+            fs_join(base, sizeof base, dir, ups[i]);
+            fs_join(out, n, base, rel);
+            if (fs_exists(out)) return 0;
+        }
+    }
+    fs_join(out, n, ".", rel);
+    return fs_exists(out) ? 0 : -1;
+}
+
+// Runs the PyTorch side; parses its JSON line. Returns 0 or -1.
+static int run_torch(const char *python, const char *script, const char *dir, int ms, int batch, int threads,
+                     double *sec, double *diff) {
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --dir '%s' --mask-size %d --batch %d --threads %d", python, script, dir, ms,
+             batch, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) return as_fail("%s: cannot run", script);
+    char line[4096] = "", buf[4096];
+    while (fgets(buf, sizeof buf, p))
+        if (strstr(buf, "sec_per_slice")) snprintf(line, sizeof line, "%s", buf);
+    int st = pclose(p);
+    const char *a = strstr(line, "\"sec_per_slice\":"), *b = strstr(line, "\"max_map_diff\":");
+    if (st != 0 || !a || !b) return as_fail("%s: failed (exit status %d)", script, st);
+    *sec = strtod(a + 16, NULL), *diff = strtod(b + 15, NULL);
+    return 0;
+}
+
+int bench_detect(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"mask-size", required_argument, 0, 'm'}, {"threads", required_argument, 0, 't'},
+        {"config", required_argument, 0, 'c'},    {"slices", required_argument, 0, 'n'},
+        {"batch", required_argument, 0, 'b'},     {"no-torch", no_argument, 0, 'N'},
+        {"python", required_argument, 0, 'P'},    {"torch-script", required_argument, 0, 'S'},
+        {"keep", required_argument, 0, 'k'},      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int sizes[2] = {64, 32}, nsizes = 2, threads = 2, nslices = 2, batch = 8, torch = 1, c;
+    const char *config = "paper", *python = getenv("ANOSWIN_PYTHON"), *script_opt = NULL, *keep = NULL;
+    long v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+            case 'm':
+                if (cli_parse_int("bench", "mask-size", optarg, 4, 1024, &v)) return EXIT_USAGE;
+                sizes[0] = (int)v, nsizes = 1;
+                break;
+            case 't':
+                if (cli_parse_int("bench", "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
+                threads = (int)v;
+                break;
+            case 'c': config = optarg; break;
+            case 'n':
+                if (cli_parse_int("bench", "slices", optarg, 1, 1000, &v)) return EXIT_USAGE;
+                nslices = (int)v;
+                break;
+            case 'b':
+                if (cli_parse_int("bench", "batch", optarg, 1, 256, &v)) return EXIT_USAGE;
+                batch = (int)v;
+                break;
+            case 'N': torch = 0; break;
+            case 'P': python = optarg; break;
+            case 'S': script_opt = optarg; break;
+            case 'k': keep = optarg; break;
+            case 'h': usage(stdout); return EXIT_OK;
+            default: return cli_usage_error("bench", "unknown option");
+        }
+    }
+    if (optind != argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    if (!python || !python[0]) python = "/usr/bin/python3";
+    char script[4200] = "";
+    if (torch) {
+        if (script_opt) snprintf(script, sizeof script, "%s", script_opt);
+        else if (find_script(script, sizeof script))
+            return cli_usage_error("bench", "cannot find bench/torch_detect.py (set ANOSWIN_SOURCE_DIR, give "
+                                            "--torch-script, or --no-torch)");
+    }
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    if (strcmp(config, "paper") && swinmae_config_parse(&cfg, config, "--config")) return cli_report_error();
+    nn_set_threads(threads);
+
+    char dir[4200];
+    if (keep) snprintf(dir, sizeof dir, "%s", keep);
+    else snprintf(dir, sizeof dir, "/tmp/anoswin-bench-detect-%d", (int)getpid());
+    if (fs_mkdirs(dir)) return cli_report_error();
+    swinmae m;
+    if (swinmae_create(&m, &cfg, batch, 0)) return cli_report_error();
+    params_init(&m.table, m.params, 1);
+    char path[4400];
+    fs_join(path, sizeof path, dir, "ckpt.safetensors");
+    if (torch && checkpoint_save(path, &m.table, m.params, NULL, 0)) return cli_report_error();
+
+    // slices: the phantom on a 240x240 grid, middle axial slices, through the slice pipeline
+    phantom_options po = {.nx = 240, .ny = 240, .nz = 40, .lesions = 2, .noise = 0.02, .seed = 1};
+    volume img;
+    phantom_make(&img, NULL, NULL, &po);
+    slice_options so;
+    slice_options_default(&so, 0);
+    so.size = cfg.img_size, so.z_first = 20 - nslices / 2, so.z_last = so.z_first + nslices - 1;
+    slice_stack s;
+    int rc = slices_from_volume(&s, &img, NULL, &so);
+    volume_free(&img);
+    if (rc) return cli_report_error();
+    int S = s.size, C = cfg.in_chans;
+    size_t hw = (size_t)S * S;
+    fs_join(path, sizeof path, dir, "slices.f32");
+    if (fs_write_all(path, s.img, sizeof(float) * s.n * hw)) return cli_report_error();
+    char desc[256];
+    swinmae_config_describe(&cfg, desc, sizeof desc);
+    printf("bench detect: %s, %d threads, batch %d, %d slices of %dx%d\n", desc, threads, batch, s.n, S, S);
+
+    float *maps = as_malloc(sizeof(float) * s.n * hw);
+    {  // warm-up forward (allocation, thread pools), untimed
+        float *in = as_calloc((size_t)C * hw, sizeof(float));
+        uint8_t *tm = as_calloc((size_t)swinmae_num_tokens(&cfg), 1);
+        swinmae_forward(&m, in, tm, 1, 0, 0);
+        free(in), free(tm);
+    }
+    for (int z = 0; z < nsizes; z++) {
+        int ms = sizes[z];
+        amap_params ap;
+        amap_defaults(&ap);
+        ap.window = ms;
+        amap_params_for_model(&ap, &m);
+        if (amap_check_model(&cfg, S, ms, "--config")) return cli_report_error();
+        // the windows, for the PyTorch side
+        int nw_total = 0;
+        int32_t *rows = NULL;
+        for (int k = 0; k < s.n; k++) {
+            int nw = amap_windows(NULL, 0, s.brain + k * hw, S, S, &ap);
+            amap_window *w = as_malloc(sizeof(amap_window) * (nw > 0 ? nw : 1));
+            amap_windows(w, nw, s.brain + k * hw, S, S, &ap);
+            rows = as_realloc(rows, sizeof(int32_t) * 5 * (nw_total + nw));
+            for (int i = 0; i < nw; i++) {
+                int32_t *r = rows + 5 * (nw_total + i);
+                r[0] = k, r[1] = w[i].x0, r[2] = w[i].y0, r[3] = w[i].w, r[4] = w[i].h;
+            }
+            nw_total += nw;
+            free(w);
+        }
+        double t0 = now_seconds();
+        for (int k = 0; k < s.n; k++) {
+            amap_model_ctx ctx = {.model = &m};
+            if (amap_slice(maps + k * hw, s.img + k * hw, s.brain + k * hw, S, S, C, &ap, amap_model_swinmae, &ctx) < 0)
+                return cli_report_error();
+        }
+        double ours = (now_seconds() - t0) / s.n;
+        char name[64];
+        snprintf(name, sizeof name, "windows_%d.i32", ms);
+        fs_join(path, sizeof path, dir, name);
+        if (fs_write_all(path, rows, sizeof(int32_t) * 5 * nw_total)) return cli_report_error();
+        snprintf(name, sizeof name, "map_%d.f32", ms);
+        fs_join(path, sizeof path, dir, name);
+        if (fs_write_all(path, maps, sizeof(float) * s.n * hw)) return cli_report_error();
+        free(rows);
+        printf("  %2d px mask: %.1f windows/slice\n", ms, (double)nw_total / s.n);
+        printf("    anoswin   %8.3f s/slice\n", ours);
+        fflush(stdout);
+        if (torch) {
+            double theirs = 0, diff = 0;
+            if (run_torch(python, script, dir, ms, batch, threads, &theirs, &diff)) {
+                cli_report_error();
+                printf("    pytorch   (failed)\n");
+            } else {
+                printf("    pytorch   %8.3f s/slice   (anoswin %.2fx faster; max |map difference| %.2g)\n", theirs,
+                       theirs / ours, diff);
+            }
+        }
+        // post-processing of these maps, brats preset (k=3, N=2), per slice
+        postproc_params pp;
+        postproc_defaults(&pp);
+        uint8_t *mask = as_malloc((size_t)s.n * hw);
+        int reps = 5;
+        double tp0 = now_seconds();
+        for (int r = 0; r < reps; r++) postprocess(mask, NULL, maps, s.img, s.brain, S, S, s.n, &pp);
+        printf("    postproc  %8.2f ms/slice (brats preset)\n", 1e3 * (now_seconds() - tp0) / (reps * s.n));
+        free(mask);
+        fflush(stdout);
+    }
+    free(maps);
+    slices_free(&s);
+    swinmae_free(&m);
+    if (!keep) {
+        const char *files[] = {"ckpt.safetensors", "slices.f32"};
+        for (int i = 0; i < 2; i++) {
+            fs_join(path, sizeof path, dir, files[i]);
+            unlink(path);
+        }
+        for (int z = 0; z < nsizes; z++) {
+            char name[64];
+            snprintf(name, sizeof name, "windows_%d.i32", sizes[z]);
+            fs_join(path, sizeof path, dir, name);
+            unlink(path);
+            snprintf(name, sizeof name, "map_%d.f32", sizes[z]);
+            fs_join(path, sizeof path, dir, name);
+            unlink(path);
+        }
+        rmdir(dir);
+    }
+    return EXIT_OK;
+}
