@@ -8,7 +8,7 @@ usage: torch_detect.py --dir D --mask-size M --batch B --threads T
   D/slices.f32                 (n, S, S) grey slices in [0,1]
   D/windows_M.i32              rows (slice, x0, y0, w, h): the windows anoswin scored, in its order
   D/map_M.f32                  (n, S, S) anoswin's maps
-prints one JSON line: {"sec_per_slice": ..., "max_map_diff": ..., "forwards": ..., "torch": "..."}
+prints one JSON line: {"sec_per_slice": ..., "cpu_per_slice": ..., "max_map_diff": ..., "forwards": ..., "torch": "..."}
 The token mask of a window (a token is masked when its patch lies inside the window) and the
 map (mean-over-channels L1 residual, per-window min-max, slice max) are computed here independently.
 """
@@ -51,10 +51,10 @@ def main():
     ty, tx = np.mgrid[0:G, 0:G] * P
     with torch.no_grad():   # warm-up (allocator, thread pool), untimed
         model(torch.from_numpy(np.repeat(sl[:1, None], C, axis=1)), torch.zeros(1, G * G))
-    total, diff, forwards = 0.0, 0.0, 0
+    total, cpu, diff, forwards = 0.0, 0.0, 0.0, 0
     for k in range(n):
         ws = win[win[:, 0] == k]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         img = torch.from_numpy(sl[k])
         m = torch.zeros(S, S)
         for first in range(0, len(ws), a.batch):
@@ -75,8 +75,9 @@ def main():
         if m.max() > 0:
             m = m / m.max()
         total += time.perf_counter() - t0
+        cpu += time.process_time() - c0
         diff = max(diff, float(np.abs(m.numpy() - ref[k]).max()))
-    print(json.dumps({"sec_per_slice": total / n, "max_map_diff": diff, "forwards": forwards,
+    print(json.dumps({"sec_per_slice": total / n, "cpu_per_slice": cpu / n, "max_map_diff": diff, "forwards": forwards,
                       "torch": torch.__version__}))
 
 

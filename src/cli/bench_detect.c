@@ -8,6 +8,7 @@
 // a brain-sized bounding box.
 #include <getopt.h>
 #include <libgen.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "detect/postproc.h"
 #include "model/checkpoint.h"
 #include "nn/nn.h"
+#include "train/flops.h"  // swinmae_flops_forward
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/timer.h"
@@ -69,9 +71,17 @@ static int find_script(char *out, size_t n) {
     return fs_exists(out) ? 0 : -1;
 }
 
+// CPU seconds (user + system) of this process, all threads (on a busy machine CPU time / threads
+// estimates what the wall time would be on an idle one).
+static double cpu_seconds(int who) {
+    struct rusage u;
+    getrusage(who, &u);
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 // Runs the PyTorch side; parses its JSON line. Returns 0 or -1.
 static int run_torch(const char *python, const char *script, const char *dir, int ms, int batch, int threads,
-                     double *sec, double *diff) {
+                     double *sec, double *cpu, double *diff) {
     char cmd[9000];
     snprintf(cmd, sizeof cmd, "'%s' '%s' --dir '%s' --mask-size %d --batch %d --threads %d", python, script, dir, ms,
              batch, threads);
@@ -81,9 +91,10 @@ static int run_torch(const char *python, const char *script, const char *dir, in
     while (fgets(buf, sizeof buf, p))
         if (strstr(buf, "sec_per_slice")) snprintf(line, sizeof line, "%s", buf);
     int st = pclose(p);
-    const char *a = strstr(line, "\"sec_per_slice\":"), *b = strstr(line, "\"max_map_diff\":");
-    if (st != 0 || !a || !b) return as_fail("%s: failed (exit status %d)", script, st);
-    *sec = strtod(a + 16, NULL), *diff = strtod(b + 15, NULL);
+    const char *a = strstr(line, "\"sec_per_slice\":"), *b = strstr(line, "\"max_map_diff\":"),
+               *cp = strstr(line, "\"cpu_per_slice\":");
+    if (st != 0 || !a || !b || !cp) return as_fail("%s: failed (exit status %d)", script, st);
+    *sec = strtod(a + 16, NULL), *diff = strtod(b + 15, NULL), *cpu = strtod(cp + 16, NULL);
     return 0;
 }
 
@@ -199,13 +210,13 @@ int bench_detect(int argc, char **argv) {
             nw_total += nw;
             free(w);
         }
-        double t0 = now_seconds();
+        double t0 = now_seconds(), c0 = cpu_seconds(RUSAGE_SELF);
         for (int k = 0; k < s.n; k++) {
             amap_model_ctx ctx = {.model = &m};
             if (amap_slice(maps + k * hw, s.img + k * hw, s.brain + k * hw, S, S, C, &ap, amap_model_swinmae, &ctx) < 0)
                 return cli_report_error();
         }
-        double ours = (now_seconds() - t0) / s.n;
+        double ours = (now_seconds() - t0) / s.n, ours_cpu = (cpu_seconds(RUSAGE_SELF) - c0) / s.n;
         char name[64];
         snprintf(name, sizeof name, "windows_%d.i32", ms);
         fs_join(path, sizeof path, dir, name);
@@ -215,16 +226,18 @@ int bench_detect(int argc, char **argv) {
         if (fs_write_all(path, maps, sizeof(float) * s.n * hw)) return cli_report_error();
         free(rows);
         printf("  %2d px mask: %.1f windows/slice\n", ms, (double)nw_total / s.n);
-        printf("    anoswin   %8.3f s/slice\n", ours);
+        printf("    anoswin   %8.3f s/slice  (%.3f CPU s/slice, %.1f GFLOP/s)\n", ours, ours_cpu,
+               swinmae_flops_forward(&cfg) * nw_total / s.n / ours * 1e-9);
         fflush(stdout);
         if (torch) {
-            double theirs = 0, diff = 0;
-            if (run_torch(python, script, dir, ms, batch, threads, &theirs, &diff)) {
+            double theirs = 0, theirs_cpu = 0, diff = 0;
+            if (run_torch(python, script, dir, ms, batch, threads, &theirs, &theirs_cpu, &diff)) {
                 cli_report_error();
                 printf("    pytorch   (failed)\n");
             } else {
-                printf("    pytorch   %8.3f s/slice   (anoswin %.2fx faster; max |map difference| %.2g)\n", theirs,
-                       theirs / ours, diff);
+                printf("    pytorch   %8.3f s/slice  (%.3f CPU s/slice; anoswin %.2fx faster, %.2fx in CPU time; max "
+                       "|map difference| %.2g)\n",
+                       theirs, theirs_cpu, theirs / ours, theirs_cpu / ours_cpu, diff);
             }
         }
         // post-processing of these maps, brats preset (k=3, N=2), per slice
@@ -232,9 +245,10 @@ int bench_detect(int argc, char **argv) {
         postproc_defaults(&pp);
         uint8_t *mask = as_malloc((size_t)s.n * hw);
         int reps = 5;
-        double tp0 = now_seconds();
+        double tp0 = now_seconds(), tc0 = cpu_seconds(RUSAGE_SELF);
         for (int r = 0; r < reps; r++) postprocess(mask, NULL, maps, s.img, s.brain, S, S, s.n, &pp);
-        printf("    postproc  %8.2f ms/slice (brats preset)\n", 1e3 * (now_seconds() - tp0) / (reps * s.n));
+        printf("    postproc  %8.2f ms/slice (%.2f CPU ms/slice; brats preset)\n", 1e3 * (now_seconds() - tp0) / (reps * s.n),
+               1e3 * (cpu_seconds(RUSAGE_SELF) - tc0) / (reps * s.n));
         free(mask);
         fflush(stdout);
     }
