@@ -1,14 +1,273 @@
+// anoswin bench train: speed and memory of anoswin's training step against the PyTorch
+// reference, on this machine, in one process tree. Each measurement runs in its own child
+// process so that its peak RSS (wait4's ru_maxrss) is its own: the sgemm peak, anoswin's step,
+// then the PyTorch script (bench/torch_train_step.py) — sequentially, never concurrently.
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "model/config.h"  // swinmae_config_parse
+#include "nn/nn.h"         // nn_set_threads
+#include "train/bench.h"   // bench_sgemm_gflops, bench_train_step
+#include "train/flops.h"   // swinmae_flops_train
+#include "util/error.h"
+#include "util/fs.h"
 
-// Placeholder until the command lands; see the issue tracker.
-int cmd_bench(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: anoswin bench detect [options]\n(bench train: not implemented yet)\n");
-        return EXIT_OK;
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin bench train [options]\n"
+            "       anoswin bench detect [options]   (see anoswin bench detect --help)\n"
+            "\n"
+            "Times full training steps (forward, backward, AdamW) of anoswin and of the PyTorch reference\n"
+            "(bench/torch_train_step.py) one after the other on this machine, and prints images/s, GFLOP/s\n"
+            "(exact matmul/conv count of the model), the share of the machine's sgemm rate measured in the\n"
+            "same run, and the peak RSS of each (separate child processes).\n"
+            "\n"
+            "  --batch N         images per step (default 10)\n"
+            "  --threads N       threads for both (default 2)\n"
+            "  --steps N         timed steps (default 3), after --warmup N untimed ones (default 1)\n"
+            "  --config C        model config (key=value list or JSON; default: the paper's)\n"
+            "  --sgemm-size N    matrix side of the sgemm peak measurement (default 2048)\n"
+            "  --no-torch        skip the PyTorch reference\n"
+            "  --python PATH     Python with torch (default $ANOSWIN_PYTHON or /usr/bin/python3)\n"
+            "  --torch-script P  the PyTorch bench script (default: found next to the source tree)\n");
+}
+
+// A child's result travels back through a pipe as this struct.
+typedef struct child_result {
+    int ok;
+    double value;  // sgemm GFLOP/s, or img/s
+    double step_s, loss;
+    char error[512];
+} child_result;
+
+typedef struct measured {
+    child_result r;
+    double rss_mib;
+    int status;
+} measured;
+
+enum { JOB_SGEMM, JOB_STEP };
+
+static int run_child_job(int job, const swinmae_config *cfg, int batch, int threads, int steps, int warmup,
+                         int sgemm_n, measured *out) {
+    int fd[2];
+    if (pipe(fd)) return as_fail("bench: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return as_fail("bench: fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fd[0]);
+        child_result r;
+        memset(&r, 0, sizeof r);
+        nn_set_threads(threads);
+        if (job == JOB_SGEMM) {
+            r.value = bench_sgemm_gflops(sgemm_n, 3);
+            r.ok = 1;
+        } else {
+            bench_step_result s;
+            if (bench_train_step(cfg, batch, steps, warmup, &s) == 0) {
+                r.ok = 1;
+                r.value = s.img_per_s;
+                r.step_s = s.step_s;
+                r.loss = s.loss;
+            } else {
+                snprintf(r.error, sizeof r.error, "%s", as_error());
+            }
+        }
+        ssize_t w = write(fd[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
     }
-    if (argc > 1 && !strcmp(argv[1], "detect")) return bench_detect(argc - 1, argv + 1);
-    return cli_usage_error("bench", "not implemented yet");
+    close(fd[1]);
+    memset(out, 0, sizeof *out);
+    ssize_t got = read(fd[0], &out->r, sizeof out->r);
+    close(fd[0]);
+    struct rusage ru;
+    if (wait4(pid, &out->status, 0, &ru) < 0) return as_fail("bench: wait: %s", strerror(errno));
+    out->rss_mib = ru.ru_maxrss / 1024.0;  // Linux: kilobytes
+    if (got != (ssize_t)sizeof out->r || !out->r.ok)
+        return as_fail("bench: %s", out->r.error[0] ? out->r.error : "measurement process failed");
+    return 0;
+}
+
+// Runs the PyTorch script; parses "img_per_s" and "step_s" from its JSON line.
+static int run_torch(const char *python, const char *script, const char *config, int batch, int threads, int steps,
+                     int warmup, measured *out, char *torch_version, size_t nv) {
+    int fd[2];
+    if (pipe(fd)) return as_fail("bench: pipe: %s", strerror(errno));
+    char b[32], t[32], s[32], w[32];
+    snprintf(b, sizeof b, "%d", batch);
+    snprintf(t, sizeof t, "%d", threads);
+    snprintf(s, sizeof s, "%d", steps);
+    snprintf(w, sizeof w, "%d", warmup);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return as_fail("bench: fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        char *argv[16] = {(char *)python, (char *)script, "--batch", b, "--threads", t, "--steps", s, "--warmup", w};
+        int k = 10;
+        if (config) argv[k++] = "--config", argv[k++] = (char *)config;
+        argv[k] = NULL;
+        execv(python, argv);
+        fprintf(stderr, "anoswin: %s: cannot run: %s\n", python, strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)r;
+    buf[n] = 0;
+    close(fd[0]);
+    memset(out, 0, sizeof *out);
+    struct rusage ru;
+    if (wait4(pid, &out->status, 0, &ru) < 0) return as_fail("bench: wait: %s", strerror(errno));
+    out->rss_mib = ru.ru_maxrss / 1024.0;
+    const char *ips = strstr(buf, "\"img_per_s\":"), *st = strstr(buf, "\"step_s\":"), *tv = strstr(buf, "\"torch\": \"");
+    if (!WIFEXITED(out->status) || WEXITSTATUS(out->status) != 0 || !ips || !st)
+        return as_fail("%s: the PyTorch benchmark failed (exit status %d)", script,
+                       WIFEXITED(out->status) ? WEXITSTATUS(out->status) : -1);
+    out->r.ok = 1;
+    out->r.value = strtod(ips + 12, NULL);
+    out->r.step_s = strtod(st + 9, NULL);
+    snprintf(torch_version, nv, "?");
+    if (tv) {
+        tv += 10;
+        size_t len = strcspn(tv, "\"");
+        snprintf(torch_version, nv, "%.*s", (int)(len < 40 ? len : 40), tv);
+    }
+    return 0;
+}
+
+// bench/torch_train_step.py: $ANOSWIN_SOURCE_DIR, else next to the executable's tree.
+static int find_script(char *out, size_t n) {
+    const char *rel = "bench/torch_train_step.py";
+    const char *src = getenv("ANOSWIN_SOURCE_DIR");
+    if (src) {
+        fs_join(out, n, src, rel);
+        if (fs_exists(out)) return 0;
+    }
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *dir = dirname(exe);
+        const char *ups[] = {"..", "../..", "../share/anoswin"};
+        for (int i = 0; i < 3; i++) {
+            char base[4200];
+            fs_join(base, sizeof base, dir, ups[i]);
+            fs_join(out, n, base, rel);
+            if (fs_exists(out)) return 0;
+        }
+    }
+    fs_join(out, n, ".", rel);
+    return fs_exists(out) ? 0 : -1;
+}
+
+static int bench_train(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
+        {"steps", required_argument, 0, 's'},      {"warmup", required_argument, 0, 'w'},
+        {"config", required_argument, 0, 'c'},     {"sgemm-size", required_argument, 0, 'g'},
+        {"no-torch", no_argument, 0, 'n'},         {"python", required_argument, 0, 'p'},
+        {"torch-script", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    long batch = 10, threads = 2, steps = 3, warmup = 1, sgemm_n = 2048;
+    const char *config = NULL, *python = getenv("ANOSWIN_PYTHON"), *script = NULL;
+    int no_torch = 0, c;
+    if (!python || !*python) python = "/usr/bin/python3";
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'b':
+            if (cli_parse_int("bench", "batch", optarg, 1, 1024, &batch)) return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_int("bench", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
+            break;
+        case 's':
+            if (cli_parse_int("bench", "steps", optarg, 1, 100000, &steps)) return EXIT_USAGE;
+            break;
+        case 'w':
+            if (cli_parse_int("bench", "warmup", optarg, 0, 100000, &warmup)) return EXIT_USAGE;
+            break;
+        case 'g':
+            if (cli_parse_int("bench", "sgemm-size", optarg, 64, 16384, &sgemm_n)) return EXIT_USAGE;
+            break;
+        case 'c': config = optarg; break;
+        case 'n': no_torch = 1; break;
+        case 'p': python = optarg; break;
+        case 'S': script = optarg; break;
+        default: return cli_usage_error("bench", "unknown option");
+        }
+    }
+    if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    if (config && swinmae_config_parse(&cfg, config, "--config")) return cli_report_error();
+    char script_path[4300];
+    if (!no_torch) {
+        if (script)
+            snprintf(script_path, sizeof script_path, "%s", script);
+        else if (find_script(script_path, sizeof script_path))
+            return cli_usage_error("bench", "cannot find bench/torch_train_step.py (set ANOSWIN_SOURCE_DIR, "
+                                            "give --torch-script, or --no-torch)");
+    }
+    char desc[256];
+    swinmae_config_describe(&cfg, desc, sizeof desc);
+    double gflop = swinmae_flops_train(&cfg) / 1e9;
+    printf("anoswin bench train: %s\n", desc);
+    printf("batch %ld, %ld threads, %ld timed steps after %ld warm-up\n", batch, threads, steps, warmup);
+    printf("model: %.3f GFLOP per image per training step (forward %.3f; matmul/conv only)\n", gflop,
+           swinmae_flops_forward(&cfg) / 1e9);
+    fflush(stdout);
+
+    measured peak, ours, torch;
+    if (run_child_job(JOB_SGEMM, &cfg, 0, (int)threads, 0, 0, (int)sgemm_n, &peak)) return cli_report_error();
+    printf("sgemm peak: %.1f GFLOP/s (%ldx%ldx%ld, %ld threads, best of 3)\n\n", peak.r.value, sgemm_n, sgemm_n,
+           sgemm_n, threads);
+    printf("%-16s %9s %9s %9s %7s %12s\n", "", "img/s", "s/step", "GFLOP/s", "%peak", "peak RSS");
+    fflush(stdout);
+    if (run_child_job(JOB_STEP, &cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, &ours))
+        return cli_report_error();
+    double g_ours = ours.r.value * gflop;
+    printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", "anoswin", ours.r.value, ours.r.step_s, g_ours,
+           100 * g_ours / peak.r.value, ours.rss_mib);
+    fflush(stdout);
+    if (no_torch) return EXIT_OK;
+    char tv[64];
+    if (run_torch(python, script_path, config, (int)batch, (int)threads, (int)steps, (int)warmup, &torch, tv,
+                  sizeof tv))
+        return cli_report_error();
+    double g_torch = torch.r.value * gflop;
+    char label[80];
+    snprintf(label, sizeof label, "pytorch %s", tv);
+    printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", label, torch.r.value, torch.r.step_s, g_torch,
+           100 * g_torch / peak.r.value, torch.rss_mib);
+    printf("\nanoswin / pytorch: %.2fx images/s, %.2fx peak RSS\n", ours.r.value / torch.r.value,
+           ours.rss_mib / torch.rss_mib);
+    return EXIT_OK;
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : EXIT_OK;
+    }
+    if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "detect")) return bench_detect(argc - 1, argv + 1);
+    return cli_usage_error("bench", "unknown benchmark '%s' (available: train, detect)", argv[1]);
 }

@@ -1,13 +1,250 @@
+// anoswin train: trains the Swin MAE on the healthy slices of a data set (src/train/trainer.h).
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "model/config.h"      // swinmae_config_parse
+#include "train/train_data.h"  // train_data_load
+#include "train/trainer.h"     // train_run
+#include "util/error.h"
+#include "util/fs.h"
 
-// Placeholder until the command lands; see the issue tracker.
-int cmd_train(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: anoswin train [options]\n(not implemented yet)\n");
-        return EXIT_OK;
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin train --data DIR|CSV --out RUN [options]\n"
+            "       anoswin train --resume --out RUN [--threads N] [--max-steps N]\n"
+            "\n"
+            "Trains the Swin masked autoencoder on the healthy subjects of a data set (split 'healthy' or\n"
+            "'train', else the unlabelled scans), holding out whole subjects for a validation loss.\n"
+            "\n"
+            "Data:\n"
+            "  --data DIR|CSV        data set folder (any supported layout) or manifest CSV\n"
+            "  --modality M          t1, t2 or flair (default t2)\n"
+            "  --z-first K, --z-last K  axial slice range, inclusive (default 60..109)\n"
+            "  --val-fraction F      share of subjects held out for validation (default 0.1)\n"
+            "Model and optimisation:\n"
+            "  --config C            model config: JSON file or key=value list (default: the paper's)\n"
+            "  --epochs N            (default 400)      --batch N (default 10)\n"
+            "  --lr X                peak learning rate (default 1e-3); --min-lr X (default 0)\n"
+            "  --warmup-epochs X     linear warm-up, then half-cosine to min-lr (default 10)\n"
+            "  --no-drop-path        train without DropPath\n"
+            "Masking:\n"
+            "  --mask-ratio R        share of (brain) mask units masked (default 0.35)\n"
+            "  --mask-size PX        mask unit side in pixels, a multiple of the patch (default 16)\n"
+            "  --mask-anywhere       mask units anywhere, as the reference code (default: brain units only)\n"
+            "  --brain-cover F       a unit is brain when more than F of it is brain (default 0.5)\n"
+            "Run:\n"
+            "  --out RUN             output folder (created; must not hold a run unless --resume)\n"
+            "  --resume              continue the run in RUN exactly where it stopped\n"
+            "  --seed N              (default 0)        --threads N (default: all cores)\n"
+            "  --save-every N        numbered checkpoint every N epochs (default 10; 0 = none)\n"
+            "  --recon N             slices in each reconstruction PNG (default 4; 0 = none)\n"
+            "  --max-steps N         stop (and save) after N optimizer steps in all\n"
+            "  --quiet               no progress lines\n"
+            "\n"
+            "Writes RUN/log.csv, RUN/{last,best,epoch_NNNN}.safetensors (load strictly in PyTorch),\n"
+            "RUN/resume.safetensors and RUN/recon/*.png. Ctrl-C (SIGINT) or SIGTERM finishes the\n"
+            "current step, saves, and exits with status 130 / 143; --resume then continues with the\n"
+            "same losses as an uninterrupted run (same thread count).\n");
+}
+
+enum {
+    OPT_DATA = 1000, OPT_MODALITY, OPT_OUT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MIN_LR, OPT_WARMUP, OPT_MASK_RATIO,
+    OPT_MASK_SIZE, OPT_MASK_ANYWHERE, OPT_BRAIN_COVER, OPT_NO_DROP_PATH, OPT_SEED, OPT_THREADS, OPT_RESUME,
+    OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET
+};
+
+// A --config value: a readable file holds JSON or key=value text; anything else is the text.
+static int parse_config(swinmae_config *cfg, const char *arg) {
+    if (fs_exists(arg) && !fs_is_dir(arg)) {
+        unsigned char *data;
+        size_t n;
+        if (fs_read_all(arg, &data, &n)) return -1;
+        char *text = as_malloc(n + 1);
+        memcpy(text, data, n);
+        text[n] = 0;
+        free(data);
+        int rc = swinmae_config_parse(cfg, text, arg);
+        free(text);
+        return rc;
     }
-    return cli_usage_error("train", "not implemented yet");
+    return swinmae_config_parse(cfg, arg, "--config");
+}
+
+int cmd_train(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"data", required_argument, 0, OPT_DATA},
+        {"modality", required_argument, 0, OPT_MODALITY},
+        {"out", required_argument, 0, OPT_OUT},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"batch", required_argument, 0, OPT_BATCH},
+        {"lr", required_argument, 0, OPT_LR},
+        {"min-lr", required_argument, 0, OPT_MIN_LR},
+        {"warmup-epochs", required_argument, 0, OPT_WARMUP},
+        {"mask-ratio", required_argument, 0, OPT_MASK_RATIO},
+        {"mask-size", required_argument, 0, OPT_MASK_SIZE},
+        {"mask-anywhere", no_argument, 0, OPT_MASK_ANYWHERE},
+        {"brain-cover", required_argument, 0, OPT_BRAIN_COVER},
+        {"no-drop-path", no_argument, 0, OPT_NO_DROP_PATH},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"resume", no_argument, 0, OPT_RESUME},
+        {"config", required_argument, 0, OPT_CONFIG},
+        {"val-fraction", required_argument, 0, OPT_VAL_FRACTION},
+        {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+        {"z-first", required_argument, 0, OPT_Z_FIRST},
+        {"z-last", required_argument, 0, OPT_Z_LAST},
+        {"max-steps", required_argument, 0, OPT_MAX_STEPS},
+        {"recon", required_argument, 0, OPT_RECON},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    train_options o;
+    train_options_default(&o);
+    const char *data = NULL, *out = NULL, *config = NULL;
+    int resume = 0, n_training_opts = 0;  // options that --resume takes from the run instead
+    long v;
+    double d;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        const char *name = NULL;
+        for (int i = 0; longopts[i].name; i++)
+            if (longopts[i].val == c) name = longopts[i].name;
+        switch (c) {
+        case 'h': usage(stdout); return EXIT_OK;
+        case OPT_OUT: out = optarg; break;
+        case OPT_RESUME: resume = 1; break;
+        case OPT_QUIET: o.quiet = 1; break;
+        case OPT_THREADS:
+            if (cli_parse_int("train", name, optarg, 1, 1024, &v)) return EXIT_USAGE;
+            o.threads = (int)v;
+            break;
+        case OPT_MAX_STEPS:
+            if (cli_parse_int("train", name, optarg, 1, 1L << 40, &v)) return EXIT_USAGE;
+            o.max_steps = v;
+            break;
+        default:
+            n_training_opts++;
+            switch (c) {
+            case OPT_DATA: data = optarg; break;
+            case OPT_MODALITY: snprintf(o.modality, sizeof o.modality, "%s", optarg); break;
+            case OPT_CONFIG: config = optarg; break;
+            case OPT_EPOCHS:
+                if (cli_parse_int("train", name, optarg, 1, 1000000, &v)) return EXIT_USAGE;
+                o.epochs = (int)v;
+                break;
+            case OPT_BATCH:
+                if (cli_parse_int("train", name, optarg, 1, 4096, &v)) return EXIT_USAGE;
+                o.batch = (int)v;
+                break;
+            case OPT_LR:
+                if (cli_parse_double("train", name, optarg, 0, 10, &o.lr)) return EXIT_USAGE;
+                break;
+            case OPT_MIN_LR:
+                if (cli_parse_double("train", name, optarg, 0, 10, &o.min_lr)) return EXIT_USAGE;
+                break;
+            case OPT_WARMUP:
+                if (cli_parse_double("train", name, optarg, 0, 1e6, &o.warmup_epochs)) return EXIT_USAGE;
+                break;
+            case OPT_MASK_RATIO:
+                if (cli_parse_double("train", name, optarg, 1e-9, 1 - 1e-9, &o.mask_ratio)) return EXIT_USAGE;
+                break;
+            case OPT_MASK_SIZE:
+                if (cli_parse_int("train", name, optarg, 1, 100000, &v)) return EXIT_USAGE;
+                o.mask_unit = (int)v;
+                break;
+            case OPT_MASK_ANYWHERE: o.mask_brain = 0; break;
+            case OPT_BRAIN_COVER:
+                if (cli_parse_double("train", name, optarg, 0, 0.999999, &o.brain_cover)) return EXIT_USAGE;
+                break;
+            case OPT_NO_DROP_PATH: o.drop_path = 0; break;
+            case OPT_SEED:
+                if (cli_parse_int("train", name, optarg, 0, 1L << 62, &v)) return EXIT_USAGE;
+                o.seed = (uint64_t)v;
+                break;
+            case OPT_VAL_FRACTION:
+                if (cli_parse_double("train", name, optarg, 0, 0.9, &d)) return EXIT_USAGE;
+                o.val_fraction = d;
+                break;
+            case OPT_SAVE_EVERY:
+                if (cli_parse_int("train", name, optarg, 0, 1000000, &v)) return EXIT_USAGE;
+                o.save_every = (int)v;
+                break;
+            case OPT_Z_FIRST:
+                if (cli_parse_int("train", name, optarg, 0, 100000, &v)) return EXIT_USAGE;
+                o.z_first = (int)v;
+                break;
+            case OPT_Z_LAST:
+                if (cli_parse_int("train", name, optarg, 0, 100000, &v)) return EXIT_USAGE;
+                o.z_last = (int)v;
+                break;
+            case OPT_RECON:
+                if (cli_parse_int("train", name, optarg, 0, 64, &v)) return EXIT_USAGE;
+                o.recon_count = (int)v;
+                break;
+            default: return cli_usage_error("train", "unknown option");
+            }
+        }
+    }
+    if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
+    if (!out) return cli_usage_error("train", "--out RUN is required");
+    o.out_dir = out;
+    if (resume) {
+        if (n_training_opts)
+            return cli_usage_error("train", "--resume takes every setting from the run; only --threads, "
+                                            "--max-steps and --quiet may be given");
+        train_options saved;
+        if (train_load_options(&saved, out)) return cli_report_error();
+        saved.out_dir = out;
+        saved.threads = o.threads;
+        saved.max_steps = o.max_steps;
+        saved.quiet = o.quiet;
+        o = saved;
+    } else {
+        if (!data) return cli_usage_error("train", "--data DIR|CSV is required");
+        if (strlen(data) >= sizeof o.data) return cli_usage_error("train", "--data: path too long");
+        snprintf(o.data, sizeof o.data, "%s", data);
+        if (config && parse_config(&o.cfg, config)) return cli_report_error();
+        if (o.z_last < o.z_first) return cli_usage_error("train", "--z-last %d is before --z-first %d", o.z_last, o.z_first);
+    }
+    // Fail early on an unusable output folder, before minutes of data loading.
+    if (fs_mkdirs(out)) return cli_report_error();
+    char probe[4200];
+    fs_join(probe, sizeof probe, out, ".anoswin-write-test");
+    if (fs_write_all(probe, "ok\n", 3)) {
+        fprintf(stderr, "anoswin: %s: output folder is not writable\n", out);
+        return EXIT_BAD_INPUT;
+    }
+    remove(probe);
+    if (!resume) {
+        char rp[4200];
+        fs_join(rp, sizeof rp, out, "resume.safetensors");
+        if (fs_exists(rp)) {
+            fprintf(stderr, "anoswin: %s: the folder already holds a run (use --resume, or another --out)\n", out);
+            return EXIT_BAD_INPUT;
+        }
+    }
+
+    slice_set train, val;
+    memset(&train, 0, sizeof train);
+    memset(&val, 0, sizeof val);
+    if (train_data_load(&o, &train, &val)) return cli_report_error();
+    train_install_signal_handlers();
+    train_result res;
+    memset(&res, 0, sizeof res);
+    int rc = train_run(&o, &train, &val, resume, &res, NULL);
+    slice_set_free(&train);
+    slice_set_free(&val);
+    if (rc) return cli_report_error();
+    int sig = train_stop_signal();
+    fprintf(stderr, "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; run in %s\n",
+            sig ? "stopped by signal" : "done", res.global_step, res.epoch, res.last_train_loss, res.last_val_loss,
+            res.best_val_loss, out);
+    if (sig) fprintf(stderr, "train: continue with: anoswin train --resume --out %s\n", out);
+    return sig ? 128 + sig : EXIT_OK;
 }

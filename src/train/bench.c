@@ -1,0 +1,69 @@
+#include "train/bench.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+
+#include "model/params.h"    // params_init
+#include "model/swin_mae.h"  // swinmae_*
+#include "train/adamw.h"     // adamw_*
+#include "train/masking.h"   // mask_generate
+#include "util/error.h"      // as_malloc
+#include "util/rng.h"        // rng_uniform
+#include "util/timer.h"      // now_seconds
+
+double bench_sgemm_gflops(int n, int reps) {
+    size_t nn = (size_t)n * n;
+    float *a = as_malloc(sizeof(float) * nn), *b = as_malloc(sizeof(float) * nn), *c = as_malloc(sizeof(float) * nn);
+    rng r;
+    rng_seed(&r, 1);
+    for (size_t i = 0; i < nn; i++) a[i] = (float)rng_uniform(&r), b[i] = (float)rng_uniform(&r), c[i] = 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);  // warm-up
+    double best = 1e30;
+    for (int k = 0; k < reps; k++) {
+        double t = now_seconds();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        t = now_seconds() - t;
+        if (t < best) best = t;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+int bench_train_step(const swinmae_config *cfg, int B, int steps, int warmup, bench_step_result *res) {
+    double t0 = now_seconds();
+    swinmae m;
+    if (swinmae_create(&m, cfg, B, 1)) return -1;
+    params_init(&m.table, m.params, 0);
+    adamw opt;
+    adamw_init(&opt, m.table.n_floats, adamw_hparams_default());
+    for (int e = 0; e < m.table.n; e++) {
+        const param_entry *pe = &m.table.entries[e];
+        if (pe->dtype == PARAM_F32 && pe->trainable) adamw_add_span(&opt, pe->offset, pe->numel);
+    }
+    size_t npix = (size_t)B * cfg->in_chans * cfg->img_size * cfg->img_size;
+    int L = swinmae_num_tokens(cfg);
+    float *images = as_malloc(sizeof(float) * npix);
+    uint8_t *mask = as_malloc((size_t)B * L);
+    rng r;
+    rng_seed(&r, 2);
+    for (size_t i = 0; i < npix; i++) images[i] = (float)rng_uniform(&r);
+    mask_spec ms = mask_spec_default(cfg->img_size, cfg->img_size, cfg->patch_size);
+    if (mask_spec_check(&ms)) ms.unit = cfg->patch_size;  // tiny configs: one-patch units
+    mask_generate(mask, &ms, NULL, B, 3, 0);
+    res->create_s = now_seconds() - t0;
+    double t = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) t = now_seconds();
+        swinmae_zero_grad(&m);
+        res->loss = swinmae_forward(&m, images, mask, B, 1, (uint64_t)s);
+        swinmae_backward(&m);
+        adamw_update(&opt, m.params, m.grads, 1e-4);
+    }
+    res->step_s = (now_seconds() - t) / (steps > 0 ? steps : 1);
+    res->img_per_s = B / res->step_s;
+    free(images);
+    free(mask);
+    adamw_free(&opt);
+    swinmae_free(&m);
+    return 0;
+}

@@ -1,0 +1,89 @@
+#include "train/checkpoint_io.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"    // st_write, st_open, st_read_f32, st_meta
+#include "model/checkpoint.h"  // checkpoint_save
+#include "util/error.h"        // as_fail
+
+int run_save_model(const char *path, const swinmae *m, const train_state *st) {
+    char step[32], best[64];
+    snprintf(step, sizeof step, "%ld", st->global_step);
+    snprintf(best, sizeof best, "%.9g", st->best_val);
+    st_kv kv[] = {{"anoswin.step", step}, {"anoswin.best_val", best}};
+    return checkpoint_save(path, &m->table, m->params, kv, 2);
+}
+
+int run_save_resume(const char *path, const swinmae *m, const adamw *opt, const char *options_json,
+                    const train_state *st) {
+    char cfg[1024], state[2048], step[32];
+    if (swinmae_config_to_json(&m->table.cfg, cfg, sizeof cfg) || train_state_to_json(st, state, sizeof state))
+        return as_fail("%s: metadata too long", path);
+    snprintf(step, sizeof step, "%ld", opt->step);
+    int64_t n = (int64_t)m->table.n_floats;
+    st_write_item items[3] = {
+        {.name = "params", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = m->params},
+        {.name = "adamw.m", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = opt->m},
+        {.name = "adamw.v", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = opt->v},
+    };
+    st_kv meta[] = {{"format", "anoswin-resume"},
+                    {"anoswin.config", cfg},
+                    {"anoswin.options", options_json},
+                    {"anoswin.state", state},
+                    {"adamw.step", step}};
+    return st_write(path, items, 3, meta, 5);
+}
+
+int run_read_metadata(const char *path, char *options, size_t n_options, char *state, size_t n_state) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    const char *o = st_meta(&f, "anoswin.options"), *s = st_meta(&f, "anoswin.state");
+    int rc = 0;
+    if (!o || !s)
+        rc = as_fail("%s: not an anoswin resume file (no training state)", path);
+    else if (strlen(o) >= n_options || strlen(s) >= n_state)
+        rc = as_fail("%s: training metadata too long", path);
+    else {
+        strcpy(options, o);
+        strcpy(state, s);
+    }
+    st_close(&f);
+    return rc;
+}
+
+int run_load_resume(const char *path, swinmae *m, adamw *opt, train_state *st) {
+    st_file f;
+    if (st_open(&f, path)) return -1;
+    int rc = -1;
+    const char *cfg_json = st_meta(&f, "anoswin.config"), *state = st_meta(&f, "anoswin.state");
+    const char *step = st_meta(&f, "adamw.step");
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    if (!cfg_json || !state || !step) {
+        as_fail("%s: not an anoswin resume file (no training state)", path);
+        goto out;
+    }
+    if (swinmae_config_parse(&cfg, cfg_json, path)) goto out;
+    if (!swinmae_config_equal(&cfg, &m->table.cfg)) {
+        as_fail("%s: model config differs from the run's", path);
+        goto out;
+    }
+    size_t n = m->table.n_floats;
+    if (st_read_f32(&f, "params", m->params, n) || st_read_f32(&f, "adamw.m", opt->m, n) ||
+        st_read_f32(&f, "adamw.v", opt->v, n))
+        goto out;
+    char *end;
+    opt->step = strtol(step, &end, 10);
+    if (*end || opt->step < 0) {
+        as_fail("%s: bad adamw.step '%s'", path, step);
+        goto out;
+    }
+    if (train_state_from_json(st, state, path)) goto out;
+    rc = 0;
+out:
+    st_close(&f);
+    return rc;
+}

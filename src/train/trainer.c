@@ -1,0 +1,587 @@
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/png.h"            // rgb_image_*, pngfile_write_rgb
+#include "model/params.h"      // params_init, param_table
+#include "model/swin_mae.h"    // swinmae_create/forward/backward
+#include "nn/nn.h"             // nn_set_threads
+#include "train/adamw.h"       // adamw_*, lr_schedule
+#include "train/checkpoint_io.h"  // run_save_model, run_save_resume, run_load_resume
+#include "util/error.h"        // as_fail, as_malloc
+#include "util/fs.h"           // fs_join, fs_mkdirs, fs_write_all
+#include "util/rng.h"          // rng_seed_stream, rng_permutation
+#include "util/timer.h"        // progress_*, now_seconds
+
+// Salts that separate the random streams derived from the one run seed.
+#define SALT_SHUFFLE 0x5348554646ULL  // "SHUFF"
+#define SALT_MASK 0x4d41534bULL       // "MASK"
+#define SALT_DROP 0x44524f50ULL       // "DROP"
+#define SALT_VAL 0x56414cULL          // "VAL"
+
+// ---- slices ----------------------------------------------------------------------------------
+
+void slice_set_append(slice_set *s, const float *img, const uint8_t *brain, int n, int size) {
+    if (s->n == 0) s->size = size;
+    size_t hw = (size_t)size * size, old = (size_t)s->n * hw;
+    s->img = as_realloc(s->img, sizeof(float) * (old + (size_t)n * hw));
+    s->brain = as_realloc(s->brain, old + (size_t)n * hw);
+    memcpy(s->img + old, img, sizeof(float) * (size_t)n * hw);
+    memcpy(s->brain + old, brain, (size_t)n * hw);
+    s->n += n;
+}
+
+void slice_set_free(slice_set *s) {
+    free(s->img);
+    free(s->brain);
+    memset(s, 0, sizeof *s);
+}
+
+// FNV-1a over the slice bytes: resume checks that it sees the same data.
+static uint64_t slice_set_hash(const slice_set *s, uint64_t h) {
+    if (!s) return h;
+    size_t hw = (size_t)s->n * s->size * s->size;
+    const uint32_t *w = (const uint32_t *)s->img;
+    for (size_t i = 0; i < hw; i++) h = (h ^ w[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < hw; i++) h = (h ^ s->brain[i]) * 0x100000001b3ULL;
+    return h ^ (uint64_t)s->n;
+}
+
+// ---- options ---------------------------------------------------------------------------------
+
+void train_options_default(train_options *o) {
+    memset(o, 0, sizeof *o);
+    swinmae_config_default(&o->cfg);
+    o->epochs = 400;
+    o->batch = 10;
+    o->lr = 1e-3;
+    o->min_lr = 0.0;
+    o->warmup_epochs = 10;
+    o->mask_ratio = 0.35;
+    o->mask_unit = 0;
+    o->mask_brain = 1;
+    o->brain_cover = 0.5;
+    o->drop_path = 1;
+    o->seed = 0;
+    o->threads = 0;
+    o->save_every = 10;
+    o->recon_count = 4;
+    o->max_steps = 0;
+    snprintf(o->modality, sizeof o->modality, "t2");
+    o->z_first = 60;
+    o->z_last = 109;
+    o->val_fraction = 0.1;
+}
+
+static mask_spec options_mask_spec(const train_options *o) {
+    mask_spec s = mask_spec_default(o->cfg.img_size, o->cfg.img_size, o->cfg.patch_size);
+    if (o->mask_unit > 0) s.unit = o->mask_unit;
+    s.ratio = o->mask_ratio;
+    s.brain_cover = o->brain_cover;
+    return s;
+}
+
+// Options as a flat JSON object (the run's record, and what --resume reads back). Strings are
+// paths: quotes and backslashes are escaped.
+static void json_escape(char *out, size_t n, const char *s) {
+    size_t j = 0;
+    for (; *s && j + 3 < n; s++) {
+        if (*s == '"' || *s == '\\') out[j++] = '\\';
+        out[j++] = (char)((unsigned char)*s < 0x20 ? ' ' : *s);
+    }
+    out[j] = 0;
+}
+
+int train_options_to_json(const train_options *o, char *out, size_t n) {
+    char cfg[1024], data[8300];
+    if (swinmae_config_to_json(&o->cfg, cfg, sizeof cfg)) return -1;
+    json_escape(data, sizeof data, o->data);
+    int k = snprintf(out, n,
+                     "{\"config\":%s,\"epochs\":%d,\"batch\":%d,\"lr\":%.17g,\"min_lr\":%.17g,"
+                     "\"warmup_epochs\":%.17g,\"mask_ratio\":%.17g,\"mask_unit\":%d,\"mask_brain\":%d,"
+                     "\"brain_cover\":%.17g,\"drop_path\":%d,\"seed\":\"%" PRIu64 "\",\"save_every\":%d,"
+                     "\"recon_count\":%d,\"data\":\"%s\",\"modality\":\"%s\",\"z_first\":%d,\"z_last\":%d,"
+                     "\"val_fraction\":%.17g}",
+                     cfg, o->epochs, o->batch, o->lr, o->min_lr, o->warmup_epochs, o->mask_ratio, o->mask_unit,
+                     o->mask_brain, o->brain_cover, o->drop_path, o->seed, o->save_every, o->recon_count, data,
+                     o->modality, o->z_first, o->z_last, o->val_fraction);
+    return k > 0 && (size_t)k < n ? 0 : -1;
+}
+
+// The value text after "key": in a flat JSON object (NULL when absent).
+static const char *json_find(const char *json, const char *key) {
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? p + strlen(pat) : NULL;
+}
+
+static int json_number(const char *json, const char *key, double *v) {
+    const char *p = json_find(json, key);
+    if (!p) return -1;
+    if (*p == '"') p++;  // 64-bit integers are quoted
+    char *end;
+    *v = strtod(p, &end);
+    return end == p ? -1 : 0;
+}
+
+static int json_u64(const char *json, const char *key, uint64_t *v) {
+    const char *p = json_find(json, key);
+    if (!p) return -1;
+    if (*p == '"') p++;
+    char *end;
+    errno = 0;
+    *v = strtoull(p, &end, 10);
+    return end == p || errno ? -1 : 0;
+}
+
+static int json_string(const char *json, const char *key, char *out, size_t n) {
+    const char *p = json_find(json, key);
+    if (!p || *p != '"') return -1;
+    size_t j = 0;
+    for (p++; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1]) p++;
+        if (j + 1 < n) out[j++] = *p;
+    }
+    out[j] = 0;
+    return *p == '"' ? 0 : -1;
+}
+
+int train_options_from_json(train_options *o, const char *json, const char *what) {
+    train_options_default(o);
+    const char *c = json_find(json, "config");
+    if (!c || *c != '{') return as_fail("%s: no model config in the run's options", what);
+    const char *ce = strchr(c, '}');
+    if (!ce) return as_fail("%s: bad model config in the run's options", what);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "%.*s", (int)(ce - c + 1), c);
+    if (swinmae_config_parse(&o->cfg, cfg, what)) return -1;
+    struct {
+        const char *key;
+        double *d;
+        int *i;
+    } num[] = {{"epochs", NULL, &o->epochs},       {"batch", NULL, &o->batch},
+               {"lr", &o->lr, NULL},               {"min_lr", &o->min_lr, NULL},
+               {"warmup_epochs", &o->warmup_epochs, NULL}, {"mask_ratio", &o->mask_ratio, NULL},
+               {"mask_unit", NULL, &o->mask_unit}, {"mask_brain", NULL, &o->mask_brain},
+               {"brain_cover", &o->brain_cover, NULL}, {"drop_path", NULL, &o->drop_path},
+               {"save_every", NULL, &o->save_every}, {"recon_count", NULL, &o->recon_count},
+               {"z_first", NULL, &o->z_first},     {"z_last", NULL, &o->z_last},
+               {"val_fraction", &o->val_fraction, NULL}};
+    for (size_t k = 0; k < sizeof num / sizeof num[0]; k++) {
+        double v;
+        if (json_number(ce, num[k].key, &v)) return as_fail("%s: run options lack \"%s\"", what, num[k].key);
+        if (num[k].d) *num[k].d = v;
+        else *num[k].i = (int)v;
+    }
+    if (json_u64(ce, "seed", &o->seed)) return as_fail("%s: run options lack \"seed\"", what);
+    if (json_string(ce, "data", o->data, sizeof o->data) ||
+        json_string(ce, "modality", o->modality, sizeof o->modality))
+        return as_fail("%s: run options lack the data settings", what);
+    return 0;
+}
+
+// ---- training state --------------------------------------------------------------------------
+
+int train_state_to_json(const train_state *s, char *out, size_t n) {
+    int k = snprintf(out, n,
+                     "{\"global_step\":%ld,\"best_val\":%.17g,\"best_epoch\":%d,\"elapsed\":%.17g,"
+                     "\"loss_sum\":%.17g,\"loss_count\":%ld,\"n_train\":%d,\"n_val\":%d,\"data_hash\":\"%" PRIu64
+                     "\"}",
+                     s->global_step, s->best_val, s->best_epoch, s->elapsed, s->loss_sum, s->loss_count, s->n_train,
+                     s->n_val, s->data_hash);
+    return k > 0 && (size_t)k < n ? 0 : -1;
+}
+
+int train_state_from_json(train_state *s, const char *json, const char *what) {
+    double v[7];
+    const char *keys[7] = {"global_step", "best_val", "best_epoch", "elapsed", "loss_sum", "loss_count", "n_train"};
+    for (int k = 0; k < 7; k++)
+        if (json_number(json, keys[k], &v[k])) return as_fail("%s: training state lacks \"%s\"", what, keys[k]);
+    double nv;
+    if (json_number(json, "n_val", &nv) || json_u64(json, "data_hash", &s->data_hash))
+        return as_fail("%s: training state lacks the data record", what);
+    s->global_step = (long)v[0];
+    s->best_val = v[1];  // "inf" parses with strtod, "nan" too
+    s->best_epoch = (int)v[2];
+    s->elapsed = v[3];
+    s->loss_sum = v[4];
+    s->loss_count = (long)v[5];
+    s->n_train = (int)v[6];
+    s->n_val = (int)nv;
+    return 0;
+}
+
+int train_load_options(train_options *o, const char *out_dir) {
+    char path[4096], opts[16384], state[4096];
+    fs_join(path, sizeof path, out_dir, "resume.safetensors");
+    if (run_read_metadata(path, opts, sizeof opts, state, sizeof state)) return -1;
+    return train_options_from_json(o, opts, path);
+}
+
+// ---- signals ---------------------------------------------------------------------------------
+
+static volatile sig_atomic_t g_stop_signal = 0;
+
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+void train_install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills at once (checkpoints are atomic anyway)
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int train_stop_signal(void) { return (int)g_stop_signal; }
+
+// ---- batches ---------------------------------------------------------------------------------
+
+// images (B, C, S, S): slice idx[b] repeated over the C channels; brain (B, S, S).
+static void fill_batch(float *images, uint8_t *brain, const slice_set *s, const int *idx, int B, int C) {
+    size_t hw = (size_t)s->size * s->size;
+    for (int b = 0; b < B; b++) {
+        const float *src = s->img + (size_t)idx[b] * hw;
+        for (int c = 0; c < C; c++) memcpy(images + ((size_t)b * C + c) * hw, src, sizeof(float) * hw);
+        if (brain) memcpy(brain + (size_t)b * hw, s->brain + (size_t)idx[b] * hw, hw);
+    }
+}
+
+static uint64_t drop_seed_for_step(uint64_t seed, long step) {
+    rng r;
+    rng_seed_stream(&r, seed ^ SALT_DROP, (uint64_t)step);
+    return rng_u64(&r);
+}
+
+typedef struct trainer {
+    train_options o;
+    mask_spec ms;
+    swinmae m;
+    adamw opt;
+    train_state st;
+    int C, L, S;
+    float *images;
+    uint8_t *brain, *tmask;
+    int *idx;
+} trainer;
+
+// Masked loss over the whole validation set with its fixed masks, DropPath off. Pooled over
+// all masked tokens, so the value does not depend on how the set is cut into batches.
+static double validation_loss(trainer *t, const slice_set *val) {
+    double sum = 0.0;
+    long count = 0;
+    for (int i0 = 0; i0 < val->n; i0 += t->o.batch) {
+        int B = val->n - i0 < t->o.batch ? val->n - i0 : t->o.batch;
+        for (int b = 0; b < B; b++) t->idx[b] = i0 + b;
+        fill_batch(t->images, t->brain, val, t->idx, B, t->C);
+        long masked = mask_generate(t->tmask, &t->ms, t->o.mask_brain ? t->brain : NULL, B, t->o.seed ^ SALT_VAL,
+                                    (uint64_t)i0);
+        float loss = swinmae_forward(&t->m, t->images, t->tmask, B, 0, 0);
+        sum += (double)loss * (double)masked;
+        count += masked;
+    }
+    return count ? sum / (double)count : NAN;
+}
+
+// Stacks rows of [input | masked input | reconstruction] for the first slices of s, with the
+// validation masks, into RUN/recon/<name>.png.
+static int write_reconstructions(trainer *t, const slice_set *s, const char *name) {
+    int n = t->o.recon_count < s->n ? t->o.recon_count : s->n;
+    if (n > t->o.batch) n = t->o.batch;
+    if (n <= 0) return 0;
+    for (int b = 0; b < n; b++) t->idx[b] = b;
+    fill_batch(t->images, t->brain, s, t->idx, n, t->C);
+    mask_generate(t->tmask, &t->ms, t->o.mask_brain ? t->brain : NULL, n, t->o.seed ^ SALT_VAL, 0);
+    swinmae_forward(&t->m, t->images, t->tmask, n, 0, 0);
+    const float *pred = swinmae_pred(&t->m);  // (n, L, p*p*C), layout (p, q, c)
+    int S = t->S, p = t->o.cfg.patch_size, G = S / p, P = p * p * t->C, gap = 2;
+    size_t hw = (size_t)S * S;
+    float *tile = as_malloc(sizeof(float) * hw);
+    rgb_image sheet;
+    rgb_image_alloc(&sheet, 3 * S + 2 * gap, n * S + (n - 1) * gap);
+    for (int b = 0; b < n; b++) {
+        const float *img = s->img + (size_t)b * hw;
+        for (int col = 0; col < 3; col++) {
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++) {
+                    int tok = (y / p) * G + x / p;
+                    float v = img[(size_t)y * S + x];
+                    if (col == 1 && t->tmask[(size_t)b * t->L + tok]) v = 0.0f;  // masked: black
+                    if (col == 2)  // channel 0 of the predicted patch: pixel (p, q) = (y%p, x%p)
+                        v = pred[((size_t)b * t->L + tok) * P + ((y % p) * p + x % p) * t->C];
+                    tile[(size_t)y * S + x] = v;
+                }
+            rgb_image im;
+            rgb_image_from_grey(&im, tile, S, S, 0.0f, 1.0f);
+            for (int y = 0; y < S; y++)
+                memcpy(sheet.px + ((size_t)(b * (S + gap) + y) * sheet.w + col * (S + gap)) * 3,
+                       im.px + (size_t)y * S * 3, (size_t)S * 3);
+            rgb_image_free(&im);
+        }
+    }
+    char dir[4096], file[256], path[4200];
+    fs_join(dir, sizeof dir, t->o.out_dir, "recon");
+    snprintf(file, sizeof file, "%s.png", name);
+    fs_join(path, sizeof path, dir, file);
+    int rc = fs_mkdirs(dir) || pngfile_write_rgb(path, &sheet);
+    rgb_image_free(&sheet);
+    free(tile);
+    return rc ? -1 : 0;
+}
+
+// ---- the log ---------------------------------------------------------------------------------
+
+static const char *LOG_HEADER = "epoch,step,lr,train_loss,val_loss,img_per_s,elapsed_s\n";
+
+// Keeps the header and the rows whose step is <= global_step (rows written after the state
+// being resumed are dropped, so the log matches the run), rewritten atomically.
+static int log_truncate(const char *path, long global_step) {
+    unsigned char *data = NULL;
+    size_t n = 0;
+    if (!fs_exists(path)) return fs_write_all(path, LOG_HEADER, strlen(LOG_HEADER));
+    if (fs_read_all(path, &data, &n)) return -1;
+    char *text = as_malloc(n + 1), *out = as_malloc(n + strlen(LOG_HEADER) + 1);
+    memcpy(text, data, n);
+    text[n] = 0;
+    free(data);
+    size_t len = 0;
+    int line_no = 0;
+    for (char *line = text, *next; line && *line; line = next, line_no++) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        long epoch, step;
+        if (line_no == 0 || (sscanf(line, "%ld,%ld,", &epoch, &step) == 2 && step <= global_step)) {
+            size_t l = strlen(line);
+            memcpy(out + len, line, l);
+            len += l;
+            out[len++] = '\n';
+        }
+    }
+    int rc = fs_write_all(path, out, len);
+    free(text);
+    free(out);
+    return rc;
+}
+
+static int log_append(const char *path, const char *row) {
+    FILE *f = fopen(path, "a");
+    if (!f) return as_fail("%s: cannot append: %s", path, strerror(errno));
+    int bad = fputs(row, f) < 0;
+    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    return bad ? as_fail("%s: write failed: %s", path, strerror(errno)) : 0;
+}
+
+// ---- checkpoints -----------------------------------------------------------------------------
+
+static int save_named_model(trainer *t, const char *name) {
+    char file[256], path[4200];
+    snprintf(file, sizeof file, "%s.safetensors", name);
+    fs_join(path, sizeof path, t->o.out_dir, file);
+    return run_save_model(path, &t->m, &t->st);
+}
+
+static int save_resume_point(trainer *t) {
+    char opts[16384], path[4200];
+    if (train_options_to_json(&t->o, opts, sizeof opts)) return as_fail("%s: options too long", t->o.out_dir);
+    fs_join(path, sizeof path, t->o.out_dir, "resume.safetensors");
+    // The model first: if a kill lands between the two, last.safetensors is ahead of the resume
+    // point, which --resume rewrites anyway.
+    if (save_named_model(t, "last")) return -1;
+    return run_save_resume(path, &t->m, &t->opt, opts, &t->st);
+}
+
+// ---- the loop --------------------------------------------------------------------------------
+
+static int check_writable(const char *dir) {
+    if (fs_mkdirs(dir)) return -1;
+    char probe[4200];
+    fs_join(probe, sizeof probe, dir, ".anoswin-write-test");
+    if (fs_write_all(probe, "ok\n", 3)) return as_fail("%s: output folder is not writable (%s)", dir, as_error());
+    unlink(probe);
+    return 0;
+}
+
+int train_run(const train_options *o_in, const slice_set *train, const slice_set *val, int resume,
+              train_result *res, float *step_losses) {
+    trainer T;
+    memset(&T, 0, sizeof T);
+    trainer *t = &T;
+    t->o = *o_in;
+    if (resume) {
+        if (train_load_options(&t->o, o_in->out_dir)) return -1;
+        t->o.out_dir = o_in->out_dir;
+        t->o.threads = o_in->threads;
+        t->o.max_steps = o_in->max_steps;
+        t->o.quiet = o_in->quiet;
+    }
+    train_options *o = &t->o;
+    if (swinmae_config_check(&o->cfg)) return -1;
+    if (o->epochs < 1 || o->batch < 1) return as_fail("train: epochs and batch must be >= 1");
+    if (!train || train->n < o->batch)
+        return as_fail("train: %d training slices, fewer than one batch of %d", train ? train->n : 0, o->batch);
+    if (train->size != o->cfg.img_size || (val && val->n > 0 && val->size != o->cfg.img_size))
+        return as_fail("train: slices are %dx%d but the model takes %dx%d", train->size, train->size,
+                       o->cfg.img_size, o->cfg.img_size);
+    t->ms = options_mask_spec(o);
+    if (mask_spec_check(&t->ms)) return -1;
+    if (check_writable(o->out_dir)) return -1;
+    char resume_path[4200], log_path[4200];
+    fs_join(resume_path, sizeof resume_path, o->out_dir, "resume.safetensors");
+    fs_join(log_path, sizeof log_path, o->out_dir, "log.csv");
+    if (!resume && fs_exists(resume_path))
+        return as_fail("%s: the folder already holds a run (use --resume, or another --out)", o->out_dir);
+    if (o->threads > 0) nn_set_threads(o->threads);
+
+    t->S = o->cfg.img_size;
+    t->C = o->cfg.in_chans;
+    t->L = swinmae_num_tokens(&o->cfg);
+    if (swinmae_create(&t->m, &o->cfg, o->batch, 1)) return -1;
+    adamw_init(&t->opt, t->m.table.n_floats, adamw_hparams_default());
+    for (int e = 0; e < t->m.table.n; e++) {
+        const param_entry *pe = &t->m.table.entries[e];
+        if (pe->dtype == PARAM_F32 && pe->trainable) adamw_add_span(&t->opt, pe->offset, pe->numel);
+    }
+    uint64_t data_hash = slice_set_hash(val, slice_set_hash(train, 0xcbf29ce484222325ULL));
+    int rc = -1;
+    if (resume) {
+        if (run_load_resume(resume_path, &t->m, &t->opt, &t->st)) goto done;
+        if (t->st.n_train != train->n || t->st.n_val != (val ? val->n : 0) || t->st.data_hash != data_hash) {
+            as_fail("%s: the data differ from the run being resumed (%d/%d training/validation slices then, %d/%d now)",
+                    resume_path, t->st.n_train, t->st.n_val, train->n, val ? val->n : 0);
+            goto done;
+        }
+        if (log_truncate(log_path, t->st.global_step)) goto done;
+    } else {
+        params_init(&t->m.table, t->m.params, o->seed);
+        t->st.best_val = INFINITY;
+        t->st.best_epoch = -1;
+        t->st.n_train = train->n;
+        t->st.n_val = val ? val->n : 0;
+        t->st.data_hash = data_hash;
+        if (fs_write_all(log_path, LOG_HEADER, strlen(LOG_HEADER))) goto done;
+    }
+
+    size_t hw = (size_t)t->S * t->S;
+    t->images = as_malloc(sizeof(float) * (size_t)o->batch * t->C * hw);
+    t->brain = as_malloc((size_t)o->batch * hw);
+    t->tmask = as_malloc((size_t)o->batch * t->L);
+    t->idx = as_malloc(sizeof(int) * (size_t)o->batch);
+    int *perm = as_malloc(sizeof(int) * (size_t)train->n);
+    const long spe = train->n / o->batch, total = (long)o->epochs * spe;
+    const long start_step = t->st.global_step;
+    long stop_at = o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
+    int perm_epoch = -1;
+    const slice_set *show = val && val->n > 0 ? val : train;
+
+    progress prog;
+    progress_begin(&prog, "train", stop_at - start_step);
+    double t0 = now_seconds(), epoch_t0 = t0;
+    long epoch_images = 0;
+    int saved = 1;  // the state on disk equals the state in memory
+    while (t->st.global_step < stop_at) {
+        long step = t->st.global_step;
+        int epoch = (int)(step / spe);
+        long k = step % spe;
+        if (epoch != perm_epoch) {
+            rng r;
+            rng_seed_stream(&r, o->seed ^ SALT_SHUFFLE, (uint64_t)epoch);
+            rng_permutation(&r, perm, train->n);
+            perm_epoch = epoch;
+        }
+        double lr = lr_schedule((double)k / (double)spe + epoch, o->lr, o->min_lr, o->warmup_epochs, o->epochs);
+        fill_batch(t->images, t->brain, train, perm + k * o->batch, o->batch, t->C);
+        mask_generate(t->tmask, &t->ms, o->mask_brain ? t->brain : NULL, o->batch, o->seed ^ SALT_MASK,
+                      (uint64_t)step * (uint64_t)o->batch);
+        swinmae_zero_grad(&t->m);
+        float loss = swinmae_forward(&t->m, t->images, t->tmask, o->batch, o->drop_path,
+                                     drop_seed_for_step(o->seed, step));
+        if (!isfinite(loss)) {
+            as_fail("train: the loss became %g at step %ld (lower --lr?)", (double)loss, step);
+            goto fail_loop;
+        }
+        swinmae_backward(&t->m);
+        adamw_update(&t->opt, t->m.params, t->m.grads, lr);
+        if (step_losses) step_losses[step] = loss;
+        t->st.loss_sum += loss;
+        t->st.loss_count++;
+        t->st.global_step = step + 1;
+        epoch_images += o->batch;
+        saved = 0;
+
+        double now = now_seconds();
+        if (!o->quiet) {
+            char extra[160];
+            snprintf(extra, sizeof extra, "epoch %d/%d  loss %.5f  lr %.3g", epoch + 1, o->epochs,
+                     t->st.loss_sum / (double)t->st.loss_count, lr);
+            progress_update(&prog, t->st.global_step - start_step, "step", extra);
+        }
+
+        if (t->st.global_step % spe == 0) {  // end of an epoch
+            double train_loss = t->st.loss_sum / (double)t->st.loss_count;
+            double val_loss = val && val->n > 0 ? validation_loss(t, val) : NAN;
+            double ips = epoch_images / (now - epoch_t0 > 0 ? now - epoch_t0 : 1e-9);
+            double elapsed = t->st.elapsed + (now_seconds() - t0);
+            char row[512];
+            snprintf(row, sizeof row, "%d,%ld,%.6g,%.8g,%.8g,%.3f,%.1f\n", epoch + 1, t->st.global_step, lr,
+                     train_loss, val_loss, ips, elapsed);
+            if (log_append(log_path, row)) goto fail_loop;
+            if (res) {
+                res->last_train_loss = train_loss;
+                res->last_val_loss = val_loss;
+                res->img_per_s = ips;
+            }
+            t->st.loss_sum = 0.0;
+            t->st.loss_count = 0;
+            int is_best = isfinite(val_loss) && val_loss < t->st.best_val;
+            if (is_best) t->st.best_val = val_loss, t->st.best_epoch = epoch + 1;
+            t->st.elapsed = elapsed;
+            t0 = now_seconds();
+            // Numbered and best models, reconstructions, then the resume point (last).
+            char name[64];
+            int numbered = o->save_every > 0 && (epoch + 1) % o->save_every == 0;
+            snprintf(name, sizeof name, "epoch_%04d", epoch + 1);
+            if (numbered && save_named_model(t, name)) goto fail_loop;
+            if (is_best && save_named_model(t, "best")) goto fail_loop;
+            if ((numbered || epoch + 1 == o->epochs) && o->recon_count > 0 && write_reconstructions(t, show, name))
+                goto fail_loop;
+            if (save_resume_point(t)) goto fail_loop;
+            saved = 1;
+            epoch_t0 = now_seconds();
+            epoch_images = 0;
+        }
+        if (g_stop_signal) break;
+    }
+    if (!saved) {  // stopped mid-epoch (max_steps or a signal): keep the exact state
+        t->st.elapsed += now_seconds() - t0;
+        if (save_resume_point(t)) goto fail_loop;
+    }
+    if (!o->quiet) progress_end(&prog);
+    if (res) {
+        res->global_step = t->st.global_step;
+        res->epoch = (int)(t->st.global_step / spe);
+        res->best_val_loss = t->st.best_val;
+        res->interrupted = g_stop_signal != 0;
+        if (t->st.loss_count) res->last_train_loss = t->st.loss_sum / (double)t->st.loss_count;
+    }
+    rc = 0;
+fail_loop:
+    free(perm);
+done:
+    free(t->images);
+    free(t->brain);
+    free(t->tmask);
+    free(t->idx);
+    adamw_free(&t->opt);
+    swinmae_free(&t->m);
+    return rc;
+}
