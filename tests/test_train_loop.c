@@ -60,7 +60,7 @@ static void small_options(train_options *o, const char *out, int epochs) {
     o->batch = 8;
     o->warmup_epochs = 1;
     o->seed = 7;
-    o->threads = 2;
+    o->threads = 1;  // tiny matrices: a second thread only adds barrier waits
     o->save_every = 2;
     o->recon_count = 3;
     o->quiet = 1;
@@ -108,7 +108,7 @@ int main(void) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/learn", tu_scratch_dir("train_loop"));
         train_options o;
-        small_options(&o, dir, 40);  // 8 steps per epoch: 320 steps
+        small_options(&o, dir, 30);  // 8 steps per epoch: 240 steps
         o.lr = 2e-3;
         o.save_every = 0;
         float *losses = calloc(400, sizeof(float));
@@ -117,11 +117,11 @@ int main(void) {
         CHECK(rc == 0, "learning run: %s", as_error());
         double first = 0, last = 0;
         for (int i = 0; i < 8; i++) first += losses[i] / 8.0;  // epoch 1 (lr warming up from 0)
-        for (int i = 312; i < 320; i++) last += losses[i] / 8.0;
-        printf("learning: mean masked loss epoch 1 %.5f -> epoch 40 %.5f (x%.1f), val %.5f\n", first, last,
+        for (int i = 232; i < 240; i++) last += losses[i] / 8.0;
+        printf("learning: mean masked loss epoch 1 %.5f -> epoch 30 %.5f (x%.1f), val %.5f\n", first, last,
                first / last, res.last_val_loss);
-        CHECK(rc == 0 && last < first / 4.0, "masked loss drops by more than 4x (%.5f -> %.5f)", first, last);
-        CHECK(rc == 0 && res.last_val_loss < first / 4.0, "validation loss also low (%.5f)", res.last_val_loss);
+        CHECK(rc == 0 && last < first / 10.0, "masked loss drops by more than 10x (%.5f -> %.5f)", first, last);
+        CHECK(rc == 0 && res.last_val_loss < first / 10.0, "validation loss also low (%.5f)", res.last_val_loss);
         free(losses);
     }
 
@@ -150,7 +150,7 @@ int main(void) {
         memset(&r, 0, sizeof r);
         r.out_dir = split;
         r.max_steps = N;
-        r.threads = 2;
+        r.threads = 1;
         r.quiet = 1;
         CHECK(train_run(&r, &train, &val, 1, &rb, b) == 0, "resumed half: %s", as_error());
         CHECK(!memcmp(a, b, sizeof(float) * N), "resumed losses identical to the straight run");

@@ -253,7 +253,7 @@ static int bench_train(int argc, char **argv) {
                   sizeof tv))
         return cli_report_error();
     double g_torch = torch.r.value * gflop;
-    char label[80];
+    char label[96];
     snprintf(label, sizeof label, "pytorch %s", tv);
     printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", label, torch.r.value, torch.r.step_s, g_torch,
            100 * g_torch / peak.r.value, torch.rss_mib);
