@@ -292,8 +292,10 @@ static double validation_loss(trainer *t, const slice_set *val) {
     return count ? sum / (double)count : NAN;
 }
 
-// Stacks rows of [input | masked input | reconstruction] for the first slices of s, with the
-// validation masks, into RUN/recon/<name>.png.
+// Stacks rows of [input | masked input | reconstruction | raw prediction] for the first slices
+// of s, with the validation masks, into RUN/recon/<name>.png. "reconstruction" is the input with
+// the masked units replaced by the prediction (what detection uses); the raw prediction also
+// shows the visible tokens, which the loss never sees.
 static int write_reconstructions(trainer *t, const slice_set *s, const char *name) {
     int n = t->o.recon_count < s->n ? t->o.recon_count : s->n;
     if (n > t->o.batch) n = t->o.batch;
@@ -303,21 +305,23 @@ static int write_reconstructions(trainer *t, const slice_set *s, const char *nam
     mask_generate(t->tmask, &t->ms, t->o.mask_brain ? t->brain : NULL, n, t->o.seed ^ SALT_VAL, 0);
     swinmae_forward(&t->m, t->images, t->tmask, n, 0, 0);
     const float *pred = swinmae_pred(&t->m);  // (n, L, p*p*C), layout (p, q, c)
+    enum { COLS = 4 };
     int S = t->S, p = t->o.cfg.patch_size, G = S / p, P = p * p * t->C, gap = 2;
     size_t hw = (size_t)S * S;
     float *tile = as_malloc(sizeof(float) * hw);
     rgb_image sheet;
-    rgb_image_alloc(&sheet, 3 * S + 2 * gap, n * S + (n - 1) * gap);
+    rgb_image_alloc(&sheet, COLS * S + (COLS - 1) * gap, n * S + (n - 1) * gap);
     for (int b = 0; b < n; b++) {
         const float *img = s->img + (size_t)b * hw;
-        for (int col = 0; col < 3; col++) {
+        for (int col = 0; col < COLS; col++) {
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++) {
-                    int tok = (y / p) * G + x / p;
+                    int tok = (y / p) * G + x / p, masked = t->tmask[(size_t)b * t->L + tok];
+                    // channel 0 of the predicted patch: pixel (p, q) = (y % p, x % p)
                     float v = img[(size_t)y * S + x];
-                    if (col == 1 && t->tmask[(size_t)b * t->L + tok]) v = 0.0f;  // masked: black
-                    if (col == 2)  // channel 0 of the predicted patch: pixel (p, q) = (y%p, x%p)
-                        v = pred[((size_t)b * t->L + tok) * P + ((y % p) * p + x % p) * t->C];
+                    float pr = pred[((size_t)b * t->L + tok) * P + ((y % p) * p + x % p) * t->C];
+                    if (col == 1 && masked) v = 0.0f;
+                    if ((col == 2 && masked) || col == 3) v = pr;
                     tile[(size_t)y * S + x] = v;
                 }
             rgb_image im;

@@ -10,7 +10,8 @@
 //   RUN/resume.safetensors         everything --resume needs, in ONE file (so that a kill at any
 //                                  moment leaves a consistent pair): parameters, AdamW moments,
 //                                  and the training state + options as metadata
-//   RUN/recon/epoch_NNNN.png       a few validation slices: input | masked input | reconstruction
+//   RUN/recon/epoch_NNNN.png       a few validation slices: input | masked input |
+//                                  reconstruction (prediction in the masked units) | raw prediction
 // Every file is written atomically (temp file + fsync + rename).
 //
 // Reproducibility: every random choice is a pure function of (seed, position), never of a
