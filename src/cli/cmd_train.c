@@ -207,8 +207,12 @@ int cmd_train(int argc, char **argv) {
         o = saved;
     } else {
         if (!data) return cli_usage_error("train", "--data DIR|CSV is required");
-        if (strlen(data) >= sizeof o.data) return cli_usage_error("train", "--data: path too long");
-        snprintf(o.data, sizeof o.data, "%s", data);
+        // Stored absolute, so that --resume works from any working directory.
+        char *abs = realpath(data, NULL);
+        const char *keep = abs ? abs : data;
+        if (strlen(keep) >= sizeof o.data) return cli_usage_error("train", "--data: path too long");
+        snprintf(o.data, sizeof o.data, "%s", keep);
+        free(abs);
         if (config && parse_config(&o.cfg, config)) return cli_report_error();
         if (o.z_last < o.z_first) return cli_usage_error("train", "--z-last %d is before --z-first %d", o.z_last, o.z_first);
     }

@@ -42,7 +42,7 @@ int train_data_load(const train_options *o, slice_set *train, slice_set *val) {
     rng r;
     rng_seed_stream(&r, o->seed ^ SALT_VAL_SUBJECTS, 0);
     rng_permutation(&r, perm, n);
-    uint8_t *is_val = calloc((size_t)n, 1);
+    uint8_t *is_val = as_calloc((size_t)n, 1);
     for (int i = 0; i < n_val; i++) is_val[perm[i]] = 1;
 
     slice_options so;
