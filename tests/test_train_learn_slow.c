@@ -1,0 +1,99 @@
+// Learning: a small config trained for 240 AdamW steps on simple synthetic brain-like slices
+// lowers the masked loss (and the validation loss) by more than 10x from the first epoch's
+// (measured ~65x). Labelled slow (a learning run).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers/testutil.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/rng.h"
+
+// Brain-like phantom slices: an elliptic "brain" (grey), a darker rim (cortex), two bright
+// "ventricles", random placement and size, smooth intensity gradient and a little noise.
+static void make_phantoms(slice_set *s, int n, int S, uint64_t seed) {
+    float *img = malloc(sizeof(float) * n * S * S);
+    uint8_t *brain = malloc((size_t)n * S * S);
+    rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < n; i++) {
+        double cy = S * rng_uniform_range(&r, 0.45, 0.55), cx = S * rng_uniform_range(&r, 0.45, 0.55);
+        double ry = S * rng_uniform_range(&r, 0.3, 0.42), rx = S * rng_uniform_range(&r, 0.25, 0.38);
+        double vy = rng_uniform_range(&r, 0.15, 0.35), vx = rng_uniform_range(&r, 0.12, 0.25);
+        double gy = rng_uniform_range(&r, -0.1, 0.1), gx = rng_uniform_range(&r, -0.1, 0.1);
+        double base = rng_uniform_range(&r, 0.45, 0.6);
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                double dy = (y - cy) / ry, dx = (x - cx) / rx, q = dy * dy + dx * dx;
+                float v = 0.0f;
+                int in = q < 1.0;
+                if (in) {
+                    v = (float)(base + gy * dy + gx * dx);
+                    if (q > 0.7) v *= 0.6f;  // cortex rim
+                    for (int side = -1; side <= 1; side += 2) {
+                        double ey = dy / vy, ex = (dx - side * 0.25) / vx;
+                        if (ey * ey + ex * ex < 1.0) v = 0.95f;  // ventricles
+                    }
+                    v += (float)(0.02 * rng_normal(&r));
+                }
+                img[((size_t)i * S + y) * S + x] = v < 0 ? 0 : v > 1 ? 1 : v;
+                brain[((size_t)i * S + y) * S + x] = (uint8_t)in;
+            }
+    }
+    slice_set_append(s, img, brain, n, S);
+    free(img);
+    free(brain);
+}
+
+static const char *SMALL = "img_size=32,patch_size=2,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1";
+
+static void small_options(train_options *o, const char *out, int epochs) {
+    train_options_default(o);
+    swinmae_config_parse(&o->cfg, SMALL, "test");
+    o->epochs = epochs;
+    o->batch = 8;
+    o->warmup_epochs = 1;
+    o->seed = 7;
+    o->threads = 1;  // tiny matrices: a second thread only adds barrier waits
+    o->save_every = 2;
+    o->recon_count = 3;
+    o->quiet = 1;
+    o->out_dir = out;
+    snprintf(o->data, sizeof o->data, "phantom");
+}
+
+int main(void) {
+    const int S = 32;
+    slice_set train = {0}, val = {0};
+    make_phantoms(&train, 64, S, 1);
+    make_phantoms(&val, 16, S, 2);
+
+    // ---- 1. learning ----------------------------------------------------------------------
+    {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/learn", tu_scratch_dir("train_loop"));
+        train_options o;
+        small_options(&o, dir, 30);  // 8 steps per epoch: 240 steps
+        o.lr = 2e-3;
+        o.save_every = 0;
+        float *losses = calloc(400, sizeof(float));
+        train_result res;
+        int rc = train_run(&o, &train, &val, 0, &res, losses);
+        CHECK(rc == 0, "learning run: %s", as_error());
+        double first = 0, last = 0;
+        for (int i = 0; i < 8; i++) first += losses[i] / 8.0;  // epoch 1 (lr warming up from 0)
+        for (int i = 232; i < 240; i++) last += losses[i] / 8.0;
+        printf("learning: mean masked loss epoch 1 %.5f -> epoch 30 %.5f (x%.1f), val %.5f\n", first, last,
+               first / last, res.last_val_loss);
+        CHECK(rc == 0 && last < first / 10.0, "masked loss drops by more than 10x (%.5f -> %.5f)", first, last);
+        CHECK(rc == 0 && res.last_val_loss < first / 10.0, "validation loss also low (%.5f)", res.last_val_loss);
+        free(losses);
+    }
+
+    slice_set_free(&train);
+    slice_set_free(&val);
+    return tu_finish();
+}
