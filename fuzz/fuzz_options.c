@@ -6,6 +6,8 @@
 // (the process works inside it; paths must be relative without "..", or inside it):
 //   synth_run      -> checks the parsed options are in range, returns 0 (no files written)
 //   dataset_open, volume_read, st_open -> the real readers, for scratch paths only
+//   fs_mkdirs, fs_write_all -> real, for scratch paths only (train's early output-folder check)
+//   train_data_load -> fails like a data set without slices (no data is loaded, nothing trained)
 // Other commands are not run (they would do real work). Words starting with '@' are instead fed
 // to swinmae_config_parse, the parser of `--config` override lists.
 // Properties: no crash/leak/UB, exit code 0, 1 or 2.
@@ -17,6 +19,7 @@
 #include "io/safetensors.h"
 #include "fuzz_common.h"
 #include "model/config.h"
+#include "train/trainer.h"
 
 int anoswin_cli_main(int argc, char **argv);
 
@@ -53,12 +56,29 @@ int __wrap_st_open(st_file *f, const char *path) {
     return __real_st_open(f, path);
 }
 
+int __real_fs_mkdirs(const char *dir);
+int __wrap_fs_mkdirs(const char *dir) {
+    if (!scratch_path(dir)) return as_fail("%s: (fuzz) no folders outside the scratch folder", dir);
+    return __real_fs_mkdirs(dir);
+}
+
+int __real_fs_write_all(const char *path, const void *data, size_t n);
+int __wrap_fs_write_all(const char *path, const void *data, size_t n) {
+    if (!scratch_path(path)) return as_fail("%s: (fuzz) no files outside the scratch folder", path);
+    return __real_fs_write_all(path, data, n);
+}
+
+int __wrap_train_data_load(const train_options *o, slice_set *train, slice_set *val) {
+    (void)train, (void)val;
+    return as_fail("%s: (fuzz) no data loaded", o->data);
+}
+
 int __wrap_synth_run(const synth_options *o) {
     if (!o->out || o->healthy < 0 || o->test < 0 || (!o->write_t1 && !o->write_t2) || !o->template_path) abort();
     return 0;
 }
 
-static const char *const allowed[] = {"data", "info", "-h", "--help", "help", "-V", "--version"};
+static const char *const allowed[] = {"data", "info", "train", "-h", "--help", "help", "-V", "--version"};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;

@@ -112,6 +112,11 @@ def options_seeds(out):
         'info_model': ['info', '--model', '--config', 'img_size=96,window=3'],
         'info_ckpt': ['info', '--checkpoint', 'x.safetensors', '-h'],
         'info_files': ['info', 'a.nii', '/etc/passwd', 'b.safetensors'],
+        'train': ['train', '--data', 'd', '--out', 'run', '--config', 'img_size=64,window=2', '--epochs', '3',
+                  '--batch', '4', '--lr', '1e-3', '--mask-ratio', '0.5', '--seed', '3', '--z-first', '70',
+                  '--z-last', '79', '--threads', '1'],
+        'train_resume': ['train', '--resume', '--out', 'run', '--max-steps', '5', '--quiet'],
+        'train_bad': ['train', '--out', '/abs/x', '--data', '../d', '--val-fraction', '2', '--mask-size=0'],
     }
     for name, words in seeds.items():
         put(out, 'fuzz_options', name, '\n'.join(words).encode('utf-8'))

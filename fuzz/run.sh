@@ -19,9 +19,12 @@ for t in "$@"; do
   # (libFuzzer still prints its own lines and sanitizer reports).
   mask=0
   [ "$t" = fuzz_options ] && mask=3
-  "$bin" -max_total_time="$secs" -print_final_stats=1 -close_fd_mask=$mask -rss_limit_mb=2048 -timeout=10 \
+  # The targets' scratch files go under BUILD_DIR/tmp, removed afterwards.
+  mkdir -p "$build/tmp"
+  TMPDIR="$build/tmp" "$bin" -max_total_time="$secs" -print_final_stats=1 -close_fd_mask=$mask -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="$build/artifacts/$t-" "$work" "$src/corpus/$t" >"$log" 2>&1
   rc=$?
+  rm -rf "$build/tmp"
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   time=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
