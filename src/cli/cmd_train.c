@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "model/config.h"      // swinmae_config_parse
+#include "train/dist.h"        // dist_init, dist_rank: mpirun ranks
 #include "train/train_data.h"  // train_data_load
 #include "train/trainer.h"     // train_run
 #include "util/error.h"
@@ -56,6 +57,19 @@ enum {
     OPT_MASK_SIZE, OPT_MASK_ANYWHERE, OPT_BRAIN_COVER, OPT_NO_DROP_PATH, OPT_SEED, OPT_THREADS, OPT_RESUME,
     OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET
 };
+
+// Prints this rank's error (prefixed "rank R: " when distributed) and returns EXIT_BAD_INPUT.
+static int cmd_train_ranked(train_options *op, const char *out, const char *data, const char *config, int resume,
+                            int n_training_opts);
+
+static int report_rank_error(void) {
+    if (dist_size() > 1) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", as_error());
+        as_fail("rank %d of %d: %s", dist_rank(), dist_size(), msg);
+    }
+    return cli_report_error();
+}
 
 // A --config value: a readable file holds JSON or key=value text; anything else is the text.
 static int parse_config(swinmae_config *cfg, const char *arg) {
@@ -194,12 +208,27 @@ int cmd_train(int argc, char **argv) {
     if (optind < argc) return cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
     if (!out) return cli_usage_error("train", "--out RUN is required");
     o.out_dir = out;
+    // Under mpirun: one rank of a data-parallel run (train/dist.h). From here on every way out
+    // either finalizes on all ranks together or aborts the whole job, never leaves ranks waiting.
+    if (dist_init()) return cli_report_error();
+    int rc = cmd_train_ranked(&o, out, data, config, resume, n_training_opts);
+    // A failed rank may leave others inside a collective: end the whole job (mpirun prints
+    // which rank aborted; the message above says why). Checkpoints are atomic, so the last
+    // one stays loadable.
+    if (dist_size() > 1 && (rc == EXIT_BAD_INPUT || rc == EXIT_USAGE)) dist_abort(rc);
+    dist_finalize();
+    return rc;
+}
+
+static int cmd_train_ranked(train_options *op, const char *out, const char *data, const char *config, int resume,
+                            int n_training_opts) {
+    train_options o = *op;
     if (resume) {
         if (n_training_opts)
             return cli_usage_error("train", "--resume takes every setting from the run; only --threads, "
                                             "--max-steps and --quiet may be given");
         train_options saved;
-        if (train_load_options(&saved, out)) return cli_report_error();
+        if (train_load_options(&saved, out)) return report_rank_error();
         saved.out_dir = out;
         saved.threads = o.threads;
         saved.max_steps = o.max_steps;
@@ -213,18 +242,22 @@ int cmd_train(int argc, char **argv) {
         if (strlen(keep) >= sizeof o.data) return cli_usage_error("train", "--data: path too long");
         snprintf(o.data, sizeof o.data, "%s", keep);
         free(abs);
-        if (config && parse_config(&o.cfg, config)) return cli_report_error();
+        if (config && parse_config(&o.cfg, config)) return report_rank_error();
         if (o.z_last < o.z_first) return cli_usage_error("train", "--z-last %d is before --z-first %d", o.z_last, o.z_first);
     }
-    // Fail early on an unusable output folder, before minutes of data loading.
-    if (fs_mkdirs(out)) return cli_report_error();
-    char probe[4200];
-    fs_join(probe, sizeof probe, out, ".anoswin-write-test");
-    if (fs_write_all(probe, "ok\n", 3)) {
-        fprintf(stderr, "anoswin: %s: output folder is not writable\n", out);
-        return EXIT_BAD_INPUT;
+    if (!dist_is_root()) o.quiet = 1;  // one progress display: rank 0's
+    // Fail early on an unusable output folder, before minutes of data loading (rank 0 alone
+    // writes the run).
+    if (dist_is_root()) {
+        if (fs_mkdirs(out)) return report_rank_error();
+        char probe[4200];
+        fs_join(probe, sizeof probe, out, ".anoswin-write-test");
+        if (fs_write_all(probe, "ok\n", 3)) {
+            fprintf(stderr, "anoswin: %s: output folder is not writable\n", out);
+            return EXIT_BAD_INPUT;
+        }
+        remove(probe);
     }
-    remove(probe);
     if (!resume) {
         char rp[4200];
         fs_join(rp, sizeof rp, out, "resume.safetensors");
@@ -237,15 +270,16 @@ int cmd_train(int argc, char **argv) {
     slice_set train, val;
     memset(&train, 0, sizeof train);
     memset(&val, 0, sizeof val);
-    if (train_data_load(&o, &train, &val)) return cli_report_error();
+    if (train_data_load(&o, &train, &val)) return report_rank_error();
     train_install_signal_handlers();
     train_result res;
     memset(&res, 0, sizeof res);
     int rc = train_run(&o, &train, &val, resume, &res, NULL);
     slice_set_free(&train);
     slice_set_free(&val);
-    if (rc) return cli_report_error();
+    if (rc) return report_rank_error();
     int sig = train_stop_signal();
+    if (!dist_is_root()) return sig ? 128 + sig : EXIT_OK;
     fprintf(stderr, "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; run in %s\n",
             sig ? "stopped by signal" : "done", res.global_step, res.epoch, res.last_train_loss, res.last_val_loss,
             res.best_val_loss, out);

@@ -15,6 +15,7 @@
 #include "nn/nn.h"             // nn_set_threads
 #include "train/adamw.h"       // adamw_*, lr_schedule
 #include "train/checkpoint_io.h"  // run_save_model, run_save_resume, run_load_resume
+#include "train/dist.h"           // dist_*: data-parallel ranks (no-ops in one process)
 #include "util/error.h"        // as_fail, as_malloc
 #include "util/fs.h"           // fs_join, fs_mkdirs, fs_write_all
 #include "util/rng.h"          // rng_seed_stream, rng_permutation
@@ -108,10 +109,10 @@ int train_options_to_json(const train_options *o, char *out, size_t n) {
                      "\"warmup_epochs\":%.17g,\"mask_ratio\":%.17g,\"mask_unit\":%d,\"mask_brain\":%d,"
                      "\"brain_cover\":%.17g,\"drop_path\":%d,\"seed\":\"%" PRIu64 "\",\"save_every\":%d,"
                      "\"recon_count\":%d,\"data\":\"%s\",\"modality\":\"%s\",\"z_first\":%d,\"z_last\":%d,"
-                     "\"val_fraction\":%.17g}",
+                     "\"val_fraction\":%.17g,\"ranks\":%d}",
                      cfg, o->epochs, o->batch, o->lr, o->min_lr, o->warmup_epochs, o->mask_ratio, o->mask_unit,
                      o->mask_brain, o->brain_cover, o->drop_path, o->seed, o->save_every, o->recon_count, data,
-                     o->modality, o->z_first, o->z_last, o->val_fraction);
+                     o->modality, o->z_first, o->z_last, o->val_fraction, o->ranks > 0 ? o->ranks : 1);
     return k > 0 && (size_t)k < n ? 0 : -1;
 }
 
@@ -182,6 +183,8 @@ int train_options_from_json(train_options *o, const char *json, const char *what
         else *num[k].i = (int)v;
     }
     if (json_u64(ce, "seed", &o->seed)) return as_fail("%s: run options lack \"seed\"", what);
+    double ranks;  // absent in runs from before MPI: one process
+    o->ranks = json_number(ce, "ranks", &ranks) ? 1 : (int)ranks;
     if (json_string(ce, "data", o->data, sizeof o->data) ||
         json_string(ce, "modality", o->modality, sizeof o->modality))
         return as_fail("%s: run options lack the data settings", what);
@@ -239,7 +242,14 @@ void train_install_signal_handlers(void) {
     sa.sa_flags = SA_RESETHAND;  // a second Ctrl-C kills at once (checkpoints are atomic anyway)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (dist_size() > 1) {
+        // Under mpirun, SIGTERM is how mpirun tears the job down when a rank died: it must kill
+        // at once (a rank waiting for a dead peer would never reach the end of its step). A
+        // graceful stop is SIGUSR1, which mpirun forwards to every rank (or SIGINT to the ranks).
+        sigaction(SIGUSR1, &sa, NULL);
+    } else {
+        sigaction(SIGTERM, &sa, NULL);
+    }
 }
 
 int train_stop_signal(void) { return (int)g_stop_signal; }
@@ -275,11 +285,12 @@ typedef struct trainer {
 } trainer;
 
 // Masked loss over the whole validation set with its fixed masks, DropPath off. Pooled over
-// all masked tokens, so the value does not depend on how the set is cut into batches.
+// all masked tokens, so the value does not depend on how the set is cut into batches. With
+// several ranks, rank r takes batches r, r+N, ... and the sums are added across ranks.
 static double validation_loss(trainer *t, const slice_set *val) {
     double sum = 0.0;
     long count = 0;
-    for (int i0 = 0; i0 < val->n; i0 += t->o.batch) {
+    for (int i0 = t->o.batch * dist_rank(); i0 < val->n; i0 += t->o.batch * dist_size()) {
         int B = val->n - i0 < t->o.batch ? val->n - i0 : t->o.batch;
         for (int b = 0; b < B; b++) t->idx[b] = i0 + b;
         fill_batch(t->images, t->brain, val, t->idx, B, t->C);
@@ -289,6 +300,10 @@ static double validation_loss(trainer *t, const slice_set *val) {
         sum += (double)loss * (double)masked;
         count += masked;
     }
+    double agg[2] = {sum, (double)count};
+    dist_allreduce_sum_f64(agg, 2, "the validation loss");
+    sum = agg[0];
+    count = (long)agg[1];
     return count ? sum / (double)count : NAN;
 }
 
@@ -429,16 +444,24 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         t->o.quiet = o_in->quiet;
     }
     train_options *o = &t->o;
+    // Data parallelism (train/dist.h): rank r of N computes samples [r*batch, (r+1)*batch) of
+    // each global batch of N*batch; see the step below for why N x b equals 1 x N*b.
+    const int rank = dist_rank(), nranks = dist_size(), root = dist_is_root();
+    if (resume && o->ranks != nranks)
+        return as_fail("%s: the run trains with %d rank(s) x batch %d; resume it with %s%d rank(s)", o_in->out_dir,
+                       o->ranks, o->batch, o->ranks > 1 ? "mpirun -np " : "", o->ranks);
+    o->ranks = nranks;
+    const int gb = o->batch * nranks;  // the global batch
     if (swinmae_config_check(&o->cfg)) return -1;
     if (o->epochs < 1 || o->batch < 1) return as_fail("train: epochs and batch must be >= 1");
-    if (!train || train->n < o->batch)
-        return as_fail("train: %d training slices, fewer than one batch of %d", train ? train->n : 0, o->batch);
+    if (!train || train->n < gb)
+        return as_fail("train: %d training slices, fewer than one batch of %d", train ? train->n : 0, gb);
     if (train->size != o->cfg.img_size || (val && val->n > 0 && val->size != o->cfg.img_size))
         return as_fail("train: slices are %dx%d but the model takes %dx%d", train->size, train->size,
                        o->cfg.img_size, o->cfg.img_size);
     t->ms = options_mask_spec(o);
     if (mask_spec_check(&t->ms)) return -1;
-    if (check_writable(o->out_dir)) return -1;
+    if (root && check_writable(o->out_dir)) return -1;  // only rank 0 writes files
     char resume_path[4200], log_path[4200];
     fs_join(resume_path, sizeof resume_path, o->out_dir, "resume.safetensors");
     fs_join(log_path, sizeof log_path, o->out_dir, "log.csv");
@@ -464,7 +487,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
                     resume_path, t->st.n_train, t->st.n_val, train->n, val ? val->n : 0);
             goto done;
         }
-        if (log_truncate(log_path, t->st.global_step)) goto done;
+        if (root && log_truncate(log_path, t->st.global_step)) goto done;
     } else {
         params_init(&t->m.table, t->m.params, o->seed);
         t->st.best_val = INFINITY;
@@ -472,8 +495,25 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         t->st.n_train = train->n;
         t->st.n_val = val ? val->n : 0;
         t->st.data_hash = data_hash;
-        if (fs_write_all(log_path, LOG_HEADER, strlen(LOG_HEADER))) goto done;
+        if (root && fs_write_all(log_path, LOG_HEADER, strlen(LOG_HEADER))) goto done;
     }
+    if (nranks > 1) {
+        // Every rank must see the same slices (same --data on every node) and start from rank
+        // 0's parameters and moments (bit-identical from then on: same reduced gradient, same
+        // AdamW arithmetic; checked at every epoch end).
+        if (!dist_all_equal_u64(data_hash, "the data check")) {
+            as_fail("train: the ranks loaded different slices (is --data the same data on every node?)");
+            goto done;
+        }
+        dist_bcast(t->m.params, sizeof(float) * t->m.table.n_floats, 0, "the parameter broadcast");
+        if (resume) {
+            dist_bcast(t->opt.m, sizeof(float) * t->opt.n, 0, "the optimizer broadcast");
+            dist_bcast(t->opt.v, sizeof(float) * t->opt.n, 0, "the optimizer broadcast");
+        }
+        dist_watchdog_arm();
+    }
+    const char *check_env = getenv("ANOSWIN_MPI_CHECK_EVERY_STEP");
+    const int check_every_step = check_env && atoi(check_env) > 0;
 
     size_t hw = (size_t)t->S * t->S;
     t->images = as_malloc(sizeof(float) * (size_t)o->batch * t->C * hw);
@@ -481,7 +521,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
     t->tmask = as_malloc((size_t)o->batch * t->L);
     t->idx = as_malloc(sizeof(int) * (size_t)o->batch);
     int *perm = as_malloc(sizeof(int) * (size_t)train->n);
-    const long spe = train->n / o->batch, total = (long)o->epochs * spe;
+    const long spe = train->n / gb, total = (long)o->epochs * spe;
     const long start_step = t->st.global_step;
     long stop_at = o->max_steps > 0 && o->max_steps < total ? o->max_steps : total;
     int perm_epoch = -1;
@@ -503,23 +543,55 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             perm_epoch = epoch;
         }
         double lr = lr_schedule((double)k / (double)spe + epoch, o->lr, o->min_lr, o->warmup_epochs, o->epochs);
-        fill_batch(t->images, t->brain, train, perm + k * o->batch, o->batch, t->C);
-        mask_generate(t->tmask, &t->ms, o->mask_brain ? t->brain : NULL, o->batch, o->seed ^ SALT_MASK,
-                      (uint64_t)step * (uint64_t)o->batch);
+        // This rank's share of the global batch, and its masks (a pure function of the global
+        // sample index, so they equal a one-process run's).
+        long first = (long)k * gb + (long)rank * o->batch;
+        fill_batch(t->images, t->brain, train, perm + first, o->batch, t->C);
+        long masked = mask_generate(t->tmask, &t->ms, o->mask_brain ? t->brain : NULL, o->batch,
+                                    o->seed ^ SALT_MASK, (uint64_t)step * (uint64_t)gb + (uint64_t)rank * o->batch);
         swinmae_zero_grad(&t->m);
-        float loss = swinmae_forward(&t->m, t->images, t->tmask, o->batch, o->drop_path,
-                                     drop_seed_for_step(o->seed, step));
-        if (!isfinite(loss)) {
+        // DropPath draws per batch, so ranks take distinct streams (a run on N ranks matches a
+        // one-process run exactly only without DropPath).
+        uint64_t drop_seed = drop_seed_for_step(o->seed, step);
+        if (nranks > 1) drop_seed ^= 0x9e3779b97f4a7c15ULL * (uint64_t)(rank + 1);
+        float loss = swinmae_forward(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
+        int stop = g_stop_signal != 0;
+        if (nranks > 1) {
+            // The loss is the mean over the masked tokens of the batch. Over the global batch it
+            // is sum_r M_r*loss_r / M (M_r = masked tokens of rank r, M = sum M_r), and so is its
+            // gradient: each rank scales its gradient by M_r/M and the allreduce sums. The same
+            // small allreduce agrees on a stop request, so that every rank leaves the loop after
+            // the same step.
+            double agg[3] = {(double)loss * (double)masked, (double)masked, stop};
+            dist_allreduce_sum_f64(agg, 3, "the loss allreduce");
+            loss = agg[1] > 0 ? (float)(agg[0] / agg[1]) : 0.0f;
+            stop = agg[2] > 0;
+            if (isfinite(loss)) {
+                swinmae_backward(&t->m);
+                float w = agg[1] > 0 ? (float)((double)masked / agg[1]) : 0.0f;
+                float *g = t->m.grads;
+                const long n = (long)t->m.table.n_floats;
+#pragma omp parallel for schedule(static)
+                for (long i = 0; i < n; i++) g[i] *= w;
+                dist_allreduce_sum_f32(g, (size_t)n, "the gradient allreduce");
+            }
+        }
+        if (!isfinite(loss)) {  // the same on every rank
             as_fail("train: the loss became %g at step %ld (lower --lr?)", (double)loss, step);
             goto fail_loop;
         }
-        swinmae_backward(&t->m);
+        if (nranks == 1) swinmae_backward(&t->m);
         adamw_update(&t->opt, t->m.params, t->m.grads, lr);
+        if (nranks > 1 && check_every_step &&
+            !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table.n_floats), "the parameter check")) {
+            as_fail("train: the ranks' parameters differ after step %ld", step);
+            goto fail_loop;
+        }
         if (step_losses) step_losses[step] = loss;
         t->st.loss_sum += loss;
         t->st.loss_count++;
         t->st.global_step = step + 1;
-        epoch_images += o->batch;
+        epoch_images += gb;
         saved = 0;
 
         double now = now_seconds();
@@ -531,6 +603,11 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         }
 
         if (t->st.global_step % spe == 0) {  // end of an epoch
+            if (nranks > 1 &&
+                !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table.n_floats), "the parameter check")) {
+                as_fail("train: the ranks' parameters differ at the end of epoch %d", epoch + 1);
+                goto fail_loop;
+            }
             double train_loss = t->st.loss_sum / (double)t->st.loss_count;
             double val_loss = val && val->n > 0 ? validation_loss(t, val) : NAN;
             double ips = epoch_images / (now - epoch_t0 > 0 ? now - epoch_t0 : 1e-9);
@@ -538,7 +615,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             char row[512];
             snprintf(row, sizeof row, "%d,%ld,%.6g,%.8g,%.8g,%.3f,%.1f\n", epoch + 1, t->st.global_step, lr,
                      train_loss, val_loss, ips, elapsed);
-            if (log_append(log_path, row)) goto fail_loop;
+            if (root && log_append(log_path, row)) goto fail_loop;
             if (res) {
                 res->last_train_loss = train_loss;
                 res->last_val_loss = val_loss;
@@ -554,27 +631,28 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             char name[64];
             int numbered = o->save_every > 0 && (epoch + 1) % o->save_every == 0;
             snprintf(name, sizeof name, "epoch_%04d", epoch + 1);
-            if (numbered && save_named_model(t, name)) goto fail_loop;
-            if (is_best && save_named_model(t, "best")) goto fail_loop;
-            if ((numbered || epoch + 1 == o->epochs) && o->recon_count > 0 && write_reconstructions(t, show, name))
+            if (root && numbered && save_named_model(t, name)) goto fail_loop;
+            if (root && is_best && save_named_model(t, "best")) goto fail_loop;
+            if (root && (numbered || epoch + 1 == o->epochs) && o->recon_count > 0 &&
+                write_reconstructions(t, show, name))
                 goto fail_loop;
-            if (save_resume_point(t)) goto fail_loop;
+            if (root && save_resume_point(t)) goto fail_loop;
             saved = 1;
             epoch_t0 = now_seconds();
             epoch_images = 0;
         }
-        if (g_stop_signal) break;
+        if (nranks > 1 ? stop : g_stop_signal != 0) break;
     }
     if (!saved) {  // stopped mid-epoch (max_steps or a signal): keep the exact state
         t->st.elapsed += now_seconds() - t0;
-        if (save_resume_point(t)) goto fail_loop;
+        if (root && save_resume_point(t)) goto fail_loop;
     }
     if (!o->quiet) progress_end(&prog);
     if (res) {
         res->global_step = t->st.global_step;
         res->epoch = (int)(t->st.global_step / spe);
         res->best_val_loss = t->st.best_val;
-        res->interrupted = g_stop_signal != 0;
+        res->interrupted = g_stop_signal != 0 || (nranks > 1 && t->st.global_step < stop_at);
         if (t->st.loss_count) res->last_train_loss = t->st.loss_sum / (double)t->st.loss_count;
     }
     rc = 0;

@@ -61,6 +61,9 @@ typedef struct train_options {
     char data[4096], modality[16];
     int z_first, z_last;
     double val_fraction;
+    // Data-parallel ranks the run trains with (set by train_run from dist_size(); `batch` is
+    // per rank, the global batch is ranks * batch). --resume needs the same number of ranks.
+    int ranks;
 } train_options;
 
 void train_options_default(train_options *o);
