@@ -234,6 +234,12 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
         saved.max_steps = o.max_steps;
         saved.quiet = o.quiet;
         o = saved;
+        if (o.ranks != dist_size()) {  // train_run says so too; say it before loading the data
+            as_fail("%s: the run trains on %d rank(s) x batch %d, not %d; resume it %s%d", out, o.ranks, o.batch,
+                    dist_size(), o.ranks > 1 ? "with mpirun -np " : "in one process, not under mpirun -np ",
+                    o.ranks > 1 ? o.ranks : dist_size());
+            return report_rank_error();
+        }
     } else {
         if (!data) return cli_usage_error("train", "--data DIR|CSV is required");
         // Stored absolute, so that --resume works from any working directory.
@@ -283,6 +289,9 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
     fprintf(stderr, "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; run in %s\n",
             sig ? "stopped by signal" : "done", res.global_step, res.epoch, res.last_train_loss, res.last_val_loss,
             res.best_val_loss, out);
-    if (sig) fprintf(stderr, "train: continue with: anoswin train --resume --out %s\n", out);
+    if (sig && dist_size() > 1)
+        fprintf(stderr, "train: continue with: mpirun -np %d anoswin train --resume --out %s\n", dist_size(), out);
+    else if (sig)
+        fprintf(stderr, "train: continue with: anoswin train --resume --out %s\n", out);
     return sig ? 128 + sig : EXIT_OK;
 }

@@ -448,8 +448,9 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
     // each global batch of N*batch; see the step below for why N x b equals 1 x N*b.
     const int rank = dist_rank(), nranks = dist_size(), root = dist_is_root();
     if (resume && o->ranks != nranks)
-        return as_fail("%s: the run trains with %d rank(s) x batch %d; resume it with %s%d rank(s)", o_in->out_dir,
-                       o->ranks, o->batch, o->ranks > 1 ? "mpirun -np " : "", o->ranks);
+        return as_fail("%s: the run trains on %d rank(s) x batch %d, not %d; resume it %s%d", o_in->out_dir, o->ranks,
+                       o->batch, nranks, o->ranks > 1 ? "with mpirun -np " : "in one process, not under mpirun -np ",
+                       o->ranks > 1 ? o->ranks : nranks);
     o->ranks = nranks;
     const int gb = o->batch * nranks;  // the global batch
     if (swinmae_config_check(&o->cfg)) return -1;
