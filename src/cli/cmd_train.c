@@ -289,6 +289,10 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
     fprintf(stderr, "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; run in %s\n",
             sig ? "stopped by signal" : "done", res.global_step, res.epoch, res.last_train_loss, res.last_val_loss,
             res.best_val_loss, out);
+    if (dist_size() > 1)
+        fprintf(stderr, "train: %d ranks x batch %d; rank 0 spent %.1f s in MPI collectives (waits for other ranks "
+                        "included)\n",
+                dist_size(), o.batch, dist_comm_seconds());
     if (sig && dist_size() > 1)
         fprintf(stderr, "train: continue with: mpirun -np %d anoswin train --resume --out %s\n", dist_size(), out);
     else if (sig)

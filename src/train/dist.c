@@ -64,12 +64,20 @@ static void *watchdog_main(void *arg) {
     return NULL;
 }
 
+static double g_comm_seconds, g_comm_t0;
+
 static void wait_begin(const char *what) {
     atomic_store(&g_wait_what, what);
     atomic_store(&g_wait_since_ms, now_ms());
+    g_comm_t0 = now_seconds();
 }
 
-static void wait_end(void) { atomic_store(&g_wait_since_ms, 0); }
+static void wait_end(void) {
+    atomic_store(&g_wait_since_ms, 0);
+    g_comm_seconds += now_seconds() - g_comm_t0;
+}
+
+double dist_comm_seconds(void) { return g_comm_seconds; }
 
 void dist_watchdog_arm(void) {
     if (g_size <= 1 || g_timeout <= 0) return;

@@ -46,6 +46,9 @@ int dist_all_equal_u64(uint64_t v, const char *what);
 // and unevenly on different ranks).
 void dist_watchdog_arm(void);
 
+// Seconds this rank spent inside collectives so far (waiting for slower ranks included).
+double dist_comm_seconds(void);
+
 // FNV-1a over the bits of a float buffer (the check that ranks hold identical parameters).
 uint64_t dist_checksum_f32(const float *x, size_t n);
 
