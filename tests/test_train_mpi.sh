@@ -6,7 +6,8 @@
 #  - SIGUSR1 to mpirun stops every rank after the same step (status 138); mpirun --resume then
 #    ends byte-identical to an uninterrupted np=2 run; resuming with another rank count is refused;
 #  - SIGKILL of one rank mid-run ends the job with a non-zero status within seconds (no hang)
-#    and leaves a checkpoint that loads strictly in PyTorch and resumes under mpirun.
+#    and leaves a checkpoint that loads strictly in PyTorch and resumes under mpirun;
+#  - a stopped (hung) rank: the watchdog (ANOSWIN_MPI_TIMEOUT) ends the job.
 # Without MPI in the binary: mpirun -np 2 is refused with a message naming the build option.
 set -u
 BIN=${ANOSWIN_BIN:?}
@@ -28,7 +29,8 @@ fi
 # (CMA needs ptrace rights that containers often lack).
 export OMPI_MCA_btl=self,vader OMPI_MCA_plm_rsh_agent= OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-MPI=(timeout 60 mpirun --oversubscribe --allow-run-as-root -np 2)
+# In the sanitizer build, LeakSanitizer would report Open MPI's own allocations at exit.
+MPI=(env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0" timeout 60 mpirun --oversubscribe --allow-run-as-root -np 2)
 
 CFG='img_size=64,patch_size=4,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1'
 COMMON=(--data "$W/data" --config "$CFG" --z-first 70 --z-last 79 --val-fraction 0.34 --seed 5 --threads 1
@@ -143,6 +145,25 @@ check "SIGKILL: last.safetensors loads strictly in PyTorch" '[ $? -eq 0 ]' || ca
 step=$(state "$W/kill/resume.safetensors" global_step)
 "${MPI[@]}" "$BIN" train --resume --out "$W/kill" --threads 1 --quiet --max-steps $((step + 2)) >"$W/kill2.err" 2>&1
 check "SIGKILL: mpirun -np 2 --resume from step $step continues (exit 0)" '[ $? -eq 0 ]' || cat "$W/kill2.err"
+
+# ---- a stuck rank (SIGSTOP): the watchdog ends the job ---------------------------------------
+ANOSWIN_MPI_TIMEOUT=2 "${MPI[@]}" "$BIN" train "${COMMON[@]}" --epochs 400 --batch 2 --save-every 0 --recon 0 \
+    --out "$W/stuck" >"$W/stuck.err" 2>&1 &
+mp=$!
+for _ in $(seq 1 600); do
+    [ "$(rows "$W/stuck/log.csv")" -ge 2 ] && break
+    sleep 0.05
+done
+mpirun_pid=$(pgrep -P $mp)
+ranks=($(pgrep -P "$mpirun_pid"))
+t0=$(date +%s)
+kill -STOP "${ranks[1]}"
+wait $mp
+rc=$?
+t1=$(date +%s)
+kill -CONT "${ranks[1]}" 2>/dev/null
+check "a stopped rank: the watchdog ends the job (status $rc, $((t1 - t0)) s)" \
+    '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((t1 - t0)) -lt 30 ] && grep -q "no answer from the other ranks" "$W/stuck.err"'
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -15,7 +15,10 @@
 #include <mpi.h>
 #endif
 
-static int g_inited, g_mpi, g_rank, g_size = 1;
+static int g_inited, g_rank, g_size = 1;
+#ifdef ANOSWIN_WITH_MPI
+static int g_mpi;  // MPI_Init was called (launched by mpirun with more than one rank)
+#endif
 
 // Launched by an MPI launcher? (Open MPI's mpirun, PMIx launchers such as srun --mpi=pmix,
 // MPICH's hydra / PMI-2.) Decided from the environment so that a plain run never touches MPI
@@ -66,13 +69,13 @@ static void *watchdog_main(void *arg) {
 
 static double g_comm_seconds, g_comm_t0;
 
-static void wait_begin(const char *what) {
+static __attribute__((unused)) void wait_begin(const char *what) {
     atomic_store(&g_wait_what, what);
     atomic_store(&g_wait_since_ms, now_ms());
     g_comm_t0 = now_seconds();
 }
 
-static void wait_end(void) {
+static __attribute__((unused)) void wait_end(void) {
     atomic_store(&g_wait_since_ms, 0);
     g_comm_seconds += now_seconds() - g_comm_t0;
 }
