@@ -1,13 +1,477 @@
+// anoswin demo: the whole mission on the embedded synthetic data, in minutes on 2 cores:
+// data synth -> train a demo-sized Swin MAE -> detect (sliding masks + A.1 post-processing) ->
+// eval (Table-1-shaped summary, HTML report).
+//
+// Every step runs THIS executable (/proc/self/exe) with the same command line a user would type,
+// so the demo exercises exactly the code paths of `anoswin data synth|train|detect|eval`; the
+// command lines are printed before each step. A step that finished writes OUT/stamps/<step>.txt
+// holding its command line; a rerun with the same options reuses it (the stamp is written last,
+// so an interrupted step is redone from scratch), --force redoes everything. Once a step is
+// redone, every later step is redone too.
+//
+// Time bound: training runs a fixed number of epochs chosen to fit the budget on a 2-core
+// machine (so that the result is reproducible for a seed and thread count); --minutes is a
+// safety net: when training is still running at the bound, it gets SIGTERM, finishes the current
+// step, saves its checkpoints and the demo goes on with them (noted in the summary; such a run is
+// not bit-reproducible across machines).
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/timer.h"
 
-// Placeholder until the command lands; see the issue tracker.
-int cmd_demo(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("Usage: anoswin demo [options]\n(not implemented yet)\n");
-        return EXIT_OK;
+// ---- the demo configuration (README "The demo": what and why) -------------------------------
+typedef struct demo_config {
+    const char *name;
+    int healthy, test;            // synthetic training set (healthy) and lesion test set
+    int val_test, val_healthy;    // separate validation set: lesion subjects (val-threshold) and
+                                  // healthy subjects (healthy-fpr thresholds)
+    const char *model;            // --config of anoswin train
+    int epochs, batch, warmup_epochs;
+    double lr;
+    int mask_size;                // training mask unit (px at the model grid)
+    long max_steps;               // 0: none
+    int window;                   // detection mask window (px at the model grid)
+    const char *preset;           // post-processing preset
+    const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
+    const char *test_slices[2];    // RAS axial range scored by detect (z-first, z-last)
+    int bootstrap;
+} demo_config;
+
+// Full demo: 128 px (the 240 mm field at 1.9 mm), patch 4 -> a 32x32 token grid, window 4 so
+// the four stages run at 32/16/8/4 tokens (img = patch * window * 8), C = 32, heads 1/2/4/8
+// (head dim 32 like the paper's), one grey channel. Mask unit 8 px and detection window 32 px
+// keep the paper's proportions at 224 px (16 px units, 64 px windows: 1/14 and 2/7 of the
+// image) rounded to the patch grid.
+static const demo_config demo_full = {
+    .name = "demo",
+    .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 2,
+    .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4",
+    .epochs = 12, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
+    .window = 32, .preset = "brats",
+    .train_slices = {"60", "109"}, .test_slices = {"75", "94"},
+    .bootstrap = 1000,
+};
+
+// --small (CI): two subjects per set, a 64 px model with C = 8 and window 2, a few steps, a
+// short slice range. Checks that every output is produced, not the numbers.
+static const demo_config demo_small = {
+    .name = "small",
+    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 1,
+    .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
+    .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
+    .window = 16, .preset = "brats",
+    .train_slices = {"80", "89"}, .test_slices = {"82", "87"},
+    .bootstrap = 50,
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin demo [options]\n"
+            "\n"
+            "The whole pipeline on the embedded synthetic data (no download): synthesise healthy and lesion\n"
+            "scans (data synth), train a demo-sized Swin MAE (train), detect lesions with sliding masks and the\n"
+            "paper's post-processing (detect), evaluate (eval), print a Table-1-shaped summary and the path of\n"
+            "the HTML report. Each step runs this executable with the command line it prints.\n"
+            "\n"
+            "Options:\n"
+            "  -o, --out DIR       output folder (default demo-out)\n"
+            "  -m, --minutes M     safety bound on training minutes (default 10): training is stopped after\n"
+            "                      the current step at the bound and the demo goes on with that checkpoint\n"
+            "  -s, --seed S        seed of data, training and bootstrap (default 1)\n"
+            "  -t, --threads T     threads (default: all cores)\n"
+            "  -f, --force         redo every step (default: reuse steps finished with the same options)\n"
+            "      --small         tiny data, model and step count (seconds; for tests)\n"
+            "  -h, --help\n"
+            "\n"
+            "Writes DIR/data (training set), DIR/val-data (validation set), DIR/train (run: log.csv,\n"
+            "checkpoints, reconstructions), DIR/detect and DIR/detect-val (maps and masks per subject),\n"
+            "DIR/report (report.{html,md,csv,json}, panels/, summary.txt) and DIR/stamps.\n");
+}
+
+// ---- argument lists ---------------------------------------------------------------------------
+typedef struct arglist {
+    char *v[64];
+    int n;
+} arglist;
+
+static void arg_add(arglist *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg_add(arglist *a, const char *fmt, ...) {
+    if (a->n >= 63) abort();  // the demo's own command lines are short
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[4096];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    a->v[a->n++] = as_strdup(buf);
+    a->v[a->n] = NULL;
+}
+
+static void arg_free(arglist *a) {
+    for (int i = 0; i < a->n; i++) free(a->v[i]);
+    a->n = 0;
+}
+
+// The command line as one shell-quoted line (for the stamp and the log).
+static void arg_line(const arglist *a, char *out, size_t n) {
+    size_t k = 0;
+    out[0] = 0;
+    for (int i = 0; i < a->n && k + 4 < n; i++) {
+        const char *s = a->v[i];
+        int plain = s[0] != 0 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,") ==
+                                     strlen(s);
+        k += (size_t)snprintf(out + k, n - k, plain ? "%s%s" : "%s'%s'", i ? " " : "", s);
+        if (k >= n) { out[n - 1] = 0; return; }
     }
-    return cli_usage_error("demo", "not implemented yet");
+}
+
+// ---- running a step ---------------------------------------------------------------------------
+static volatile sig_atomic_t demo_interrupted = 0;
+static pid_t demo_child = 0;
+
+static void demo_on_signal(int sig) {
+    demo_interrupted = sig;
+    // The child shares the terminal's process group and gets Ctrl-C itself; a SIGTERM sent to the
+    // demo alone is passed on so that training saves its state.
+    if (demo_child > 0 && sig == SIGTERM) kill(demo_child, SIGTERM);
+}
+
+// Runs /proc/self/exe with a (a->v[0] is the command name) and waits. stdout_path: the child's
+// stdout goes to that file (NULL: ours). time_limit > 0: after that many seconds the child gets
+// SIGTERM (training stops after its current step and saves) and *timed_out is set; exit status
+// 143 is then a success. Returns the child's exit status (0 ok), or -1 (as_fail).
+static int run_step(const arglist *a, const char *stdout_path, double time_limit, int *timed_out) {
+    if (timed_out) *timed_out = 0;
+    fflush(stdout);
+    fflush(stderr);
+    char *argv[66];
+    argv[0] = "anoswin";
+    for (int i = 0; i <= a->n; i++) argv[i + 1] = a->v[i];
+    pid_t pid = fork();
+    if (pid < 0) return as_fail("demo: fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (stdout_path) {
+            int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || dup2(fd, 1) < 0) {
+                fprintf(stderr, "anoswin: %s: %s\n", stdout_path, strerror(errno));
+                _exit(1);
+            }
+            close(fd);
+        }
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "anoswin: /proc/self/exe: %s\n", strerror(errno));
+        _exit(127);
+    }
+    demo_child = pid;
+    double t0 = now_seconds();
+    int status = 0, sent = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, time_limit > 0 && !sent ? WNOHANG : 0);
+        if (r == pid) break;
+        if (r < 0 && errno != EINTR) {
+            demo_child = 0;
+            return as_fail("demo: waitpid: %s", strerror(errno));
+        }
+        if (r == 0) {
+            if (now_seconds() - t0 >= time_limit) {
+                fprintf(stderr, "demo: training reached the %.1f-minute bound: stopping after the current step\n",
+                        time_limit / 60);
+                kill(pid, SIGTERM);
+                sent = 1;
+                if (timed_out) *timed_out = 1;
+            } else {
+                struct timespec ts = {0, 200000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    demo_child = 0;
+    if (WIFEXITED(status)) {
+        int rc = WEXITSTATUS(status);
+        if (sent && rc == 128 + SIGTERM) return 0;
+        return rc;
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+// Removes a step's output folder (inside OUT only; the demo created it).
+static int rm_tree(const char *path) {
+    if (!fs_exists(path)) return 0;
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return as_fail("%s: cannot remove: %s", path, strerror(errno));
+    return 0;
+}
+
+typedef struct demo_run {
+    const char *out;
+    int force, redo;  // redo: an earlier step ran, so every later one runs too
+    int step, nsteps;
+    double t_start;
+    double step_seconds[8];
+    const char *step_name[8];
+    int reused[8];
+} demo_run;
+
+// Reads the first line of a stamp (the command line it ran); "" when absent.
+static void stamp_read(const char *path, char *line, size_t n) {
+    line[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (fgets(line, (int)n, f)) line[strcspn(line, "\n")] = 0;
+    fclose(f);
+}
+
+// One step: reuse if its stamp holds the same command line, else remove `outputs` (a
+// NULL-terminated list of folders), run, and stamp. note: extra stamp text (may be NULL).
+static int demo_step(demo_run *d, const char *name, const arglist *a, const char *const *outputs,
+                     const char *stdout_path, double time_limit, int *timed_out) {
+    char line[8192], stamp[4200], dir[4200], old[8192];
+    arg_line(a, line, sizeof line);
+    fs_join(dir, sizeof dir, d->out, "stamps");
+    char fname[128];
+    snprintf(fname, sizeof fname, "%s.txt", name);
+    fs_join(stamp, sizeof stamp, dir, fname);
+    int k = d->step++;
+    d->step_name[k] = name;
+    stamp_read(stamp, old, sizeof old);
+    if (!d->force && !d->redo && !strcmp(old, line)) {
+        fprintf(stderr, "\n[%d/%d] %s: reusing the finished step (%s; --force redoes it)\n", k + 1, d->nsteps, name,
+                stamp);
+        d->reused[k] = 1;
+        // Time of the original run, for the summary.
+        FILE *f = fopen(stamp, "r");
+        if (f) {
+            char buf[8192];
+            while (fgets(buf, sizeof buf, f))
+                if (!strncmp(buf, "seconds ", 8)) d->step_seconds[k] = atof(buf + 8);
+            fclose(f);
+        }
+        if (timed_out) {
+            *timed_out = 0;
+            f = fopen(stamp, "r");
+            if (f) {
+                char buf[8192];
+                while (fgets(buf, sizeof buf, f))
+                    if (!strncmp(buf, "stopped-by-time-bound", 21)) *timed_out = 1;
+                fclose(f);
+            }
+        }
+        return 0;
+    }
+    d->redo = 1;
+    if (fs_mkdirs(dir)) return -1;
+    remove(stamp);
+    for (int i = 0; outputs && outputs[i]; i++)
+        if (rm_tree(outputs[i])) return -1;
+    if (stdout_path) {  // its folder may just have been removed
+        char parent[4200];
+        snprintf(parent, sizeof parent, "%s", stdout_path);
+        char *slash = strrchr(parent, '/');
+        if (slash && slash != parent) {
+            *slash = 0;
+            if (fs_mkdirs(parent)) return -1;
+        }
+    }
+    fprintf(stderr, "\n[%d/%d] %s (demo elapsed %.0f s)\n  $ anoswin %s\n", k + 1, d->nsteps, name,
+            now_seconds() - d->t_start, line);
+    double t0 = now_seconds();
+    int rc = run_step(a, stdout_path, time_limit, timed_out);
+    if (rc < 0) return -1;
+    if (demo_interrupted) return as_fail("demo: interrupted during %s", name);
+    if (rc != 0) return as_fail("demo: step '%s' failed (exit %d): anoswin %s", name, rc, line);
+    d->step_seconds[k] = now_seconds() - t0;
+    char text[8400];
+    int m = snprintf(text, sizeof text, "%s\nseconds %.1f\n%s", line, d->step_seconds[k],
+                     timed_out && *timed_out ? "stopped-by-time-bound\n" : "");
+    return fs_write_all(stamp, text, (size_t)m);
+}
+
+static int print_file(const char *path, FILE *to) {
+    unsigned char *data;
+    size_t n;
+    if (fs_read_all(path, &data, &n)) return -1;
+    fwrite(data, 1, n, to);
+    free(data);
+    return 0;
+}
+
+int cmd_demo(int argc, char **argv) {
+    enum { OPT_SMALL = 1000 };
+    static const struct option longopts[] = {
+        {"out", required_argument, 0, 'o'},     {"minutes", required_argument, 0, 'm'},
+        {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
+        {"force", no_argument, 0, 'f'},         {"small", no_argument, 0, OPT_SMALL},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    const char *out = "demo-out";
+    double minutes = 10;
+    long seed = 1, threads = 0;
+    int force = 0, small = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:m:s:t:fh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'm':
+            if (cli_parse_double("demo", "minutes", optarg, 0.05, 1e6, &minutes)) return EXIT_USAGE;
+            break;
+        case 's':
+            if (cli_parse_int("demo", "seed", optarg, 0, 1000000000L, &seed)) return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_int("demo", "threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
+            break;
+        case 'f': force = 1; break;
+        case OPT_SMALL: small = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case ':': return cli_usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("demo", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    if (!out[0]) return cli_usage_error("demo", "--out: empty folder name");
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? n : 1;
+    }
+    const demo_config *cfg = small ? &demo_small : &demo_full;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = demo_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    if (fs_mkdirs(out)) return cli_report_error();
+    char data[4200], val[4200], trainrun[4200], det[4200], detval[4200], rep[4200], ckpt[4400], tmp[4400],
+        summary[4400], html[4400], logcsv[4400], valhealthy[4400];
+    fs_join(data, sizeof data, out, "data");
+    fs_join(val, sizeof val, out, "val-data");
+    fs_join(trainrun, sizeof trainrun, out, "train");
+    fs_join(det, sizeof det, out, "detect");
+    fs_join(detval, sizeof detval, out, "detect-val");
+    fs_join(rep, sizeof rep, out, "report");
+    fs_join(ckpt, sizeof ckpt, trainrun, "last.safetensors");
+    fs_join(logcsv, sizeof logcsv, trainrun, "log.csv");
+    fs_join(summary, sizeof summary, rep, "summary.txt");
+    fs_join(html, sizeof html, rep, "report.html");
+    fs_join(valhealthy, sizeof valhealthy, val, "healthy");
+    fs_join(tmp, sizeof tmp, data, "test");
+    char testdir[4400];
+    snprintf(testdir, sizeof testdir, "%s", tmp);
+    fs_join(tmp, sizeof tmp, val, "test");
+    char valtestdir[4400];
+    snprintf(valtestdir, sizeof valtestdir, "%s", tmp);
+
+    demo_run d = {.out = out, .force = force, .nsteps = 6, .t_start = now_seconds()};
+    fprintf(stderr,
+            "anoswin demo (%s configuration): %d healthy + %d lesion synthetic subjects, model %s,\n"
+            "%d epochs (bound %.1f min), seed %ld, %ld threads, output in %s/\n",
+            cfg->name, cfg->healthy, cfg->test, cfg->model, cfg->epochs, minutes, seed, threads, out);
+
+    arglist a = {0};
+    int rc = -1, timed_out = 0;
+    {  // 1. training + test data
+        const char *outs[] = {data, NULL};
+        arg_add(&a, "data"), arg_add(&a, "synth"), arg_add(&a, "--out"), arg_add(&a, "%s", data);
+        arg_add(&a, "--healthy"), arg_add(&a, "%d", cfg->healthy), arg_add(&a, "--test"), arg_add(&a, "%d", cfg->test);
+        arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed);
+        arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+        if (demo_step(&d, "data", &a, outs, NULL, 0, NULL)) goto done;
+        arg_free(&a);
+    }
+    {  // 2. a separate validation set (other seed: other subjects)
+        const char *outs[] = {val, NULL};
+        arg_add(&a, "data"), arg_add(&a, "synth"), arg_add(&a, "--out"), arg_add(&a, "%s", val);
+        arg_add(&a, "--healthy"), arg_add(&a, "%d", cfg->val_healthy), arg_add(&a, "--test"),
+            arg_add(&a, "%d", cfg->val_test);
+        arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed + 1000003);
+        arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+        if (demo_step(&d, "val-data", &a, outs, NULL, 0, NULL)) goto done;
+        arg_free(&a);
+    }
+    {  // 3. training
+        const char *outs[] = {trainrun, NULL};
+        arg_add(&a, "train"), arg_add(&a, "--data"), arg_add(&a, "%s", data), arg_add(&a, "--modality"), arg_add(&a, "t2");
+        arg_add(&a, "--out"), arg_add(&a, "%s", trainrun), arg_add(&a, "--config"), arg_add(&a, "%s", cfg->model);
+        arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->train_slices[0]);
+        arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->train_slices[1]);
+        arg_add(&a, "--epochs"), arg_add(&a, "%d", cfg->epochs), arg_add(&a, "--batch"), arg_add(&a, "%d", cfg->batch);
+        arg_add(&a, "--lr"), arg_add(&a, "%g", cfg->lr), arg_add(&a, "--warmup-epochs"), arg_add(&a, "%d", cfg->warmup_epochs);
+        arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->mask_size);
+        if (cfg->max_steps > 0) arg_add(&a, "--max-steps"), arg_add(&a, "%ld", cfg->max_steps);
+        arg_add(&a, "--save-every"), arg_add(&a, "0");
+        arg_add(&a, "--seed"), arg_add(&a, "%ld", seed), arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+        if (demo_step(&d, "train", &a, outs, NULL, minutes * 60, &timed_out)) goto done;
+        arg_free(&a);
+    }
+    {  // 4. detect on the validation set (lesion + healthy subjects), 5. on the test set
+        const char *outs_v[] = {detval, NULL}, *outs_t[] = {det, NULL};
+        for (int pass = 0; pass < 2; pass++) {
+            arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
+            arg_add(&a, "--out"), arg_add(&a, "%s", pass ? det : detval);
+            arg_add(&a, "--modality"), arg_add(&a, "t2");
+            arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->window);
+            arg_add(&a, "--preset"), arg_add(&a, "%s", cfg->preset);
+            arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
+            arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
+            arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+            arg_add(&a, "%s", pass ? testdir : val);
+            if (demo_step(&d, pass ? "detect" : "detect-val", &a, pass ? outs_t : outs_v, NULL, 0, NULL)) goto done;
+            arg_free(&a);
+        }
+    }
+    {  // 6. evaluation and reports
+        const char *outs[] = {rep, NULL};
+        arg_add(&a, "eval"), arg_add(&a, "--pred"), arg_add(&a, "%s", det), arg_add(&a, "--data"), arg_add(&a, "%s", testdir);
+        arg_add(&a, "--modality"), arg_add(&a, "t2");
+        arg_add(&a, "--val-data"), arg_add(&a, "%s", valtestdir), arg_add(&a, "--val-pred"), arg_add(&a, "%s", detval);
+        arg_add(&a, "--healthy"), arg_add(&a, "%s", valhealthy), arg_add(&a, "--healthy-pred"), arg_add(&a, "%s", detval);
+        arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2 (%d test subjects)", cfg->test);
+        arg_add(&a, "--out"), arg_add(&a, "%s", rep), arg_add(&a, "--log"), arg_add(&a, "%s", logcsv);
+        arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed);
+        // The table goes to report/summary.txt and is printed below, also when the step is reused.
+        if (demo_step(&d, "eval", &a, outs, summary, 0, NULL)) goto done;
+        arg_free(&a);
+    }
+    printf("\n");
+    if (print_file(summary, stdout)) goto done;
+    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy subjects; "
+           "detection window %d px, preset %s, slices %s..%s.\n",
+           cfg->name, cfg->model, cfg->epochs, cfg->batch, cfg->healthy, cfg->window, cfg->preset, cfg->test_slices[0],
+           cfg->test_slices[1]);
+    if (timed_out)
+        printf("NOTE: training was stopped by the %.1f-minute bound before its last epoch (not reproducible "
+               "across machines); see %s.\n",
+               minutes, logcsv);
+    printf("Step times (s):");
+    for (int k = 0; k < d.step; k++) printf(" %s %.0f%s", d.step_name[k], d.step_seconds[k], d.reused[k] ? " (reused)" : "");
+    printf("; this run %.0f s\n", now_seconds() - d.t_start);
+    printf("Report: %s\n", html);
+    rc = 0;
+done:
+    arg_free(&a);
+    if (rc) return demo_interrupted ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + (int)demo_interrupted)
+                                    : cli_report_error();
+    return EXIT_OK;
 }

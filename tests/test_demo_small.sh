@@ -1,0 +1,92 @@
+#!/bin/bash
+# anoswin demo --small: the demo's whole path (data synth -> train -> detect -> eval) end to end on
+# tiny data and a tiny model; every output exists, the reports parse (JSON/CSV with Python), the
+# HTML references only files that exist, the summary is printed; a rerun reuses every step and
+# prints the same table; --force redoes the steps; bad options are usage errors.
+set -u
+bin=${ANOSWIN_BIN:?}
+py=${ANOSWIN_PYTHON:-/usr/bin/python3}
+pass=0 fail=0
+ok() { pass=$((pass+1)); }
+bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+out=scratch_demo_small
+rm -rf "$out"
+
+"$bin" demo --small --out "$out" --threads 2 >"$out.stdout" 2>"$out.stderr"
+rc=$?
+if [ "$rc" != 0 ]; then
+  bad "demo --small exit $rc"; tail -40 "$out.stderr"
+  echo "$pass passed, $fail failed"; exit 1
+fi
+ok
+
+# Every step's outputs.
+for f in data/synth.txt val-data/synth.txt train/log.csv train/last.safetensors \
+         report/report.html report/report.json report/report.csv report/report.md report/summary.txt \
+         stamps/data.txt stamps/val-data.txt stamps/train.txt stamps/detect-val.txt stamps/detect.txt stamps/eval.txt; do
+  [ -s "$out/$f" ] && ok || bad "missing $out/$f"
+done
+for d in "$out"/data/test/*/; do
+  s=$(basename "$d")
+  for f in anomaly_map.nii.gz reconstruction.nii.gz mask.nii.gz summary.json; do
+    [ -s "$out/detect/$s/$f" ] && ok || bad "missing $out/detect/$s/$f"
+  done
+done
+[ -n "$(ls "$out"/detect-val 2>/dev/null)" ] && ok || bad "no detect-val outputs"
+
+# The summary on stdout: the table, the paper protocol row, the report path.
+grep -q "| paper | per-volume |" "$out.stdout" && ok || bad "no paper/per-volume row in the summary"
+grep -q "Report: $out/report/report.html" "$out.stdout" && ok || bad "no report path in the summary"
+grep -q "^\[6/6\] eval" "$out.stderr" && ok || bad "no step header for eval on stderr"
+
+# Reports parse; numbers are finite and in range; HTML references exist.
+"$py" - "$out/report" <<'EOF' && ok || bad "report checks"
+import csv, json, math, os, re, sys
+d = sys.argv[1]
+j = json.load(open(os.path.join(d, "report.json")))
+rows = j["rows"]
+protos = {r["protocol"] for r in rows}
+for p in ("paper", "val-threshold", "oracle"):
+    assert p in protos, f"protocol {p} missing: {protos}"
+paper = [r for r in rows if r["protocol"] == "paper" and r["aggregation"] == "per-volume"]
+assert len(paper) == 1
+for k in ("dice", "auprc", "auroc"):
+    v = paper[0][k]["value"]
+    assert v is not None and math.isfinite(v) and 0 <= v <= 1, (k, v)
+assert j["parameters"] > 0 and j["seconds_per_slice"] > 0, (j["parameters"], j["seconds_per_slice"])
+with open(os.path.join(d, "report.csv")) as f:
+    c = list(csv.DictReader(f))
+assert len(c) == len(rows), (len(c), len(rows))
+for r in c:
+    for k in ("dice", "auprc", "auroc"):
+        if r[k] != "":
+            assert 0 <= float(r[k]) <= 1, (k, r[k])
+html = open(os.path.join(d, "report.html")).read()
+refs = re.findall(r'(?:src|href)="([^"#]+)"', html)
+assert refs, "no pictures in the HTML"
+for ref in refs:
+    assert not re.match(r"[a-z]+:", ref), f"external reference {ref}"
+    assert os.path.exists(os.path.join(d, ref)), f"missing {ref}"
+EOF
+
+# A rerun reuses every step and prints the same table.
+t0=$(date +%s)
+"$bin" demo --small --out "$out" --threads 2 >"$out.stdout2" 2>"$out.stderr2" && ok || bad "rerun failed"
+[ "$(grep -c "reusing the finished step" "$out.stderr2")" = 6 ] && ok || bad "rerun did not reuse all 6 steps: $(cat "$out.stderr2")"
+diff <(grep "^|" "$out.stdout") <(grep "^|" "$out.stdout2") >/dev/null && ok || bad "rerun table differs"
+[ $(( $(date +%s) - t0 )) -lt 20 ] && ok || bad "rerun took too long"
+
+# A changed stamp (as after changing an option) redoes that step and every later one.
+echo "changed" >"$out/stamps/eval.txt"
+"$bin" demo --small --out "$out" --threads 2 >"$out.stdout3" 2>"$out.stderr3" && ok || bad "rerun after a stamp change failed"
+[ "$(grep -c "reusing the finished step" "$out.stderr3")" = 5 ] && grep -q "^\[6/6\] eval" "$out.stderr3" && ok \
+  || bad "stamp change did not redo eval alone: $(grep '^\[' "$out.stderr3")"
+
+# Usage errors.
+"$bin" demo --minutes 0 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "--minutes 0 is not a usage error"
+"$bin" demo --frobnicate >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown option is not a usage error"
+"$bin" demo extra >/dev/null 2>&1; [ $? = 2 ] && ok || bad "extra argument is not a usage error"
+"$bin" demo --help | grep -q "Usage: anoswin demo" && ok || bad "--help"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
