@@ -2,7 +2,9 @@
 # anoswin demo --small: the demo's whole path (data synth -> train -> detect -> eval) end to end on
 # tiny data and a tiny model; every output exists, the reports parse (JSON/CSV with Python), the
 # HTML references only files that exist, the summary is printed; a rerun reuses every step and
-# prints the same table; --force redoes the steps; bad options are usage errors.
+# prints the same table; a changed step is redone with every later one; bad options are usage
+# errors. Labelled slow (end to end: runs in the optimised build, not again under ASan).
+# Exit 77 (ctest: Skipped, never Passed) while `anoswin train` or `detect` is still a stub.
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -11,6 +13,11 @@ ok() { pass=$((pass+1)); }
 bad() { fail=$((fail+1)); echo "FAIL: $*"; }
 out=scratch_demo_small
 rm -rf "$out"
+for c in train detect eval; do
+  if "$bin" $c --help | grep -q "not implemented yet"; then
+    echo "SKIP: anoswin $c is not implemented in this build yet"; exit 77
+  fi
+done
 
 "$bin" demo --small --out "$out" --threads 2 >"$out.stdout" 2>"$out.stderr"
 rc=$?
