@@ -46,31 +46,6 @@ static void usage(FILE *f) {
             "  --keep DIR        keep the exchanged files in DIR (default: a temporary folder, removed)\n");
 }
 
-// bench/torch_detect.py: $ANOSWIN_SOURCE_DIR, else next to the executable's tree, else ./
-static int find_script(char *out, size_t n) {
-    const char *rel = "bench/torch_detect.py";
-    const char *src = getenv("ANOSWIN_SOURCE_DIR");
-    if (src) {
-        fs_join(out, n, src, rel);
-        if (fs_exists(out)) return 0;
-    }
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *dir = dirname(exe);
-        const char *ups[] = {"..", "../..", "../share/anoswin"};
-        for (int i = 0; i < 3; i++) {
-            char base[4200];
-            fs_join(base, sizeof base, dir, ups[i]);
-            fs_join(out, n, base, rel);
-            if (fs_exists(out)) return 0;
-        }
-    }
-    fs_join(out, n, ".", rel);
-    return fs_exists(out) ? 0 : -1;
-}
-
 // CPU seconds (user + system) of this process, all threads (on a busy machine CPU time / threads
 // estimates what the wall time would be on an idle one).
 static double cpu_seconds(int who) {
@@ -142,7 +117,7 @@ int bench_detect(int argc, char **argv) {
     char script[4200] = "";
     if (torch) {
         if (script_opt) snprintf(script, sizeof script, "%s", script_opt);
-        else if (find_script(script, sizeof script))
+        else if (cli_find_source_file("bench/torch_detect.py", script, sizeof script))
             return cli_usage_error("bench", "cannot find bench/torch_detect.py (set ANOSWIN_SOURCE_DIR, give "
                                             "--torch-script, or --no-torch)");
     }

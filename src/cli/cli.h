@@ -3,6 +3,8 @@
 #ifndef ANOSWIN_CLI_H
 #define ANOSWIN_CLI_H
 
+#include <stddef.h>
+
 enum { EXIT_OK = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
 
 int cmd_info(int argc, char **argv);
@@ -29,5 +31,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 // otherwise a usage error naming the option is printed and -1 returned.
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+
+// Finds a file shipped in the source tree (e.g. "bench/torch_train_step.py"): under
+// $ANOSWIN_SOURCE_DIR, else next to the executable's tree (.., ../.., ../share/anoswin), else
+// under ./. Returns 0 and the path in out, or -1 when it is nowhere.
+int cli_find_source_file(const char *rel, char *out, size_t n);
 
 #endif

@@ -150,31 +150,6 @@ static int run_torch(const char *python, const char *script, const char *config,
     return 0;
 }
 
-// bench/torch_train_step.py: $ANOSWIN_SOURCE_DIR, else next to the executable's tree.
-static int find_script(char *out, size_t n) {
-    const char *rel = "bench/torch_train_step.py";
-    const char *src = getenv("ANOSWIN_SOURCE_DIR");
-    if (src) {
-        fs_join(out, n, src, rel);
-        if (fs_exists(out)) return 0;
-    }
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *dir = dirname(exe);
-        const char *ups[] = {"..", "../..", "../share/anoswin"};
-        for (int i = 0; i < 3; i++) {
-            char base[4200];
-            fs_join(base, sizeof base, dir, ups[i]);
-            fs_join(out, n, base, rel);
-            if (fs_exists(out)) return 0;
-        }
-    }
-    fs_join(out, n, ".", rel);
-    return fs_exists(out) ? 0 : -1;
-}
-
 static int bench_train(int argc, char **argv) {
     static const struct option longopts[] = {
         {"batch", required_argument, 0, 'b'},      {"threads", required_argument, 0, 't'},
@@ -222,7 +197,7 @@ static int bench_train(int argc, char **argv) {
     if (!no_torch) {
         if (script)
             snprintf(script_path, sizeof script_path, "%s", script);
-        else if (find_script(script_path, sizeof script_path))
+        else if (cli_find_source_file("bench/torch_train_step.py", script_path, sizeof script_path))
             return cli_usage_error("bench", "cannot find bench/torch_train_step.py (set ANOSWIN_SOURCE_DIR, "
                                             "give --torch-script, or --no-torch)");
     }

@@ -2,9 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 typedef struct command {
     const char *name;
@@ -72,6 +75,29 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     }
     *out = v;
     return 0;
+}
+
+int cli_find_source_file(const char *rel, char *out, size_t n) {
+    const char *src = getenv("ANOSWIN_SOURCE_DIR");
+    if (src) {
+        fs_join(out, n, src, rel);
+        if (fs_exists(out)) return 0;
+    }
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *dir = dirname(exe);
+        const char *ups[] = {"..", "../..", "../share/anoswin"};
+        for (int i = 0; i < 3; i++) {
+            char base[4200];
+            fs_join(base, sizeof base, dir, ups[i]);
+            fs_join(out, n, base, rel);
+            if (fs_exists(out)) return 0;
+        }
+    }
+    fs_join(out, n, ".", rel);
+    return fs_exists(out) ? 0 : -1;
 }
 
 int main(int argc, char **argv) {
