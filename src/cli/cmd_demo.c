@@ -16,7 +16,6 @@
 // not bit-reproducible across machines).
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/arglist.h"
 #include "cli/cli.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -102,42 +102,6 @@ static void usage(FILE *f) {
             "DIR/report (report.{html,md,csv,json}, panels/, summary.txt) and DIR/stamps.\n");
 }
 
-// ---- argument lists ---------------------------------------------------------------------------
-typedef struct arglist {
-    char *v[64];
-    int n;
-} arglist;
-
-static void arg_add(arglist *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void arg_add(arglist *a, const char *fmt, ...) {
-    if (a->n >= 63) abort();  // the demo's own command lines are short
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[4096];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    a->v[a->n++] = as_strdup(buf);
-    a->v[a->n] = NULL;
-}
-
-static void arg_free(arglist *a) {
-    for (int i = 0; i < a->n; i++) free(a->v[i]);
-    a->n = 0;
-}
-
-// The command line as one shell-quoted line (for the stamp and the log).
-static void arg_line(const arglist *a, char *out, size_t n) {
-    size_t k = 0;
-    out[0] = 0;
-    for (int i = 0; i < a->n && k + 4 < n; i++) {
-        const char *s = a->v[i];
-        int plain = s[0] != 0 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,") ==
-                                     strlen(s);
-        k += (size_t)snprintf(out + k, n - k, plain ? "%s%s" : "%s'%s'", i ? " " : "", s);
-        if (k >= n) { out[n - 1] = 0; return; }
-    }
-}
-
 // ---- running a step ---------------------------------------------------------------------------
 static volatile sig_atomic_t demo_interrupted = 0;
 static pid_t demo_child = 0;
@@ -208,17 +172,7 @@ static int run_step(const arglist *a, const char *stdout_path, double time_limit
     return 1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
 
-// Removes a step's output folder (inside OUT only; the demo created it).
-static int rm_tree(const char *path) {
-    if (!fs_exists(path)) return 0;
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return as_fail("%s: cannot remove: %s", path, strerror(errno));
-    return 0;
-}
 
 typedef struct demo_run {
     const char *out;
@@ -280,7 +234,7 @@ static int demo_step(demo_run *d, const char *name, const arglist *a, const char
     if (fs_mkdirs(dir)) return -1;
     remove(stamp);
     for (int i = 0; outputs && outputs[i]; i++)
-        if (rm_tree(outputs[i])) return -1;
+        if (fs_remove_tree(outputs[i])) return -1;
     if (stdout_path) {  // its folder may just have been removed
         char parent[4200];
         snprintf(parent, sizeof parent, "%s", stdout_path);
@@ -290,13 +244,13 @@ static int demo_step(demo_run *d, const char *name, const arglist *a, const char
             if (fs_mkdirs(parent)) return -1;
         }
     }
-    fprintf(stderr, "\n[%d/%d] %s (demo elapsed %.0f s)\n  $ anoswin %s\n", k + 1, d->nsteps, name,
+    fprintf(stderr, "\n[%d/%d] %s (demo elapsed %.0f s)\n  $ %s\n", k + 1, d->nsteps, name,
             now_seconds() - d->t_start, line);
     double t0 = now_seconds();
     int rc = run_step(a, stdout_path, time_limit, timed_out);
     if (rc < 0) return -1;
     if (demo_interrupted) return as_fail("demo: interrupted during %s", name);
-    if (rc != 0) return as_fail("demo: step '%s' failed (exit %d): anoswin %s", name, rc, line);
+    if (rc != 0) return as_fail("demo: step '%s' failed (exit %d): %s", name, rc, line);
     d->step_seconds[k] = now_seconds() - t0;
     char text[8400];
     int m = snprintf(text, sizeof text, "%s\nseconds %.1f\n%s", line, d->step_seconds[k],

@@ -16,7 +16,6 @@
 // RUN/data/<set>-<modality>.csv that detect and eval read, so every number names its subjects.
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -30,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/arglist.h"
 #include "cli/cli.h"
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
 #include "util/error.h"
@@ -88,54 +88,7 @@ static void modality_label(char *out, size_t n, const char *m) {
     snprintf(out, n, "%s", !strcmp(m, "flair") ? "FLAIR" : !strcmp(m, "t1") ? "T1" : "T2");
 }
 
-// ---- argument lists and running a step --------------------------------------------------------
-typedef struct arglist {
-    char *v[80];
-    int n;
-} arglist;
-
-static void arg_add(arglist *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void arg_add(arglist *a, const char *fmt, ...) {
-    if (a->n >= 78) abort();  // our own command lines are short
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[4096];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    a->v[a->n++] = as_strdup(buf);
-    a->v[a->n] = NULL;
-}
-
-static void arg_free(arglist *a) {
-    for (int i = 0; i < a->n; i++) free(a->v[i]);
-    a->n = 0;
-}
-
-// The command line, shell-quoted, as "anoswin <args>".
-static void arg_line(const arglist *a, char *out, size_t n) {
-    size_t k = (size_t)snprintf(out, n, "anoswin");
-    for (int i = 0; i < a->n && k + 4 < n; i++) {
-        const char *s = a->v[i];
-        int plain = *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") ==
-                              strlen(s);
-        if (plain) k += (size_t)snprintf(out + k, n - k, " %s", s);
-        else {
-            k += (size_t)snprintf(out + k, n - k, " '");
-            for (; *s && k + 6 < n; s++) {
-                if (*s == '\'') k += (size_t)snprintf(out + k, n - k, "'\\''");
-                else out[k++] = *s, out[k] = 0;
-            }
-            k += (size_t)snprintf(out + k, n - k, "'");
-        }
-        if (k >= n) {
-            out[n - 1] = 0;
-            return;
-        }
-    }
-}
-
-// Ctrl-C reaches the running step itself (same process group): training saves and exits 130.
-// We note the signal, pass a SIGTERM sent to us alone on to the step, and stop after it.
+// ---- running a step ---------------------------------------------------------------------------
 static volatile sig_atomic_t exp_signal = 0;
 static volatile pid_t exp_child = 0;
 
@@ -179,17 +132,7 @@ static int run_child(const arglist *a, const char *stdout_path) {
     return 1;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
 
-// Removes a derived output folder (detect/eval outputs inside RUN, which we created).
-static int rm_tree(const char *path) {
-    if (!fs_exists(path)) return 0;
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return as_fail("%s: cannot remove: %s", path, strerror(errno));
-    return 0;
-}
 
 // First line of a file ("" when absent).
 static void first_line(const char *path, char *line, size_t n) {
@@ -259,7 +202,7 @@ static int step_run(runner *r, const char *name, const arglist *a, const char *o
     fs_join(logdir, sizeof logdir, r->run, "stamps");
     if (fs_mkdirs(logdir) != 0) return -1;
     remove(stamp);
-    if (outdir && rm_tree(outdir) != 0) return -1;
+    if (outdir && fs_remove_tree(outdir) != 0) return -1;
     char text[16400];
     int m = snprintf(text, sizeof text, "%s\n", line);
     if (fs_write_all(started, text, (size_t)m) != 0) return -1;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,6 +74,18 @@ int fs_mkdirs(const char *dir) {
         }
     }
     if (!fs_is_dir(dir)) return as_fail("%s: not a folder", dir);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+int fs_remove_tree(const char *path) {
+    if (!fs_exists(path)) return 0;
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return as_fail("%s: cannot remove: %s", path, strerror(errno));
     return 0;
 }
 

@@ -23,6 +23,8 @@ int fs_file_commit(fs_file *af);
 void fs_file_abort(fs_file *af);
 
 int fs_mkdirs(const char *dir);            // mkdir -p; error names the folder
+// rm -r of a folder the caller created (a step's outputs); no-op when absent; links not followed.
+int fs_remove_tree(const char *path);
 int fs_exists(const char *path);
 int fs_is_dir(const char *path);
 // Reads a whole file (binary); *n gets its size. Error names the file.
