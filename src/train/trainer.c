@@ -376,9 +376,10 @@ static int log_truncate(const char *path, long global_step) {
     int line_no = 0;
     for (char *line = text, *next; line && *line; line = next, line_no++) {
         next = strchr(line, '\n');
+        int complete = next != NULL;  // a row cut short (full disk, power loss) has no newline
         if (next) *next++ = 0;
         long epoch, step;
-        if (line_no == 0 || (sscanf(line, "%ld,%ld,", &epoch, &step) == 2 && step <= global_step)) {
+        if (line_no == 0 || (complete && sscanf(line, "%ld,%ld,", &epoch, &step) == 2 && step <= global_step)) {
             size_t l = strlen(line);
             memcpy(out + len, line, l);
             len += l;
