@@ -8,16 +8,22 @@
 //    reductions, attention tiles);
 //  - reductions over rows (bias / LayerNorm gradients) are split into a fixed number of
 //    per-thread parts added in thread order, so a run is reproducible for a given thread count.
-// sgemm (OpenBLAS) is only ever called outside OpenMP parallel regions.
+// sgemm (OpenBLAS, single-threaded) is only ever called through gemm(), which splits the product
+// over the OpenMP threads.
 #ifndef ANOSWIN_NN_NN_H
 #define ANOSWIN_NN_NN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-// Sets the OpenMP and OpenBLAS thread counts together (n <= 0: leave as they are).
+// Sets the OpenMP thread count (n <= 0: leave it) and keeps OpenBLAS single-threaded.
 void nn_set_threads(int n);
 int nn_threads(void);
+
+// C (M, N) = alpha·op(A)·op(B) + beta·C, row-major, op = transpose when trans_* is non-zero:
+// cblas_sgemm split over the OpenMP threads. Call it outside parallel regions.
+void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+          int ldb, float beta, float *C, int ldc);
 
 // ---- Linear ---------------------------------------------------------------------------------
 // out (N, OC) = inp (N, IC) · weight (OC, IC)ᵀ + bias (OC); bias may be NULL.

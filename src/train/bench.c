@@ -1,10 +1,10 @@
 #include "train/bench.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 
 #include "model/params.h"    // params_init
 #include "model/swin_mae.h"  // swinmae_*
+#include "nn/nn.h"           // gemm
 #include "train/adamw.h"     // adamw_*
 #include "train/masking.h"   // mask_generate
 #include "util/error.h"      // as_malloc
@@ -17,11 +17,11 @@ double bench_sgemm_gflops(int n, int reps) {
     rng r;
     rng_seed(&r, 1);
     for (size_t i = 0; i < nn; i++) a[i] = (float)rng_uniform(&r), b[i] = (float)rng_uniform(&r), c[i] = 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);  // warm-up
+    gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);  // warm-up
     double best = 1e30;
     for (int k = 0; k < reps; k++) {
         double t = now_seconds();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         t = now_seconds() - t;
         if (t < best) best = t;
     }
