@@ -119,6 +119,29 @@ static int fake_model(void *ctx, float *recon, const float *images, const uint8_
     return 0;
 }
 
+// The map the fake model should give on a 16x16 image with 8 px windows: per 8x8 block the
+// residual |img - 0.5| (positive: max(img - 0.5, 0)) min-max normalised; then / global max.
+static void expected_map(float *expect, const float *img, int H, int W, int positive) {
+    float mx = 0;
+    for (int by = 0; by < H / 8; by++)
+        for (int bx = 0; bx < W / 8; bx++) {
+            float lo = 1e9f, hi = -1e9f;
+            for (int y = 8 * by; y < 8 * by + 8; y++)
+                for (int x = 8 * bx; x < 8 * bx + 8; x++) {
+                    float d = img[x + W * y] - 0.5f, v = positive ? (d > 0 ? d : 0) : fabsf(d);
+                    expect[x + W * y] = v;
+                    lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+                }
+            for (int y = 8 * by; y < 8 * by + 8; y++)
+                for (int x = 8 * bx; x < 8 * bx + 8; x++) {
+                    float *v = &expect[x + W * y];
+                    *v = hi > lo ? (*v - lo) / (hi - lo) : 0;
+                    mx = *v > mx ? *v : mx;
+                }
+        }
+    for (int i = 0; i < H * W; i++) expect[i] /= mx;
+}
+
 static void test_map_fake_model(void) {
     enum { H = 16, W = 16 };
     float img[H * W], map[H * W], expect[H * W];
@@ -131,24 +154,7 @@ static void test_map_fake_model(void) {
     fake f = {.H = H, .W = W, .P = 4};
     int n = amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
     CHECK(n == 4 && f.calls == 2 && f.max_b == 3, "4 windows in batches of 3 (%d windows, %d calls)", n, f.calls);
-    // expected: per 8x8 block, |img - 0.5| min-max normalised; then / global max (= 1)
-    float mx = 0;
-    for (int by = 0; by < 2; by++)
-        for (int bx = 0; bx < 2; bx++) {
-            float lo = 1e9f, hi = -1e9f;
-            for (int y = 8 * by; y < 8 * by + 8; y++)
-                for (int x = 8 * bx; x < 8 * bx + 8; x++) {
-                    float v = fabsf(img[x + W * y] - 0.5f);
-                    lo = v < lo ? v : lo, hi = v > hi ? v : hi;
-                }
-            for (int y = 8 * by; y < 8 * by + 8; y++)
-                for (int x = 8 * bx; x < 8 * bx + 8; x++) {
-                    float v = (fabsf(img[x + W * y] - 0.5f) - lo) / (hi - lo);
-                    expect[x + W * y] = v;
-                    mx = v > mx ? v : mx;
-                }
-        }
-    for (int i = 0; i < H * W; i++) expect[i] /= mx;
+    expected_map(expect, img, H, W, 0);
     tu_allclose("map of the fake model", map, expect, H * W, 1e-6, 1e-5);
     // token masks: window (bx,by) in row-major order -> tokens (2bx..2bx+1, 2by..2by+1)
     int ok = f.total == 4;
@@ -157,6 +163,15 @@ static void test_map_fake_model(void) {
         for (int t = 0; t < 16; t++) ok &= f.masks[k][t] == ((t % 4) / 2 == bx && (t / 4) / 2 == by);
     }
     CHECK(ok, "each variant masks exactly its window's 2x2 tokens");
+    // Positive residual: voxels darker than the reconstruction score 0 before the scaling.
+    p.positive_residual = 1;
+    amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
+    expected_map(expect, img, H, W, 1);
+    tu_allclose("map of the fake model, positive residual", map, expect, H * W, 1e-6, 1e-5);
+    int dark_zero = 1;
+    for (int i = 0; i < H * W; i++) dark_zero &= img[i] >= 0.5f || map[i] == 0;
+    CHECK(dark_zero, "positive residual: pixels darker than the reconstruction get 0");
+    p.positive_residual = 0;
 
     // No brain: empty map, no model call, no NaN.
     uint8_t brain[H * W] = {0};

@@ -36,6 +36,9 @@ static void usage(FILE *f) {
             "  --mask-size N       sliding mask side in px: 64 (default) or 32 (any multiple of the patch)\n"
             "  --origin X,Y        fixed grid origin (column, row on the model grid; snapped down to the patch)\n"
             "                      instead of the brain's bounding box\n"
+            "  --residual R        abs (default, the paper's L1 residual) or positive (only input brighter\n"
+            "                      than the reconstruction: hyperintense findings, as in T2 and FLAIR)\n"
+            "  --brain-only        residual set to 0 outside the brain mask before the per-window scaling\n"
             "  --z-first K         first RAS axial slice (default 75)\n"
             "  --z-last K          last RAS axial slice, inclusive (default 94)\n"
             "  --all-slices        every axial slice\n"
@@ -56,7 +59,8 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
-       OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID };
+       OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
+       OPT_RESIDUAL, OPT_BRAIN_ONLY };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -77,7 +81,8 @@ int cmd_detect(int argc, char **argv) {
         {"modality", required_argument, 0, OPT_MOD},    {"threads", required_argument, 0, OPT_THREADS},
         {"batch", required_argument, 0, OPT_BATCH},     {"attention-maps", no_argument, 0, OPT_ATT},
         {"no-overlays", no_argument, 0, OPT_NOOV},      {"quiet", no_argument, 0, OPT_QUIET},
-        {"save-model-grid", no_argument, 0, OPT_SAVE_GRID}, {"help", no_argument, 0, 'h'},
+        {"save-model-grid", no_argument, 0, OPT_SAVE_GRID}, {"residual", required_argument, 0, OPT_RESIDUAL},
+        {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
     detect_options_default(&o);
@@ -127,6 +132,12 @@ int cmd_detect(int argc, char **argv) {
                 else return cli_usage_error("detect", "--norm: expected minmax or percentile, got '%s'", optarg);
                 break;
             case OPT_MOD: modality = optarg; break;
+            case OPT_RESIDUAL:
+                if (!strcmp(optarg, "abs")) o.amap.positive_residual = 0;
+                else if (!strcmp(optarg, "positive")) o.amap.positive_residual = 1;
+                else return cli_usage_error("detect", "--residual: expected abs or positive, got '%s'", optarg);
+                break;
+            case OPT_BRAIN_ONLY: o.amap.restrict_to_brain = 1; break;
             case OPT_THREADS:
                 if (cli_parse_int("detect", "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
                 threads = (int)v;

@@ -10,7 +10,7 @@
 
 void amap_defaults(amap_params *p) {
     *p = (amap_params){.window = 64, .patch = 4, .auto_grid = 1, .origin_x = 0, .origin_y = 0, .max_batch = 8,
-                       .restrict_to_brain = 0};
+                       .restrict_to_brain = 0, .positive_residual = 0};
 }
 
 static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
@@ -92,7 +92,10 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
                 for (int x = w->x0; x < w->x0 + w->w; x++) {
                     size_t i = x + (size_t)W * y;
                     float r = 0;
-                    for (int c = 0; c < C; c++) r += fabsf(img[i] - recon[((size_t)b * C + c) * hw + i]);
+                    for (int c = 0; c < C; c++) {
+                        float d = img[i] - recon[((size_t)b * C + c) * hw + i];
+                        r += p->positive_residual ? (d > 0 ? d : 0) : fabsf(d);
+                    }
                     r /= C;
                     if (p->restrict_to_brain && brain && !brain[i]) r = 0;
                     map[i] = r;

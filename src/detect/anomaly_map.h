@@ -12,7 +12,8 @@
 // bounding-box corner (snapped), the grid covers the bounding box, and positions with no brain
 // pixel are skipped. auto_grid = 0: the grid starts at (origin_x, origin_y) (snapped) and covers
 // the rest of the image, again skipping positions with no brain (when a brain mask is given).
-// Residual: mean over channels of |input - reconstruction| per pixel; per window
+// Residual: mean over channels of |input - reconstruction| per pixel (positive_residual: of
+// max(input - reconstruction, 0), for findings known to be hyperintense, as in T2 and FLAIR); per window
 // (r - min) / (max - min) over the window's pixels (all 0 when max == min); windows do not
 // overlap, so "summing" places them. A slice with no brain, or whose map is all 0, gives an all-0
 // map (never NaN).
@@ -28,6 +29,7 @@ typedef struct amap_params {
     int origin_x, origin_y; // grid origin for auto_grid = 0 (x = column, y = row)
     int max_batch;          // model batch size cap
     int restrict_to_brain;  // 1: residual set to 0 outside the brain before normalising (default 0)
+    int positive_residual;  // 1: only input brighter than the reconstruction counts (default 0)
 } amap_params;
 
 void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8
