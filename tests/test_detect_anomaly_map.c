@@ -173,6 +173,39 @@ static void test_map_fake_model(void) {
     CHECK(dark_zero, "positive residual: pixels darker than the reconstruction get 0");
     p.positive_residual = 0;
 
+    // Overlapping windows (stride 4, window 8): origins 0, 4, 8, 12 per axis (the last ones
+    // clipped to 4 px), 16 windows; each pixel gets the mean of the normalised residuals of the
+    // windows covering it, then the slice map is divided by its maximum.
+    p.stride = 4;
+    f.calls = f.total = 0;
+    n = amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
+    CHECK(n == 16, "stride 4: 16 windows (%d)", n);
+    {
+        double acc[H * W] = {0}, mx = 0;
+        int cnt[H * W] = {0};
+        for (int y0 = 0; y0 < H; y0 += 4)
+            for (int x0 = 0; x0 < W; x0 += 4) {
+                int x1 = x0 + 8 < W ? x0 + 8 : W, y1 = y0 + 8 < H ? y0 + 8 : H;
+                double lo = 1e9, hi = -1e9;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        double v = fabs(img[x + W * y] - 0.5);
+                        lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+                    }
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) {
+                        acc[x + W * y] += (fabs(img[x + W * y] - 0.5) - lo) / (hi - lo);
+                        cnt[x + W * y]++;
+                    }
+            }
+        for (int i = 0; i < H * W; i++) acc[i] /= cnt[i], mx = acc[i] > mx ? acc[i] : mx;
+        for (int i = 0; i < H * W; i++) expect[i] = (float)(acc[i] / mx);
+    }
+    tu_allclose("map with overlapping windows (stride 4)", map, expect, H * W, 1e-6, 1e-5);
+    p.stride = 6;
+    CHECK(amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f) < 0, "stride 6 (not a multiple of the patch) refused");
+    p.stride = 0;
+
     // No brain: empty map, no model call, no NaN.
     uint8_t brain[H * W] = {0};
     f.calls = f.total = 0;

@@ -39,6 +39,8 @@ static void usage(FILE *f) {
             "  --residual R        abs (default, the paper's L1 residual) or positive (only input brighter\n"
             "                      than the reconstruction: hyperintense findings, as in T2 and FLAIR)\n"
             "  --brain-only        residual set to 0 outside the brain mask before the per-window scaling\n"
+            "  --stride N          grid step in px (default: the mask size, the paper's non-overlapping grid);\n"
+            "                      smaller steps overlap the windows, whose scores are averaged\n"
             "  --z-first K         first RAS axial slice (default 75)\n"
             "  --z-last K          last RAS axial slice, inclusive (default 94)\n"
             "  --all-slices        every axial slice\n"
@@ -60,7 +62,7 @@ static void usage(FILE *f) {
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
-       OPT_RESIDUAL, OPT_BRAIN_ONLY };
+       OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -82,7 +84,7 @@ int cmd_detect(int argc, char **argv) {
         {"batch", required_argument, 0, OPT_BATCH},     {"attention-maps", no_argument, 0, OPT_ATT},
         {"no-overlays", no_argument, 0, OPT_NOOV},      {"quiet", no_argument, 0, OPT_QUIET},
         {"save-model-grid", no_argument, 0, OPT_SAVE_GRID}, {"residual", required_argument, 0, OPT_RESIDUAL},
-        {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"help", no_argument, 0, 'h'},
+        {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"stride", required_argument, 0, OPT_STRIDE},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
     detect_options_default(&o);
@@ -138,6 +140,10 @@ int cmd_detect(int argc, char **argv) {
                 else return cli_usage_error("detect", "--residual: expected abs or positive, got '%s'", optarg);
                 break;
             case OPT_BRAIN_ONLY: o.amap.restrict_to_brain = 1; break;
+            case OPT_STRIDE:
+                if (cli_parse_int("detect", "stride", optarg, 1, 4096, &v)) return EXIT_USAGE;
+                o.amap.stride = (int)v;
+                break;
             case OPT_THREADS:
                 if (cli_parse_int("detect", "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
                 threads = (int)v;
@@ -176,6 +182,11 @@ int cmd_detect(int argc, char **argv) {
     if (amap_check_model(&m.cfg, m.cfg.img_size, o.amap.window, ckpt)) {
         swinmae_free(&m);
         return cli_report_error();
+    }
+    if (o.amap.stride && (o.amap.stride % m.cfg.patch_size || o.amap.stride > o.amap.window)) {
+        swinmae_free(&m);
+        return cli_usage_error("detect", "--stride %d: expected a multiple of the patch (%d px) up to the mask size (%d px)",
+                               o.amap.stride, m.cfg.patch_size, o.amap.window);
     }
     o.checkpoint = ckpt;
 

@@ -10,14 +10,16 @@
 
 void amap_defaults(amap_params *p) {
     *p = (amap_params){.window = 64, .patch = 4, .auto_grid = 1, .origin_x = 0, .origin_y = 0, .max_batch = 8,
-                       .restrict_to_brain = 0, .positive_residual = 0};
+                       .restrict_to_brain = 0, .positive_residual = 0, .stride = 0};
 }
 
 static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
 
 int amap_windows(amap_window *out, int max, const uint8_t *brain, int H, int W, const amap_params *p) {
-    int P = p->patch, S = p->window;
+    int P = p->patch, S = p->window, step = p->stride > 0 ? p->stride : S;
     if (P < 1 || S < P || S % P) return as_fail("anomaly map: window %d px is not a multiple of the patch %d", S, P);
+    if (step % P || step > S)
+        return as_fail("anomaly map: stride %d px is not a multiple of the patch %d up to the window %d", step, P, S);
     if (H % P || W % P) return as_fail("anomaly map: slice %dx%d is not a multiple of the patch %d", H, W, P);
     int bx0 = 0, by0 = 0, bx1 = W - 1, by1 = H - 1;  // inclusive bounds the grid must cover
     if (p->auto_grid) {
@@ -36,8 +38,8 @@ int amap_windows(amap_window *out, int max, const uint8_t *brain, int H, int W, 
     }
     int ox = floor_to(bx0, P), oy = floor_to(by0, P);
     int n = 0;
-    for (int y0 = oy; y0 <= by1; y0 += S)
-        for (int x0 = ox; x0 <= bx1; x0 += S) {
+    for (int y0 = oy; y0 <= by1; y0 += step)
+        for (int x0 = ox; x0 <= bx1; x0 += step) {
             amap_window w = {x0, y0, x0 + S <= W ? S : W - x0, y0 + S <= H ? S : H - y0};
             int any = !brain;
             for (int y = w.y0; y < w.y0 + w.h && !any; y++)
@@ -75,6 +77,8 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
     int P = p->patch, L = (H / P) * (W / P), B = p->max_batch < n ? p->max_batch : n;
     float *images = as_malloc(sizeof(float) * (size_t)B * C * hw), *recon = as_malloc(sizeof(float) * (size_t)B * C * hw);
     uint8_t *tm = as_malloc((size_t)B * L);
+    float *resid = as_malloc(sizeof(float) * (size_t)p->window * p->window);
+    uint16_t *covered = as_calloc(hw, sizeof(uint16_t));
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) memcpy(images + ((size_t)b * C + c) * hw, img, sizeof(float) * hw);
     int rc = n;
@@ -98,17 +102,23 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
                     }
                     r /= C;
                     if (p->restrict_to_brain && brain && !brain[i]) r = 0;
-                    map[i] = r;
+                    resid[(x - w->x0) + w->w * (y - w->y0)] = r;
                     lo = r < lo ? r : lo, hi = r > hi ? r : hi;
                 }
             float scale = hi > lo ? 1.0f / (hi - lo) : 0.0f;
             for (int y = w->y0; y < w->y0 + w->h; y++)
                 for (int x = w->x0; x < w->x0 + w->w; x++) {
                     size_t i = x + (size_t)W * y;
-                    map[i] = (map[i] - lo) * scale;
+                    map[i] += (resid[(x - w->x0) + w->w * (y - w->y0)] - lo) * scale;
+                    covered[i]++;
                 }
         }
     }
+    // Overlapping windows (stride < window): the mean of the windows covering a pixel, so that the
+    // edges of the grid, covered by fewer windows, are not darker. Without overlap this is the
+    // paper's sum (one window per pixel).
+    for (size_t i = 0; i < hw; i++)
+        if (covered[i] > 1) map[i] /= covered[i];
     if (rc >= 0) {
         float mx = 0;
         for (size_t i = 0; i < hw; i++) mx = map[i] > mx ? map[i] : mx;
@@ -117,6 +127,8 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
     } else {
         memset(map, 0, sizeof(float) * hw);
     }
+    free(covered);
+    free(resid);
     free(tm);
     free(recon);
     free(images);

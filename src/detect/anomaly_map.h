@@ -3,7 +3,7 @@
 // as batches, and the L1 residual inside each masked window, normalised to 0..1 per window, is
 // placed into the map; the slice map is then divided by its maximum.
 //
-// Geometry. Windows are `window` px squares on a grid with step `window` whose origin is snapped
+// Geometry. Windows are `window` px squares on a grid with step `window` (or `stride`) whose origin is snapped
 // down to a multiple of the patch size p, so that a window is exactly (window/p)^2 tokens: a
 // token is masked when its p x p patch is covered, and the masked pixels ARE the scored window
 // (the reference's 64 px grid at x=25 becomes x=24; the reference also masks the transpose of the
@@ -30,6 +30,8 @@ typedef struct amap_params {
     int max_batch;          // model batch size cap
     int restrict_to_brain;  // 1: residual set to 0 outside the brain before normalising (default 0)
     int positive_residual;  // 1: only input brighter than the reconstruction counts (default 0)
+    int stride;             // grid step in px, a multiple of patch up to window (0 = window: the
+                            // paper's non-overlapping grid); overlapping windows are averaged
 } amap_params;
 
 void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8

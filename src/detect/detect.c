@@ -134,7 +134,8 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     fprintf(f, "  \"native_shape\": [%d, %d, %d],\n  \"voxel_size_mm\": [%g, %g, %g],\n", s->native.nx,
             s->native.ny, s->native.nz, s->native.pixdim[0], s->native.pixdim[1], s->native.pixdim[2]);
     fprintf(f, "  \"slice_range\": [%d, %d],\n  \"slices\": %d,\n", s->z[0], s->z[s->n - 1], s->n);
-    fprintf(f, "  \"mask_size\": %d,\n  \"grid\": ", o->amap.window);
+    fprintf(f, "  \"mask_size\": %d,\n  \"stride\": %d,\n  \"grid\": ", o->amap.window,
+            o->amap.stride > 0 ? o->amap.stride : o->amap.window);
     if (o->amap.auto_grid) fprintf(f, "\"brain bounding box\",\n");
     else fprintf(f, "[%d, %d],\n", o->amap.origin_x, o->amap.origin_y);
     fprintf(f, "  \"residual\": \"%s\",\n  \"brain_only\": %s,\n", o->amap.positive_residual ? "positive" : "abs",
