@@ -15,15 +15,12 @@
 // step, saves its checkpoints and the demo goes on with them (noted in the summary; such a run is
 // not bit-reproducible across machines).
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,78 +102,6 @@ static void usage(FILE *f) {
             "DIR/report (report.{html,md,csv,json}, panels/, summary.txt) and DIR/stamps.\n");
 }
 
-// ---- running a step ---------------------------------------------------------------------------
-static volatile sig_atomic_t demo_interrupted = 0;
-static pid_t demo_child = 0;
-
-static void demo_on_signal(int sig) {
-    demo_interrupted = sig;
-    // The child shares the terminal's process group and gets Ctrl-C itself; a SIGTERM sent to the
-    // demo alone is passed on so that training saves its state.
-    if (demo_child > 0 && sig == SIGTERM) kill(demo_child, SIGTERM);
-}
-
-// Runs /proc/self/exe with a (a->v[0] is the command name) and waits. stdout_path: the child's
-// stdout goes to that file (NULL: ours). time_limit > 0: after that many seconds the child gets
-// SIGTERM (training stops after its current step and saves) and *timed_out is set; exit status
-// 143 is then a success. Returns the child's exit status (0 ok), or -1 (as_fail).
-static int run_step(const arglist *a, const char *stdout_path, double time_limit, int *timed_out) {
-    if (timed_out) *timed_out = 0;
-    fflush(stdout);
-    fflush(stderr);
-    char *argv[66];
-    argv[0] = "anoswin";
-    for (int i = 0; i <= a->n; i++) argv[i + 1] = a->v[i];
-    pid_t pid = fork();
-    if (pid < 0) return as_fail("demo: fork: %s", strerror(errno));
-    if (pid == 0) {
-        if (stdout_path) {
-            int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd < 0 || dup2(fd, 1) < 0) {
-                fprintf(stderr, "anoswin: %s: %s\n", stdout_path, strerror(errno));
-                _exit(1);
-            }
-            close(fd);
-        }
-        execv("/proc/self/exe", argv);
-        fprintf(stderr, "anoswin: /proc/self/exe: %s\n", strerror(errno));
-        _exit(127);
-    }
-    demo_child = pid;
-    double t0 = now_seconds();
-    int status = 0, sent = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, time_limit > 0 && !sent ? WNOHANG : 0);
-        if (r == pid) break;
-        if (r < 0 && errno != EINTR) {
-            demo_child = 0;
-            return as_fail("demo: waitpid: %s", strerror(errno));
-        }
-        if (r == 0) {
-            if (now_seconds() - t0 >= time_limit) {
-                fprintf(stderr, "demo: training reached the %.1f-minute bound: stopping after the current step\n",
-                        time_limit / 60);
-                kill(pid, SIGTERM);
-                sent = 1;
-                if (timed_out) *timed_out = 1;
-            } else {
-                struct timespec ts = {0, 200000000};
-                nanosleep(&ts, NULL);
-            }
-        }
-    }
-    demo_child = 0;
-    if (WIFEXITED(status)) {
-        int rc = WEXITSTATUS(status);
-        if (sent && rc == 128 + SIGTERM) return 0;
-        return rc;
-    }
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 1;
-}
-
-
-
 typedef struct demo_run {
     const char *out;
     int force, redo;  // redo: an earlier step ran, so every later one runs too
@@ -250,9 +175,9 @@ static int demo_step(demo_run *d, const char *name, const arglist *a, const char
     fprintf(stderr, "\n[%d/%d] %s (demo elapsed %.0f s)\n  $ %s\n", k + 1, d->nsteps, name,
             now_seconds() - d->t_start, line);
     double t0 = now_seconds();
-    int rc = run_step(a, stdout_path, time_limit, timed_out);
+    int rc = arg_run(a, stdout_path, time_limit, timed_out);
     if (rc < 0) return -1;
-    if (demo_interrupted) return as_fail("demo: interrupted during %s", name);
+    if (arg_interrupted()) return as_fail("demo: interrupted during %s", name);
     if (rc != 0) return as_fail("demo: step '%s' failed (exit %d): %s", name, rc, line);
     d->step_seconds[k] = now_seconds() - t0;
     char text[8400];
@@ -312,12 +237,7 @@ int cmd_demo(int argc, char **argv) {
     }
     const demo_config *cfg = small ? &demo_small : &demo_full;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = demo_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    arg_catch_signals(1);
 
     if (fs_mkdirs(out)) return cli_report_error();
     char data[4200], val[4200], trainrun[4200], det[4200], detval[4200], rep[4200], ckpt[4400], tmp[4400],
@@ -430,7 +350,7 @@ int cmd_demo(int argc, char **argv) {
     rc = 0;
 done:
     arg_free(&a);
-    if (rc) return demo_interrupted ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + (int)demo_interrupted)
+    if (rc) return arg_interrupted() ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + arg_interrupted())
                                     : cli_report_error();
     return EXIT_OK;
 }

@@ -15,17 +15,14 @@
 // for the val-threshold protocol) and "test"; the split is written as a manifest
 // RUN/data/<set>-<modality>.csv that detect and eval read, so every number names its subjects.
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,52 +84,6 @@ enum { NPICK = sizeof pick / sizeof pick[0] };
 static void modality_label(char *out, size_t n, const char *m) {
     snprintf(out, n, "%s", !strcmp(m, "flair") ? "FLAIR" : !strcmp(m, "t1") ? "T1" : "T2");
 }
-
-// ---- running a step ---------------------------------------------------------------------------
-static volatile sig_atomic_t exp_signal = 0;
-static volatile pid_t exp_child = 0;
-
-static void exp_on_signal(int sig) {
-    exp_signal = sig;
-    if (exp_child > 0 && sig == SIGTERM) kill(exp_child, SIGTERM);
-}
-
-// Runs /proc/self/exe with argv "anoswin <a>" and waits; the child's stdout goes to
-// stdout_path (stderr, with its progress, stays ours). Returns the exit status (128+signal
-// when killed), or -1 (as_fail) when it could not run.
-static int run_child(const arglist *a, const char *stdout_path) {
-    fflush(stdout);
-    fflush(stderr);
-    char *argv[82];
-    argv[0] = "anoswin";
-    for (int i = 0; i <= a->n; i++) argv[i + 1] = a->v[i];
-    pid_t pid = fork();
-    if (pid < 0) return as_fail("experiment: fork: %s", strerror(errno));
-    if (pid == 0) {
-        int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fd < 0 || dup2(fd, 1) < 0) {
-            fprintf(stderr, "anoswin: %s: %s\n", stdout_path, strerror(errno));
-            _exit(1);
-        }
-        close(fd);
-        execv("/proc/self/exe", argv);
-        fprintf(stderr, "anoswin: /proc/self/exe: %s\n", strerror(errno));
-        _exit(127);
-    }
-    exp_child = pid;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            exp_child = 0;
-            return as_fail("experiment: waitpid: %s", strerror(errno));
-        }
-    exp_child = 0;
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 1;
-}
-
-
 
 // First line of a file ("" when absent).
 static void first_line(const char *path, char *line, size_t n) {
@@ -215,9 +166,9 @@ static int step_run(runner *r, const char *name, const arglist *a, const char *o
     fflush(r->log);
     fprintf(stderr, "\nexperiment: %s\n  $ %s\n", name, line);
     double t0 = now_seconds();
-    int rc = run_child(a, out);
+    int rc = arg_run(a, out, 0, NULL);
     if (rc < 0) return -1;
-    if (exp_signal || rc == 130 || rc == 143)  // stopped by the user: do not go on with other steps
+    if (arg_interrupted() || rc == 130 || rc == 143)  // stopped by the user: do not go on with other steps
         return as_fail("experiment: interrupted during %s (exit %d); rerun the same command with --reuse to continue "
                        "(an interrupted training resumes where it stopped)",
                        name, rc);
@@ -865,7 +816,6 @@ int cmd_experiment(int argc, char **argv) {
         }
 
     int rc = EXIT_BAD_INPUT, failed = 0, handlers = 0;
-    struct sigaction sa_int_saved, sa_term_saved;
     runner R = {run, reuse, NULL, 0, 0};
     char path[4096], dir[4096], cmds[4096];
     fs_join(cmds, sizeof cmds, run, "commands.txt");
@@ -908,12 +858,7 @@ int cmd_experiment(int argc, char **argv) {
         goto done;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = exp_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &sa_int_saved);
-    sigaction(SIGTERM, &sa, &sa_term_saved);
+    arg_catch_signals(1);
     handlers = 1;
     R.log = fopen(cmds, "w");
     if (!R.log) {
@@ -1168,16 +1113,12 @@ int cmd_experiment(int argc, char **argv) {
     if (failed) fprintf(stderr, "anoswin experiment: some steps failed (see the report's notes)\n");
     free(rows);
     fclose(R.log);
-    sigaction(SIGINT, &sa_int_saved, NULL);
-    sigaction(SIGTERM, &sa_term_saved, NULL);
+    arg_catch_signals(0);
     return rc;
 done:
     if (R.log) fclose(R.log);
-    if (handlers) {
-        sigaction(SIGINT, &sa_int_saved, NULL);
-        sigaction(SIGTERM, &sa_term_saved, NULL);
-    }
+    if (handlers) arg_catch_signals(0);
     free(rows);
     int code = cli_report_error();
-    return exp_signal ? 128 + exp_signal : code;
+    return arg_interrupted() ? 128 + arg_interrupted() : code;
 }
