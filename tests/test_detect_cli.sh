@@ -72,6 +72,12 @@ grep -q '"residual": "positive"' "$tmp/pos/test_001_t2/summary.json" && grep -q 
 cmp -s "$tmp/pos/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" \
   && { fail=$((fail+1)); echo "FAIL: positive residual gave the same map"; } || pass=$((pass+1))
 
+# 3-D post-processing (ndim=3: k^3 erosion, 26-connected objects, top N per volume) end to end
+expect 0 "" "ndim=3" "${run[@]}" --out "$tmp/nd3" --set ndim=3 --set threshold=0.2 --quiet --no-overlays \
+  "$tmp/syn/test/test_001/test_001_t2.nii.gz"
+grep -q '"ndim": 3' "$tmp/nd3/test_001_t2/summary.json" && [ -f "$tmp/nd3/test_001_t2/mask.nii.gz" ] \
+  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: ndim=3 run lacks its summary or mask"; }
+
 # refusals
 expect 1 "two.safetensors.*channels" "2-channel checkpoint refused" \
   "$bin" detect --checkpoint "$tmp/two.safetensors" --out "$tmp/x" "$tmp/syn"
