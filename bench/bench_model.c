@@ -1,5 +1,5 @@
 // Timing of the Swin MAE training step (not a test; run by hand):
-//   build/bench_model [batch=10] [threads=2] [steps=3] [config]
+//   build/bench_model [batch=10] [threads=2] [steps=3] [config|paper] [infer]
 // Allocates the model (training mode) plus two more parameter-sized buffers standing in for the
 // AdamW state, runs forward+backward `steps` times after one warm-up step, and prints img/s,
 // GFLOP/s, peak RSS and a per-part profile of the Swin blocks (wall seconds per step).
@@ -25,10 +25,11 @@ int main(int argc, char **argv) {
     int B = argc > 1 ? atoi(argv[1]) : 10, threads = argc > 2 ? atoi(argv[2]) : 2, steps = argc > 3 ? atoi(argv[3]) : 3;
     swinmae_config cfg;
     swinmae_config_default(&cfg);
-    if (argc > 4 && swinmae_config_parse(&cfg, argv[4], "config")) return 1;
+    if (argc > 4 && strcmp(argv[4], "paper") && swinmae_config_parse(&cfg, argv[4], "config")) return 1;
     nn_set_threads(threads);
     swinmae m;
-    if (swinmae_create(&m, &cfg, B, 1)) return 1;
+    int infer = argc > 5 && !strcmp(argv[5], "infer");
+    if (swinmae_create(&m, &cfg, B, !infer)) return 1;
     params_init(&m.table, m.params, 1);
     float *adam = calloc(2 * m.table.n_floats, sizeof(float));  // AdamW m and v
     for (size_t i = 0; i < 2 * m.table.n_floats; i++) adam[i] = 1e-3f;
@@ -41,23 +42,23 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < nimg; i++) img[i] = (float)rng_uniform(&r);
     for (int i = 0; i < B * L; i++) mask[i] = rng_uniform(&r) < 0.35;
 
-    swinmae_zero_grad(&m);
-    swinmae_forward(&m, img, mask, B, 1, 0);
-    swinmae_backward(&m);
+    if (!infer) swinmae_zero_grad(&m);
+    swinmae_forward(&m, img, mask, B, !infer, 0);
+    if (!infer) swinmae_backward(&m);
     nn_profile_on = 1;
     memset(nn_profile_sec, 0, sizeof nn_profile_sec);
     double tf = 0, tb = 0, c0 = cpu_seconds(), w0 = now_seconds();
     for (int s = 0; s < steps; s++) {
-        swinmae_zero_grad(&m);
+        if (!infer) swinmae_zero_grad(&m);
         double t0 = now_seconds();
-        swinmae_forward(&m, img, mask, B, 1, (uint64_t)s);
+        swinmae_forward(&m, img, mask, B, !infer, (uint64_t)s);
         double t1 = now_seconds();
-        swinmae_backward(&m);
+        if (!infer) swinmae_backward(&m);
         tb += now_seconds() - t1;
         tf += t1 - t0;
     }
     double wall = now_seconds() - w0, cpu = cpu_seconds() - c0;
-    double flops = swinmae_flops_train(&cfg) * B * steps;
+    double flops = (infer ? swinmae_flops_forward(&cfg) : swinmae_flops_train(&cfg)) * B * steps;
     printf("batch %d threads %d: forward %.3f s, backward %.3f s per step; %.2f img/s, %.1f GFLOP/s; "
            "cpu/wall %.2f\n", B, threads, tf / steps, tb / steps, B * steps / wall, flops / wall * 1e-9, cpu / wall);
     printf("arena %.1f MiB, params+grads+adam %.1f MiB, peak RSS %.1f MiB\n", m.arena_floats * 4.0 / 1048576.0,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/fastmath.h"
 #include "nn/nn.h"
 #include "util/error.h"
 
@@ -82,5 +83,31 @@ void colsum_accumulate(float *dst, const float *src, int N, int C) {
             for (int j = 0; j < C; j++) dst[j] += part[j];
         }
         free(part);
+    }
+}
+
+void mlp_forward(float *y, float *pre, float *act, const float *x, const float *w1, const float *b1, const float *w2,
+                 int N, int C, int hid, int tile_rows) {
+    // One thread per row tile: the tile's (rows, hid) activations stay in cache from fc1 through
+    // the GELU to fc2, instead of three passes over the whole (N, hid) buffers in memory.
+    const int ntiles = (N + tile_rows - 1) / tile_rows;
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;
+        float *p = pre + (size_t)r0 * hid, *a = act + (size_t)r0 * hid;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p,
+                    hid);
+        for (int i = 0; i < nr; i++) {
+            float *pr = p + (size_t)i * hid, *ar = a + (size_t)i * hid;
+#pragma omp simd
+            for (int j = 0; j < hid; j++) {
+                float v = pr[j] + b1[j];
+                pr[j] = v;
+                ar[j] = 0.5f * v * (1.0f + erf_poly(v * 0.70710678118654752f));  // as gelu_forward
+            }
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, C, hid, 1.0f, a, hid, w2, hid, 0.0f,
+                    y + (size_t)r0 * C, C);
     }
 }

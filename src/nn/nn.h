@@ -32,6 +32,12 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 // NULL); dbias (OC) += column sums of dout (skipped when NULL).
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int IC, int OC);
+// The MLP of a block, fused by row tiles: pre (N, hid) = x·W1ᵀ + b1 (kept for the backward),
+// act (N, hid) = GELU(pre), y (N, C) = act·W2ᵀ (fc2's bias is left to the caller). Same math as
+// linear_forward + gelu_forward + linear_forward; worth it where N is large and the weights are
+// small (the high-resolution stages), since each weight is packed once per tile.
+void mlp_forward(float *y, float *pre, float *act, const float *x, const float *w1, const float *b1, const float *w2,
+                 int N, int C, int hid, int tile_rows);
 // dst (C) += sum over rows of src (N, C), deterministic for a fixed thread count.
 void colsum_accumulate(float *dst, const float *src, int N, int C);
 

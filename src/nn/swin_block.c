@@ -18,6 +18,15 @@ const char *const nn_profile_names[NN_PROF_COUNT] = {
         if (nn_profile_on) nn_profile_sec[k] += omp_get_wtime() - t0_; \
     } while (0)
 
+// The fused MLP (nn.h mlp_forward) pays off where the weights are small enough to be packed once
+// per tile: stages with C <= 192. Tiles of 128 rows keep a tile's activations within L2.
+#ifndef MLP_FUSE_MAX_C
+#define MLP_FUSE_MAX_C 192
+#endif
+#ifndef MLP_TILE_ROWS
+#define MLP_TILE_ROWS 128
+#endif
+
 static size_t block_tokens(const swin_block_dims *d) { return (size_t)d->B * d->geom->H * d->geom->W; }
 
 size_t swin_block_cache_floats(const swin_block_dims *d) {
@@ -67,9 +76,13 @@ void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, c
     // MLP branch, in token order
     PROF(NN_PROF_FWD_LN,
          layernorm_forward(xn, c->ln2_mean, c->ln2_rstd, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C));
-    PROF(NN_PROF_FWD_FC1, linear_forward(c->fc1, xn, w->fc1_w, w->fc1_b, N, C, hid));
-    PROF(NN_PROF_FWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));
-    PROF(NN_PROF_FWD_FC2, linear_forward(y, wide, w->fc2_w, NULL, N, hid, C));
+    if (C <= MLP_FUSE_MAX_C) {  // profiled as fc1: fc1 + GELU + fc2 by row tiles
+        PROF(NN_PROF_FWD_FC1, mlp_forward(y, c->fc1, wide, xn, w->fc1_w, w->fc1_b, w->fc2_w, N, C, hid, MLP_TILE_ROWS));
+    } else {
+        PROF(NN_PROF_FWD_FC1, linear_forward(c->fc1, xn, w->fc1_w, w->fc1_b, N, C, hid));
+        PROF(NN_PROF_FWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));
+        PROF(NN_PROF_FWD_FC2, linear_forward(y, wide, w->fc2_w, NULL, N, hid, C));
+    }
     PROF(NN_PROF_FWD_RES, residual_forward(out, c->x_mid, y, w->fc2_b, drop ? drop + B : NULL, NULL, L, N, C));
 }
 
