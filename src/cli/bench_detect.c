@@ -252,7 +252,7 @@ int bench_detect(int argc, char **argv) {
         if (fs_write_all(path, maps, sizeof(float) * s.n * hw)) return cli_report_error();
         free(rows);
         printf("  %2d px mask: %.1f windows/slice\n", ms, (double)nw_total / s.n);
-        printf("    anoswin   %8.3f s/slice  (%.3f CPU s/slice, %.1f GFLOP/s)\n", ours, ours_cpu,
+        printf("    anoswin   %8.3f s/slice  (%.3f CPU s/slice, %.1f GFLOP/s of full forwards)\n", ours, ours_cpu,
                swinmae_flops_forward(&cfg) * nw_total / s.n / ours * 1e-9);
         fflush(stdout);
         if (torch) {

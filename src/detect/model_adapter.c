@@ -18,7 +18,9 @@ int amap_model_swinmae(void *vctx, float *recon, const float *images, const uint
         const float *in = images + (size_t)first * img_floats;
         const uint8_t *tm = token_mask + (size_t)first * L;
         float *out = recon + (size_t)first * img_floats;
-        swinmae_forward(m, in, tm, nb, 0, 0);  // eval: DropPath off (the reference forgot this)
+        // Eval mode (DropPath off; the reference forgot this). The map and the composite read the
+        // prediction at the masked tokens only, so the last decoder stage runs only there.
+        swinmae_forward_masked(m, in, tm, nb);
         swinmae_unpatchify(c, swinmae_pred(m), out, nb);
         ctx->forwards += nb;
         if (!ctx->composite) continue;

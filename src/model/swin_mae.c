@@ -409,8 +409,78 @@ static void block_run(mae_block *b, float *scratch, int B, int drop_path, uint64
     swin_block_forward(b->out, &b->cache, scratch, b->inp, &b->w, &b->dims, b->drop_on ? b->drop : NULL);
 }
 
-float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
-                      uint64_t drop_seed) {
+// The last decoder stage for swinmae_forward_masked: each block runs only the windows whose
+// outputs the masked tokens depend on. Working back from the masked tokens, block j needs the
+// windows (in its own, possibly shifted, partition) holding a token that block j+1 needs, and
+// then every token of those windows as input. Going forward, the needed windows of all images
+// are gathered as one strip of windows (ws*M x ws, no shift: its window order is its row order),
+// keeping each window's original shifted-window mask regions, and run through the same
+// swin_block_forward; the results are scattered back. Tokens outside the needed windows keep
+// stale values, which nothing downstream reads.
+static void last_stage_masked(struct swinmae_plan *p, int first, int depth, int B, float *x, const uint8_t *mask) {
+    const swin_geom *g0 = p->blocks[first].dims.geom;
+    const int R = g0->H, L = R * R, T = g0->T, ws = g0->ws, nW = g0->nW, C = p->blocks[first].dims.C;
+    uint8_t *need = as_malloc((size_t)depth * B * L), *wneed = as_malloc((size_t)depth * B * nW);
+    memcpy(need + (size_t)(depth - 1) * B * L, mask, (size_t)B * L);
+    for (int j = depth - 1; j >= 0; j--) {
+        const swin_geom *g = p->blocks[first + j].dims.geom;
+        uint8_t *nj = need + (size_t)j * B * L, *wj = wneed + (size_t)j * B * nW;
+        memset(wj, 0, (size_t)B * nW);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < L; t++)
+                if (nj[(size_t)b * L + t]) wj[(size_t)b * nW + g->perm[t] / T] = 1;
+        if (j > 0) {
+            uint8_t *prev = need + (size_t)(j - 1) * B * L;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < L; t++) prev[(size_t)b * L + t] = wj[(size_t)b * nW + g->perm[t] / T];
+        }
+    }
+    int *iperm = as_malloc(sizeof(int) * (size_t)L), *list = as_malloc(sizeof(int) * (size_t)B * nW);
+    float *win = as_malloc(sizeof(float) * (size_t)B * L * C);
+    for (int j = 0; j < depth; j++) {
+        mae_block *blk = &p->blocks[first + j];
+        const swin_geom *g = blk->dims.geom;
+        const uint8_t *wj = wneed + (size_t)j * B * nW;
+        int M = 0;
+        for (int i = 0; i < B * nW; i++)
+            if (wj[i]) list[M++] = i;
+        if (M == 0) continue;
+        for (int t = 0; t < L; t++) iperm[g->perm[t]] = t;
+        swin_geom strip;
+        if (swin_geom_init(&strip, ws * M, ws, ws, 0)) abort();  // sizes valid by construction
+        if (g->region) {
+            strip.region = as_malloc(sizeof(int) * (size_t)M * T);
+            for (int m = 0; m < M; m++) memcpy(strip.region + (size_t)m * T, g->region + (size_t)(list[m] % nW) * T,
+                                               sizeof(int) * (size_t)T);
+        }
+#pragma omp parallel for schedule(static)
+        for (int m = 0; m < M; m++) {
+            int b = list[m] / nW, w = list[m] % nW;
+            for (int q = 0; q < T; q++)
+                memcpy(win + ((size_t)m * T + q) * C, x + ((size_t)b * L + iperm[w * T + q]) * C, sizeof(float) * C);
+        }
+        swin_block_dims d = blk->dims;
+        d.B = 1, d.geom = &strip;
+        swin_block_cache c = blk->cache;
+        c.x_mid = win;
+        swin_block_forward(win, &c, p->scratch, win, &blk->w, &d, NULL);
+#pragma omp parallel for schedule(static)
+        for (int m = 0; m < M; m++) {
+            int b = list[m] / nW, w = list[m] % nW;
+            for (int q = 0; q < T; q++)
+                memcpy(x + ((size_t)b * L + iperm[w * T + q]) * C, win + ((size_t)m * T + q) * C, sizeof(float) * C);
+        }
+        swin_geom_free(&strip);
+    }
+    free(win);
+    free(list);
+    free(iperm);
+    free(wneed);
+    free(need);
+}
+
+static float forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
+                     uint64_t drop_seed, int masked_only) {
     struct swinmae_plan *p = m->plan;
     if (B < 1 || B > m->max_batch) {
         fprintf(stderr, "anoswin: internal error: batch %d outside 1..%d\n", B, m->max_batch);
@@ -450,6 +520,10 @@ float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask
         layernorm_forward(ex->out, ex->mean, ex->rstd, pre, ex->norm.w, ex->norm.b, NULL, 1, 4 * Nin, Cs / 2);
         x = ex->out;
         int sd = 2 - e;
+        if (masked_only && e == 2 && !m->training) {
+            last_stage_masked(p, p->dec_first[e], c->depths[sd], B, ex->out, m->mask);
+            continue;
+        }
         for (int j = 0; j < c->depths[sd]; j++) {
             int k = p->dec_first[e] + j;
             block_run(&p->blocks[k], p->scratch, B, drop_path, drop_seed, k);
@@ -462,6 +536,15 @@ float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask
     patchify(p->target, images, B, c->in_chans, c->img_size, c->img_size, c->patch_size);
     m->loss = masked_mse_forward(p->pred, p->target, m->mask, N, K);
     return m->loss;
+}
+
+float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
+                      uint64_t drop_seed) {
+    return forward(m, images, token_mask, B, drop_path, drop_seed, 0);
+}
+
+float swinmae_forward_masked(swinmae *m, const float *images, const uint8_t *token_mask, int B) {
+    return forward(m, images, token_mask, B, 0, 0, 1);
 }
 
 // ---- backward -----------------------------------------------------------------------------------

@@ -47,6 +47,12 @@ size_t swinmae_arena_bytes(const swinmae_config *cfg, int max_batch, int trainin
 // with the config's rates (per-sample draws from drop_seed), 0 = eval. B <= max_batch.
 float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                       uint64_t drop_seed);
+// Inference shortcut for the sliding-mask anomaly map, which reads the prediction at the masked
+// tokens only (eval mode; a model created for inference): the same loss, and the same
+// prediction at the masked tokens, as swinmae_forward; the last decoder stage runs only the
+// windows those tokens depend on, and the prediction at other tokens is left undefined. On a
+// training model it is swinmae_forward without DropPath.
+float swinmae_forward_masked(swinmae *m, const float *images, const uint8_t *token_mask, int B);
 void swinmae_zero_grad(swinmae *m);
 // After a forward on a training model: grads += d loss / d params.
 void swinmae_backward(swinmae *m);
