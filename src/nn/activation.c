@@ -13,7 +13,7 @@ void gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erf_poly(x * 0.70710678118654752f));
+        out[i] = x * normal_cdf(x);
     }
 }
 
@@ -23,7 +23,7 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float x = inp[i];
-            float cdf = 0.5f * (1.0f + erf_poly(x * 0.70710678118654752f));
+            float cdf = normal_cdf(x);
             float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);
             dinp[i] = dout[i] * (cdf + x * pdf);
         }
@@ -31,7 +31,7 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float x = inp[i];
-            float cdf = 0.5f * (1.0f + erf_poly(x * 0.70710678118654752f));
+            float cdf = normal_cdf(x);
             float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);
             dinp[i] += dout[i] * (cdf + x * pdf);
         }

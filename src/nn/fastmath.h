@@ -31,6 +31,9 @@ static inline float erf_poly(float x) {
     return p / q;
 }
 
+// Φ(x) = P(Z <= x), the standard normal CDF: exact GELU is x·Φ(x).
+static inline float normal_cdf(float x) { return 0.5f * (1.0f + erf_poly(x * 0.70710678118654752f)); }
+
 // Cephes-style expf for x <= 0 (all GELU needs): 2^n * poly(r), |relative error| ~ 2e-7.
 static inline float exp_neg(float x) {
     x = x < -87.0f ? -87.0f : x;

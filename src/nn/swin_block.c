@@ -20,12 +20,7 @@ const char *const nn_profile_names[NN_PROF_COUNT] = {
 
 // The fused MLP (nn.h mlp_forward) pays off where the weights are small enough to be packed once
 // per tile: stages with C <= 192. Tiles of 128 rows keep a tile's activations within L2.
-#ifndef MLP_FUSE_MAX_C
-#define MLP_FUSE_MAX_C 192
-#endif
-#ifndef MLP_TILE_ROWS
-#define MLP_TILE_ROWS 128
-#endif
+enum { MLP_FUSE_MAX_C = 192, MLP_TILE_ROWS = 128 };
 
 static size_t block_tokens(const swin_block_dims *d) { return (size_t)d->B * d->geom->H * d->geom->W; }
 
