@@ -53,11 +53,12 @@ grep -q '"slice_range": \[80, 82\]' "$tmp/det/test_000/summary.json" && pass=$((
   || { fail=$((fail+1)); echo "FAIL: slice_range"; }
 
 # single file input, fixed origin, wmh preset, one override; deterministic maps
-expect 0 "" "single file" "${run[@]}" --out "$tmp/one" --preset wmh --set keep_top=3 --origin 5,9 --save-model-grid \
+expect 0 "" "single file" "${run[@]}" --out "$tmp/one" --preset wmh --set keep_top=3 --set grow=2 --origin 5,9 --save-model-grid \
   --no-overlays --quiet "$tmp/syn/test/test_001/test_001_t2.nii.gz"
 cmp -s "$tmp/one/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" \
   && { fail=$((fail+1)); echo "FAIL: origin 5,9 gave the same map as the brain grid"; } || pass=$((pass+1))
 grep -q '"grid": \[5, 9\]' "$tmp/one/test_001_t2/summary.json" && grep -q '"keep_top": 3' "$tmp/one/test_001_t2/summary.json" \
+  && grep -q '"grow": 2' "$tmp/one/test_001_t2/summary.json" \
   && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: summary lacks the grid/preset overrides"; }
 expect 0 "" "again" "${run[@]}" --out "$tmp/again" --save-model-grid --quiet --no-overlays "$tmp/syn/test/test_001/test_001_t2.nii.gz"
 cmp -s "$tmp/again/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" && pass=$((pass+1)) \

@@ -1,6 +1,6 @@
 // The A.1 post-processing pipeline (src/detect/postproc.c) on constructed cases: presets and
 // overrides, erosion/threshold/top-N/dilation by hand, the best-overlap refinement and its tie
-// rules, and an end-to-end synthetic lesion whose boundary the segmentation refines.
+// rules, the growth step, and an end-to-end synthetic lesion whose boundary the segmentation refines.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,7 +101,7 @@ static void test_refine_rules(void) {
     for (int y = 0; y <= 1; y++)
         for (int x = 8; x <= 11; x++) filt[x + NX * y] = 1;
     int nobj;
-    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1);
+    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1, 0);
     int ok = nobj == 1;
     for (int i = 0; i < NX * NY; i++) ok &= out[i] == ((i % NX) >= 10 && (i % NX) <= 13);
     CHECK(ok, "equal overlap: the smaller segment (class 2 strip, 40 px) wins over class 1 (100 px)");
@@ -109,7 +109,7 @@ static void test_refine_rules(void) {
     memset(filt, 0, sizeof filt);
     for (int y = 3; y <= 4; y++)
         for (int x = 4; x <= 9; x++) filt[x + NX * y] = 1;
-    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1);
+    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1, 0);
     ok = 1;
     for (int i = 0; i < NX * NY; i++) ok &= out[i] == ((i % NX) < 10);
     CHECK(ok, "area: the containing segment is taken whole");
@@ -119,11 +119,11 @@ static void test_refine_rules(void) {
     for (int x = 0; x < NX; x++) seg2[x + NX * 9] = 0;
     memset(filt, 0, sizeof filt);
     filt[3 + NX * 9] = filt[4 + NX * 9] = 1;
-    postproc_refine(out, &nobj, filt, seg2, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1);
+    postproc_refine(out, &nobj, filt, seg2, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1, 0);
     ok = 1;
     for (int i = 0; i < NX * NY; i++) ok &= out[i] == filt[i];
     CHECK(ok, "an object no segment overlaps is kept as is (keep_unmatched)");
-    postproc_refine(out, &nobj, filt, seg2, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 0);
+    postproc_refine(out, &nobj, filt, seg2, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 0, 0);
     ok = nobj == 1;
     for (int i = 0; i < NX * NY; i++) ok &= out[i] == 0;
     CHECK(ok, "... and dropped without keep_unmatched");
@@ -135,11 +135,46 @@ static void test_refine_rules(void) {
     for (int y = 0; y <= 4; y++)
         for (int x = 14; x <= 19; x++) seg2[x + NX * y] = 3;
     // make the right class-1 region part of a much larger class-1 component: connect through row 9? (cleared)
-    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1);
+    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_AREA, 1, 0);
     CHECK(out[15 + NX * 7] && !out[15 + NX * 1], "area: the 30 px overlap wins over the 12 px overlap");
-    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_IOU, 1);
+    postproc_refine(out, &nobj, filt, seg, NX, NY, 1, 8, POSTPROC_MATCH_IOU, 1, 0);
     CHECK(out[15 + NX * 7] && !out[15 + NX * 1], "IoU agrees here");
     CHECK(nobj == 1, "one object");
+}
+
+// Growth (step 8) on a lesion with a body (class 4) and a ring around it (class 3, its oedema), in
+// white matter (class 1), with a class-3 strip farther away (healthy tissue of the ring's class)
+// and two class-2 blobs: with grow 4 the region within reach is the body (radius 3 around
+// (12,12)) dilated by a 9x9 square, x and y in 5..19. Blob A (x 3..6) has half its pixels there
+// and joins; blob B (x 2..5) has a quarter and the strip (x >= 19) an eighth: both stay out.
+static void test_grow(void) {
+    enum { N = 24, C = 12, NZ = 3 };
+    uint8_t seg[N * N * NZ], filt[N * N * NZ] = {0}, out[N * N * NZ], want[N * N * NZ];
+    for (int z = 0; z < NZ; z++)
+        for (int y = 0; y < N; y++)
+            for (int x = 0; x < N; x++) {
+                double d = hypot(x - C, y - C);
+                size_t i = x + N * (y + (size_t)N * z);
+                int blob_a = x >= 3 && x <= 6 && (y == 11 || y == 12), blob_b = x >= 2 && x <= 5 && (y == 15 || y == 16);
+                seg[i] = d <= 3 ? 4 : d <= 5 ? 3 : x >= 19 ? 3 : blob_a || blob_b ? 2 : 1;
+                want[i] = d <= 5 || blob_a;
+                filt[i] = abs(x - C) <= 1 && abs(y - C) <= 1;  // a seed inside the body
+            }
+    int nobj;
+    postproc_refine(out, &nobj, filt, seg, N, N, 1, 8, POSTPROC_MATCH_AREA, 1, 0);
+    int body = 1;
+    for (int i = 0; i < N * N; i++) body &= out[i] == (seg[i] == 4);
+    CHECK(body && nobj == 1, "grow 0 (the paper): the body alone");
+    postproc_refine(out, &nobj, filt, seg, N, N, 1, 8, POSTPROC_MATCH_AREA, 1, 4);
+    CHECK(!memcmp(out, want, N * N), "grow 4: body, ring and blob A; blob B and the strip stay out");
+    postproc_refine(out, &nobj, filt, seg, N, N, NZ, 26, POSTPROC_MATCH_AREA, 1, 4);
+    CHECK(!memcmp(out, want, sizeof want), "grow 4 in 3-D (seed in every slice): the same in every slice");
+    postproc_params p;
+    postproc_defaults(&p);
+    CHECK(p.grow == 0, "the paper's default has no growth");
+    CHECK(postproc_set(&p, "grow", "4") == 0 && p.grow == 4 && postproc_validate(&p) == 0, "--set grow=4");
+    p.grow = 16;
+    CHECK(postproc_validate(&p) != 0, "grow 16 is refused");
 }
 
 static double dice(const uint8_t *a, const float *b, int n) {
@@ -206,6 +241,7 @@ int main(void) {
     test_presets();
     test_filter_by_hand();
     test_refine_rules();
+    test_grow();
     test_end_to_end();
     return tu_finish();
 }

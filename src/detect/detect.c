@@ -146,10 +146,10 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     fprintf(f,
             ",\n  \"postproc\": {\"ndim\": %d, \"erode_k\": %d, \"threshold\": %g, \"connectivity\": %d, "
             "\"keep_top\": %d, \"dilate_k\": %d, \"rank_on\": \"%s\", \"seg_classes\": %d, \"mrf_beta\": %g, "
-            "\"mrf_radius\": %d, \"seg_iterations\": %d, \"match\": \"%s\", \"keep_unmatched\": %d},\n",
+            "\"mrf_radius\": %d, \"seg_iterations\": %d, \"match\": \"%s\", \"keep_unmatched\": %d, \"grow\": %d},\n",
             p->ndim, p->erode_k, p->threshold, p->connectivity, p->keep_top, p->dilate_k,
             p->rank_on == POSTPROC_RANK_ERODED ? "eroded" : "map", p->seg_classes, p->mrf_beta, p->mrf_radius,
-            p->seg_iterations, p->match == POSTPROC_MATCH_IOU ? "iou" : "area", p->keep_unmatched);
+            p->seg_iterations, p->match == POSTPROC_MATCH_IOU ? "iou" : "area", p->keep_unmatched, p->grow);
     fprintf(f, "  \"lesion_voxels\": %lld,\n  \"lesion_volume_ml\": %.6g,\n  \"components\": %d,\n",
             (long long)r->lesion_voxels, r->lesion_ml, r->components);
     fprintf(f, "  \"slices_with_findings\": [");

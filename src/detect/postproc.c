@@ -14,7 +14,7 @@ void postproc_defaults(postproc_params *p) {
     *p = (postproc_params){.ndim = 2, .erode_k = 3, .threshold = 0.5f, .connectivity = 0, .keep_top = 2,
                            .dilate_k = 3, .rank_on = POSTPROC_RANK_MAP, .seg_classes = 5, .mrf_beta = 0.2f,
                            .mrf_radius = 1, .seg_iterations = 5, .match = POSTPROC_MATCH_AREA,
-                           .keep_unmatched = 1};
+                           .keep_unmatched = 1, .grow = 0};
 }
 
 int postproc_preset(postproc_params *p, const char *name) {
@@ -60,6 +60,7 @@ int postproc_set(postproc_params *p, const char *key, const char *v) {
     if (!strcmp(key, "mrf_radius")) return parse_int(&p->mrf_radius, key, v);
     if (!strcmp(key, "seg_iterations")) return parse_int(&p->seg_iterations, key, v);
     if (!strcmp(key, "keep_unmatched")) return parse_int(&p->keep_unmatched, key, v);
+    if (!strcmp(key, "grow")) return parse_int(&p->grow, key, v);
     if (!strcmp(key, "rank_on")) {
         if (!strcmp(v, "map")) return p->rank_on = POSTPROC_RANK_MAP, 0;
         if (!strcmp(v, "eroded")) return p->rank_on = POSTPROC_RANK_ERODED, 0;
@@ -88,6 +89,7 @@ int postproc_validate(const postproc_params *p) {
         return as_fail("post-processing: seg_classes %d (0..%d)", p->seg_classes, GMM_MAX_CLASSES);
     if (!(p->mrf_beta >= 0)) return as_fail("post-processing: mrf_beta %g < 0", p->mrf_beta);
     if (p->mrf_radius < 0 || p->mrf_radius > 3) return as_fail("post-processing: mrf_radius %d (0..3)", p->mrf_radius);
+    if (p->grow < 0 || p->grow > 15) return as_fail("post-processing: grow %d (0..15)", p->grow);
     if (p->seg_iterations < 1) return as_fail("post-processing: seg_iterations %d < 1", p->seg_iterations);
     if (p->match != POSTPROC_MATCH_AREA && p->match != POSTPROC_MATCH_IOU)
         return as_fail("post-processing: match %d", p->match);
@@ -99,7 +101,7 @@ int postproc_validate(const postproc_params *p) {
 // ---- refinement --------------------------------------------------------------------------------
 
 void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, const uint8_t *seg, int nx, int ny,
-                     int nz, int connectivity, int match, int keep_unmatched) {
+                     int nz, int connectivity, int match, int keep_unmatched, int grow) {
     size_t nvox = (size_t)nx * ny * nz;
     int32_t *fl = as_malloc(sizeof(int32_t) * nvox);
     int nf = morph_label(fl, filtered, nx, ny, nz, connectivity);
@@ -166,6 +168,19 @@ void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, cons
     }
     for (size_t i = 0; i < nvox; i++)
         out[i] = chosen[sl[i]] && sl[i] ? 1 : (keep_unmatched && unmatched[fl[i]] && fl[i]) ? 1 : 0;
+    if (grow > 0) {  // step 8: components mostly within grow px of the refined mask join it
+        uint8_t *near = as_malloc(nvox);
+        morph_dilate_u8(near, out, nx, ny, nz, nz > 1 ? 3 : 2, MORPH_SQUARE, 2 * grow + 1);
+        int64_t *near_count = as_calloc((size_t)ns + 1, sizeof(int64_t));
+        for (size_t i = 0; i < nvox; i++)
+            if (near[i]) near_count[sl[i]]++;
+        for (int s = 1; s <= ns; s++)
+            if (2 * near_count[s] >= ssize[s]) chosen[s] = 1;
+        for (size_t i = 0; i < nvox; i++)
+            if (sl[i] && chosen[sl[i]]) out[i] = 1;
+        free(near_count);
+        free(near);
+    }
     free(unmatched);
     free(chosen);
     free(cnt);
@@ -218,7 +233,7 @@ static int run_block(uint8_t *mask, uint8_t *filtered_out, uint8_t *seg_out, con
         ap.classes = p->seg_classes, ap.ndim = p->ndim, ap.mrf_beta = p->mrf_beta;
         ap.mrf_radius = p->mrf_radius, ap.iterations = p->seg_iterations;
         atropos_segment(seg, NULL, image, brain ? brain : in_brain, nx, ny, nz, &ap);  // params validated
-        postproc_refine(mask, &nobj, filtered, seg, nx, ny, nz, conn, p->match, p->keep_unmatched);
+        postproc_refine(mask, &nobj, filtered, seg, nx, ny, nz, conn, p->match, p->keep_unmatched, p->grow);
         free(in_brain);
         if (!seg_out) free(seg);
     } else if (n > 0) {

@@ -15,6 +15,12 @@
 //      brain mask) is kept as it is when keep_unmatched is set (default), dropped otherwise.
 //      match = POSTPROC_MATCH_IOU picks the S with the largest |F∩S|/|F∪S| instead (ties: larger
 //      overlap, then earlier S), which avoids choosing a large tissue class that merely contains F.
+//   8. growth (grow = r > 0; not in the paper, which is grow = 0): every segmentation component
+//      with at least half of its voxels within r px (a (2r+1) square, or cube in 3-D) of the
+//      refined mask joins it, in one pass. A lesion with several compartments (core, body,
+//      oedema) falls into several tissue classes, and step 7 keeps only one of them per object;
+//      a healthy structure that merely touches the lesion (cortex, white matter) is mostly farther
+//      away and stays out.
 // ndim = 2 runs everything per axial slice (the paper: a 2-D pipeline, top N per slice, one
 // segmentation per slice); ndim = 3 runs it on the whole volume (k^3 erosion, 3-D components,
 // top N per volume, 3x3x3 MRF).
@@ -40,6 +46,7 @@ typedef struct postproc_params {
     int seg_iterations;  // EM/ICM iterations (5)
     int match;           // POSTPROC_MATCH_AREA (default, the paper) or POSTPROC_MATCH_IOU
     int keep_unmatched;  // 1: keep filtered objects that no segment overlaps
+    int grow;            // step 8 radius r in px (0 = off, the paper)
 } postproc_params;
 
 // The paper's BraTS settings (k=3, N=2) with every other default above.
@@ -49,7 +56,7 @@ void postproc_defaults(postproc_params *p);
 int postproc_preset(postproc_params *p, const char *name);
 // Overrides one parameter by name, for CLI options like --set erode_k=1. Keys: ndim, erode_k,
 // threshold, connectivity, keep_top, dilate_k, rank_on (map|eroded), seg_classes, mrf_beta,
-// mrf_radius, seg_iterations, match (area|iou), keep_unmatched. Returns -1 (as_fail) for an
+// mrf_radius, seg_iterations, match (area|iou), keep_unmatched, grow. Returns -1 (as_fail) for an
 // unknown key or a bad value.
 int postproc_set(postproc_params *p, const char *key, const char *value);
 // Checks ranges and the ndim/connectivity combination. Returns 0 or -1 (as_fail).
@@ -68,9 +75,10 @@ typedef struct postproc_extra {
 int postprocess(uint8_t *mask, postproc_extra *extra, const float *map, const float *image, const uint8_t *brain,
                 int nx, int ny, int nz, const postproc_params *p);
 
-// Step 7 alone: filtered (0/1) and seg (class labels, 0 = none) -> out (0/1). n_objects (may be
-// NULL) gets the number of filtered objects. connectivity as in morph_label (not 0).
+// Steps 7 and 8: filtered (0/1) and seg (class labels, 0 = none) -> out (0/1). n_objects (may be
+// NULL) gets the number of filtered objects. connectivity as in morph_label (not 0); grow as in
+// postproc_params (the growth is 3-D when nz > 1).
 void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, const uint8_t *seg, int nx, int ny,
-                     int nz, int connectivity, int match, int keep_unmatched);
+                     int nz, int connectivity, int match, int keep_unmatched, int grow);
 
 #endif
