@@ -77,7 +77,7 @@ static void make_subject(const char *root, const char *id, int lesion, int flipp
         fs_join(path, sizeof path, pdir, "summary.json");
         int n = snprintf(text, sizeof text,
                          "{\n  \"lesion_volume_ml\": 1.5,\n  \"slice_range\": [2, 9],\n  \"seconds_per_slice\": 0.25,"
-                         "\n  \"parameters\": 1234567\n}\n");
+                         "\n  \"parameters\": 1234567,\n  \"postproc\": {\"keep_top\": 2, \"grow\": 3}\n}\n");
         fs_write_all(path, text, (size_t)n);
     }
     fprintf(list, "%s,%s,%s/image.nii.gz,%s,%s\n", id, role, ddir, lesion >= 0 ? "label.nii.gz" : "",
@@ -158,7 +158,9 @@ int main(void) {
     CHECK(eval_run(&res, in, 9, &opt) == 0, "eval_run: %s", as_error());
     CHECK(res.n_subjects == 5 && res.n_val == 2 && res.n_healthy == 2, "roles counted");
     CHECK(!isnan(res.val_threshold) && !isnan(res.oracle_threshold) && !isnan(res.fpr_threshold[1]), "thresholds set");
-    CHECK(res.parameters == 1234567 && fabs(res.seconds_per_slice - 0.25) < 1e-12, "summary.json read");
+    CHECK(res.parameters == 1234567 && fabs(res.seconds_per_slice - 0.25) < 1e-12 && res.grow == 3, "summary.json read");
+    CHECK(strstr(res.rows[0].note, "growth 3 px") != NULL, "the paper rows say that the masks were grown: %s",
+          res.rows[0].note);
     CHECK(res.subjects[0].slice_lo == 2 && res.subjects[0].slice_hi == 9 && res.subjects[2].slice_lo == 0 &&
               res.subjects[2].slice_hi == NZ - 1,
           "slice range from summary.json, all slices without it");

@@ -37,7 +37,8 @@ static const char *json_find(const char *text, const char *key) {
     return p;
 }
 
-int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params) {
+int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params,
+                      int *grow) {
     if (!fs_exists(path)) return 0;
     unsigned char *buf;
     size_t n;
@@ -64,6 +65,11 @@ int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *se
         char *end;
         long long v = strtoll(p, &end, 10);
         if (end != p && v >= 0) *params = v;
+    }
+    if ((p = json_find(text, "grow"))) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end != p && v >= 0 && v < 1000) *grow = (int)v;
     }
     free(text);
     return 0;
@@ -128,7 +134,7 @@ static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_
     fs_join(mask_path, sizeof mask_path, in->pred_dir, "mask.nii.gz");
     fs_join(summary_path, sizeof summary_path, in->pred_dir, "summary.json");
     int lo = -1, hi = -1;
-    if (eval_read_summary(summary_path, &lo, &hi, &es->seconds_per_slice, &es->parameters) != 0) return -1;
+    if (eval_read_summary(summary_path, &lo, &hi, &es->seconds_per_slice, &es->parameters, &es->grow) != 0) return -1;
     if (opt->slice_lo >= 0) lo = opt->slice_lo, hi = opt->slice_hi;
     if (in->role != EVAL_HEALTHY && (!in->label || !*in->label))
         return as_fail("%s: no ground-truth label for a %s subject", in->id, in->role == EVAL_VAL ? "validation" : "test");
@@ -394,6 +400,7 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
             if (!isnan(res->fpr_threshold[f])) score_table_confusion(&S[i].at_fpr[f], &S[i].table, (float)res->fpr_threshold[f]);
         if (!isnan(S[i].seconds_per_slice)) sps += S[i].seconds_per_slice, nsps++;
         if (S[i].parameters >= 0) res->parameters = S[i].parameters;
+        if (S[i].grow > res->grow) res->grow = S[i].grow;
         res->slices += S[i].slice_hi - S[i].slice_lo + 1;
     }
     if (nsps) res->seconds_per_slice = sps / nsps;
@@ -416,8 +423,13 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     lesion_counts *lc = as_malloc((size_t)ns * sizeof *lc + 1);
     // paper
     for (int i = 0; i < ns; i++) c[i] = S[i].paper, lc[i] = S[i].paper_lesions;
-    rows_for_protocol(res, "paper", NAN, c, lc, vol_rank, pool_rank, opt,
-                      "detect's post-processed mask (appendix A.1); AUPRC/AUROC from the continuous map");
+    char paper_note[160] = "detect's post-processed mask (appendix A.1); AUPRC/AUROC from the continuous map";
+    if (res->grow > 0)
+        snprintf(paper_note, sizeof paper_note,
+                 "detect's post-processed mask (appendix A.1, then growth %d px: not in the paper); AUPRC/AUROC from "
+                 "the continuous map",
+                 res->grow);
+    rows_for_protocol(res, "paper", NAN, c, lc, vol_rank, pool_rank, opt, paper_note);
     eval_row *r = row_add(res, "paper", "per-slice", NAN,
                           "mean over axial slices with ground truth (the reference code's averaging)");
     metric_summary_of(&r->dice, ss.dice, ss.n);

@@ -52,6 +52,7 @@ typedef struct eval_subject {
     int64_t voxels, gt_voxels;           // evaluated voxels, ground-truth voxels among them
     double seconds_per_slice;            // from summary.json, NAN when absent
     int64_t parameters;                  // from summary.json, -1 when absent
+    int grow;                            // detect's post-processing growth (px), 0 when absent
     score_table table;                   // continuous map over the evaluated voxels
     confusion paper;                     // detect's mask
     lesion_counts paper_lesions;
@@ -84,6 +85,7 @@ typedef struct eval_result {
     double fpr_threshold[EVAL_NFPR], fpr_achieved[EVAL_NFPR];  // NAN when no healthy scans
     double seconds_per_slice;                // mean over subjects that report it; NAN otherwise
     int64_t parameters;                      // -1 when unknown
+    int grow;                                // largest growth (px) in the test subjects' masks
     int64_t slices;                          // evaluated axial slices over all test subjects
 } eval_result;
 
@@ -92,10 +94,11 @@ typedef struct eval_result {
 int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_options *opt);
 void eval_result_free(eval_result *res);
 
-// Reads the RAS axial range, seconds per slice and parameter count from a detect summary.json
-// (keys "slice_range": [lo, hi], "seconds_per_slice", "parameters"); absent keys leave the
-// outputs unchanged. Missing file: returns 0 and changes nothing.
-int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params);
+// Reads the RAS axial range, seconds per slice, parameter count and post-processing growth from a
+// detect summary.json (keys "slice_range": [lo, hi], "seconds_per_slice", "parameters", "grow");
+// absent keys leave the outputs unchanged. Missing file: returns 0 and changes nothing.
+int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params,
+                      int *grow);
 
 // Orientation of a native grid relative to RAS, from its affine: for voxel axis a, the world axis
 // world_of_axis[a] (0 = R, 1 = A, 2 = S) it runs along and whether it runs the negative way
