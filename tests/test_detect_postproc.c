@@ -144,9 +144,10 @@ static void test_refine_rules(void) {
 
 // Growth (step 8) on a lesion with a body (class 4) and a ring around it (class 3, its oedema), in
 // white matter (class 1), with a class-3 strip farther away (healthy tissue of the ring's class)
-// and two class-2 blobs: with grow 4 the region within reach is the body (radius 3 around
+// and three class-2 blobs: with grow 4 the region within reach is the body (radius 3 around
 // (12,12)) dilated by a 9x9 square, x and y in 5..19. Blob A (x 3..6) has half its pixels there
-// and joins; blob B (x 2..5) has a quarter and the strip (x >= 19) an eighth: both stay out.
+// and touches the ring: it joins; blob B (x 2..5) has a quarter and the strip (x >= 19) an
+// eighth: both stay out; blob C lies within reach but touches nothing that joins: it stays out.
 static void test_grow(void) {
     enum { N = 24, C = 12, NZ = 3 };
     uint8_t seg[N * N * NZ], filt[N * N * NZ] = {0}, out[N * N * NZ], want[N * N * NZ];
@@ -156,7 +157,8 @@ static void test_grow(void) {
                 double d = hypot(x - C, y - C);
                 size_t i = x + N * (y + (size_t)N * z);
                 int blob_a = x >= 3 && x <= 6 && (y == 11 || y == 12), blob_b = x >= 2 && x <= 5 && (y == 15 || y == 16);
-                seg[i] = d <= 3 ? 4 : d <= 5 ? 3 : x >= 19 ? 3 : blob_a || blob_b ? 2 : 1;
+                int blob_c = (x == 15 || x == 16) && (y == 18 || y == 19);
+                seg[i] = d <= 3 ? 4 : d <= 5 ? 3 : x >= 19 ? 3 : blob_a || blob_b || blob_c ? 2 : 1;
                 want[i] = d <= 5 || blob_a;
                 filt[i] = abs(x - C) <= 1 && abs(y - C) <= 1;  // a seed inside the body
             }
@@ -166,7 +168,7 @@ static void test_grow(void) {
     for (int i = 0; i < N * N; i++) body &= out[i] == (seg[i] == 4);
     CHECK(body && nobj == 1, "grow 0 (the paper): the body alone");
     postproc_refine(out, &nobj, filt, seg, N, N, 1, 8, POSTPROC_MATCH_AREA, 1, 4);
-    CHECK(!memcmp(out, want, N * N), "grow 4: body, ring and blob A; blob B and the strip stay out");
+    CHECK(!memcmp(out, want, N * N), "grow 4: body, ring and blob A; blobs B, C and the strip stay out");
     postproc_refine(out, &nobj, filt, seg, N, N, NZ, 26, POSTPROC_MATCH_AREA, 1, 4);
     CHECK(!memcmp(out, want, sizeof want), "grow 4 in 3-D (seed in every slice): the same in every slice");
     postproc_params p;

@@ -174,10 +174,20 @@ void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, cons
         int64_t *near_count = as_calloc((size_t)ns + 1, sizeof(int64_t));
         for (size_t i = 0; i < nvox; i++)
             if (near[i]) near_count[sl[i]]++;
-        for (int s = 1; s <= ns; s++)
-            if (2 * near_count[s] >= ssize[s]) chosen[s] = 1;
+        uint8_t *joins = as_calloc((size_t)ns + 1, 1);
+        for (int s = 1; s <= ns; s++) joins[s] = !chosen[s] && 2 * near_count[s] >= ssize[s];
+        // near[] becomes the refined mask plus the joining components; only the objects of it that
+        // contain refined voxels are kept, so that specks near a lesion do not become findings.
+        for (size_t i = 0; i < nvox; i++) near[i] = out[i] || (sl[i] && joins[sl[i]]);
+        int32_t *grown = as_malloc(sizeof(int32_t) * nvox);
+        int ng = morph_label(grown, near, nx, ny, nz, connectivity);
+        uint8_t *anchored = as_calloc((size_t)ng + 1, 1);
         for (size_t i = 0; i < nvox; i++)
-            if (sl[i] && chosen[sl[i]]) out[i] = 1;
+            if (out[i]) anchored[grown[i]] = 1;
+        for (size_t i = 0; i < nvox; i++) out[i] = anchored[grown[i]] && grown[i];
+        free(anchored);
+        free(grown);
+        free(joins);
         free(near_count);
         free(near);
     }

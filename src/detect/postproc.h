@@ -17,10 +17,11 @@
 //      overlap, then earlier S), which avoids choosing a large tissue class that merely contains F.
 //   8. growth (grow = r > 0; not in the paper, which is grow = 0): every segmentation component
 //      with at least half of its voxels within r px (a (2r+1) square, or cube in 3-D) of the
-//      refined mask joins it, in one pass. A lesion with several compartments (core, body,
+//      refined mask joins it, in one pass, if it is connected to the refined mask (directly or
+//      through other joining components). A lesion with several compartments (core, body,
 //      oedema) falls into several tissue classes, and step 7 keeps only one of them per object;
 //      a healthy structure that merely touches the lesion (cortex, white matter) is mostly farther
-//      away and stays out.
+//      away and stays out, and so do specks of tissue that do not touch the lesion.
 // ndim = 2 runs everything per axial slice (the paper: a 2-D pipeline, top N per slice, one
 // segmentation per slice); ndim = 3 runs it on the whole volume (k^3 erosion, 3-D components,
 // top N per volume, 3x3x3 MRF).
