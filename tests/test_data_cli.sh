@@ -3,20 +3,9 @@
 # subject, 2 usage), on small fixture trees made here.
 set -u
 bin=${ANOSWIN_BIN:?}
-pass=0 fail=0
 tmp=scratch_data_cli
 rm -rf "$tmp" && mkdir -p "$tmp"
-expect() {  # expect <exit> <stderr pattern or ""> <description> <command...>
-  local want=$1 pat=$2 what=$3; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" != "$want" ]; then
-    fail=$((fail+1)); echo "FAIL: $what: exit $got, want $want: $(head -c 300 "$tmp/err")"
-  elif [ -n "$pat" ] && ! grep -q -- "$pat" "$tmp/err"; then
-    fail=$((fail+1)); echo "FAIL: $what: stderr lacks '$pat': $(head -c 300 "$tmp/err")"
-  else
-    pass=$((pass+1))
-  fi
-}
+. "$(dirname "$0")/helpers/cli.sh"
 mk() { mkdir -p "$(dirname "$tmp/$1")" && : >"$tmp/$1"; }
 
 # BraTS tree, one subject without its seg.
@@ -43,5 +32,4 @@ expect 2 "modality" "synth bad modality" "$bin" data synth --out "$tmp/s" --moda
 expect 1 "/nonexistent/brain.nii.gz" "synth missing template named" \
   "$bin" data synth --out "$tmp/s" --template /nonexistent/brain.nii.gz
 [ ! -e "$tmp/s/synth.txt" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: failed synth wrote synth.txt"; }
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -8,11 +8,10 @@
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
 out=scratch_demo_small
 rm -rf "$out"
+tmp=$out
+. "$(dirname "$0")/helpers/cli.sh"
 for c in train detect eval; do
   if "$bin" $c --help | grep -q "not implemented yet"; then
     echo "SKIP: anoswin $c is not implemented in this build yet"; exit 77
@@ -95,5 +94,4 @@ echo "changed" >"$out/stamps/eval.txt"
 "$bin" demo extra >/dev/null 2>&1; [ $? = 2 ] && ok || bad "extra argument is not a usage error"
 "$bin" demo --help | grep -q "Usage: anoswin demo" && ok || bad "--help"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -7,29 +7,14 @@ set -u
 bin=${ANOSWIN_BIN:?}
 src=${ANOSWIN_SOURCE_DIR:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
-pass=0 fail=0
 tmp=scratch_detect_cli
 rm -rf "$tmp" && mkdir -p "$tmp"
-expect() {  # expect <exit> <stderr pattern or ""> <description> <command...>
-  local want=$1 pat=$2 what=$3; shift 3
-  "$@" >"$tmp/out" 2>"$tmp/err"; local got=$?
-  if [ "$got" != "$want" ]; then
-    fail=$((fail+1)); echo "FAIL: $what: exit $got, want $want: $(tail -c 400 "$tmp/err")"
-  elif [ -n "$pat" ] && ! grep -q -- "$pat" "$tmp/err"; then
-    fail=$((fail+1)); echo "FAIL: $what: stderr lacks '$pat': $(tail -c 400 "$tmp/err")"
-  else
-    pass=$((pass+1))
-  fi
-}
-ok() {  # ok <description> <command...>: the command must succeed (its output is shown on failure)
-  local what=$1; shift
-  if "$@" >"$tmp/ok" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $what: $(tail -c 600 "$tmp/ok")"; fi
-}
+. "$(dirname "$0")/helpers/cli.sh"
 
 TINY="img_size=64,patch_size=4,in_chans=3,embed_dim=16,depths=1/1/1/1,num_heads=1/1/2/2,window=2,mlp_ratio=2"
-ok "random checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 1
-ok "2-channel checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/two.safetensors" --config "$TINY,in_chans=2"
-ok "synth data" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 2 --modality t2 --threads 2
+succeeds "random checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 1
+succeeds "2-channel checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/two.safetensors" --config "$TINY,in_chans=2"
+succeeds "synth data" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 2 --modality t2 --threads 2
 # a third subject whose scan is not NIfTI
 mkdir -p "$tmp/syn/test/test_009"
 echo "not a nifti" | gzip >"$tmp/syn/test/test_009/test_009_t2.nii.gz"
@@ -44,7 +29,7 @@ for s in test_000 test_001; do
            attention/z082_stage3.png; do
     [ -f "$tmp/det/$s/$f" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: $s/$f missing"; }
   done
-  ok "$s native grid, back to the model grid" "$py" "$src/tools/detect_check.py" native \
+  succeeds "$s native grid, back to the model grid" "$py" "$src/tools/detect_check.py" native \
     "$tmp/syn/test/$s/${s}_t2.nii.gz" "$tmp/det/$s" 64
 done
 [ ! -e "$tmp/det/test_009/summary.json" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: bad subject wrote a summary"; }
@@ -98,5 +83,4 @@ expect 2 "residual" "bad residual" "${run[@]}" --residual signed --out "$tmp/x" 
 expect 2 "origin" "bad origin" "${run[@]}" --origin 3 --out "$tmp/x" "$tmp/syn"
 expect 0 "" "help" "$bin" detect --help
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -8,9 +8,8 @@ py=${ANOSWIN_PYTHON:-/usr/bin/python3}
 src=${ANOSWIN_SOURCE_DIR:?}
 root=scratch_eval_cli
 rm -rf "$root" && mkdir -p "$root"
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
+tmp=$root
+. "$(dirname "$0")/helpers/cli.sh"
 "$py" "$src/tools/eval_fixture.py" "$root" || { echo "FAIL: fixture"; exit 1; }
 
 "$bin" eval --pred "$root/pred" --data "$root/test.csv" --split test --val-split val --healthy "$root/healthy.csv" \
@@ -32,17 +31,16 @@ grep -qi '\bnan\b' "$root/out.txt" && bad "table prints NaN" || ok
   --bootstrap 50 -q > "$root/out2.txt" 2>&1
 cmp -s "$root/out.txt" "$root/out2.txt" && ok || bad "not deterministic"
 
-check() {  # check <expected exit> <description> <args...>
+eval_exits() {  # eval_exits <expected exit> <description> <args...>
   local want=$1 what=$2; shift 2
   "$bin" eval "$@" >/dev/null 2>"$root/err.txt"; local got=$?
   [ "$got" = "$want" ] && ok || bad "$what: exit $got, want $want ($(cat "$root/err.txt"))"
 }
-check 2 "no arguments"
-check 2 "bad --slices" --pred "$root/pred" --data "$root/test.csv" --slices 5:2
-check 2 "bad --bootstrap" --pred "$root/pred" --data "$root/test.csv" --bootstrap -1
-check 1 "missing pred folder" --pred "$root/nope" --data "$root/test.csv"
-check 1 "missing data" --pred "$root/pred" --data "$root/nope.csv"
-check 1 "split without predictions" --pred "$root/pred" --data "$root/test.csv" --split nosuch
-check 0 "--slices override" --pred "$root/pred" --data "$root/test.csv" --split test --slices 0:11 --bootstrap 0 -q
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+eval_exits 2 "no arguments"
+eval_exits 2 "bad --slices" --pred "$root/pred" --data "$root/test.csv" --slices 5:2
+eval_exits 2 "bad --bootstrap" --pred "$root/pred" --data "$root/test.csv" --bootstrap -1
+eval_exits 1 "missing pred folder" --pred "$root/nope" --data "$root/test.csv"
+eval_exits 1 "missing data" --pred "$root/pred" --data "$root/nope.csv"
+eval_exits 1 "split without predictions" --pred "$root/pred" --data "$root/test.csv" --split nosuch
+eval_exits 0 "--slices override" --pred "$root/pred" --data "$root/test.csv" --split test --slices 0:11 --bootstrap 0 -q
+finish

@@ -4,18 +4,8 @@ set -u
 BIN=${ANOSWIN_BIN:?}
 W=$(pwd)/scratch_experiment_cli
 rm -rf "$W" && mkdir -p "$W/empty"
-pass=0 fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-expect() {  # expect STATUS PATTERN WHAT CMD...
-    local want=$1 pat=$2 what=$3
-    shift 3
-    "$@" >"$W/out" 2>"$W/err"
-    local got=$?
-    if [ $got -ne "$want" ]; then bad "$what: exit $got, want $want ($(head -c 300 "$W/err"))"
-    elif [ -n "$pat" ] && ! grep -q -- "$pat" "$W/err"; then bad "$what: stderr lacks '$pat': $(head -c 300 "$W/err")"
-    else ok "$what"; fi
-}
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 "$BIN" data synth --out "$W/syn" --healthy 1 --test 1 --modality t1,t2 --threads 2 2>/dev/null || bad "synth"
 mkdir -p "$W/ixi" && ln -s "$W/syn/healthy/healthy_000/healthy_000_t2.nii.gz" "$W/ixi/IXI100-Guys-1000-T2.nii.gz"
 
@@ -38,5 +28,4 @@ expect 1 "empty" "unreadable test set" "$BIN" experiment table1 --ixi "$W/ixi" -
 # Table 2 needs IXI T1 too: the fixture has none.
 expect 1 "$W/ixi" "table2 without IXI T1 scans" "$BIN" experiment table2 --ixi "$W/ixi" --brats "$W/syn" --out "$W/r4"
 [ ! -e "$W/r4/models" ] && ok "nothing trained without IXI T1" || bad "a model folder was made"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

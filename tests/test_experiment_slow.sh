@@ -12,10 +12,8 @@ PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
 SRC=${ANOSWIN_SOURCE_DIR:?}
 W=$(pwd)/scratch_experiment_slow
 rm -rf "$W" && mkdir -p "$W"
-pass=0 fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 
 "$BIN" data synth --out "$W/synth" --healthy 3 --test 2 --modality t1,t2 --threads 2 2>"$W/synth.err" ||
     { cat "$W/synth.err"; bad "data synth"; echo "$pass passed, $fail failed"; exit 1; }
@@ -91,5 +89,4 @@ check "the resumed training reached its step count" '[ "$(tail -1 "$W/run2/model
 "$PY" "$SRC/tools/experiment_report_check.py" "$W/run2" 1 1 1 MSLUB >"$W/check3" 2>&1
 check "report after the resumed run parses" '[ $? -eq 0 ]' || cat "$W/check3"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

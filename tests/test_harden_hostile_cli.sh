@@ -13,9 +13,8 @@ PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
 SRC=${ANOSWIN_SOURCE_DIR:?}
 W=scratch_harden_hostile_cli
 rm -rf "$W" && mkdir -p "$W"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 
 # expect_bad FILE_NAMED DESCRIPTION CMD...: exit 1, one stderr line naming FILE_NAMED, no stdout.
 expect_bad() {
@@ -80,5 +79,4 @@ PY
 done
 cp "$W/label_orig.nii.gz" "$label"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -14,10 +14,8 @@ PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
 SRC=${ANOSWIN_SOURCE_DIR:?}
 W=$(pwd)/scratch_harden_train_kill
 rm -rf "$W" && mkdir -p "$W"
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok; else bad "$1"; fi; }
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 
 CFG='img_size=64,patch_size=4,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1'
 # 2 training subjects x 10 slices, batch 4: 5 steps per epoch; 8 epochs.
@@ -110,5 +108,4 @@ check "full disk: no half-written checkpoint under a checkpoint name" \
     '[ -z "$(find "$W/full" -name "*.safetensors" ! -name ".*")" ] || check_loadable "$W/full" "full disk"'
 check "full disk: no temp files left" '[ -z "$(find "$W/full" -name ".*tmp*")" ]'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -3,11 +3,10 @@
 # nibabel) and on hostile ones (exit 1, one line "anoswin: FILE: problem", nothing written).
 set -u
 bin=${ANOSWIN_BIN:?} py=${ANOSWIN_PYTHON:-/usr/bin/python3} src=${ANOSWIN_SOURCE_DIR:?}
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
 d=scratch_info
 rm -rf "$d" && mkdir -p "$d"
+tmp=$d
+. "$(dirname "$0")/helpers/cli.sh"
 "$py" "$src/tools/nifti_fixtures.py" "$d/fx" || { echo "FAIL: fixture script"; exit 1; }
 "$py" "$src/tools/nifti_hostile.py" "$d/hx" || { echo "FAIL: hostile script"; exit 1; }
 
@@ -53,5 +52,4 @@ after=$(ls -a "$d/hx" | sort | md5sum)
 # Usage errors.
 "$bin" info >/dev/null 2>&1; [ $? = 2 ] && ok || bad "no file: want exit 2"
 "$bin" info --frob x >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown option: want exit 2"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

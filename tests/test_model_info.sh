@@ -4,11 +4,10 @@
 # exits 1 with one line, usage errors exit 2.
 set -u
 bin=${ANOSWIN_BIN:?} py=${ANOSWIN_PYTHON:-/usr/bin/python3} src=${ANOSWIN_SOURCE_DIR:?}
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAIL: $*"; }
 d=scratch_model_info
 rm -rf "$d" && mkdir -p "$d"
+tmp=$d
+. "$(dirname "$0")/helpers/cli.sh"
 
 for cfg in "" "img_size=112,patch_size=2,in_chans=1,embed_dim=24,depths=[1,3,2,1],num_heads=[1,2,3,4],mlp_ratio=2"; do
   args=(); [ -n "$cfg" ] && args=(--config "$cfg")
@@ -43,5 +42,4 @@ head -c 1000 "$d/w.safetensors" > "$d/trunc.safetensors"
 "$bin" info --model x.nii > /dev/null 2>&1; rc=$?
 [ $rc = 2 ] && ok || bad "--model with a file: rc $rc"
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ] && [ $pass -gt 0 ]
+finish && [ "$pass" -gt 0 ]

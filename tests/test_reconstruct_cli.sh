@@ -7,46 +7,31 @@ set -u
 bin=${ANOSWIN_BIN:?}
 src=${ANOSWIN_SOURCE_DIR:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
-pass=0 fail=0
 tmp=scratch_reconstruct_cli
 rm -rf "$tmp" && mkdir -p "$tmp"
-expect() {  # expect <exit> <stderr pattern or ""> <description> <command...>
-  local want=$1 pat=$2 what=$3; shift 3
-  "$@" >"$tmp/stdout" 2>"$tmp/err"; local got=$?
-  if [ "$got" != "$want" ]; then
-    fail=$((fail+1)); echo "FAIL: $what: exit $got, want $want: $(tail -c 400 "$tmp/err")"
-  elif [ -n "$pat" ] && ! grep -q -- "$pat" "$tmp/err"; then
-    fail=$((fail+1)); echo "FAIL: $what: stderr lacks '$pat': $(tail -c 400 "$tmp/err")"
-  else
-    pass=$((pass+1))
-  fi
-}
-ok() {
-  local what=$1; shift
-  if "$@" >"$tmp/ok" 2>&1; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL: $what: $(tail -c 600 "$tmp/ok")"; fi
-}
+. "$(dirname "$0")/helpers/cli.sh"
 chk="$src/tools/detect_check.py"
 TINY="img_size=64,patch_size=4,in_chans=3,embed_dim=16,depths=1/1/1/1,num_heads=1/1/2/2,window=2,mlp_ratio=2"
-ok "checkpoint" "$py" "$chk" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 3
-ok "1-channel checkpoint" "$py" "$chk" ckpt "$tmp/one.safetensors" --config "$TINY,in_chans=1" --seed 4
-ok "5-channel checkpoint" "$py" "$chk" ckpt "$tmp/five.safetensors" --config "$TINY,in_chans=5"
-ok "inputs" "$py" "$chk" recon_inputs "$tmp" 64
+succeeds "checkpoint" "$py" "$chk" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 3
+succeeds "1-channel checkpoint" "$py" "$chk" ckpt "$tmp/one.safetensors" --config "$TINY,in_chans=1" --seed 4
+succeeds "5-channel checkpoint" "$py" "$chk" ckpt "$tmp/five.safetensors" --config "$TINY,in_chans=5"
+succeeds "inputs" "$py" "$chk" recon_inputs "$tmp" 64
 r=("$bin" reconstruct --threads 2)
 expect 0 "" "png" "${r[@]}" --checkpoint "$tmp/tiny.safetensors" --mask "$tmp/mask.png" --out "$tmp/rec.png" "$tmp/slice.png"
-grep -q "masked-token MSE" "$tmp/stdout" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: no loss printed"; }
-ok "png equals PyTorch" "$py" "$chk" recon "$tmp/tiny.safetensors" "$tmp" "$tmp/rec.png"
+grep -q "masked-token MSE" "$tmp/out" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: no loss printed"; }
+succeeds "png equals PyTorch" "$py" "$chk" recon "$tmp/tiny.safetensors" "$tmp" "$tmp/rec.png"
 expect 0 "" "png --paste" "${r[@]}" --checkpoint "$tmp/tiny.safetensors" --mask "$tmp/mask.png" --out "$tmp/recp.png" \
   --paste "$tmp/slice.png"
-ok "png --paste equals PyTorch" "$py" "$chk" recon "$tmp/tiny.safetensors" "$tmp" "$tmp/recp.png" --paste
+succeeds "png --paste equals PyTorch" "$py" "$chk" recon "$tmp/tiny.safetensors" "$tmp" "$tmp/recp.png" --paste
 expect 0 "" "png, 1-channel model" "${r[@]}" --checkpoint "$tmp/one.safetensors" --mask "$tmp/mask.png" --out "$tmp/rec1.png" "$tmp/slice.png"
-ok "1-channel equals PyTorch" "$py" "$chk" recon "$tmp/one.safetensors" "$tmp" "$tmp/rec1.png"
+succeeds "1-channel equals PyTorch" "$py" "$chk" recon "$tmp/one.safetensors" "$tmp" "$tmp/rec1.png"
 
 # a volume under its lesion label (native grid)
-ok "synth" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 1 --modality t2 --threads 2
+succeeds "synth" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 1 --modality t2 --threads 2
 img="$tmp/syn/test/test_000/test_000_t2.nii.gz" seg="$tmp/syn/test/test_000/test_000_seg.nii.gz"
 expect 0 "" "volume" "${r[@]}" --checkpoint "$tmp/tiny.safetensors" --mask "$seg" --out "$tmp/rec.nii.gz" \
   --z-first 70 --z-last 75 "$img"
-ok "volume on the input's grid" "$py" -c "
+succeeds "volume on the input's grid" "$py" -c "
 import nibabel as nib, numpy as np, sys
 a, b = nib.load('$img'), nib.load('$tmp/rec.nii.gz')
 assert a.shape == b.shape, (a.shape, b.shape)
@@ -75,5 +60,4 @@ expect 2 "PNG" "png in, nifti out" "${r[@]}" --checkpoint "$tmp/tiny.safetensors
   --out "$tmp/x.nii.gz" "$tmp/slice.png"
 expect 0 "" "help" "$bin" reconstruct --help
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish

@@ -10,10 +10,8 @@ PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
 SRC=${ANOSWIN_SOURCE_DIR:?}
 W=$(pwd)/scratch_train_cli
 rm -rf "$W" && mkdir -p "$W"
-pass=0 fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 
 CFG='img_size=64,patch_size=4,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1'
 COMMON=(--data "$W/data" --config "$CFG" --batch 4 --z-first 70 --z-last 79 --val-fraction 0.34
@@ -89,5 +87,4 @@ check "resume after SIGKILL exits 0" '[ $? -eq 0 ]' || cat "$W/kill2.err"
 check "SIGKILL+resume: same log rows as straight" 'diff <(strip "$W/straight/log.csv") <(strip "$W/kill/log.csv") >/dev/null'
 check "SIGKILL+resume: byte-identical last.safetensors" 'cmp -s "$W/straight/last.safetensors" "$W/kill/last.safetensors"'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -15,10 +15,8 @@ PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
 SRC=${ANOSWIN_SOURCE_DIR:?}
 W=$(pwd)/scratch_train_mpi
 rm -rf "$W" && mkdir -p "$W"
-pass=0 fail=0
-ok() { echo "ok: $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL: $1"; fail=$((fail + 1)); }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
 
 if ! command -v mpirun >/dev/null; then
     echo "mpirun not installed (openmpi-bin): nothing to test"
@@ -165,5 +163,4 @@ kill -CONT "${ranks[1]}" 2>/dev/null
 check "a stopped rank: the watchdog ends the job (status $rc, $((t1 - t0)) s)" \
     '[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $((t1 - t0)) -lt 30 ] && grep -q "no answer from the other ranks" "$W/stuck.err"'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
