@@ -120,8 +120,9 @@ static int fake_model(void *ctx, float *recon, const float *images, const uint8_
 }
 
 // The map the fake model should give on a 16x16 image with 8 px windows: per 8x8 block the
-// residual |img - 0.5| (positive: max(img - 0.5, 0)) min-max normalised; then / global max.
-static void expected_map(float *expect, const float *img, int H, int W, int positive) {
+// residual |img - 0.5| (positive: max(img - 0.5, 0)) min-max normalised (unless raw); then /
+// global max.
+static void expected_map(float *expect, const float *img, int H, int W, int positive, int raw) {
     float mx = 0;
     for (int by = 0; by < H / 8; by++)
         for (int bx = 0; bx < W / 8; bx++) {
@@ -135,7 +136,7 @@ static void expected_map(float *expect, const float *img, int H, int W, int posi
             for (int y = 8 * by; y < 8 * by + 8; y++)
                 for (int x = 8 * bx; x < 8 * bx + 8; x++) {
                     float *v = &expect[x + W * y];
-                    *v = hi > lo ? (*v - lo) / (hi - lo) : 0;
+                    if (!raw) *v = hi > lo ? (*v - lo) / (hi - lo) : 0;
                     mx = *v > mx ? *v : mx;
                 }
         }
@@ -154,7 +155,7 @@ static void test_map_fake_model(void) {
     fake f = {.H = H, .W = W, .P = 4};
     int n = amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
     CHECK(n == 4 && f.calls == 2 && f.max_b == 3, "4 windows in batches of 3 (%d windows, %d calls)", n, f.calls);
-    expected_map(expect, img, H, W, 0);
+    expected_map(expect, img, H, W, 0, 0);
     tu_allclose("map of the fake model", map, expect, H * W, 1e-6, 1e-5);
     // token masks: window (bx,by) in row-major order -> tokens (2bx..2bx+1, 2by..2by+1)
     int ok = f.total == 4;
@@ -166,12 +167,23 @@ static void test_map_fake_model(void) {
     // Positive residual: voxels darker than the reconstruction score 0 before the scaling.
     p.positive_residual = 1;
     amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
-    expected_map(expect, img, H, W, 1);
+    expected_map(expect, img, H, W, 1, 0);
     tu_allclose("map of the fake model, positive residual", map, expect, H * W, 1e-6, 1e-5);
     int dark_zero = 1;
     for (int i = 0; i < H * W; i++) dark_zero &= img[i] >= 0.5f || map[i] == 0;
     CHECK(dark_zero, "positive residual: pixels darker than the reconstruction get 0");
     p.positive_residual = 0;
+    // Without the per-window scaling: the raw residual, divided by the slice maximum only.
+    p.window_norm = 0;
+    amap_slice(map, img, NULL, H, W, 3, &p, fake_model, &f);
+    expected_map(expect, img, H, W, 0, 1);
+    tu_allclose("map of the fake model, window_norm 0", map, expect, H * W, 1e-6, 1e-5);
+    float raw_max = 0;
+    for (int i = 0; i < H * W; i++) raw_max = fabsf(img[i] - 0.5f) > raw_max ? fabsf(img[i] - 0.5f) : raw_max;
+    int proportional = 1;
+    for (int i = 0; i < H * W; i++) proportional &= fabsf(map[i] - fabsf(img[i] - 0.5f) / raw_max) < 1e-6f;
+    CHECK(proportional, "window_norm 0: the map is |img - recon| / its maximum over the slice");
+    p.window_norm = 1;
 
     // Overlapping windows (stride 4, window 8): origins 0, 4, 8, 12 per axis (the last ones
     // clipped to 4 px), 16 windows; each pixel gets the mean of the normalised residuals of the

@@ -49,12 +49,14 @@ expect 0 "" "again" "${run[@]}" --out "$tmp/again" --save-model-grid --quiet --n
 cmp -s "$tmp/again/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" && pass=$((pass+1)) \
   || { fail=$((fail+1)); echo "FAIL: maps differ between runs"; }
 # positive residual and brain-only scoring: recorded in the summary, and a different map
-expect 0 "" "positive residual" "${run[@]}" --out "$tmp/pos" --residual positive --brain-only --stride 16 --save-model-grid \
+expect 0 "" "positive residual" "${run[@]}" --out "$tmp/pos" --residual positive --brain-only --stride 16 --window-norm none --save-model-grid \
   --quiet --no-overlays "$tmp/syn/test/test_001/test_001_t2.nii.gz"
 grep -q '"residual": "positive"' "$tmp/pos/test_001_t2/summary.json" && grep -q '"brain_only": true' \
   "$tmp/pos/test_001_t2/summary.json" && grep -q '"stride": 16' \
   "$tmp/pos/test_001_t2/summary.json" && grep -q '"residual": "abs"' "$tmp/det/test_001/summary.json" \
-  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: summary lacks residual/brain_only"; }
+  && grep -q '"window_norm": "none"' "$tmp/pos/test_001_t2/summary.json" \
+  && grep -q '"window_norm": "minmax"' "$tmp/det/test_001/summary.json" \
+  && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: summary lacks residual/brain_only/window_norm"; }
 cmp -s "$tmp/pos/test_001_t2/model_grid_map.f32" "$tmp/det/test_001/model_grid_map.f32" \
   && { fail=$((fail+1)); echo "FAIL: positive residual gave the same map"; } || pass=$((pass+1))
 
@@ -77,6 +79,7 @@ expect 2 "--checkpoint" "no checkpoint" "$bin" detect --out "$tmp/x" "$tmp/syn"
 expect 2 "INPUT" "no input" "$bin" detect --checkpoint "$tmp/tiny.safetensors" --out "$tmp/x"
 expect 2 "preset" "bad preset" "${run[@]}" --preset foo --out "$tmp/x" "$tmp/syn"
 expect 2 "frob" "bad --set key" "${run[@]}" --set frob=1 --out "$tmp/x" "$tmp/syn"
+expect 2 "minmax or none" "bad --window-norm" "${run[@]}" --window-norm foo --out "$tmp/x" "$tmp/syn"
 expect 2 "stride" "stride not a multiple of the patch" "${run[@]}" --stride 6 --out "$tmp/x" "$tmp/syn"
 expect 2 "stride" "stride larger than the mask" "${run[@]}" --stride 36 --out "$tmp/x" "$tmp/syn"
 expect 2 "residual" "bad residual" "${run[@]}" --residual signed --out "$tmp/x" "$tmp/syn"

@@ -44,6 +44,8 @@ typedef struct demo_config {
     int window;                   // detection mask window (px at the model grid)
     int stride;                   // step of the window grid (px; = window: the paper's grid)
     const char *residual;         // "abs" (the paper) or "positive"
+    const char *window_norm;      // "minmax" (the paper) or "none"
+    float threshold;              // post-processing threshold (the paper: 0.5)
     const char *preset;           // post-processing preset
     int grow;                     // post-processing growth step (px; 0 = the paper's A.1)
     const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
@@ -55,15 +57,17 @@ typedef struct demo_config {
 // the four stages run at 32/16/8/4 tokens (img = patch * window * 8), C = 32, heads 1/2/4/8
 // (head dim 32 like the paper's), one grey channel. Mask unit 8 px keeps the paper's proportion
 // at 224 px (16 px units: 1/14 of the image). Detection: 48 px windows at an 8 px stride with the
-// positive residual (T2 lesions are hyperintense), and the A.1 post-processing followed by the
-// growth step (grow 4 px, postproc.h), all chosen on separate tuning sets (README "The demo"); the
-// paper's map is non-overlapping with the absolute residual, and its A.1 has no growth.
+// positive residual (T2 lesions are hyperintense) without the per-window scaling, and the A.1
+// post-processing at threshold 0.4 followed by the growth step (grow 4 px, postproc.h), all chosen
+// on separate tuning sets (README "The demo"); the paper's map is non-overlapping with the
+// absolute residual scaled per window, and its A.1 thresholds at 0.5 and has no growth.
 static const demo_config demo_full = {
     .name = "demo",
     .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 2,
     .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4",
     .epochs = 44, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
-    .window = 48, .stride = 8, .residual = "positive", .preset = "brats", .grow = 4,
+    .window = 48, .stride = 8, .residual = "positive", .window_norm = "none", .preset = "brats", .threshold = 0.4f,
+    .grow = 4,
     .train_slices = {"60", "109"}, .test_slices = {"75", "94"},
     .bootstrap = 1000,
 };
@@ -75,7 +79,8 @@ static const demo_config demo_small = {
     .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 1,
     .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
     .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
-    .window = 16, .stride = 8, .residual = "positive", .preset = "brats", .grow = 4,
+    .window = 16, .stride = 8, .residual = "positive", .window_norm = "none", .preset = "brats", .threshold = 0.4f,
+    .grow = 4,
     .train_slices = {"80", "89"}, .test_slices = {"82", "87"},
     .bootstrap = 50,
 };
@@ -313,6 +318,8 @@ int cmd_demo(int argc, char **argv) {
             arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->window);
             arg_add(&a, "--stride"), arg_add(&a, "%d", cfg->stride), arg_add(&a, "--residual"), arg_add(&a, "%s", cfg->residual);
             arg_add(&a, "--preset"), arg_add(&a, "%s", cfg->preset);
+            arg_add(&a, "--window-norm"), arg_add(&a, "%s", cfg->window_norm);
+            arg_add(&a, "--set"), arg_add(&a, "threshold=%g", cfg->threshold);
             if (cfg->grow) arg_add(&a, "--set"), arg_add(&a, "grow=%d", cfg->grow);
             arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
             arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
@@ -338,9 +345,10 @@ int cmd_demo(int argc, char **argv) {
     printf("\n");
     if (print_file(summary, stdout)) goto done;
     printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy subjects; "
-           "detection window %d px at stride %d px, %s residual, preset %s with growth %d px, slices %s..%s.\n",
+           "detection window %d px at stride %d px, %s residual, window scaling %s, preset %s with threshold %g and "
+           "growth %d px, slices %s..%s.\n",
            cfg->name, cfg->model, cfg->epochs, cfg->batch, cfg->healthy, cfg->window, cfg->stride, cfg->residual,
-           cfg->preset, cfg->grow, cfg->test_slices[0],
+           cfg->window_norm, cfg->preset, cfg->threshold, cfg->grow, cfg->test_slices[0],
            cfg->test_slices[1]);
     if (timed_out)
         printf("NOTE: training was stopped by the %.1f-minute bound before its last epoch (not reproducible "

@@ -40,6 +40,9 @@ static void usage(FILE *f) {
             "  --residual R        abs (default, the paper's L1 residual) or positive (only input brighter\n"
             "                      than the reconstruction: hyperintense findings, as in T2 and FLAIR)\n"
             "  --brain-only        residual set to 0 outside the brain mask before the per-window scaling\n"
+            "  --window-norm N     minmax (default, the paper: each window's residual scaled to 0..1) or none\n"
+            "                      (the raw residual, comparable across windows; the slice map is still\n"
+            "                      divided by its maximum)\n"
             "  --stride N          grid step in px (default: the mask size, the paper's non-overlapping grid);\n"
             "                      smaller steps overlap the windows, whose scores are averaged\n"
             "  --z-first K         first RAS axial slice (default 75)\n"
@@ -63,7 +66,7 @@ static void usage(FILE *f) {
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
-       OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE };
+       OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -85,7 +88,8 @@ int cmd_detect(int argc, char **argv) {
         {"batch", required_argument, 0, OPT_BATCH},     {"attention-maps", no_argument, 0, OPT_ATT},
         {"no-overlays", no_argument, 0, OPT_NOOV},      {"quiet", no_argument, 0, OPT_QUIET},
         {"save-model-grid", no_argument, 0, OPT_SAVE_GRID}, {"residual", required_argument, 0, OPT_RESIDUAL},
-        {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"stride", required_argument, 0, OPT_STRIDE},  {"help", no_argument, 0, 'h'},
+        {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"stride", required_argument, 0, OPT_STRIDE},
+        {"window-norm", required_argument, 0, OPT_WINDOW_NORM}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
     detect_options_default(&o);
@@ -141,6 +145,11 @@ int cmd_detect(int argc, char **argv) {
                 else return cli_usage_error("detect", "--residual: expected abs or positive, got '%s'", optarg);
                 break;
             case OPT_BRAIN_ONLY: o.amap.restrict_to_brain = 1; break;
+            case OPT_WINDOW_NORM:
+                if (!strcmp(optarg, "minmax")) o.amap.window_norm = 1;
+                else if (!strcmp(optarg, "none")) o.amap.window_norm = 0;
+                else return cli_usage_error("detect", "--window-norm: expected minmax or none, got '%s'", optarg);
+                break;
             case OPT_STRIDE:
                 if (cli_parse_int("detect", "stride", optarg, 1, 4096, &v)) return EXIT_USAGE;
                 o.amap.stride = (int)v;

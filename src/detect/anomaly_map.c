@@ -10,7 +10,7 @@
 
 void amap_defaults(amap_params *p) {
     *p = (amap_params){.window = 64, .patch = 4, .auto_grid = 1, .origin_x = 0, .origin_y = 0, .max_batch = 8,
-                       .restrict_to_brain = 0, .positive_residual = 0, .stride = 0};
+                       .restrict_to_brain = 0, .positive_residual = 0, .stride = 0, .window_norm = 1};
 }
 
 static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
@@ -106,6 +106,7 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
                     lo = r < lo ? r : lo, hi = r > hi ? r : hi;
                 }
             float scale = hi > lo ? 1.0f / (hi - lo) : 0.0f;
+            if (!p->window_norm) scale = 1, lo = 0;
             for (int y = w->y0; y < w->y0 + w->h; y++)
                 for (int x = w->x0; x < w->x0 + w->w; x++) {
                     size_t i = x + (size_t)W * y;

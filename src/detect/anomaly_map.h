@@ -14,8 +14,10 @@
 // the rest of the image, again skipping positions with no brain (when a brain mask is given).
 // Residual: mean over channels of |input - reconstruction| per pixel (positive_residual: of
 // max(input - reconstruction, 0), for findings known to be hyperintense, as in T2 and FLAIR); per window
-// (r - min) / (max - min) over the window's pixels (all 0 when max == min); windows do not
-// overlap, so "summing" places them. A slice with no brain, or whose map is all 0, gives an all-0
+// (r - min) / (max - min) over the window's pixels (all 0 when max == min; window_norm = 0 keeps
+// the raw residual instead, so that windows are comparable with each other: a window without a
+// finding does not get a full-scale peak of its own); windows do not overlap, so "summing" places
+// them. A slice with no brain, or whose map is all 0, gives an all-0
 // map (never NaN).
 #ifndef ANOSWIN_DETECT_ANOMALY_MAP_H
 #define ANOSWIN_DETECT_ANOMALY_MAP_H
@@ -32,6 +34,7 @@ typedef struct amap_params {
     int positive_residual;  // 1: only input brighter than the reconstruction counts (default 0)
     int stride;             // grid step in px, a multiple of patch up to window (0 = window: the
                             // paper's non-overlapping grid); overlapping windows are averaged
+    int window_norm;        // 1 (default, the paper): per-window min-max scaling; 0: raw residual
 } amap_params;
 
 void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8

@@ -138,8 +138,9 @@ static int write_summary(const char *path, const detect_result *r, const detect_
             o->amap.stride > 0 ? o->amap.stride : o->amap.window);
     if (o->amap.auto_grid) fprintf(f, "\"brain bounding box\",\n");
     else fprintf(f, "[%d, %d],\n", o->amap.origin_x, o->amap.origin_y);
-    fprintf(f, "  \"residual\": \"%s\",\n  \"brain_only\": %s,\n", o->amap.positive_residual ? "positive" : "abs",
-            o->amap.restrict_to_brain ? "true" : "false");
+    fprintf(f, "  \"residual\": \"%s\",\n  \"brain_only\": %s,\n  \"window_norm\": \"%s\",\n",
+            o->amap.positive_residual ? "positive" : "abs", o->amap.restrict_to_brain ? "true" : "false",
+            o->amap.window_norm ? "minmax" : "none");
     fprintf(f, "  \"windows\": %d,\n  \"preset\": ", r->windows);
     json_string(f, o->preset ? o->preset : "");
     const postproc_params *p = &o->post;
