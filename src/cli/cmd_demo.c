@@ -1,5 +1,5 @@
 // anoswin demo: the whole mission on the embedded synthetic data, in minutes on 2 cores:
-// data synth -> train a demo-sized Swin MAE -> detect (sliding masks + A.1 post-processing) ->
+// data synth -> train a demo-sized Swin MAE -> detect (sliding masks + A.1 post-processing + growth) ->
 // eval (Table-1-shaped summary, HTML report).
 //
 // Every step runs THIS executable (/proc/self/exe) with the same command line a user would type,
@@ -90,9 +90,9 @@ static void usage(FILE *f) {
             "Usage: anoswin demo [options]\n"
             "\n"
             "The whole pipeline on the embedded synthetic data (no download): synthesise healthy and lesion\n"
-            "scans (data synth), train a demo-sized Swin MAE (train), detect lesions with sliding masks and the\n"
-            "paper's post-processing (detect), evaluate (eval), print a Table-1-shaped summary and the path of\n"
-            "the HTML report. Each step runs this executable with the command line it prints.\n"
+            "scans (data synth), train a demo-sized Swin MAE (train), detect lesions with sliding masks, the\n"
+            "paper's post-processing and a growth step (detect), evaluate (eval), print a Table-1-shaped summary\n"
+            "and the path of the HTML report. Each step runs this executable with the command line it prints.\n"
             "\n"
             "Options:\n"
             "  -o, --out DIR       output folder (default demo-out)\n"
