@@ -320,7 +320,7 @@ int cmd_demo(int argc, char **argv) {
             arg_add(&a, "--preset"), arg_add(&a, "%s", cfg->preset);
             arg_add(&a, "--window-norm"), arg_add(&a, "%s", cfg->window_norm);
             arg_add(&a, "--set"), arg_add(&a, "threshold=%g", cfg->threshold);
-            if (cfg->grow) arg_add(&a, "--set"), arg_add(&a, "grow=%d", cfg->grow);
+            arg_add(&a, "--set"), arg_add(&a, "grow=%d", cfg->grow);
             arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
             arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
             arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);

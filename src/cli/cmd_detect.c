@@ -193,10 +193,9 @@ int cmd_detect(int argc, char **argv) {
         swinmae_free(&m);
         return cli_report_error();
     }
-    if (o.amap.stride && (o.amap.stride % m.cfg.patch_size || o.amap.stride > o.amap.window)) {
+    if (amap_check_stride(o.amap.stride, o.amap.window, m.cfg.patch_size)) {
         swinmae_free(&m);
-        return cli_usage_error("detect", "--stride %d: expected a multiple of the patch (%d px) up to the mask size (%d px)",
-                               o.amap.stride, m.cfg.patch_size, o.amap.window);
+        return cli_usage_error("detect", "%s", as_error());
     }
     o.checkpoint = ckpt;
 

@@ -15,11 +15,18 @@ void amap_defaults(amap_params *p) {
 
 static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
 
+int amap_check_stride(int stride, int window, int patch) {
+    int step = stride > 0 ? stride : window;
+    if (step % patch || step > window)
+        return as_fail("stride %d px is not a multiple of the patch (%d px) up to the mask size (%d px)", step, patch,
+                       window);
+    return 0;
+}
+
 int amap_windows(amap_window *out, int max, const uint8_t *brain, int H, int W, const amap_params *p) {
     int P = p->patch, S = p->window, step = p->stride > 0 ? p->stride : S;
     if (P < 1 || S < P || S % P) return as_fail("anomaly map: window %d px is not a multiple of the patch %d", S, P);
-    if (step % P || step > S)
-        return as_fail("anomaly map: stride %d px is not a multiple of the patch %d up to the window %d", step, P, S);
+    if (amap_check_stride(p->stride, S, P)) return -1;
     if (H % P || W % P) return as_fail("anomaly map: slice %dx%d is not a multiple of the patch %d", H, W, P);
     int bx0 = 0, by0 = 0, bx1 = W - 1, by1 = H - 1;  // inclusive bounds the grid must cover
     if (p->auto_grid) {

@@ -16,9 +16,9 @@
 // max(input - reconstruction, 0), for findings known to be hyperintense, as in T2 and FLAIR); per window
 // (r - min) / (max - min) over the window's pixels (all 0 when max == min; window_norm = 0 keeps
 // the raw residual instead, so that windows are comparable with each other: a window without a
-// finding does not get a full-scale peak of its own); windows do not overlap, so "summing" places
-// them. A slice with no brain, or whose map is all 0, gives an all-0
-// map (never NaN).
+// finding does not get a full-scale peak of its own). On the paper's grid windows do not overlap,
+// so "summing" places them; with a smaller stride each pixel gets the mean of the windows covering
+// it. A slice with no brain, or whose map is all 0, gives an all-0 map (never NaN).
 #ifndef ANOSWIN_DETECT_ANOMALY_MAP_H
 #define ANOSWIN_DETECT_ANOMALY_MAP_H
 
@@ -40,6 +40,10 @@ typedef struct amap_params {
 void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8
 
 typedef struct amap_window { int x0, y0, w, h; } amap_window;  // pixel rectangle [x0,x0+w) x [y0,y0+h)
+
+// 0 when the grid step `stride` (0 = window) is a multiple of the patch and at most the window;
+// else -1 (as_fail).
+int amap_check_stride(int stride, int window, int patch);
 
 // Window positions for an H x W slice (brain may be NULL = everywhere), row-major order.
 // Writes up to max entries; returns the total count (call with max = 0 to size), or -1 (as_fail)
