@@ -20,7 +20,7 @@ mkdir -p "$tmp/syn/test/test_009"
 echo "not a nifti" | gzip >"$tmp/syn/test/test_009/test_009_t2.nii.gz"
 cp "$tmp/syn/test/test_000/test_000_seg.nii.gz" "$tmp/syn/test/test_009/test_009_seg.nii.gz"
 
-run=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 2 --mask-size 32 --z-first 80 --z-last 82)
+run=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --preset brats --threads 2 --mask-size 32 --z-first 80 --z-last 82)
 expect 1 "test_009_t2.nii.gz" "bad subject reported by file, exit 1" "${run[@]}" --out "$tmp/det" --save-model-grid \
   --attention-maps "$tmp/syn"
 grep -q "subject test_009 skipped" "$tmp/err" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: skip line"; }

@@ -1,5 +1,6 @@
 // anoswin detect: anomaly maps and lesion masks for new scans (src/detect/detect.h).
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,19 @@
 #include "util/fs.h"
 #include "util/timer.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f, int calibrate) {
+    if (calibrate) {
+        fprintf(f,
+                "Usage: anoswin calibrate --checkpoint C --out FILE [map options] HEALTHY...\n"
+                "\n"
+                "Computes the anomaly maps of healthy scans (files, folders in a known layout or a manifest)\n"
+                "with detect's map options (--mask-size, --stride, --residual, --window-norm, --slice-norm,\n"
+                "--norm, --z-first/--z-last, --modality, --threads, --batch, --maps-from) and writes FILE\n"
+                "(JSON): the map value exceeded by a fraction f of their brain voxels, for f from 1e-5 to 0.5.\n"
+                "detect --calibration FILE then sets its thresholds at --fpr / --fpr-low from it, and refuses\n"
+                "it if the map settings or the checkpoint's weights differ.\n");
+        return;
+    }
     fprintf(f,
             "Usage: anoswin detect --checkpoint C --out DIR [options] INPUT...\n"
             "\n"
@@ -29,20 +42,36 @@ static void usage(FILE *f) {
             "Options:\n"
             "  --checkpoint C      model checkpoint (.safetensors) (required)\n"
             "  --out DIR           output folder (required)\n"
-            "  --preset P          post-processing preset: brats (k=3, N=2, default), mslub or wmh (k=1, N=7)\n"
+            "  --preset P          post-processing: calibrated (default: every finding decided on a threshold\n"
+            "                      calibrated on healthy scans, empty masks allowed; needs --healthy or\n"
+            "                      --calibration) or the paper's A.1 with top N objects per slice: brats\n"
+            "                      (k=3, N=2), mslub or wmh (k=1, N=7)\n"
+            "  --healthy PATH      healthy scans (folder, manifest or file; repeatable) to calibrate on first;\n"
+            "                      the calibration is written to DIR/calibration.json\n"
+            "  --calibration FILE  a calibration from anoswin calibrate (or an earlier DIR/calibration.json)\n"
+            "  --fpr F             voxel false-positive rate on healthy scans for the detection threshold\n"
+            "                      (default %g)\n"
+            "  --fpr-low F         rate for the hysteresis low threshold (default %g; = --fpr: no hysteresis)\n"
             "  --set KEY=VALUE     override one post-processing parameter (repeatable): ndim, erode_k,\n"
             "                      threshold, connectivity, keep_top, dilate_k, rank_on, seg_classes, mrf_beta,\n"
             "                      mrf_radius, seg_iterations, match, keep_unmatched, grow (px: add\n"
-            "                      tissue components mostly within that distance of the mask; 0 = the paper)\n"
+            "                      tissue components mostly within that distance of the mask; 0 = the paper),\n"
+            "                      bound (px a refined object may extend past its detected object, 6; 0 =\n"
+            "                      the paper), floor (refined voxels need map >= floor x threshold, 0.5),\n"
+            "                      and for calibrated: low, min_voxels, refine (0|1)\n"
             "  --mask-size N       sliding mask side in px: 64 (default) or 32 (any multiple of the patch)\n"
             "  --origin X,Y        fixed grid origin (column, row on the model grid; snapped down to the patch)\n"
             "                      instead of the brain's bounding box\n"
             "  --residual R        abs (default, the paper's L1 residual) or positive (only input brighter\n"
             "                      than the reconstruction: hyperintense findings, as in T2 and FLAIR)\n"
             "  --brain-only        residual set to 0 outside the brain mask before the per-window scaling\n"
-            "  --window-norm N     minmax (default, the paper: each window's residual scaled to 0..1) or none\n"
-            "                      (the raw residual, comparable across windows; the slice map is still\n"
-            "                      divided by its maximum)\n"
+            "  --window-norm N     minmax (the paper: each window's residual scaled to 0..1) or none (the raw\n"
+            "                      residual, comparable across windows); default: none for calibrated,\n"
+            "                      minmax for the paper's presets\n"
+            "  --slice-norm N      max (the paper: each slice map divided by its maximum) or none (residual\n"
+            "                      units, comparable across slices and scans); default as --window-norm\n"
+            "  --maps-from DIR     reuse DIR/<subject>/model_grid_map.f32 of an earlier run with the same map\n"
+            "                      settings instead of running the model (to try post-processing settings)\n"
             "  --stride N          grid step in px (default: the mask size, the paper's non-overlapping grid);\n"
             "                      smaller steps overlap the windows, whose scores are averaged\n"
             "  --z-first K         first RAS axial slice (default 75)\n"
@@ -56,17 +85,20 @@ static void usage(FILE *f) {
             "  --no-overlays       skip the overlay PNGs\n"
             "  --quiet             no progress on stderr\n"
             "  --save-model-grid   also write model_grid_map.f32 (the maps on the model grid, raw float32\n"
-            "                      (slices, S, S); for tests)\n"
+            "                      (slices, S, S); for --maps-from and tests)\n"
             "\n"
             "A subject that cannot be processed is reported on stderr ('anoswin: <file>: <problem>') and\n"
             "skipped; the others are still written, and the exit status is then 1. A checkpoint that does not\n"
             "fit grey slices (input channels other than 1 or 3, a mask larger than its images) is refused\n"
-            "before any subject is read.\n");
+            "before any subject is read. With --residual positive only findings brighter than their\n"
+            "reconstruction are scored (hyperintense lesions on T2/FLAIR); hypointense ones are not seen.\n",
+            DETECT_DEFAULT_FPR, DETECT_DEFAULT_FPR_LOW);
 }
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
-       OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM };
+       OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -77,7 +109,54 @@ static void file_subject_id(char *out, size_t n, const char *path) {
     else if (l > 4 && !strcmp(out + l - 4, ".nii")) out[l - 4] = 0;
 }
 
-int cmd_detect(int argc, char **argv) {
+// Subjects from files, folders and manifests, appended to a growing list. The datasets opened stay
+// open (their strings are referenced) until inputs_free.
+typedef struct inputs {
+    detect_input *subs;
+    int n, cap;
+    dataset *sets;
+    int nsets, capsets;
+    char (*ids)[256];
+    int nids, capids;
+} inputs;
+
+static int inputs_add(inputs *in, const char *path, const char *modality) {
+    size_t l = strlen(path);
+    int is_csv = l > 4 && !strcasecmp(path + l - 4, ".csv");
+    if (fs_is_dir(path) || is_csv) {
+        if (in->nsets == in->capsets) in->sets = as_realloc(in->sets, sizeof *in->sets * (in->capsets = 2 * in->capsets + 4));
+        dataset *d = &in->sets[in->nsets];
+        if (dataset_open(d, path, modality)) return -1;
+        in->nsets++;
+        for (int i = 0; i < d->n; i++) {
+            if (in->n == in->cap) in->subs = as_realloc(in->subs, sizeof *in->subs * (in->cap = 2 * in->cap + 16));
+            in->subs[in->n++] = (detect_input){d->subjects[i].id, d->subjects[i].image, d->subjects[i].mask,
+                                               d->subjects[i].label};
+        }
+        return 0;
+    }
+    if (in->nids == in->capids) in->ids = as_realloc(in->ids, sizeof *in->ids * (in->capids = 2 * in->capids + 16));
+    file_subject_id(in->ids[in->nids], sizeof in->ids[0], path);
+    if (in->n == in->cap) in->subs = as_realloc(in->subs, sizeof *in->subs * (in->cap = 2 * in->cap + 16));
+    in->subs[in->n++] = (detect_input){NULL, path, NULL, NULL};
+    in->nids++;
+    return 0;
+}
+
+// Ids of plain files point into ids[], which may move while the list grows: fixed up at the end.
+static void inputs_finish(inputs *in) {
+    int k = 0;
+    for (int i = 0; i < in->n; i++)
+        if (!in->subs[i].id) in->subs[i].id = in->ids[k++];
+}
+
+static void inputs_free(inputs *in) {
+    for (int i = 0; i < in->nsets; i++) dataset_free(&in->sets[i]);
+    free(in->sets), free(in->subs), free(in->ids);
+}
+
+static int run(int argc, char **argv, int calibrate) {
+    const char *cmd = calibrate ? "calibrate" : "detect";
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, OPT_CKPT}, {"out", required_argument, 0, OPT_OUT},
         {"preset", required_argument, 0, OPT_PRESET},   {"set", required_argument, 0, OPT_SET},
@@ -89,15 +168,19 @@ int cmd_detect(int argc, char **argv) {
         {"no-overlays", no_argument, 0, OPT_NOOV},      {"quiet", no_argument, 0, OPT_QUIET},
         {"save-model-grid", no_argument, 0, OPT_SAVE_GRID}, {"residual", required_argument, 0, OPT_RESIDUAL},
         {"brain-only", no_argument, 0, OPT_BRAIN_ONLY},  {"stride", required_argument, 0, OPT_STRIDE},
-        {"window-norm", required_argument, 0, OPT_WINDOW_NORM}, {"help", no_argument, 0, 'h'},
+        {"window-norm", required_argument, 0, OPT_WINDOW_NORM}, {"slice-norm", required_argument, 0, OPT_SLICE_NORM},
+        {"healthy", required_argument, 0, OPT_HEALTHY}, {"calibration", required_argument, 0, OPT_CALIB},
+        {"fpr", required_argument, 0, OPT_FPR},         {"fpr-low", required_argument, 0, OPT_FPR_LOW},
+        {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
     detect_options_default(&o);
     o.verbose = 1;
-    const char *ckpt = NULL, *out = NULL, *modality = "t2";
-    const char *sets[64];
-    int nsets = 0, threads = 0, batch = 8;
+    const char *ckpt = NULL, *out = NULL, *modality = "t2", *calib_file = NULL;
+    const char *sets[64], *healthy[64];
+    int nsets = 0, nhealthy = 0, threads = 0, batch = 8, window_norm = -1, slice_norm = -1;
     long v;
+    double dv;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -106,84 +189,118 @@ int cmd_detect(int argc, char **argv) {
             case OPT_OUT: out = optarg; break;
             case OPT_PRESET:
                 o.preset = optarg;
-                if (postproc_preset(&o.post, optarg)) return cli_usage_error("detect", "--preset: %s", as_error());
+                if (postproc_preset(&o.post, optarg)) return cli_usage_error(cmd, "--preset: %s", as_error());
                 break;
             case OPT_SET:
-                if (nsets == 64) return cli_usage_error("detect", "too many --set options");
+                if (nsets == 64) return cli_usage_error(cmd, "too many --set options");
                 sets[nsets++] = optarg;
                 break;
+            case OPT_HEALTHY:
+                if (nhealthy == 64) return cli_usage_error(cmd, "too many --healthy options");
+                healthy[nhealthy++] = optarg;
+                break;
+            case OPT_CALIB: calib_file = optarg; break;
+            case OPT_FPR:
+                if (cli_parse_double(cmd, "fpr", optarg, calib_fpr_levels[0], calib_fpr_levels[CALIB_LEVELS - 1], &dv))
+                    return EXIT_USAGE;
+                o.fpr = dv;
+                break;
+            case OPT_FPR_LOW:
+                if (cli_parse_double(cmd, "fpr-low", optarg, calib_fpr_levels[0],
+                                     calib_fpr_levels[CALIB_LEVELS - 1], &dv))
+                    return EXIT_USAGE;
+                o.fpr_low = dv;
+                break;
+            case OPT_MAPS_FROM: o.maps_from = optarg; break;
             case OPT_MASK:
-                if (cli_parse_int("detect", "mask-size", optarg, 1, 4096, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "mask-size", optarg, 1, 4096, &v)) return EXIT_USAGE;
                 o.amap.window = (int)v;
                 break;
             case OPT_ORIGIN: {
                 int x, y;
                 char tail;
                 if (sscanf(optarg, "%d,%d%c", &x, &y, &tail) != 2 || x < 0 || y < 0)
-                    return cli_usage_error("detect", "--origin: expected X,Y (non-negative), got '%s'", optarg);
+                    return cli_usage_error(cmd, "--origin: expected X,Y (non-negative), got '%s'", optarg);
                 o.amap.auto_grid = 0, o.amap.origin_x = x, o.amap.origin_y = y;
                 break;
             }
             case OPT_ZF:
-                if (cli_parse_int("detect", "z-first", optarg, 0, 100000, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "z-first", optarg, 0, 100000, &v)) return EXIT_USAGE;
                 o.slices.z_first = (int)v;
                 break;
             case OPT_ZL:
-                if (cli_parse_int("detect", "z-last", optarg, 0, 100000, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "z-last", optarg, 0, 100000, &v)) return EXIT_USAGE;
                 o.slices.z_last = (int)v;
                 break;
             case OPT_ALL: o.slices.z_first = -1; break;
             case OPT_NORM:
                 if (!strcmp(optarg, "minmax")) o.slices.norm = SLICE_NORM_MINMAX;
                 else if (!strcmp(optarg, "percentile")) o.slices.norm = SLICE_NORM_PERCENTILE;
-                else return cli_usage_error("detect", "--norm: expected minmax or percentile, got '%s'", optarg);
+                else return cli_usage_error(cmd, "--norm: expected minmax or percentile, got '%s'", optarg);
                 break;
             case OPT_MOD: modality = optarg; break;
             case OPT_RESIDUAL:
                 if (!strcmp(optarg, "abs")) o.amap.positive_residual = 0;
                 else if (!strcmp(optarg, "positive")) o.amap.positive_residual = 1;
-                else return cli_usage_error("detect", "--residual: expected abs or positive, got '%s'", optarg);
+                else return cli_usage_error(cmd, "--residual: expected abs or positive, got '%s'", optarg);
                 break;
             case OPT_BRAIN_ONLY: o.amap.restrict_to_brain = 1; break;
             case OPT_WINDOW_NORM:
-                if (!strcmp(optarg, "minmax")) o.amap.window_norm = 1;
-                else if (!strcmp(optarg, "none")) o.amap.window_norm = 0;
-                else return cli_usage_error("detect", "--window-norm: expected minmax or none, got '%s'", optarg);
+                if (!strcmp(optarg, "minmax")) window_norm = 1;
+                else if (!strcmp(optarg, "none")) window_norm = 0;
+                else return cli_usage_error(cmd, "--window-norm: expected minmax or none, got '%s'", optarg);
+                break;
+            case OPT_SLICE_NORM:
+                if (!strcmp(optarg, "max")) slice_norm = 1;
+                else if (!strcmp(optarg, "none")) slice_norm = 0;
+                else return cli_usage_error(cmd, "--slice-norm: expected max or none, got '%s'", optarg);
                 break;
             case OPT_STRIDE:
-                if (cli_parse_int("detect", "stride", optarg, 1, 4096, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "stride", optarg, 1, 4096, &v)) return EXIT_USAGE;
                 o.amap.stride = (int)v;
                 break;
             case OPT_THREADS:
-                if (cli_parse_int("detect", "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
                 threads = (int)v;
                 break;
             case OPT_BATCH:
-                if (cli_parse_int("detect", "batch", optarg, 1, 256, &v)) return EXIT_USAGE;
+                if (cli_parse_int(cmd, "batch", optarg, 1, 256, &v)) return EXIT_USAGE;
                 batch = (int)v;
                 break;
             case OPT_ATT: o.attention_maps = 1; break;
             case OPT_NOOV: o.overlays = 0; break;
             case OPT_QUIET: o.verbose = 0; break;
             case OPT_SAVE_GRID: o.save_model_grid = 1; break;
-            case 'h': usage(stdout); return EXIT_OK;
-            default: return cli_usage_error("detect", "unknown option");
+            case 'h': usage(stdout, calibrate); return EXIT_OK;
+            default: return cli_usage_error(cmd, "unknown option");
         }
     }
-    if (!ckpt) return cli_usage_error("detect", "--checkpoint is required");
-    if (!out) return cli_usage_error("detect", "--out is required");
-    if (optind >= argc) return cli_usage_error("detect", "no INPUT given");
+    // The calibrated mode needs maps in residual units; the paper's presets keep the paper's map.
+    int calibrated = o.post.mode == POSTPROC_CALIBRATED;
+    o.amap.window_norm = window_norm >= 0 ? window_norm : !calibrated;
+    o.amap.slice_norm = slice_norm >= 0 ? slice_norm : !calibrated;
+    if (!ckpt) return cli_usage_error(cmd, "--checkpoint is required");
+    if (!out) return cli_usage_error(cmd, "--out is required");
+    if (optind >= argc) return cli_usage_error(cmd, calibrate ? "no HEALTHY scan given" : "no INPUT given");
     if (o.slices.z_first >= 0 && o.slices.z_last < o.slices.z_first)
-        return cli_usage_error("detect", "--z-last %d is before --z-first %d", o.slices.z_last, o.slices.z_first);
+        return cli_usage_error(cmd, "--z-last %d is before --z-first %d", o.slices.z_last, o.slices.z_first);
+    if (calib_file && nhealthy) return cli_usage_error(cmd, "--calibration and --healthy exclude each other");
+    if (!calibrated && (calib_file || nhealthy))
+        return cli_usage_error(cmd, "--calibration and --healthy serve the calibrated preset, not '%s'", o.preset);
     for (int i = 0; i < nsets; i++) {
         char key[64];
         const char *eq = strchr(sets[i], '=');
         if (!eq || eq == sets[i] || (size_t)(eq - sets[i]) >= sizeof key)
-            return cli_usage_error("detect", "--set: expected KEY=VALUE, got '%s'", sets[i]);
+            return cli_usage_error(cmd, "--set: expected KEY=VALUE, got '%s'", sets[i]);
         snprintf(key, sizeof key, "%.*s", (int)(eq - sets[i]), sets[i]);
-        if (postproc_set(&o.post, key, eq + 1)) return cli_usage_error("detect", "--set: %s", as_error());
+        if (postproc_set(&o.post, key, eq + 1)) return cli_usage_error(cmd, "--set: %s", as_error());
     }
-    if (postproc_validate(&o.post)) return cli_usage_error("detect", "%s", as_error());
+    int threshold_by_hand = isfinite(o.post.threshold);
+    if (threshold_by_hand && (calib_file || nhealthy))
+        return cli_usage_error(cmd, "--set threshold and a calibration exclude each other");
+    if (calibrated && !threshold_by_hand) o.post.threshold = 0;  // set from the calibration below
+    if (postproc_validate(&o.post)) return cli_usage_error(cmd, "%s", as_error());
+    if (calibrated && !threshold_by_hand) o.post.threshold = NAN;
     if (threads > 0) nn_set_threads(threads);
 
     // the model first: a checkpoint that cannot score grey slices is refused before any subject
@@ -195,69 +312,102 @@ int cmd_detect(int argc, char **argv) {
     }
     if (amap_check_stride(o.amap.stride, o.amap.window, m.cfg.patch_size)) {
         swinmae_free(&m);
-        return cli_usage_error("detect", "%s", as_error());
+        return cli_usage_error(cmd, "%s", as_error());
     }
     o.checkpoint = ckpt;
 
-    // subjects: files, folders, manifests
-    int cap = 16, n = 0, failed = 0;
-    detect_input *subs = as_malloc(sizeof *subs * cap);
-    dataset *sets_open = as_calloc((size_t)(argc - optind), sizeof(dataset));
-    int nsets_open = 0;
-    char (*ids)[256] = as_malloc(sizeof *ids * (size_t)(argc - optind));
-    for (int a = optind; a < argc; a++) {
-        const char *in = argv[a];
-        size_t l = strlen(in);
-        int is_csv = l > 4 && !strcasecmp(in + l - 4, ".csv");
-        if (fs_is_dir(in) || is_csv) {
-            dataset *d = &sets_open[nsets_open];
-            if (dataset_open(d, in, modality)) {
-                cli_report_error();
-                failed++;
-                continue;
+    int failed = 0, rc = EXIT_OK;
+    inputs subs = {0}, hsubs = {0};
+    calibration cal;
+    for (int a = optind; a < argc; a++)
+        if (inputs_add(&subs, argv[a], modality)) cli_report_error(), failed++;
+    inputs_finish(&subs);
+    if (calibrate || nhealthy) {  // calibrate on healthy scans (the inputs for `calibrate`)
+        inputs *h = calibrate ? &subs : &hsubs;
+        for (int i = 0; i < nhealthy; i++)
+            if (inputs_add(&hsubs, healthy[i], modality)) {
+                rc = cli_report_error();
+                goto done;
             }
-            nsets_open++;
-            for (int i = 0; i < d->n; i++) {
-                if (n == cap) subs = as_realloc(subs, sizeof *subs * (cap *= 2));
-                subs[n++] = (detect_input){d->subjects[i].id, d->subjects[i].image, d->subjects[i].mask,
-                                           d->subjects[i].label};
+        inputs_finish(&hsubs);
+        if (!h->n || (calibrate && failed)) {
+            rc = h->n ? EXIT_BAD_INPUT : cli_usage_error(cmd, "no healthy scan found");
+            goto done;
+        }
+        if (detect_calibrate(&cal, &m, h->subs, h->n, &o)) {
+            rc = cli_report_error();
+            goto done;
+        }
+        char cpath[4200];
+        if (!calibrate) {
+            if (fs_mkdirs(out)) {
+                rc = cli_report_error();
+                goto done;
             }
-        } else {
-            file_subject_id(ids[a - optind], sizeof ids[0], in);
-            if (n == cap) subs = as_realloc(subs, sizeof *subs * (cap *= 2));
-            subs[n++] = (detect_input){ids[a - optind], in, NULL, NULL};
+            fs_join(cpath, sizeof cpath, out, "calibration.json");
+        }
+        if (calibration_write(&cal, calibrate ? out : cpath)) {
+            rc = cli_report_error();
+            goto done;
+        }
+        fprintf(stderr, "anoswin %s: %d healthy scan%s, %lld brain voxels; threshold %.4g at fpr 1e-3, %.4g at 1e-2\n",
+                cmd, cal.scans, cal.scans == 1 ? "" : "s", (long long)cal.voxels, calibration_threshold(&cal, 1e-3),
+                calibration_threshold(&cal, 1e-2));
+        if (calibrate) goto done;
+        calib_file = "calibration.json";
+    } else if (calib_file) {
+        if (calibration_read(&cal, calib_file) ||
+            calibration_check(&cal, calib_file, &o.amap, &o.slices, calib_hash_floats(m.params, m.table.n_floats))) {
+            rc = cli_report_error();
+            goto done;
         }
     }
+    if (calibrated && !threshold_by_hand && detect_apply_calibration(&o, &cal, calib_file)) {
+        rc = cli_report_error();
+        goto done;
+    }
+    if (postproc_validate(&o.post)) {
+        rc = cli_usage_error(cmd, "%s", as_error());
+        goto done;
+    }
+    if (o.amap.positive_residual && o.verbose)
+        fprintf(stderr, "anoswin detect: positive residual: only findings brighter than their reconstruction "
+                        "are scored (hypointense lesions are not)\n");
     if (fs_mkdirs(out)) {
         failed++;
         cli_report_error();
-        n = 0;
+        subs.n = 0;
     }
     double t0 = now_seconds();
     int done = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < subs.n; i++) {
         char dir[4200];
-        fs_join(dir, sizeof dir, out, subs[i].id);
+        fs_join(dir, sizeof dir, out, subs.subs[i].id);
         detect_result r;
-        if (detect_subject(&r, &m, &subs[i], dir, &o)) {
+        if (detect_subject(&r, &m, &subs.subs[i], dir, &o)) {
             cli_report_error();
-            fprintf(stderr, "anoswin detect: subject %s skipped\n", subs[i].id);
+            fprintf(stderr, "anoswin detect: subject %s skipped\n", subs.subs[i].id);
             failed++;
             continue;
         }
         done++;
         printf("%s: %d slices, %d windows, %.3f s/slice, post %.1f ms/slice, lesion %.3f ml in %d "
                "component%s\n",
-               subs[i].id, r.slices, r.windows, r.map_seconds / r.slices,
-               1e3 * r.post_seconds / r.slices, r.lesion_ml, r.components, r.components == 1 ? "" : "s");
+               subs.subs[i].id, r.slices, r.windows, r.map_seconds / r.slices, 1e3 * r.post_seconds / r.slices,
+               r.lesion_ml, r.components, r.components == 1 ? "" : "s");
         fflush(stdout);
     }
     if (o.verbose)
-        fprintf(stderr, "anoswin detect: %d subject%s written to %s in %.1f s%s\n", done, done == 1 ? "" : "s", out,
-                now_seconds() - t0, "");
+        fprintf(stderr, "anoswin detect: %d subject%s written to %s in %.1f s\n", done, done == 1 ? "" : "s", out,
+                now_seconds() - t0);
     if (failed) fprintf(stderr, "anoswin detect: %d input%s failed\n", failed, failed == 1 ? "" : "s");
-    for (int i = 0; i < nsets_open; i++) dataset_free(&sets_open[i]);
-    free(sets_open), free(subs), free(ids);
+    rc = failed ? EXIT_BAD_INPUT : EXIT_OK;
+done:
+    inputs_free(&subs);
+    inputs_free(&hsubs);
     swinmae_free(&m);
-    return failed ? EXIT_BAD_INPUT : EXIT_OK;
+    return rc;
 }
+
+int cmd_detect(int argc, char **argv) { return run(argc, argv, 0); }
+int cmd_calibrate(int argc, char **argv) { return run(argc, argv, 1); }

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"data", cmd_data, "build the embedded synthetic data set (data synth)"},
     {"train", cmd_train, "train the Swin MAE on healthy scans"},
     {"reconstruct", cmd_reconstruct, "reconstruct a slice or volume under a given mask"},
+    {"calibrate", cmd_calibrate, "detection thresholds from healthy scans"},
     {"detect", cmd_detect, "anomaly maps and lesion masks for new scans"},
     {"eval", cmd_eval, "Dice, AUPRC and AUROC against ground truth"},
     {"bench", cmd_bench, "measure speed and memory against the PyTorch reference"},

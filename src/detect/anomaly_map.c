@@ -10,7 +10,8 @@
 
 void amap_defaults(amap_params *p) {
     *p = (amap_params){.window = 64, .patch = 4, .auto_grid = 1, .origin_x = 0, .origin_y = 0, .max_batch = 8,
-                       .restrict_to_brain = 0, .positive_residual = 0, .stride = 0, .window_norm = 1};
+                       .restrict_to_brain = 0, .positive_residual = 0, .stride = 0, .window_norm = 1,
+                       .slice_norm = 1};
 }
 
 static int floor_to(int v, int m) { return v >= 0 ? v / m * m : -((-v + m - 1) / m) * m; }
@@ -127,12 +128,12 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
     // paper's sum (one window per pixel).
     for (size_t i = 0; i < hw; i++)
         if (covered[i] > 1) map[i] /= covered[i];
-    if (rc >= 0) {
+    if (rc >= 0 && p->slice_norm) {
         float mx = 0;
         for (size_t i = 0; i < hw; i++) mx = map[i] > mx ? map[i] : mx;
         if (mx > 0)
             for (size_t i = 0; i < hw; i++) map[i] /= mx;
-    } else {
+    } else if (rc < 0) {
         memset(map, 0, sizeof(float) * hw);
     }
     free(covered);

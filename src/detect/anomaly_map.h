@@ -18,7 +18,7 @@
 // the raw residual instead, so that windows are comparable with each other: a window without a
 // finding does not get a full-scale peak of its own). On the paper's grid windows do not overlap,
 // so "summing" places them; with a smaller stride each pixel gets the mean of the windows covering
-// it. A slice with no brain, or whose map is all 0, gives an all-0 map (never NaN).
+// it. slice_norm = 0 skips the final division by the slice maximum. A slice with no brain, or whose map is all 0, gives an all-0 map (never NaN).
 #ifndef ANOSWIN_DETECT_ANOMALY_MAP_H
 #define ANOSWIN_DETECT_ANOMALY_MAP_H
 
@@ -35,6 +35,9 @@ typedef struct amap_params {
     int stride;             // grid step in px, a multiple of patch up to window (0 = window: the
                             // paper's non-overlapping grid); overlapping windows are averaged
     int window_norm;        // 1 (default, the paper): per-window min-max scaling; 0: raw residual
+    int slice_norm;         // 1 (default, the paper): slice map divided by its maximum; 0: kept in
+                            // residual units, so that a threshold calibrated on healthy scans means
+                            // the same in every slice and subject (a lesion-free slice keeps a low map)
 } amap_params;
 
 void amap_defaults(amap_params *p);  // window 64, patch 4, auto grid, batch 8

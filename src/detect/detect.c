@@ -12,14 +12,17 @@
 #include "io/png.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"
 #include "util/timer.h"
 
 void detect_options_default(detect_options *o) {
     memset(o, 0, sizeof *o);
     amap_defaults(&o->amap);
-    postproc_defaults(&o->post);
+    postproc_preset(&o->post, "calibrated");
     slice_options_default(&o->slices, 0);
-    o->preset = "brats";
+    o->preset = "calibrated";
+    o->fpr = DETECT_DEFAULT_FPR, o->fpr_low = DETECT_DEFAULT_FPR_LOW;
+    o->amap.window_norm = 0, o->amap.slice_norm = 0;  // residual units, as the calibrated preset needs
     o->checkpoint = "";
     o->overlays = 1;
 }
@@ -103,17 +106,6 @@ static int write_attention(const char *dir, int k, swinmae *m, const float *img,
     return rc;
 }
 
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static int write_summary(const char *path, const detect_result *r, const detect_input *in, const swinmae *m,
                          const slice_stack *s, const detect_options *o, const int *finding_z) {
     fs_file af;
@@ -122,13 +114,13 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     char cfg[1024];
     swinmae_config_to_json(&m->cfg, cfg, sizeof cfg);
     fprintf(f, "{\n  \"subject\": ");
-    json_string(f, in->id);
+    json_write_string(f, in->id);
     fprintf(f, ",\n  \"image\": ");
-    json_string(f, in->image);
+    json_write_string(f, in->image);
     fprintf(f, ",\n  \"brain_mask\": ");
-    json_string(f, in->mask && in->mask[0] ? in->mask : "");
+    json_write_string(f, in->mask && in->mask[0] ? in->mask : "");
     fprintf(f, ",\n  \"checkpoint\": ");
-    json_string(f, o->checkpoint ? o->checkpoint : "");
+    json_write_string(f, o->checkpoint ? o->checkpoint : "");
     fprintf(f, ",\n  \"config\": %s,\n  \"parameters\": %zu,\n  \"parameters_total\": %zu,\n", cfg,
             m->table.n_trainable, m->table.n_floats);
     fprintf(f, "  \"native_shape\": [%d, %d, %d],\n  \"voxel_size_mm\": [%g, %g, %g],\n", s->native.nx,
@@ -141,16 +133,29 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     fprintf(f, "  \"residual\": \"%s\",\n  \"brain_only\": %s,\n  \"window_norm\": \"%s\",\n",
             o->amap.positive_residual ? "positive" : "abs", o->amap.restrict_to_brain ? "true" : "false",
             o->amap.window_norm ? "minmax" : "none");
+    fprintf(f, "  \"slice_norm\": \"%s\",\n", o->amap.slice_norm ? "max" : "none");
+    if (o->post.mode == POSTPROC_CALIBRATED) {
+        fprintf(f, "  \"calibration\": {\"file\": ");
+        json_write_string(f, o->calib_path ? o->calib_path : "");
+        if (o->calib)
+            fprintf(f, ", \"scans\": %d, \"voxels\": %lld, \"fpr\": %g, \"fpr_low\": %g", o->calib->scans,
+                    (long long)o->calib->voxels, o->fpr, o->fpr_low);
+        fprintf(f, ", \"threshold\": %.9g, \"low\": %.9g},\n", o->post.threshold,
+                o->post.low > 0 && o->post.low < o->post.threshold ? o->post.low : o->post.threshold);
+    }
     fprintf(f, "  \"windows\": %d,\n  \"preset\": ", r->windows);
-    json_string(f, o->preset ? o->preset : "");
+    json_write_string(f, o->preset ? o->preset : "");
     const postproc_params *p = &o->post;
     fprintf(f,
             ",\n  \"postproc\": {\"ndim\": %d, \"erode_k\": %d, \"threshold\": %g, \"connectivity\": %d, "
             "\"keep_top\": %d, \"dilate_k\": %d, \"rank_on\": \"%s\", \"seg_classes\": %d, \"mrf_beta\": %g, "
-            "\"mrf_radius\": %d, \"seg_iterations\": %d, \"match\": \"%s\", \"keep_unmatched\": %d, \"grow\": %d},\n",
+            "\"mrf_radius\": %d, \"seg_iterations\": %d, \"match\": \"%s\", \"keep_unmatched\": %d, \"grow\": %d, "
+            "\"bound\": %d, \"floor\": %g, \"mode\": \"%s\", \"low\": %g, \"min_voxels\": %d, \"refine\": %d},\n",
             p->ndim, p->erode_k, p->threshold, p->connectivity, p->keep_top, p->dilate_k,
             p->rank_on == POSTPROC_RANK_ERODED ? "eroded" : "map", p->seg_classes, p->mrf_beta, p->mrf_radius,
-            p->seg_iterations, p->match == POSTPROC_MATCH_IOU ? "iou" : "area", p->keep_unmatched, p->grow);
+            p->seg_iterations, p->match == POSTPROC_MATCH_IOU ? "iou" : "area", p->keep_unmatched, p->grow,
+            p->bound, p->floor, p->mode == POSTPROC_CALIBRATED ? "calibrated" : "A.1", p->low, p->min_voxels,
+            p->refine);
     fprintf(f, "  \"lesion_voxels\": %lld,\n  \"lesion_volume_ml\": %.6g,\n  \"components\": %d,\n",
             (long long)r->lesion_voxels, r->lesion_ml, r->components);
     fprintf(f, "  \"slices_with_findings\": [");
@@ -179,6 +184,129 @@ static int write_native(const char *out_dir, const char *name, const slice_stack
     return rc;
 }
 
+int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *windows, swinmae *m,
+                const detect_input *in, const detect_options *o) {
+    const swinmae_config *c = &m->cfg;
+    slice_options so = o->slices;
+    so.size = c->img_size;
+    *maps_out = NULL;
+    if (recon_out) *recon_out = NULL;
+    *windows = 0;
+    if (slices_load(s, in->image, in->mask && in->mask[0] ? in->mask : NULL, &so)) return -1;
+    int S = s->size, n = s->n, C = c->in_chans;
+    size_t hw = (size_t)S * S, nv = (size_t)n * hw;
+    float *maps = as_calloc(nv, sizeof(float)), *recon = recon_out ? as_malloc(sizeof(float) * nv) : NULL;
+    if (recon) memcpy(recon, s->img, sizeof(float) * nv);
+    if (o->maps_from) {  // saved maps of an earlier run with the same settings
+        char dir[4200], path[4300];
+        fs_join(dir, sizeof dir, o->maps_from, in->id);
+        fs_join(path, sizeof path, dir, "model_grid_map.f32");
+        unsigned char *buf;
+        size_t len;
+        if (fs_read_all(path, &buf, &len)) goto fail;
+        if (len != sizeof(float) * nv) {
+            free(buf);
+            as_fail("%s: %zu bytes, expected %zu (%d slices of %dx%d): saved with other settings", path, len,
+                    sizeof(float) * nv, n, S, S);
+            goto fail;
+        }
+        memcpy(maps, buf, len);
+        free(buf);
+    } else {
+        amap_params ap = o->amap;
+        amap_params_for_model(&ap, m);
+        progress pr;
+        char label[300];
+        snprintf(label, sizeof label, "detect %s", in->id);
+        if (o->verbose) progress_begin(&pr, label, n);
+        for (int i = 0; i < n; i++) {
+            amap_model_ctx ctx = {.model = m, .composite = recon ? recon + i * hw : NULL};
+            int nw = amap_slice(maps + i * hw, s->img + i * hw, s->brain + i * hw, S, S, C, &ap, amap_model_swinmae,
+                                &ctx);
+            if (nw < 0) goto fail;
+            *windows += nw;
+            if (o->verbose) {
+                char extra[64];
+                snprintf(extra, sizeof extra, "z=%d, %d windows", s->z[i], nw);
+                progress_update(&pr, i + 1, "slices", extra);
+            }
+        }
+        if (o->verbose) progress_end(&pr);
+    }
+    *maps_out = maps;
+    if (recon_out) *recon_out = recon;
+    return 0;
+fail:
+    free(maps), free(recon);
+    slices_free(s);
+    return -1;
+}
+
+int detect_calibrate(calibration *c, swinmae *m, const detect_input *in, int n, const detect_options *o) {
+    memset(c, 0, sizeof *c);
+    slice_options so = o->slices;
+    calibration_set_map(c, &o->amap, &so);
+    snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
+    c->weights_hash = calib_hash_floats(m->params, m->table.n_floats);
+    size_t cap = 1 << 20, nval = 0;
+    float *vals = as_malloc(sizeof(float) * cap);
+    for (int i = 0; i < n; i++) {
+        slice_stack s;
+        float *maps;
+        int windows;
+        if (detect_maps(&s, &maps, NULL, &windows, m, &in[i], o)) {
+            free(vals);
+            return -1;
+        }
+        size_t nv = (size_t)s.n * s.size * s.size;
+        for (size_t q = 0; q < nv; q++) {
+            if (!s.brain[q]) continue;
+            if (nval == cap) vals = as_realloc(vals, sizeof(float) * (cap *= 2));
+            vals[nval++] = maps[q];
+        }
+        if (i == 0) c->z_first = s.z[0], c->z_last = s.z[s.n - 1];
+        free(maps);
+        slices_free(&s);
+        c->scans++;
+    }
+    if (!nval) {
+        free(vals);
+        return as_fail("calibration: no brain voxel in the %d healthy scan%s", n, n == 1 ? "" : "s");
+    }
+    calibration_set_values(c, vals, nval);
+    free(vals);
+    return 0;
+}
+
+int detect_apply_calibration(detect_options *o, const calibration *c, const char *path) {
+    double t = calibration_threshold(c, o->fpr), lo = o->fpr_low > 0 ? calibration_threshold(c, o->fpr_low) : t;
+    if (!isfinite(t) || !isfinite(lo))
+        return as_fail("%s: false-positive rates %g and %g must lie in %g..%g", path, o->fpr, o->fpr_low,
+                       calib_fpr_levels[0], calib_fpr_levels[CALIB_LEVELS - 1]);
+    o->post.threshold = (float)t, o->post.low = (float)lo;
+    o->calib = c, o->calib_path = path;
+    return 0;
+}
+
+// Sets to 0 the voxels of v outside the subject's brain on the native grid (its mask file, else
+// image > 0): the model-grid mask came back through nearest-neighbour resampling, which can put
+// voxels just outside.
+static int restrict_to_native_brain(volume *v, const detect_input *in) {
+    const char *path = in->mask && in->mask[0] ? in->mask : in->image;
+    volume b;
+    if (volume_read(&b, path)) return -1;
+    if (b.nx != v->nx || b.ny != v->ny || b.nz != v->nz) {
+        volume_free(&b);
+        return as_fail("%s: grid %dx%dx%d differs from the image's %dx%dx%d", path, b.nx, b.ny, b.nz, v->nx, v->ny,
+                       v->nz);
+    }
+    size_t nvox = volume_voxels(v);
+    for (size_t i = 0; i < nvox; i++)
+        if (!(b.data[i] > 0)) v->data[i] = 0;
+    volume_free(&b);
+    return 0;
+}
+
 int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const char *out_dir, const detect_options *o) {
     memset(r, 0, sizeof *r);
     double t0 = now_seconds();
@@ -186,13 +314,14 @@ int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const c
     const char *ckpt = o->checkpoint && o->checkpoint[0] ? o->checkpoint : "checkpoint";
     if (amap_check_model(c, c->img_size, o->amap.window, ckpt)) return -1;
     if (postproc_validate(&o->post)) return -1;
-    slice_options so = o->slices;
-    so.size = c->img_size;
     slice_stack s;
-    if (slices_load(&s, in->image, in->mask && in->mask[0] ? in->mask : NULL, &so)) return -1;
-    int S = s.size, n = s.n, C = c->in_chans;
+    float *maps, *recon;
+    double tm0 = now_seconds();
+    if (detect_maps(&s, &maps, &recon, &r->windows, m, in, o)) return -1;
+    r->map_seconds = now_seconds() - tm0;
+    int S = s.size, n = s.n;
     size_t hw = (size_t)S * S, nv = (size_t)n * hw;
-    float *maps = as_calloc(nv, sizeof(float)), *recon = as_malloc(sizeof(float) * nv);
+    r->slices = n;
     uint8_t *mask = as_calloc(nv, 1), *gt = NULL;
     int *finding_z = as_calloc((size_t)n + 1, sizeof(int));
     int rc = -1;
@@ -205,31 +334,6 @@ int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const c
         volume_free(&lab);
         if (e) goto done;
     }
-
-    // 1. coarse anomaly maps, one slice at a time (its windows are the batch)
-    amap_params ap = o->amap;
-    amap_params_for_model(&ap, m);
-    progress pr;
-    char label[300];
-    snprintf(label, sizeof label, "detect %s", in->id);
-    if (o->verbose) progress_begin(&pr, label, n);
-    double tm0 = now_seconds();
-    for (int i = 0; i < n; i++) {
-        const float *img = s.img + i * hw;
-        memcpy(recon + i * hw, img, sizeof(float) * hw);
-        amap_model_ctx ctx = {.model = m, .composite = recon + i * hw};
-        int nw = amap_slice(maps + i * hw, img, s.brain + i * hw, S, S, C, &ap, amap_model_swinmae, &ctx);
-        if (nw < 0) goto done;
-        r->windows += nw;
-        if (o->verbose) {
-            char extra[64];
-            snprintf(extra, sizeof extra, "z=%d, %d windows", s.z[i], nw);
-            progress_update(&pr, i + 1, "slices", extra);
-        }
-    }
-    if (o->verbose) progress_end(&pr);
-    r->map_seconds = now_seconds() - tm0;
-    r->slices = n;
 
     // 2. post-processing on the model grid (x = w fastest, y = h, z = slice)
     double tp0 = now_seconds();
@@ -248,9 +352,19 @@ int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const c
     int e = write_native(out_dir, "reconstruction.nii.gz", &s, scaled, 0, NIFTI_TYPE_FLOAT32, NULL);
     for (size_t i = 0; i < nv; i++) scaled[i] = mask[i];
     volume vm = {0};
-    if (!e) e = write_native(out_dir, "mask.nii.gz", &s, scaled, 1, NIFTI_TYPE_UINT8, &vm);
+    if (!e) e = slices_to_native(&vm, &s, scaled, 1);
     free(scaled);
     if (e) goto done;
+    if (restrict_to_native_brain(&vm, in)) {
+        volume_free(&vm);
+        goto done;
+    }
+    char mpath[4300];
+    fs_join(mpath, sizeof mpath, out_dir, "mask.nii.gz");
+    if (volume_write(&vm, &vm, mpath, NIFTI_TYPE_UINT8)) {
+        volume_free(&vm);
+        goto done;
+    }
     size_t nvox = volume_voxels(&vm);
     uint8_t *m8 = as_malloc(nvox);
     for (size_t i = 0; i < nvox; i++) {

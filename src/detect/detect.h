@@ -22,8 +22,14 @@
 
 #include "data/slices.h"
 #include "detect/anomaly_map.h"
+#include "detect/calibrate.h"
 #include "detect/postproc.h"
 #include "model/swin_mae.h"
+
+// Voxel false-positive rates on healthy scans for the calibrated thresholds (chosen on tuning
+// sets, README "Detection").
+#define DETECT_DEFAULT_FPR 1e-3
+#define DETECT_DEFAULT_FPR_LOW 1e-2
 
 typedef struct detect_options {
     amap_params amap;        // window, grid (patch and batch are taken from the model)
@@ -35,7 +41,14 @@ typedef struct detect_options {
     int overlays;            // write overlays/ PNGs (default 1)
     int verbose;             // progress on stderr
     int save_model_grid;     // also write OUT/model_grid_map.f32: the maps on the model grid, raw
-                             // little-endian float32 (slices, S, S), [h][w] = RAS (i, j) (tests)
+                             // little-endian float32 (slices, S, S), [h][w] = RAS (i, j)
+    const char *maps_from;   // read <maps_from>/<id>/model_grid_map.f32 instead of running the model
+                             // (same settings; for trying post-processing settings on saved maps);
+                             // the reconstruction is then the input
+    // calibrated mode (post.mode == POSTPROC_CALIBRATED): where the thresholds came from
+    double fpr, fpr_low;     // voxel false-positive rates on healthy scans for threshold and low
+    const calibration *calib;  // NULL when the thresholds were set by hand
+    const char *calib_path;
 } detect_options;
 
 void detect_options_default(detect_options *o);
@@ -53,6 +66,20 @@ typedef struct detect_input {
     const char *mask;   // brain mask or NULL/"" (then image > 0)
     const char *label;  // ground truth or NULL/"" (overlays only)
 } detect_input;
+
+// The slices of one subject and their coarse maps (n, S, S) (and recon, the reconstruction
+// composite, when not NULL), from the model or from o->maps_from. The caller frees *maps, *recon
+// and the stack. Returns 0 or -1 naming the file.
+int detect_maps(slice_stack *s, float **maps, float **recon, int *windows, swinmae *m, const detect_input *in,
+                const detect_options *o);
+
+// Calibration (calibrate.h) on n healthy subjects with o's map settings. Progress on stderr when
+// o->verbose. Returns 0 or -1.
+int detect_calibrate(calibration *c, swinmae *m, const detect_input *in, int n, const detect_options *o);
+
+// Sets o->post.threshold and o->post.low from c at o->fpr and o->fpr_low. Returns 0 or -1 (a rate
+// outside the table).
+int detect_apply_calibration(detect_options *o, const calibration *c, const char *path);
 
 // Runs one subject and writes out_dir/<files above> (out_dir is created). Returns 0, or -1 with
 // an error naming the file at fault.

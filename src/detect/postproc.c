@@ -3,6 +3,7 @@
 #include "detect/postproc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ void postproc_defaults(postproc_params *p) {
     *p = (postproc_params){.ndim = 2, .erode_k = 3, .threshold = 0.5f, .connectivity = 0, .keep_top = 2,
                            .dilate_k = 3, .rank_on = POSTPROC_RANK_MAP, .seg_classes = 5, .mrf_beta = 0.2f,
                            .mrf_radius = 1, .seg_iterations = 5, .match = POSTPROC_MATCH_AREA,
-                           .keep_unmatched = 1, .grow = 0};
+                           .keep_unmatched = 1, .grow = 0, .bound = 6, .floor = 0.5f,
+                           .mode = POSTPROC_A1, .low = 0, .min_voxels = 0, .refine = 0};
 }
 
 int postproc_preset(postproc_params *p, const char *name) {
@@ -23,8 +25,10 @@ int postproc_preset(postproc_params *p, const char *name) {
         p->erode_k = 3, p->keep_top = 2;
     } else if (!strcmp(name, "mslub") || !strcmp(name, "wmh")) {
         p->erode_k = 1, p->keep_top = 7;
+    } else if (!strcmp(name, "calibrated")) {
+        p->mode = POSTPROC_CALIBRATED, p->ndim = 3, p->threshold = NAN;
     } else {
-        return as_fail("post-processing preset '%s': expected brats, mslub or wmh", name);
+        return as_fail("post-processing preset '%s': expected calibrated, brats, mslub or wmh", name);
     }
     return 0;
 }
@@ -61,6 +65,11 @@ int postproc_set(postproc_params *p, const char *key, const char *v) {
     if (!strcmp(key, "seg_iterations")) return parse_int(&p->seg_iterations, key, v);
     if (!strcmp(key, "keep_unmatched")) return parse_int(&p->keep_unmatched, key, v);
     if (!strcmp(key, "grow")) return parse_int(&p->grow, key, v);
+    if (!strcmp(key, "bound")) return parse_int(&p->bound, key, v);
+    if (!strcmp(key, "floor")) return parse_float(&p->floor, key, v);
+    if (!strcmp(key, "low")) return parse_float(&p->low, key, v);
+    if (!strcmp(key, "min_voxels")) return parse_int(&p->min_voxels, key, v);
+    if (!strcmp(key, "refine")) return parse_int(&p->refine, key, v);
     if (!strcmp(key, "rank_on")) {
         if (!strcmp(v, "map")) return p->rank_on = POSTPROC_RANK_MAP, 0;
         if (!strcmp(v, "eroded")) return p->rank_on = POSTPROC_RANK_ERODED, 0;
@@ -90,6 +99,15 @@ int postproc_validate(const postproc_params *p) {
     if (!(p->mrf_beta >= 0)) return as_fail("post-processing: mrf_beta %g < 0", p->mrf_beta);
     if (p->mrf_radius < 0 || p->mrf_radius > 3) return as_fail("post-processing: mrf_radius %d (0..3)", p->mrf_radius);
     if (p->grow < 0 || p->grow > 15) return as_fail("post-processing: grow %d (0..15)", p->grow);
+    if (p->bound < 0 || p->bound > 64) return as_fail("post-processing: bound %d (0..64)", p->bound);
+    if (!(p->floor >= 0 && p->floor <= 1)) return as_fail("post-processing: floor %g (0..1)", p->floor);
+    if (p->mode == POSTPROC_CALIBRATED && !isfinite(p->threshold))
+        return as_fail("the calibrated detection needs a threshold: give --healthy DIR (healthy scans to calibrate "
+                       "on) or --calibration FILE (from anoswin calibrate), or --set threshold=T; --preset "
+                       "brats|mslub|wmh runs the paper's top-N-per-slice instead");
+    if (!(p->low >= 0)) return as_fail("post-processing: low %g < 0", p->low);
+    if (p->min_voxels < 0) return as_fail("post-processing: min_voxels %d < 0", p->min_voxels);
+    if (p->refine != 0 && p->refine != 1) return as_fail("post-processing: refine %d (0 or 1)", p->refine);
     if (p->seg_iterations < 1) return as_fail("post-processing: seg_iterations %d < 1", p->seg_iterations);
     if (p->match != POSTPROC_MATCH_AREA && p->match != POSTPROC_MATCH_IOU)
         return as_fail("post-processing: match %d", p->match);
@@ -203,11 +221,46 @@ void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, cons
     free(fl);
 }
 
+// ---- bounds (step 9) ------------------------------------------------------------------------------
+
+void postproc_bound(uint8_t *mask, const uint8_t *filtered, const float *map, float floor_value, int bound, int nx,
+                    int ny, int nz, int ndim) {
+    size_t nvox = (size_t)nx * ny * nz;
+    uint8_t *near = NULL;
+    if (bound > 0) {
+        near = as_malloc(nvox);
+        morph_dilate_u8(near, filtered, nx, ny, nz, ndim, MORPH_SQUARE, 2 * bound + 1);
+    }
+    for (size_t i = 0; i < nvox; i++)
+        if (mask[i] && ((near && !near[i]) || map[i] < floor_value)) mask[i] = 0;
+    free(near);
+}
+
 // ---- the pipeline ------------------------------------------------------------------------------
 
-// One block (a slice for ndim 2, the volume for ndim 3). Returns the number of filtered objects.
+// Steps 6-9 on the filtered map: segmentation inside the brain, refinement, growth, bounds.
+// Returns the number of filtered objects.
+static int refine_block(uint8_t *mask, uint8_t *seg_out, const uint8_t *filtered, const float *map,
+                        const float *image, const uint8_t *in_brain, int nx, int ny, int nz, int conn,
+                        const postproc_params *p) {
+    size_t nvox = (size_t)nx * ny * nz;
+    uint8_t *seg = seg_out ? seg_out : as_malloc(nvox);
+    atropos_params ap;
+    atropos_defaults(&ap);
+    ap.classes = p->seg_classes, ap.ndim = p->ndim, ap.mrf_beta = p->mrf_beta;
+    ap.mrf_radius = p->mrf_radius, ap.iterations = p->seg_iterations;
+    atropos_segment(seg, NULL, image, in_brain, nx, ny, nz, &ap);  // params validated
+    int nobj = 0;
+    postproc_refine(mask, &nobj, filtered, seg, nx, ny, nz, conn, p->match, p->keep_unmatched, p->grow);
+    postproc_bound(mask, filtered, map, p->floor * p->threshold, p->bound, nx, ny, nz, p->ndim);
+    if (!seg_out) free(seg);
+    return nobj;
+}
+
+// One block (a slice for ndim 2, the volume for ndim 3) of the paper's A.1. Returns the number of
+// filtered objects.
 static int run_block(uint8_t *mask, uint8_t *filtered_out, uint8_t *seg_out, const float *map, const float *image,
-                     const uint8_t *brain, int nx, int ny, int nz, const postproc_params *p) {
+                     const uint8_t *in_brain, int nx, int ny, int nz, const postproc_params *p) {
     size_t nvox = (size_t)nx * ny * nz;
     int conn = effective_connectivity(p);
     float *eroded = as_malloc(sizeof(float) * nvox);
@@ -232,20 +285,7 @@ static int run_block(uint8_t *mask, uint8_t *filtered_out, uint8_t *seg_out, con
     int nobj = 0;
     if (seg_out) memset(seg_out, 0, nvox);
     if (n > 0 && p->seg_classes > 0) {
-        uint8_t *seg = seg_out ? seg_out : as_malloc(nvox);
-        uint8_t *in_brain = NULL;
-        if (!brain) {
-            in_brain = as_malloc(nvox);
-            for (size_t i = 0; i < nvox; i++) in_brain[i] = image[i] > 0;
-        }
-        atropos_params ap;
-        atropos_defaults(&ap);
-        ap.classes = p->seg_classes, ap.ndim = p->ndim, ap.mrf_beta = p->mrf_beta;
-        ap.mrf_radius = p->mrf_radius, ap.iterations = p->seg_iterations;
-        atropos_segment(seg, NULL, image, brain ? brain : in_brain, nx, ny, nz, &ap);  // params validated
-        postproc_refine(mask, &nobj, filtered, seg, nx, ny, nz, conn, p->match, p->keep_unmatched, p->grow);
-        free(in_brain);
-        if (!seg_out) free(seg);
+        nobj = refine_block(mask, seg_out, filtered, map, image, in_brain, nx, ny, nz, conn, p);
     } else if (n > 0) {
         memcpy(mask, filtered, nvox);
         nobj = morph_label(lab, filtered, nx, ny, nz, conn);
@@ -260,23 +300,66 @@ static int run_block(uint8_t *mask, uint8_t *filtered_out, uint8_t *seg_out, con
     return nobj;
 }
 
+// The calibrated mode (steps C1-C3) on the whole stack. Returns the number of objects kept.
+static int run_calibrated(uint8_t *mask, uint8_t *filtered_out, uint8_t *seg_out, const float *map,
+                          const float *image, const uint8_t *in_brain, int nx, int ny, int nz,
+                          const postproc_params *p) {
+    size_t nvox = (size_t)nx * ny * nz;
+    int conn = effective_connectivity(p);
+    float lo = p->low > 0 && p->low < p->threshold ? p->low : p->threshold;
+    uint8_t *cand = as_malloc(nvox), *filtered = filtered_out ? filtered_out : as_malloc(nvox);
+    int32_t *lab = as_malloc(sizeof(int32_t) * nvox);
+    for (size_t i = 0; i < nvox; i++) cand[i] = in_brain[i] && map[i] > lo;
+    int n = morph_label(lab, cand, nx, ny, nz, conn);
+    int64_t *size = as_calloc((size_t)n + 1, sizeof(int64_t));
+    uint8_t *seeded = as_calloc((size_t)n + 1, 1);
+    for (size_t i = 0; i < nvox; i++)
+        if (lab[i]) {
+            size[lab[i]]++;
+            if (map[i] > p->threshold) seeded[lab[i]] = 1;
+        }
+    int kept = 0;
+    for (int l = 1; l <= n; l++) {
+        seeded[l] = seeded[l] && size[l] >= p->min_voxels;
+        kept += seeded[l];
+    }
+    for (size_t i = 0; i < nvox; i++) filtered[i] = lab[i] && seeded[lab[i]];
+    if (seg_out) memset(seg_out, 0, nvox);
+    if (kept > 0 && p->refine && p->seg_classes > 0)
+        refine_block(mask, seg_out, filtered, map, image, in_brain, nx, ny, nz, conn, p);
+    else memcpy(mask, filtered, nvox);
+    free(seeded);
+    free(size);
+    free(lab);
+    if (!filtered_out) free(filtered);
+    free(cand);
+    return kept;
+}
+
 int postprocess(uint8_t *mask, postproc_extra *extra, const float *map, const float *image, const uint8_t *brain,
                 int nx, int ny, int nz, const postproc_params *p) {
     if (postproc_validate(p)) return -1;
     if (nx < 1 || ny < 1 || nz < 1) return as_fail("post-processing: empty image %dx%dx%d", nx, ny, nz);
     uint8_t *filtered = extra ? extra->filtered : NULL, *seg = extra ? extra->segmentation : NULL;
+    size_t nvox = (size_t)nx * ny * nz;
+    uint8_t *in_brain = as_malloc(nvox);
+    for (size_t i = 0; i < nvox; i++) in_brain[i] = brain ? brain[i] != 0 : image[i] > 0;
     int total = 0;
-    if (p->ndim == 3) {
-        total = run_block(mask, filtered, seg, map, image, brain, nx, ny, nz, p);
+    if (p->mode == POSTPROC_CALIBRATED) {
+        total = run_calibrated(mask, filtered, seg, map, image, in_brain, nx, ny, nz, p);
+    } else if (p->ndim == 3) {
+        total = run_block(mask, filtered, seg, map, image, in_brain, nx, ny, nz, p);
     } else {
         size_t ns = (size_t)nx * ny;
 #pragma omp parallel for schedule(dynamic) reduction(+ : total) if (nz > 1)
         for (int z = 0; z < nz; z++) {
             size_t o = ns * (size_t)z;
             total += run_block(mask + o, filtered ? filtered + o : NULL, seg ? seg + o : NULL, map + o, image + o,
-                               brain ? brain + o : NULL, nx, ny, 1, p);
+                               in_brain + o, nx, ny, 1, p);
         }
     }
+    for (size_t i = 0; i < nvox; i++) mask[i] &= in_brain[i];  // step 10
+    free(in_brain);
     if (extra) extra->n_objects = total;
     return 0;
 }

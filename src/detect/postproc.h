@@ -22,6 +22,25 @@
 //      oedema) falls into several tissue classes, and step 7 keeps only one of them per object;
 //      a healthy structure that merely touches the lesion (cortex, white matter) is mostly farther
 //      away and stays out, and so do specks of tissue that do not touch the lesion.
+//   9. bounds (not in the paper; on by default in every preset, bound = 0 and floor = 0 give the
+//      paper's unbounded refinement): a voxel of the refined or grown mask is kept only if it lies
+//      within `bound` px (a (2b+1) square, or cube in 3-D) of the filtered object it came from and
+//      its map value is at least floor x threshold. A tissue component far larger than the
+//      detected object (a whole-slice class) thus yields the detected object, not the slice.
+//  10. the final mask lies inside the brain (the brain mask, else image > 0).
+//
+// mode = POSTPROC_CALIBRATED (preset "calibrated", the detect default) decides every candidate on
+// evidence instead of keeping the top N of every slice, so that a lesion-free scan gives an empty
+// or near-empty mask: the map is in residual units (no per-slice scaling) and `threshold` comes
+// from healthy scans (calibrate.h: the map value exceeded by a chosen fraction of healthy brain
+// voxels). Steps:
+//   C1. hysteresis in 3-D (26-connectivity over the slice stack): components of the brain voxels
+//       with map > low that contain at least one voxel with map > threshold (low = threshold
+//       when 0);
+//   C2. components smaller than min_voxels (model-grid voxels) are dropped;
+//   C3. refine = 1: steps 6-9 on the kept components (one segmentation of the stack); refine = 0:
+//       the components are the mask;
+//   then step 10.
 // ndim = 2 runs everything per axial slice (the paper: a 2-D pipeline, top N per slice, one
 // segmentation per slice); ndim = 3 runs it on the whole volume (k^3 erosion, 3-D components,
 // top N per volume, 3x3x3 MRF).
@@ -32,6 +51,7 @@
 
 enum { POSTPROC_RANK_MAP = 0, POSTPROC_RANK_ERODED = 1 };
 enum { POSTPROC_MATCH_AREA = 0, POSTPROC_MATCH_IOU = 1 };
+enum { POSTPROC_A1 = 0, POSTPROC_CALIBRATED = 1 };
 
 typedef struct postproc_params {
     int ndim;            // 2 (per slice, default) or 3
@@ -48,19 +68,28 @@ typedef struct postproc_params {
     int match;           // POSTPROC_MATCH_AREA (default, the paper) or POSTPROC_MATCH_IOU
     int keep_unmatched;  // 1: keep filtered objects that no segment overlaps
     int grow;            // step 8 radius r in px (0 = off, the paper)
+    int bound;           // step 9: px from the detected object (6; 0 = unbounded, the paper)
+    float floor;         // step 9: kept voxels need map >= floor x threshold (0.5; 0 = the paper)
+    int mode;            // POSTPROC_A1 (the paper) or POSTPROC_CALIBRATED
+    float low;           // calibrated: hysteresis low threshold (0 = threshold)
+    int min_voxels;      // calibrated: smallest component kept (model-grid voxels)
+    int refine;          // calibrated: 1 = tissue refinement (steps 6-9), 0 = components as found
 } postproc_params;
 
 // The paper's BraTS settings (k=3, N=2) with every other default above.
 void postproc_defaults(postproc_params *p);
-// "brats" (k=3, N=2), "mslub" or "wmh" (k=1, N=7): sets k and N on top of the defaults.
+// "brats" (k=3, N=2), "mslub" or "wmh" (k=1, N=7): sets k and N on top of the defaults;
+// "calibrated": mode POSTPROC_CALIBRATED, ndim 3, threshold NAN (to be set from a calibration).
 // Returns -1 (as_fail) for an unknown name.
 int postproc_preset(postproc_params *p, const char *name);
 // Overrides one parameter by name, for CLI options like --set erode_k=1. Keys: ndim, erode_k,
 // threshold, connectivity, keep_top, dilate_k, rank_on (map|eroded), seg_classes, mrf_beta,
-// mrf_radius, seg_iterations, match (area|iou), keep_unmatched, grow. Returns -1 (as_fail) for an
+// mrf_radius, seg_iterations, match (area|iou), keep_unmatched, grow, bound, floor, low,
+// min_voxels, refine. Returns -1 (as_fail) for an
 // unknown key or a bad value.
 int postproc_set(postproc_params *p, const char *key, const char *value);
-// Checks ranges and the ndim/connectivity combination. Returns 0 or -1 (as_fail).
+// Checks ranges and the ndim/connectivity combination, and that the calibrated mode has a
+// threshold. Returns 0 or -1 (as_fail).
 int postproc_validate(const postproc_params *p);
 
 // Optional intermediate outputs (each may be NULL), (nz, ny, nx) like the inputs.
@@ -81,5 +110,10 @@ int postprocess(uint8_t *mask, postproc_extra *extra, const float *map, const fl
 // postproc_params (the growth is 3-D when nz > 1).
 void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, const uint8_t *seg, int nx, int ny,
                      int nz, int connectivity, int match, int keep_unmatched, int grow);
+
+// Step 9: mask &= (within bound px of filtered) && map >= floor_value. bound <= 0: no distance
+// bound. ndim as in morph.h.
+void postproc_bound(uint8_t *mask, const uint8_t *filtered, const float *map, float floor_value, int bound, int nx,
+                    int ny, int nz, int ndim);
 
 #endif

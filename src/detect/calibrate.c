@@ -1,0 +1,179 @@
+// Healthy-scan calibration of the anomaly-map threshold (see calibrate.h).
+#include "detect/calibrate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/json.h"
+
+const double calib_fpr_levels[CALIB_LEVELS] = {1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3,
+                                               5e-3, 1e-2, 2e-2, 5e-2, 0.1,  0.2,  0.5};
+
+uint64_t calib_hash_floats(const float *x, size_t n) {
+    const unsigned char *b = (const unsigned char *)x;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s) {
+    c->window = a->window, c->stride = a->stride > 0 ? a->stride : a->window;
+    c->positive_residual = a->positive_residual, c->window_norm = a->window_norm, c->slice_norm = a->slice_norm;
+    c->restrict_to_brain = a->restrict_to_brain, c->norm = s->norm;
+    c->z_first = s->z_first, c->z_last = s->z_last;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+void calibration_set_values(calibration *c, float *v, size_t n) {
+    c->voxels = (int64_t)n;
+    qsort(v, n, sizeof *v, cmp_float);
+    for (int l = 0; l < CALIB_LEVELS; l++) {
+        if (!n) {
+            c->threshold[l] = NAN;
+            continue;
+        }
+        double pos = (1.0 - calib_fpr_levels[l]) * (double)(n - 1);  // numpy 'linear'
+        size_t i = (size_t)floor(pos);
+        double frac = pos - (double)i;
+        c->threshold[l] = i + 1 < n ? v[i] + frac * ((double)v[i + 1] - v[i]) : v[n - 1];
+    }
+}
+
+double calibration_threshold(const calibration *c, double fpr) {
+    if (!(fpr >= calib_fpr_levels[0] && fpr <= calib_fpr_levels[CALIB_LEVELS - 1])) return NAN;
+    for (int l = 0; l + 1 < CALIB_LEVELS; l++) {
+        double a = calib_fpr_levels[l], b = calib_fpr_levels[l + 1];
+        if (fpr > b) continue;
+        double t = (log(fpr) - log(a)) / (log(b) - log(a));
+        return c->threshold[l] + t * (c->threshold[l + 1] - c->threshold[l]);
+    }
+    return c->threshold[CALIB_LEVELS - 1];
+}
+
+static const char *norm_name(int norm) { return norm == SLICE_NORM_PERCENTILE ? "percentile" : "minmax"; }
+
+int calibration_write(const calibration *c, const char *path) {
+    fs_file af;
+    if (fs_file_open(&af, path)) return -1;
+    FILE *f = af.f;
+    fprintf(f, "{\n  \"format\": \"anoswin-calibration-1\",\n  \"checkpoint\": ");
+    json_write_string(f, c->checkpoint);
+    fprintf(f, ",\n  \"weights_fnv1a\": \"%016llx\",\n", (unsigned long long)c->weights_hash);
+    fprintf(f, "  \"mask_size\": %d,\n  \"stride\": %d,\n  \"residual\": \"%s\",\n  \"window_norm\": \"%s\",\n",
+            c->window, c->stride, c->positive_residual ? "positive" : "abs", c->window_norm ? "minmax" : "none");
+    fprintf(f, "  \"slice_norm\": \"%s\",\n  \"brain_only\": %s,\n  \"norm\": \"%s\",\n",
+            c->slice_norm ? "max" : "none", c->restrict_to_brain ? "true" : "false", norm_name(c->norm));
+    fprintf(f, "  \"slice_range\": [%d, %d],\n  \"scans\": %d,\n  \"voxels\": %lld,\n", c->z_first, c->z_last,
+            c->scans, (long long)c->voxels);
+    fprintf(f, "  \"fpr\": [");
+    for (int l = 0; l < CALIB_LEVELS; l++) fprintf(f, "%s%.17g", l ? ", " : "", calib_fpr_levels[l]);
+    fprintf(f, "],\n  \"threshold\": [");
+    for (int l = 0; l < CALIB_LEVELS; l++) fprintf(f, "%s%.9g", l ? ", " : "", c->threshold[l]);
+    fprintf(f, "]\n}\n");
+    if (ferror(f)) {
+        fs_file_abort(&af);
+        return as_fail("%s: write error", path);
+    }
+    return fs_file_commit(&af);
+}
+
+static int read_int(const char *text, const char *path, const char *key, int *out) {
+    double v;
+    if (json_top_number(text, key, &v) || v != floor(v) || fabs(v) > 1e9)
+        return as_fail("%s: calibration key \"%s\" missing or not an integer", path, key);
+    *out = (int)v;
+    return 0;
+}
+
+static int read_choice(const char *text, const char *path, const char *key, const char *one, const char *zero,
+                       int *out) {
+    char s[32];
+    if (json_top_string(text, key, s, sizeof s) || (strcmp(s, one) && strcmp(s, zero)))
+        return as_fail("%s: calibration key \"%s\" missing or not %s|%s", path, key, one, zero);
+    *out = !strcmp(s, one);
+    return 0;
+}
+
+int calibration_read(calibration *c, const char *path) {
+    memset(c, 0, sizeof *c);
+    unsigned char *buf;
+    size_t n;
+    if (fs_read_all(path, &buf, &n)) return -1;
+    char *text = as_malloc(n + 1);
+    memcpy(text, buf, n);
+    text[n] = 0;
+    free(buf);
+    int rc = -1;
+    char fmt[64], hash[32];
+    double fpr[CALIB_LEVELS + 1], range[3], voxels;
+    const char *bo;
+    if (json_top_string(text, "format", fmt, sizeof fmt) || strcmp(fmt, "anoswin-calibration-1")) {
+        as_fail("%s: not an anoswin calibration (\"format\" is not anoswin-calibration-1)", path);
+        goto done;
+    }
+    if (read_int(text, path, "mask_size", &c->window) || read_int(text, path, "stride", &c->stride) ||
+        read_int(text, path, "scans", &c->scans) ||
+        read_choice(text, path, "residual", "positive", "abs", &c->positive_residual) ||
+        read_choice(text, path, "window_norm", "minmax", "none", &c->window_norm) ||
+        read_choice(text, path, "slice_norm", "max", "none", &c->slice_norm) ||
+        read_choice(text, path, "norm", "percentile", "minmax", &c->norm))
+        goto done;
+    c->norm = c->norm ? SLICE_NORM_PERCENTILE : SLICE_NORM_MINMAX;
+    if (!(bo = json_top_value(text, "brain_only")) || (strncmp(bo, "true", 4) && strncmp(bo, "false", 5))) {
+        as_fail("%s: calibration key \"brain_only\" missing or not true|false", path);
+        goto done;
+    }
+    c->restrict_to_brain = bo[0] == 't';
+    if (json_top_numbers(text, "slice_range", range, 3) != 2 || json_top_number(text, "voxels", &voxels) ||
+        json_top_string(text, "checkpoint", c->checkpoint, sizeof c->checkpoint) ||
+        json_top_string(text, "weights_fnv1a", hash, sizeof hash)) {
+        as_fail("%s: calibration keys slice_range, voxels, checkpoint or weights_fnv1a missing", path);
+        goto done;
+    }
+    c->z_first = (int)range[0], c->z_last = (int)range[1], c->voxels = (int64_t)voxels;
+    c->weights_hash = strtoull(hash, NULL, 16);
+    if (json_top_numbers(text, "fpr", fpr, CALIB_LEVELS + 1) != CALIB_LEVELS ||
+        json_top_numbers(text, "threshold", c->threshold, CALIB_LEVELS) != CALIB_LEVELS) {
+        as_fail("%s: calibration \"fpr\" and \"threshold\" must hold %d numbers", path, CALIB_LEVELS);
+        goto done;
+    }
+    for (int l = 0; l < CALIB_LEVELS; l++) {
+        if (fabs(fpr[l] - calib_fpr_levels[l]) > 1e-12 * calib_fpr_levels[l] || !isfinite(c->threshold[l]) ||
+            (l && c->threshold[l] > c->threshold[l - 1])) {
+            as_fail("%s: calibration table entry %d (fpr %g, threshold %g) is out of order or not finite", path, l,
+                    fpr[l], c->threshold[l]);
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    free(text);
+    return rc;
+}
+
+int calibration_check(const calibration *c, const char *path, const amap_params *a, const slice_options *s,
+                      uint64_t weights_hash) {
+    calibration want = *c;
+    calibration_set_map(&want, a, s);
+    const char *what = want.window != c->window                       ? "mask size"
+                       : want.stride != c->stride                     ? "stride"
+                       : want.positive_residual != c->positive_residual ? "residual"
+                       : want.window_norm != c->window_norm           ? "window norm"
+                       : want.slice_norm != c->slice_norm             ? "slice norm"
+                       : want.restrict_to_brain != c->restrict_to_brain ? "brain-only"
+                       : want.norm != c->norm                         ? "intensity norm"
+                                                                      : NULL;
+    if (what) return as_fail("%s: calibrated with another %s than this detection's; calibrate again", path, what);
+    if (weights_hash != c->weights_hash)
+        return as_fail("%s: calibrated with other weights (%s); calibrate again with this checkpoint", path,
+                       c->checkpoint);
+    return 0;
+}

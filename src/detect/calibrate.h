@@ -1,0 +1,52 @@
+// Thresholds calibrated on healthy scans: the anomaly map of each healthy scan is computed with
+// the detection's own settings, and the map value exceeded by a fraction f of all brain voxels in
+// the scored slices is the threshold at voxel false-positive rate f. With the map in residual
+// units (no per-slice scaling, anomaly_map.h) that threshold means the same in every slice and
+// subject, so the calibrated post-processing (postproc.h) can return an empty mask.
+//
+// The file (JSON, one object; written by `anoswin calibrate` and by `detect --healthy`) records
+// the map settings, the checkpoint and a hash of its weights, the scans and voxels used, and a
+// table of thresholds at fixed rates (1, 2, 5 x 10^k from 1e-5 to 0.5): threshold[i] is numpy's
+// quantile(values, 1 - fpr[i]) (linear interpolation). A rate between two entries is interpolated
+// linearly in log(rate). detect refuses a calibration made with other map settings or weights.
+#ifndef ANOSWIN_DETECT_CALIBRATE_H
+#define ANOSWIN_DETECT_CALIBRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detect/anomaly_map.h"
+#include "data/slices.h"
+
+enum { CALIB_LEVELS = 15 };
+extern const double calib_fpr_levels[CALIB_LEVELS];
+
+typedef struct calibration {
+    // map settings the thresholds belong to
+    int window, stride, positive_residual, window_norm, slice_norm, restrict_to_brain, norm;
+    int z_first, z_last;  // slice range of the healthy scans (informative)
+    char checkpoint[1024];
+    uint64_t weights_hash;
+    int scans;
+    int64_t voxels;
+    double threshold[CALIB_LEVELS];  // at calib_fpr_levels
+} calibration;
+
+// FNV-1a over the bytes of n floats (the model's weights).
+uint64_t calib_hash_floats(const float *x, size_t n);
+
+// Records the map settings of a and s into c.
+void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s);
+// Thresholds from the pooled healthy brain-voxel map values (sorted in place).
+void calibration_set_values(calibration *c, float *values, size_t n);
+// Threshold at voxel false-positive rate fpr (calib_fpr_levels[0] .. [last]); NAN outside.
+double calibration_threshold(const calibration *c, double fpr);
+
+int calibration_write(const calibration *c, const char *path);
+// Errors name the file: missing keys, a table that is not decreasing.
+int calibration_read(calibration *c, const char *path);
+// 0 when c fits the map settings and weights; else -1 (as_fail naming `path` and the difference).
+int calibration_check(const calibration *c, const char *path, const amap_params *a, const slice_options *s,
+                      uint64_t weights_hash);
+
+#endif
