@@ -16,7 +16,7 @@ tmp=$root
   --out "$root/run" --bootstrap 200 --dataset synthetic -q --json > "$root/out.json" 2> "$root/err.txt"
 rc=$?
 [ $rc = 0 ] && ok || { bad "eval exit $rc: $(cat "$root/err.txt")"; }
-"$py" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['n_test']==4 and d['n_val']==2 and d['n_healthy']==2, d" \
+"$py" -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['n_test']==6 and d['n_test_lesion']==3 and d['n_val']==2 and d['n_healthy']==2, d" \
   "$root/out.json" && ok || bad "--json output"
 "$py" "$src/tools/eval_report_check.py" "$root" "$root/run" && ok || bad "report check"
 # The table on stdout names every protocol.
@@ -26,6 +26,15 @@ for p in paper val-threshold oracle healthy-fpr-1% healthy-fpr-5% healthy-fpr-10
   grep -q -- "$p" "$root/out.txt" && ok || bad "table lacks $p"
 done
 grep -qi '\bnan\b' "$root/out.txt" && bad "table prints NaN" || ok
+# It says what each mean covers and reports the false positives where there is nothing to find
+# (the fixture has 3 lesion subjects, 3 lesion-free ones and 2 healthy scans; eval_report_check.py
+# checks the numbers).
+grep -q -- "| paper | per-volume | 3 |" "$root/out.txt" && ok || bad "table lacks n for the per-volume mean"
+grep -q -- "| paper | pooled | 6 |" "$root/out.txt" && ok || bad "table lacks n for the pooled line"
+grep -q -- "Lesion-free test subjects (.*): 3; false-positive volume of detect's mask: mean" "$root/out.txt" && ok \
+  || bad "table lacks the lesion-free subjects"
+grep -q -- "Healthy scans: 2; false-positive volume of detect's mask: mean" "$root/out.txt" && ok \
+  || bad "table lacks the healthy scans' false positives"
 # Same seed, same output.
 "$bin" eval --pred "$root/pred" --data "$root/test.csv" --split test --val-split val --healthy "$root/healthy.csv" \
   --bootstrap 50 -q > "$root/out2.txt" 2>&1

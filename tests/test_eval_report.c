@@ -31,8 +31,10 @@ static void write_vol(const volume *v, const char *dir, const char *name, int dt
 
 // One synthetic subject: ellipsoid brain, an optional spherical lesion, a noisy quantised map
 // (ties), the paper mask (map >= 0.6), a reconstruction (the image without the lesion).
-static void make_subject(const char *root, const char *id, int lesion, int flipped, int brain_file, int summary,
-                         rng *r, FILE *list, const char *role) {
+// lesion: 1 labelled lesion, 0 none (empty label), -1 no label file (healthy scan). The map shows
+// the sphere also where there is no labelled lesion when `blob` (a false positive) or lesion < 0.
+static void make_subject(const char *root, const char *id, int lesion, int blob, int flipped, int brain_file,
+                         int summary, rng *r, FILE *list, const char *role) {
     char ddir[4096], pdir[4096];
     snprintf(ddir, sizeof ddir, "%s/data/%s", root, id);
     snprintf(pdir, sizeof pdir, "%s/pred/%s", root, id);
@@ -57,12 +59,13 @@ static void make_subject(const char *root, const char *id, int lesion, int flipp
                 size_t v = (size_t)i + NX * ((size_t)j + NY * k);
                 double e = pow((i - 9.5) / 9, 2) + pow((j - 11.5) / 11, 2) + pow((k - 5.5) / 6, 2);
                 int in = e < 1;
-                int les = lesion && in && pow(i - cx, 2) + pow(j - cy, 2) + pow(k - cz, 2) < 9;
+                int sphere = in && pow(i - cx, 2) + pow(j - cy, 2) + pow(k - cz, 2) < 9;
+                int les = sphere && lesion > 0, shown = sphere && (lesion != 0 || blob);
                 brain.data[v] = in;
-                img.data[v] = in ? (float)(100 + 10 * rng_normal(r) + 80 * les) : 0;
+                img.data[v] = in ? (float)(100 + 10 * rng_normal(r) + 80 * shown) : 0;
                 rec.data[v] = in ? (float)(0.5 + 0.05 * rng_normal(r)) : 0;  // "model units"
                 lab.data[v] = les ? 2 : 0;                                 // label > 0 counts
-                double s = 0.55 * rng_uniform(r) + (les ? 0.25 + 0.3 * rng_uniform(r) : 0);
+                double s = 0.55 * rng_uniform(r) + (shown ? 0.25 + 0.3 * rng_uniform(r) : 0);
                 map.data[v] = in ? (float)(round(s * 20) / 20) : 0;
                 mask.data[v] = map.data[v] >= 0.6f;
             }
@@ -130,20 +133,23 @@ int main(void) {
     fprintf(list, "id,role,image,label,mask\n");
     rng r;
     rng_seed(&r, 2024);
-    // test: 5 (one flipped, one without lesion, one without summary/brain file); val: 2; healthy: 2
-    const char *ids[9] = {"sub-01", "sub-02", "sub 03", "sub-04", "sub-05", "val-01", "val-02", "hc-01", "hc-02"};
-    int roles[9] = {EVAL_TEST, EVAL_TEST, EVAL_TEST, EVAL_TEST, EVAL_TEST, EVAL_VAL, EVAL_VAL, EVAL_HEALTHY, EVAL_HEALTHY};
+    // test: 6 (one flipped, one without summary/brain file, two without lesion: sub-04 with an empty
+    // mask, sub-06 with a false-positive blob); val: 2; healthy: 2
+    enum { NS = 10 };
+    const char *ids[NS] = {"sub-01", "sub-02", "sub 03", "sub-04", "sub-05", "sub-06", "val-01", "val-02", "hc-01", "hc-02"};
+    int roles[NS] = {EVAL_TEST, EVAL_TEST, EVAL_TEST,    EVAL_TEST,    EVAL_TEST,
+                     EVAL_TEST, EVAL_VAL,  EVAL_VAL,     EVAL_HEALTHY, EVAL_HEALTHY};
     const char *role_name[3] = {"test", "val", "healthy"};
-    for (int s = 0; s < 9; s++) {
-        int lesion = roles[s] == EVAL_HEALTHY ? -1 : (s == 3 ? 0 : 1);
-        make_subject(root, ids[s], lesion, s == 1 || s == 7, s != 2, s != 2, &r, list, role_name[roles[s]]);
+    for (int s = 0; s < NS; s++) {
+        int lesion = roles[s] == EVAL_HEALTHY ? -1 : (s == 3 || s == 5 ? 0 : 1);
+        make_subject(root, ids[s], lesion, s == 5, s == 1 || s == 8, s != 2, s != 2, &r, list, role_name[roles[s]]);
     }
     fclose(list);
 
     // Inputs as cmd_eval builds them.
-    eval_input in[9];
-    char img[9][4096], lab[9][4096], brain[9][4096], pred[9][4096];
-    for (int s = 0; s < 9; s++) {
+    eval_input in[NS];
+    char img[NS][4096], lab[NS][4096], brain[NS][4096], pred[NS][4096];
+    for (int s = 0; s < NS; s++) {
         snprintf(img[s], sizeof img[s], "%s/data/%s/image.nii.gz", root, ids[s]);
         snprintf(lab[s], sizeof lab[s], "%s/data/%s/label.nii.gz", root, ids[s]);
         snprintf(brain[s], sizeof brain[s], "%s/data/%s/brain.nii.gz", root, ids[s]);
@@ -155,8 +161,10 @@ int main(void) {
     eval_options_default(&opt);
     opt.bootstrap_reps = 200;
     eval_result res;
-    CHECK(eval_run(&res, in, 9, &opt) == 0, "eval_run: %s", as_error());
-    CHECK(res.n_subjects == 5 && res.n_val == 2 && res.n_healthy == 2, "roles counted");
+    CHECK(eval_run(&res, in, NS, &opt) == 0, "eval_run: %s", as_error());
+    CHECK(res.n_subjects == 6 && res.n_val == 2 && res.n_healthy == 2, "roles counted");
+    CHECK(res.n_lesion == 4 && res.n_lesion_free == 2, "lesion / lesion-free test subjects: %d / %d", res.n_lesion,
+          res.n_lesion_free);
     CHECK(!isnan(res.val_threshold) && !isnan(res.oracle_threshold) && !isnan(res.fpr_threshold[1]), "thresholds set");
     CHECK(res.parameters == 1234567 && fabs(res.seconds_per_slice - 0.25) < 1e-12 && res.grow == 3, "summary.json read");
     CHECK(strstr(res.rows[0].note, "growth 3 px") != NULL, "the paper rows say that the masks were grown: %s",
@@ -168,8 +176,14 @@ int main(void) {
     int protos = 0;
     for (int i = 0; i < res.n_rows; i++) protos += !strcmp(res.rows[i].aggregation, "per-volume");
     CHECK(protos == 6, "per-volume rows for paper, val-threshold, oracle, 3 healthy-fpr levels (%d)", protos);
-    // The paper-mask rows never print NaN: n/a is counted.
-    CHECK(res.rows[0].auprc.n == 4 && res.rows[0].auprc.n_undefined == 1, "n/a excluded from the AUPRC mean");
+    // Per-volume means cover the lesion subjects only: the lesion-free ones (AUPRC n/a, Dice 1 by
+    // convention for sub-04's empty mask) are not even counted as n/a.
+    CHECK(res.rows[0].n_subjects == 4 && res.rows[0].dice.n == 4 && res.rows[0].auprc.n == 4 &&
+              res.rows[0].auprc.n_undefined == 0,
+          "per-volume means over the 4 lesion subjects (n %d, Dice n %d, AUPRC n %d + %d n/a)", res.rows[0].n_subjects,
+          res.rows[0].dice.n, res.rows[0].auprc.n, res.rows[0].auprc.n_undefined);
+    CHECK(res.rows[0].lesion_free.n == 2 && res.rows[0].lesion_free.max_ml > 0 && res.healthy_fp.n == 2,
+          "false positives of the lesion-free subjects and healthy scans reported");
     report_print_table(stdout, &res, &(report_meta){"Ano-swinMAE (anoswin)", "synthetic", pred[0], NULL});
 
     char run[4096], logp[4096];
@@ -180,7 +194,7 @@ int main(void) {
     const char *logtext = "epoch,step,lr,train_loss,val_loss,img_per_s,elapsed_s\n1,10,1e-4,0.9,0.95,30,1.0\n"
                           "2,20,1e-4,0.5,nan,30,2.0\n3,30,1e-4,0.3,0.4,30,3.0\n4,40,1e-4,0.25,0.3,30,4.0\n";
     fs_write_all(logp, logtext, strlen(logtext));
-    for (int s = 0, t = 0; s < 9; s++) {
+    for (int s = 0, t = 0; s < NS; s++) {
         if (roles[s] != EVAL_TEST) continue;
         CHECK(eval_panels_write(&in[s], &res.subjects[t++], run) == 0, "panels for %s: %s", ids[s], as_error());
     }
@@ -194,6 +208,6 @@ int main(void) {
 
     // A missing prediction is an error naming the file.
     in[0].pred_dir = "nonexistent";
-    CHECK(eval_run(&res, in, 9, &opt) == -1 && strstr(as_error(), "nonexistent"), "missing map: %s", as_error());
+    CHECK(eval_run(&res, in, NS, &opt) == -1 && strstr(as_error(), "nonexistent"), "missing map: %s", as_error());
     return tu_finish();
 }

@@ -5,7 +5,10 @@ Usage: eval_fixture.py ROOT
 ROOT/data/<id>/{image,label,brain}.nii.gz, ROOT/pred/<id>/{anomaly_map,mask,reconstruction}.nii.gz
 + summary.json; manifests ROOT/test.csv (splits test and val) and ROOT/healthy.csv; and
 ROOT/subjects.csv (id,role,image,label,mask) for tools/eval_report_check.py. One subject has an
-LPS affine, one has no lesion.
+LPS affine. Three test subjects have no lesion: two with an empty predicted mask (a "perfect"
+Dice of 1 that must stay out of the per-volume means), one with a false-positive blob; one
+healthy scan has a false-positive blob too. Voxels are 1.2 x 0.9 x 2.0 mm, so false-positive
+volumes in ml are not voxel counts.
 """
 import json
 import os
@@ -24,16 +27,22 @@ def main():
     man = ["subject,image,label,mask,split"]
     hman = ["subject,image,label,mask,split"]
     subs = ["id,role,image,label,mask"]
-    spec = [("t1", "test", 1, 0), ("t2", "test", 1, 1), ("t3", "test", 0, 0), ("t4", "test", 1, 0),
-            ("v1", "val", 1, 0), ("v2", "val", 1, 0), ("h1", "healthy", 0, 0), ("h2", "healthy", 0, 1)]
-    for sid, role, lesion, lps in spec:
-        aff = np.eye(4)
+    zoom = np.array([1.2, 0.9, 2.0])
+    # id, role, lesion, LPS affine, false-positive blob
+    spec = [("t1", "test", 1, 0, 0), ("t2", "test", 1, 1, 0), ("t3", "test", 0, 0, 0), ("t4", "test", 1, 0, 0),
+            ("t5", "test", 0, 1, 0), ("t6", "test", 0, 0, 1), ("v1", "val", 1, 0, 0), ("v2", "val", 1, 0, 0),
+            ("h1", "healthy", 0, 0, 0), ("h2", "healthy", 0, 1, 1)]
+    for sid, role, lesion, lps, blob in spec:
+        aff = np.diag([*zoom, 1.0])
         if lps:
-            aff[0, 0], aff[1, 1], aff[0, 3], aff[1, 3] = -1, -1, shape[0] - 1, shape[1] - 1
+            aff[0, 0], aff[1, 1] = -zoom[0], -zoom[1]
+            aff[0, 3], aff[1, 3] = zoom[0] * (shape[0] - 1), zoom[1] * (shape[1] - 1)
         c = rng.uniform([5, 6, 3], [12, 13, 8])
         les = lesion * brain * (((ii - c[0]) ** 2 + (jj - c[1]) ** 2 + (kk - c[2]) ** 2) < 7)
         img = brain * (100 + 10 * rng.standard_normal(shape) + 60 * les)
         s = brain * np.round((0.55 * rng.uniform(size=shape) + les * (0.25 + 0.3 * rng.uniform(size=shape))) * 20) / 20
+        if blob:  # something bright that is not a lesion: detect flags it
+            s[brain & (((ii - c[0]) ** 2 + (jj - c[1]) ** 2 + (kk - c[2]) ** 2) < 5)] = 0.8
         d = os.path.join(root, "data", sid)
         p = os.path.join(root, "pred", sid)
         os.makedirs(d, exist_ok=True)

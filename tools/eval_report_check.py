@@ -7,6 +7,9 @@ folder, empty = none); predictions are in FIXTURE_ROOT/pred/<id>/. Every number 
 with nibabel (reoriented to the closest canonical RAS orientation), numpy and scikit-learn and
 compared with RUN_DIR/report.json; report.csv is parsed with the csv module and must agree;
 report.html may reference only files that exist under RUN_DIR and nothing on the network.
+Per-volume means cover only the test subjects with lesion voxels in the evaluated slices (a
+lesion-free subject with an empty mask would otherwise add a Dice of 1); the lesion-free ones and
+the healthy scans are checked by their false-positive volume in ml (voxels * voxel volume).
 Exits non-zero with a message on the first disagreement.
 """
 import csv
@@ -34,6 +37,20 @@ def close(a, b, tol=1e-6):
 
 def load(path):
     return np.asanyarray(nib.as_closest_canonical(nib.load(path)).dataobj).astype(np.float64)
+
+
+def voxel_ml(path):
+    return float(np.prod(nib.load(path).header.get_zooms()[:3])) / 1000.0
+
+
+def check_fp(what, js, ml):
+    """js: a {"n", "fp_ml_mean", "fp_ml_max", "fp_ml_total"} object; ml: the volumes it summarises."""
+    if js["n"] != len(ml):
+        fail(f"{what}: n {js['n']} vs {len(ml)}")
+    want = (np.mean(ml), np.max(ml), np.sum(ml)) if ml else (None, None, 0.0)
+    got = (js["fp_ml_mean"], js["fp_ml_max"], js["fp_ml_total"])
+    if not all(close(g, w) for g, w in zip(got, want)):
+        fail(f"{what}: false-positive ml mean/max/total {got} vs {want}")
 
 
 def dice(p, g):
@@ -70,7 +87,7 @@ def main():
         gt = load(os.path.join(ddir, s["label"])) > 0 if s["label"] else np.zeros(img.shape, bool)
         amap = load(os.path.join(pdir, "anomaly_map.nii.gz"))
         mask = load(os.path.join(pdir, "mask.nii.gz")) > 0
-        data[s["id"]] = dict(role=s["role"], em=em, gt=gt, map=amap, mask=mask, lo=lo, hi=hi)
+        data[s["id"]] = dict(role=s["role"], em=em, gt=gt, map=amap, mask=mask, lo=lo, hi=hi, ml=voxel_ml(s["image"]))
 
     rep = json.load(open(os.path.join(run, "report.json")))
     rows = {(r["protocol"], r["aggregation"]): r for r in rep["rows"]}
@@ -79,34 +96,80 @@ def main():
     healthy = [k for k in data if data[k]["role"] == "healthy"]
     if rep["n_test"] != len(test) or rep["n_val"] != len(val) or rep["n_healthy"] != len(healthy):
         fail("subject counts")
+    # Lesion subjects: lesion voxels inside the evaluated voxels. The rest only count false positives.
+    lesion = [k for k in test if data[k]["gt"][data[k]["em"]].any()]
+    free = [k for k in test if k not in lesion]
+    if not lesion or not free:
+        fail(f"the fixture needs test subjects with and without lesions ({len(lesion)} / {len(free)})")
+
+    def fp_ml(k, pred):  # predicted voxels outside the ground truth, in ml
+        d = data[k]
+        return float((pred[d["em"]] & ~d["gt"][d["em"]]).sum()) * d["ml"]
 
     # Per subject, paper mask and continuous map.
-    dices, aps, aucs = [], [], []
-    by_id = {s["id"]: s for s in rep["subjects"]}
+    dices, precs, recs, aps, aucs, want = [], [], [], [], [], {}
     for k in test:
         d = data[k]
         em = d["em"]
         g, p, s = d["gt"][em], d["mask"][em], d["map"][em]
-        dc = dice(p, g)
+        dc = dice(p, g) if k in lesion else None  # a lesion-free subject's Dice is n/a
         ap = average_precision_score(g, s) if g.any() else None
         auc = roc_auc_score(g, s) if g.any() and not g.all() else None
-        js = by_id[k]
-        if not close(js["dice"], dc) or not close(js["auprc"], ap) or not close(js["auroc"], auc):
-            fail(f"{k}: dice/auprc/auroc {js['dice']}/{js['auprc']}/{js['auroc']} vs {dc}/{ap}/{auc}")
-        if js["slice_range"] != [d["lo"], d["hi"]]:
-            fail(f"{k}: slice range {js['slice_range']} vs {[d['lo'], d['hi']]}")
+        want[k] = (dc, ap, auc)
+        if k in free:
+            continue
         dices.append(dc)
+        if p.any():
+            precs.append((p & g).sum() / p.sum())
+        recs.append((p & g).sum() / g.sum())
         if ap is not None:
             aps.append(ap)
         if auc is not None:
             aucs.append(auc)
     pv = rows[("paper", "per-volume")]
     if not close(pv["dice"]["value"], np.mean(dices)) or not close(pv["dice"]["std"], np.std(dices)):
-        fail("paper per-volume Dice mean/std")
+        fail(f"paper per-volume Dice mean/std {pv['dice']['value']}/{pv['dice']['std']} vs lesion subjects only "
+             f"{np.mean(dices)}/{np.std(dices)}")
+    if pv["n_subjects"] != len(lesion) or pv["dice"]["n"] != len(lesion):
+        fail(f"paper per-volume n {pv['n_subjects']} (Dice n {pv['dice']['n']}) vs {len(lesion)} lesion subjects")
+    if not close(pv["precision"]["value"], np.mean(precs)) or not close(pv["recall"]["value"], np.mean(recs)):
+        fail("paper per-volume precision/recall over the lesion subjects")
     if not close(pv["auprc"]["value"], np.mean(aps)) or pv["auprc"]["n"] != len(aps):
         fail("paper per-volume AUPRC (n/a excluded)")
     if not close(pv["auroc"]["value"], np.mean(aucs)):
         fail("paper per-volume AUROC")
+    if rep["n_test_lesion"] != len(lesion):
+        fail(f"n_test_lesion {rep['n_test_lesion']} vs {len(lesion)}")
+    by_id = {s["id"]: s for s in rep["subjects"]}
+    for k in test:
+        d, js, (dc, ap, auc) = data[k], by_id[k], want[k]
+        if not close(js["dice"], dc) or not close(js["auprc"], ap) or not close(js["auroc"], auc):
+            fail(f"{k}: dice/auprc/auroc {js['dice']}/{js['auprc']}/{js['auroc']} vs {dc}/{ap}/{auc}")
+        if js["lesion_free"] != (k in free) or not close(js["fp_ml"], fp_ml(k, d["mask"])):
+            fail(f"{k}: lesion_free/fp_ml {js['lesion_free']}/{js['fp_ml']} vs {k in free}/{fp_ml(k, d['mask'])}")
+        if js["slice_range"] != [d["lo"], d["hi"]]:
+            fail(f"{k}: slice range {js['slice_range']} vs {[d['lo'], d['hi']]}")
+
+    # Lesion-free test subjects: false-positive volume of detect's mask, per subject and summarised.
+    lf = rep["lesion_free"]
+    if [x["id"] for x in lf["scans"]] != free:
+        fail(f"lesion-free subjects {[x['id'] for x in lf['scans']]} vs {free}")
+    for x in lf["scans"]:
+        if not close(x["fp_ml"], fp_ml(x["id"], data[x["id"]]["mask"])):
+            fail(f"{x['id']}: false-positive ml {x['fp_ml']} vs {fp_ml(x['id'], data[x['id']]['mask'])}")
+    paper_fp = [fp_ml(k, data[k]["mask"]) for k in free]
+    if not any(paper_fp) or all(paper_fp):
+        fail("the fixture needs lesion-free subjects with and without false positives")
+    check_fp("lesion-free", lf, paper_fp)
+    check_fp("paper per-volume lesion-free", pv["lesion_free"], paper_fp)
+    check_fp("paper pooled lesion-free", rows[("paper", "pooled")]["lesion_free"], paper_fp)
+
+    # Healthy scans: every voxel of detect's mask is a false positive.
+    hf = rep["healthy_fp"]
+    hml = [float(data[k]["mask"][data[k]["em"]].sum()) * data[k]["ml"] for k in healthy]
+    if [x["id"] for x in hf["scans"]] != healthy or not all(close(x["fp_ml"], m) for x, m in zip(hf["scans"], hml)):
+        fail(f"healthy false-positive ml {[x['fp_ml'] for x in hf['scans']]} vs {hml}")
+    check_fp("healthy", hf, hml)
     lo_ci, hi_ci = pv["dice"]["ci95"]
     if not (lo_ci <= pv["dice"]["value"] <= hi_ci):
         fail("paper Dice CI does not contain the mean")
@@ -115,8 +178,8 @@ def main():
     S = np.concatenate([data[k]["map"][data[k]["em"]] for k in test])
     P = np.concatenate([data[k]["mask"][data[k]["em"]] for k in test])
     po = rows[("paper", "pooled")]
-    if not close(po["dice"]["value"], dice(P, G)):
-        fail("paper pooled Dice")
+    if not close(po["dice"]["value"], dice(P, G)) or po["n_subjects"] != len(test):
+        fail("paper pooled Dice (over every test subject)")
     if not close(po["auprc"]["value"], average_precision_score(G, S)) or not close(po["auroc"]["value"], roc_auc_score(G, S)):
         fail("pooled AUPRC/AUROC")
 
@@ -134,6 +197,8 @@ def main():
             if not g.all():
                 su.append(roc_auc_score(g, d["map"][:, :, z][em]))
     ps = rows[("paper", "per-slice")]
+    if ps["n_slices"] != len(sd) or ps["n_subjects"] != len(lesion):
+        fail(f"per-slice n {ps['n_subjects']} subjects / {ps['n_slices']} slices vs {len(lesion)} / {len(sd)}")
     if not close(ps["dice"]["value"], np.mean(sd)) or not close(ps["auprc"]["value"], np.mean(sa)) \
             or not close(ps["auroc"]["value"], np.mean(su)):
         fail(f"per-slice Dice/AUPRC {ps['dice']['value']}/{ps['auprc']['value']} vs {np.mean(sd)}/{np.mean(sa)}")
@@ -148,14 +213,20 @@ def main():
     if not close(vr["dice"]["value"], dice(S >= tv, G)):
         fail("val-threshold pooled Dice")
     vv = rows[("val-threshold", "per-volume")]
-    pvd = [dice(data[k]["map"][data[k]["em"]] >= tv, data[k]["gt"][data[k]["em"]]) for k in test]
-    if not close(vv["dice"]["value"], np.mean(pvd)):
-        fail("val-threshold per-volume Dice")
+    pvd = [dice(data[k]["map"][data[k]["em"]] >= tv, data[k]["gt"][data[k]["em"]]) for k in lesion]
+    if not close(vv["dice"]["value"], np.mean(pvd)) or vv["n_subjects"] != len(lesion):
+        fail(f"val-threshold per-volume Dice {vv['dice']['value']} vs {np.mean(pvd)} over the lesion subjects")
+    check_fp("val-threshold lesion-free", vv["lesion_free"], [fp_ml(k, data[k]["map"] >= tv) for k in free])
 
     # oracle
     bo, to = best_dice(S, G)
     if not close(rows[("oracle", "pooled")]["dice"]["value"], bo) or not close(rep["thresholds"]["oracle"], to):
         fail("oracle Dice/threshold")
+    ov = rows[("oracle", "per-volume")]
+    od = [dice(data[k]["map"][data[k]["em"]] >= to, data[k]["gt"][data[k]["em"]]) for k in lesion]
+    if not close(ov["dice"]["value"], np.mean(od)):
+        fail(f"oracle per-volume Dice {ov['dice']['value']} vs {np.mean(od)} over the lesion subjects")
+    check_fp("oracle lesion-free", ov["lesion_free"], [fp_ml(k, data[k]["map"] >= to) for k in free])
     if "OPTIMISTIC" not in rows[("oracle", "pooled")]["note"]:
         fail("oracle not marked optimistic")
 
@@ -173,6 +244,11 @@ def main():
         r = rows[(f"healthy-fpr-{alpha}%", "pooled")]
         if not close(r["dice"]["value"], dice(S >= got, G)):
             fail(f"fpr {alpha}% pooled Dice")
+        r = rows[(f"healthy-fpr-{alpha}%", "per-volume")]
+        fd = [dice(data[k]["map"][data[k]["em"]] >= got, data[k]["gt"][data[k]["em"]]) for k in lesion]
+        if not close(r["dice"]["value"], np.mean(fd)):
+            fail(f"fpr {alpha}% per-volume Dice over the lesion subjects")
+        check_fp(f"fpr {alpha}% lesion-free", r["lesion_free"], [fp_ml(k, data[k]["map"] >= got) for k in free])
 
     # CSV parses and agrees.
     crow = list(csv.DictReader(open(os.path.join(run, "report.csv"), newline="")))
@@ -186,14 +262,33 @@ def main():
             fail("csv dice value")
         if c["dataset"] != rep["dataset"]:
             fail("csv quoting of the dataset name")
+        if int(c["n"]) != j["n_subjects"] or int(c["n_subjects"]) != len(test):
+            fail(f"csv n / n_subjects {c['n']} / {c['n_subjects']}")
+        lfj = j["lesion_free"]
+        if lfj is not None and not close(float(c["lesion_free_fp_ml_mean"]), lfj["fp_ml_mean"]):
+            fail("csv lesion-free false-positive ml")
+        if not close(float(c["healthy_fp_ml_mean"]), hf["fp_ml_mean"]):
+            fail("csv healthy false-positive ml")
 
     # Markdown: no NaN anywhere.
     for name in ("report.md", "report.csv", "report.json"):
         if re.search(r"\bnan\b", open(os.path.join(run, name)).read(), re.I):
             fail(f"{name} contains NaN")
 
-    # HTML: offline, references only existing files.
+    # Markdown and HTML say what each mean covers and report the false positives.
+    md = open(os.path.join(run, "report.md")).read()
     html = open(os.path.join(run, "report.html")).read()
+    for name, text in (("report.md", md), ("report.html", html)):
+        if not re.search(rf"Lesion-free test subjects \([^)]*\): {len(free)}; false-positive volume of detect's mask: "
+                         rf"mean {np.mean(paper_fp):.3f} ml", text):
+            fail(f"{name} does not report the {len(free)} lesion-free subjects and their false-positive volume")
+        if not re.search(rf"Healthy scans: {len(healthy)}; false-positive volume of detect's mask: mean "
+                         rf"{np.mean(hml):.3f} ml, max {np.max(hml):.3f} ml", text):
+            fail(f"{name} does not report the healthy scans' false-positive volume")
+    if not re.search(rf"\| paper \| per-volume \| {len(lesion)} \|", md):
+        fail("report.md: the paper per-volume line does not give n")
+
+    # HTML: offline, references only existing files.
     if re.search(r"<script|<link|@import|url\(", html, re.I):
         fail("html loads external resources")
     refs = re.findall(r'(?:src|href)="([^"]*)"', html)

@@ -128,6 +128,7 @@ static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_
     es->role = in->role;
     es->seconds_per_slice = NAN;
     es->parameters = -1;
+    es->pred_voxels = -1;
     es->auprc = es->auroc = NAN;
     char map_path[4096], mask_path[4096], summary_path[4096];
     fs_join(map_path, sizeof map_path, in->pred_dir, "anomaly_map.nii.gz");
@@ -148,11 +149,15 @@ static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_
     if (brain.data && volume_check_same_grid(&img, in->image, &brain, in->mask) != 0) goto done;
     if (read_optional_volume(&lab, in->role == EVAL_HEALTHY ? NULL : in->label) != 0) goto done;
     if (lab.data && volume_check_same_grid(&img, in->image, &lab, in->label) != 0) goto done;
-    if (in->role == EVAL_TEST) {
+    // Healthy scans need only the map to set the FPR thresholds; their mask, when detect wrote one,
+    // gives the false-positive volume a healthy scan gets in practice.
+    int has_pred = in->role == EVAL_TEST || (in->role == EVAL_HEALTHY && fs_exists(mask_path));
+    if (has_pred) {
         if (volume_read(&pred, mask_path) != 0 || volume_check_same_grid(&img, in->image, &pred, mask_path) != 0) goto done;
     }
     int n3[3] = {img.nx, img.ny, img.nz};
     es->nx = img.nx, es->ny = img.ny, es->nz = img.nz;
+    es->voxel_ml = (double)img.pixdim[0] * img.pixdim[1] * img.pixdim[2] / 1000;
     int flip, axis = eval_axial_axis(img.affine, &flip);
     int nk = n3[axis];
     if (lo < 0) lo = 0, hi = nk - 1;
@@ -183,10 +188,13 @@ static int eval_subject_load(eval_subject *es, const eval_input *in, const eval_
         free(kras);
         goto done;
     }
-    if (in->role == EVAL_TEST) {
+    if (has_pred) {  // on a healthy scan every predicted voxel is a false positive
         pm = as_malloc(n);
         for (size_t v = 0; v < n; v++) pm[v] = pred.data[v] > 0;
         confusion_count(&es->paper, pm, gt, emask, n);
+        es->pred_voxels = es->paper.tp + es->paper.fp;
+    }
+    if (in->role == EVAL_TEST) {
         lesion_counts_compute(&es->paper_lesions, pm, gt, emask, img.nx, img.ny, img.nz);
         es->auprc = score_table_auprc(&es->table);
         es->auroc = score_table_auroc(&es->table);
@@ -266,25 +274,54 @@ static eval_row *row_add(eval_result *res, const char *protocol, const char *agg
     r->threshold = thr;
     snprintf(r->note, sizeof r->note, "%s", note ? note : "");
     r->gt_lesions = r->gt_detected = r->pred_components = r->pred_false = -1;
+    r->n_slices = -1;
+    r->lesion_free = (fp_volume){-1, NAN, NAN, NAN};
     metric_summary_single(&r->dice, NAN);
     r->auprc = r->auroc = r->precision = r->recall = r->dice;
     return r;
 }
 
-// Per-volume and pooled rows for one protocol from per-subject confusions c[0..n).
+static void fp_volume_of(fp_volume *f, const double *ml, int n) {
+    f->n = n;
+    f->total_ml = 0;
+    f->max_ml = n ? 0 : NAN;
+    for (int i = 0; i < n; i++) f->total_ml += ml[i], f->max_ml = fmax(f->max_ml, ml[i]);
+    f->mean_ml = n ? f->total_ml / n : NAN;
+}
+
+// mean ± std [bootstrap CI] of x over the subjects with lesion voxels only: on a lesion-free
+// subject Dice is 1 or 0 by convention, and averaging it in says nothing about segmentation.
+static void lesion_mean(metric_summary *s, const double *x, const eval_result *res, const eval_options *opt) {
+    double *y = as_malloc((size_t)res->n_subjects * sizeof *y + 1);
+    int m = 0;
+    for (int i = 0; i < res->n_subjects; i++)
+        if (!eval_lesion_free(&res->subjects[i])) y[m++] = x[i];
+    metric_summary_of(s, y, m);
+    metric_summary_bootstrap(s, y, m, opt->bootstrap_reps, opt->seed);
+    free(y);
+}
+
+// Per-volume and pooled rows for one protocol from per-subject confusions c[0..n): Dice,
+// precision and recall averaged over the subjects with lesions, pooled over all, and the
+// false-positive volume in the lesion-free ones.
 static void rows_for_protocol(eval_result *res, const char *protocol, double thr, const confusion *c,
                               const lesion_counts *lc, const metric_summary vol_ranking[2],
                               const metric_summary pooled_ranking[2], const eval_options *opt, const char *note) {
-    int n = res->n_subjects;
+    int n = res->n_subjects, nfree = 0;
     double *d = as_malloc((size_t)n * sizeof *d), *p = as_malloc((size_t)n * sizeof *p), *q = as_malloc((size_t)n * sizeof *q);
-    for (int i = 0; i < n; i++) d[i] = confusion_dice(&c[i]), p[i] = confusion_precision(&c[i]), q[i] = confusion_recall(&c[i]);
+    double *fp = as_malloc((size_t)n * sizeof *fp);
+    for (int i = 0; i < n; i++) {
+        d[i] = confusion_dice(&c[i]), p[i] = confusion_precision(&c[i]), q[i] = confusion_recall(&c[i]);
+        if (eval_lesion_free(&res->subjects[i])) fp[nfree++] = eval_fp_ml(&res->subjects[i], &c[i]);
+    }
+    fp_volume lesion_free;
+    fp_volume_of(&lesion_free, fp, nfree);
     eval_row *r = row_add(res, protocol, "per-volume", thr, note);
-    metric_summary_of(&r->dice, d, n);
-    metric_summary_bootstrap(&r->dice, d, n, opt->bootstrap_reps, opt->seed);
-    metric_summary_of(&r->precision, p, n);
-    metric_summary_bootstrap(&r->precision, p, n, opt->bootstrap_reps, opt->seed);
-    metric_summary_of(&r->recall, q, n);
-    metric_summary_bootstrap(&r->recall, q, n, opt->bootstrap_reps, opt->seed);
+    r->n_subjects = res->n_lesion;
+    r->lesion_free = lesion_free;
+    lesion_mean(&r->dice, d, res, opt);
+    lesion_mean(&r->precision, p, res, opt);
+    lesion_mean(&r->recall, q, res, opt);
     r->auprc = vol_ranking[0];
     r->auroc = vol_ranking[1];
     if (lc) {
@@ -296,6 +333,8 @@ static void rows_for_protocol(eval_result *res, const char *protocol, double thr
     int64_t gl = r->gt_lesions, gd = r->gt_detected, pc = r->pred_components, pf = r->pred_false;
 
     r = row_add(res, protocol, "pooled", thr, note);
+    r->n_subjects = n;
+    r->lesion_free = lesion_free;
     confusion sum = {0, 0, 0, 0};
     for (int i = 0; i < n; i++) confusion_add(&sum, &c[i]);
     metric_summary_single(&r->dice, confusion_dice(&sum));
@@ -311,6 +350,7 @@ static void rows_for_protocol(eval_result *res, const char *protocol, double thr
     free(d);
     free(p);
     free(q);
+    free(fp);
 }
 
 // ---- the run --------------------------------------------------------------------------------------
@@ -359,18 +399,26 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     if (ntest == 0) return as_fail("no test subjects to evaluate");
 
     slice_stats ss = {0};
-    eval_subject *healthy = NULL, *val = NULL;
-    // 1. Healthy scans: thresholds at fixed false-positive rates.
-    if (load_role(&healthy, &res->n_healthy, inputs, n, EVAL_HEALTHY, opt, NAN, &ss) != 0) goto fail;
+    eval_subject *val = NULL;
+    // 1. Healthy scans: thresholds at fixed false-positive rates, and the false-positive volume
+    // of detect's mask on them.
+    if (load_role(&res->healthy, &res->n_healthy, inputs, n, EVAL_HEALTHY, opt, NAN, &ss) != 0) goto fail;
+    eval_subject *H = res->healthy;
     if (res->n_healthy > 0) {
         score_table pooled;
-        pool_tables(&pooled, healthy, res->n_healthy);
+        pool_tables(&pooled, H, res->n_healthy);
         for (int f = 0; f < EVAL_NFPR; f++)
             res->fpr_threshold[f] = score_table_threshold_at_fpr(&pooled, eval_fpr_levels[f], &res->fpr_achieved[f]);
         score_table_free(&pooled);
     }
-    free_subjects(healthy, res->n_healthy);
-    healthy = NULL;
+    double *hfp = as_malloc((size_t)res->n_healthy * sizeof *hfp + 1);
+    int nhfp = 0;
+    for (int i = 0; i < res->n_healthy; i++) {
+        score_table_free(&H[i].table);  // the thresholds are set: only the counts are kept
+        if (H[i].pred_voxels >= 0) hfp[nhfp++] = eval_fp_ml(&H[i], &H[i].paper);
+    }
+    fp_volume_of(&res->healthy_fp, hfp, nhfp);
+    free(hfp);
     // 2. Validation subjects: the best pooled-Dice threshold.
     if (load_role(&val, &res->n_val, inputs, n, EVAL_VAL, opt, NAN, &ss) != 0) goto fail;
     if (res->n_val > 0) {
@@ -387,6 +435,8 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     if (load_role(&res->subjects, &res->n_subjects, inputs, n, EVAL_TEST, opt, res->val_threshold, &ss) != 0) goto fail;
     int ns = res->n_subjects;
     eval_subject *S = res->subjects;
+    for (int i = 0; i < ns; i++) res->n_lesion_free += eval_lesion_free(&S[i]);
+    res->n_lesion = ns - res->n_lesion_free;
     score_table pooled;
     pool_tables(&pooled, S, ns);
     float oracle_thr;
@@ -409,10 +459,8 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     double *ap = as_malloc((size_t)ns * sizeof *ap), *auc = as_malloc((size_t)ns * sizeof *auc);
     for (int i = 0; i < ns; i++) ap[i] = S[i].auprc, auc[i] = S[i].auroc;
     metric_summary vol_rank[2], pool_rank[2];
-    metric_summary_of(&vol_rank[0], ap, ns);
-    metric_summary_bootstrap(&vol_rank[0], ap, ns, opt->bootstrap_reps, opt->seed);
-    metric_summary_of(&vol_rank[1], auc, ns);
-    metric_summary_bootstrap(&vol_rank[1], auc, ns, opt->bootstrap_reps, opt->seed);
+    lesion_mean(&vol_rank[0], ap, res, opt);
+    lesion_mean(&vol_rank[1], auc, res, opt);
     metric_summary_single(&pool_rank[0], score_table_auprc(&pooled));
     metric_summary_single(&pool_rank[1], score_table_auroc(&pooled));
     score_table_free(&pooled);
@@ -435,6 +483,8 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     metric_summary_of(&r->dice, ss.dice, ss.n);
     metric_summary_of(&r->auprc, ss.auprc, ss.n);
     metric_summary_of(&r->auroc, ss.auroc, ss.n);
+    r->n_subjects = res->n_lesion;  // only they have slices with ground truth
+    r->n_slices = ss.n;
     // val-threshold
     if (!isnan(res->val_threshold)) {
         for (int i = 0; i < ns; i++) c[i] = S[i].at_val, lc[i] = S[i].val_lesions;
@@ -464,7 +514,6 @@ int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_optio
     free(ss.auroc);
     return 0;
 fail:
-    free_subjects(healthy, res->n_healthy);
     free_subjects(val, res->n_val);
     free(ss.dice);
     free(ss.auprc);
@@ -473,8 +522,13 @@ fail:
     return -1;
 }
 
+int eval_lesion_free(const eval_subject *s) { return s->gt_voxels == 0; }
+
+double eval_fp_ml(const eval_subject *s, const confusion *c) { return (double)c->fp * s->voxel_ml; }
+
 void eval_result_free(eval_result *res) {
     if (res->subjects) free_subjects(res->subjects, res->n_subjects);
+    if (res->healthy) free_subjects(res->healthy, res->n_healthy);
     free(res->rows);
     memset(res, 0, sizeof *res);
 }

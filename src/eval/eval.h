@@ -7,9 +7,14 @@
 //                  (optimistic: the test labels choose it; the field's "best possible Dice").
 //   healthy-fpr-N% thresholds giving N = 1/5/10% false-positive rate on held-out healthy scans.
 //
-// and aggregations, each labelled: per-volume (mean ± std over subjects, 95% bootstrap CI),
-// pooled (all evaluated voxels of all test subjects as one set), per-slice (mean over axial
-// slices that contain ground truth: what the reference code averaged).
+// and aggregations, each labelled: per-volume (mean ± std over the test subjects that have lesion
+// voxels, 95% bootstrap CI), pooled (all evaluated voxels of all test subjects as one set),
+// per-slice (mean over axial slices that contain ground truth: what the reference code averaged).
+// A test subject without lesion voxels in the evaluated slices has no Dice worth averaging (an
+// empty mask would score a perfect 1 for finding nothing), so it stays out of every per-volume
+// mean and is reported on its own: how many there are and the false-positive volume (ml) each
+// protocol predicts in them. Healthy scans (--healthy) report the false-positive volume of
+// detect's mask the same way.
 // AUPRC and AUROC are always computed from the continuous anomaly map (threshold-free), so they
 // are the same for every protocol; the reference code's AUPRC on the binary mask is not copied.
 //
@@ -53,8 +58,10 @@ typedef struct eval_subject {
     double seconds_per_slice;            // from summary.json, NAN when absent
     int64_t parameters;                  // from summary.json, -1 when absent
     int grow;                            // detect's post-processing growth (px), 0 when absent
+    double voxel_ml;                     // volume of one voxel (pixdim product / 1000)
+    int64_t pred_voxels;                 // evaluated voxels in detect's mask; -1 when there is no mask
     score_table table;                   // continuous map over the evaluated voxels
-    confusion paper;                     // detect's mask
+    confusion paper;                     // detect's mask (test subjects; healthy scans with a mask)
     lesion_counts paper_lesions;
     double auprc, auroc;                 // NAN when undefined
     confusion at_val;                    // at the val threshold (when there is one)
@@ -66,6 +73,13 @@ typedef struct eval_subject {
 enum { EVAL_NFPR = 3 };
 extern const double eval_fpr_levels[EVAL_NFPR];  // 0.01, 0.05, 0.10
 
+// False-positive volume over scans without lesion voxels (every predicted voxel is false): ml =
+// predicted evaluated voxels * voxel volume / 1000, summed and averaged over the n scans.
+typedef struct fp_volume {
+    int n;                         // scans; 0 when none (mean/max NAN)
+    double mean_ml, max_ml, total_ml;
+} fp_volume;
+
 // One line of the results table: a protocol under an aggregation.
 typedef struct eval_row {
     char protocol[32];     // "paper", "val-threshold", "oracle", "healthy-fpr-5%"
@@ -73,12 +87,20 @@ typedef struct eval_row {
     double threshold;      // NAN for the paper's mask
     metric_summary dice, auprc, auroc, precision, recall;
     int64_t gt_lesions, gt_detected, pred_components, pred_false;  // -1 when not computed
+    int n_subjects;        // subjects the metrics cover: per-volume and per-slice, those with lesion
+                           // voxels; pooled, every test subject
+    int n_slices;          // per-slice: slices averaged; -1 otherwise
+    fp_volume lesion_free; // per-volume and pooled: false positives in the lesion-free test subjects
+                           // under this row's mask or threshold; n = -1 for per-slice
     char note[160];
 } eval_row;
 
 typedef struct eval_result {
     eval_subject *subjects;  // test subjects, input order
     int n_subjects, n_val, n_healthy;
+    int n_lesion, n_lesion_free;  // test subjects with / without lesion voxels in the evaluated slices
+    eval_subject *healthy;        // healthy scans, input order (no score table kept)
+    fp_volume healthy_fp;         // of detect's mask over the healthy scans that have one
     eval_row *rows;
     int n_rows;
     double val_threshold, oracle_threshold;  // NAN when not available
@@ -93,6 +115,12 @@ typedef struct eval_result {
 // missing prediction or ground-truth file, grids that do not match, a NaN map.
 int eval_run(eval_result *res, const eval_input *inputs, int n, const eval_options *opt);
 void eval_result_free(eval_result *res);
+
+// 1 when a test subject has no lesion voxel in its evaluated slices: such subjects never enter a
+// per-volume mean (an empty prediction there would count as a perfect Dice of 1).
+int eval_lesion_free(const eval_subject *s);
+// False-positive volume (ml) of the prediction counted in c (FP voxels * voxel volume).
+double eval_fp_ml(const eval_subject *s, const confusion *c);
 
 // Reads the RAS axial range, seconds per slice, parameter count and post-processing growth from a
 // detect summary.json (keys "slice_range": [lo, hi], "seconds_per_slice", "parameters", "grow");

@@ -7,7 +7,9 @@
 // as NAN, which reports print as "n/a" (JSON null) and which means and bootstrap intervals skip,
 // counting only the defined values:
 //   Dice        2TP / (2TP + FP + FN); 1 when the prediction and the ground truth are both empty
-//               (nothing to find, nothing claimed); 0 when exactly one of them is empty.
+//               (nothing to find, nothing claimed); 0 when exactly one of them is empty. eval
+//               keeps subjects without ground truth out of its means (eval.h), so that 1 is never
+//               averaged.
 //   precision   TP / (TP + FP); undefined when nothing is predicted.
 //   recall      TP / (TP + FN); undefined when the ground truth is empty.
 //   AUPRC       average precision exactly as sklearn.metrics.average_precision_score: steps at

@@ -33,6 +33,13 @@ static const char *fmt_num(char *buf, size_t n, double v, const char *undef) {
     return buf;
 }
 
+// Millilitres to the voxel (1 mm^3 = 0.001 ml).
+static const char *fmt_ml(char *buf, size_t n, double v, const char *undef) {
+    if (isnan(v) || isinf(v)) snprintf(buf, n, "%s", undef);
+    else snprintf(buf, n, "%.3f", v);
+    return buf;
+}
+
 // "0.4123 ± 0.2100 [0.3800, 0.4400]" / "0.4123 [0.38, 0.44]" / "n/a"
 static const char *fmt_summary(char *buf, size_t n, const metric_summary *s) {
     if (s->n == 0 || isnan(s->value)) {
@@ -99,27 +106,101 @@ static void fmt_params(char *buf, size_t n, int64_t p) {
     else snprintf(buf, n, "%lld", (long long)p);
 }
 
+// What a row's numbers cover: "4" subjects, or "4 (37 slices)" for per-slice.
+static const char *fmt_n(char *buf, size_t n, const eval_row *w) {
+    if (w->n_slices >= 0) snprintf(buf, n, "%d (%d slices)", w->n_subjects, w->n_slices);
+    else snprintf(buf, n, "%d", w->n_subjects);
+    return buf;
+}
+
+// Mean false-positive ml over the lesion-free subjects; "-" when there are none or the row has none.
+static const char *fmt_fp_mean(char *buf, size_t n, const fp_volume *fp) {
+    return fmt_ml(buf, n, fp->n > 0 ? fp->mean_ml : NAN, "-");
+}
+
+// False-positive ml of detect's mask in a scan without lesion voxels; NAN when it has no mask.
+static double subject_fp_ml(const eval_subject *s) { return s->pred_voxels < 0 ? NAN : eval_fp_ml(s, &s->paper); }
+
+// Dice of a test subject's paper mask; n/a (NAN) on a lesion-free one, where it means nothing.
+static double subject_dice(const eval_subject *s) { return eval_lesion_free(s) ? NAN : confusion_dice(&s->paper); }
+
+// "id 0.123 ml, id 0.000 ml" over the lesion-free test subjects (healthy: every scan with a mask),
+// at most `max` of them (0 = all), then how many more.
+static void fp_list(FILE *f, const eval_subject *s, int n, int test, int max) {
+    int shown = 0, more = 0;
+    for (int i = 0; i < n; i++) {
+        if ((test && !eval_lesion_free(&s[i])) || s[i].pred_voxels < 0) continue;
+        if (max && shown == max) {
+            more++;
+            continue;
+        }
+        fprintf(f, "%s%s %.3f ml", shown ? ", " : "", s[i].id, subject_fp_ml(&s[i]));
+        shown++;
+    }
+    if (more) fprintf(f, ", ... %d more in report.json", more);
+}
+
+static void fp_summary_text(FILE *f, const fp_volume *fp) {
+    fprintf(f, "mean %.3f ml, max %.3f ml, total %.3f ml", fp->mean_ml, fp->max_ml, fp->total_ml);
+}
+
+// The lesion-free test subjects and the healthy scans: counts and false-positive volumes.
+static void fp_notes(FILE *f, const eval_result *res, int max) {
+    const fp_volume *paper = &res->rows[0].lesion_free;  // rows[0] is paper per-volume
+    fprintf(f, "Lesion-free test subjects (no lesion voxel in the evaluated slices; outside every per-volume mean): "
+               "%d",
+            res->n_lesion_free);
+    if (res->n_lesion_free > 0) {
+        fputs("; false-positive volume of detect's mask: ", f);
+        fp_summary_text(f, paper);
+        fputs(" (", f);
+        fp_list(f, res->subjects, res->n_subjects, 1, max);
+        fputs("); per protocol: column \"lesion-free FP ml\"", f);
+    }
+    fputs(".\n", f);
+    if (res->n_healthy > 0) {
+        fprintf(f, "Healthy scans: %d", res->n_healthy);
+        if (res->healthy_fp.n > 0) {
+            fputs("; false-positive volume of detect's mask: ", f);
+            fp_summary_text(f, &res->healthy_fp);
+            fputs(" (", f);
+            fp_list(f, res->healthy, res->n_healthy, 0, max);
+            fputc(')', f);
+        }
+        if (res->healthy_fp.n < res->n_healthy)
+            fprintf(f, "; %d without mask.nii.gz (false-positive volume not measured)", res->n_healthy - res->healthy_fp.n);
+        fputs(".\n", f);
+    }
+}
+
 static void table_markdown(FILE *f, const eval_result *res, const report_meta *meta) {
-    char params[32], sps[32], d[96], a[96], r[96], thr[32];
+    char params[32], sps[32], d[96], a[96], r[96], thr[32], nn[48], fp[32];
     fmt_params(params, sizeof params, res->parameters);
     fmt_num(sps, sizeof sps, res->seconds_per_slice, "n/a");
-    fprintf(f, "| method | dataset | protocol | aggregation | threshold | Dice | AUPRC | AUROC | parameters | s/slice |\n");
-    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+    fprintf(f, "| method | dataset | protocol | aggregation | n | threshold | Dice | AUPRC | AUROC | lesion-free FP ml "
+               "| parameters | s/slice |\n");
+    fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
-        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", meta_or(meta->method, "anoswin"),
-                meta_or(meta->dataset, "?"), w->protocol, w->aggregation, fmt_num(thr, sizeof thr, w->threshold, "-"),
-                fmt_summary(d, sizeof d, &w->dice), fmt_summary(a, sizeof a, &w->auprc),
-                fmt_summary(r, sizeof r, &w->auroc), params, sps);
+        fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", meta_or(meta->method, "anoswin"),
+                meta_or(meta->dataset, "?"), w->protocol, w->aggregation, fmt_n(nn, sizeof nn, w),
+                fmt_num(thr, sizeof thr, w->threshold, "-"), fmt_summary(d, sizeof d, &w->dice),
+                fmt_summary(a, sizeof a, &w->auprc), fmt_summary(r, sizeof r, &w->auroc),
+                fmt_fp_mean(fp, sizeof fp, &w->lesion_free), params, sps);
     }
 }
 
 static void notes_markdown(FILE *f, const eval_result *res) {
-    fprintf(f, "\nTest subjects: %d; validation subjects: %d; healthy scans: %d; evaluated axial slices: %lld.\n",
-            res->n_subjects, res->n_val, res->n_healthy, (long long)res->slices);
-    fprintf(f, "Per-volume: mean ± std (population) [95%% bootstrap CI over subjects]. Pooled: all evaluated voxels "
-               "as one set [bootstrap CI of Dice over subjects]. n/a = undefined (e.g. AUPRC without lesion voxels), "
-               "excluded from means.\n\n");
+    fprintf(f, "\nTest subjects: %d (%d with lesion voxels, %d lesion-free); validation subjects: %d; healthy scans: %d; "
+               "evaluated axial slices: %lld.\n",
+            res->n_subjects, res->n_lesion, res->n_lesion_free, res->n_val, res->n_healthy, (long long)res->slices);
+    fprintf(f, "n = subjects each line covers: per-volume, mean ± std (population) [95%% bootstrap CI over subjects] "
+               "over the test subjects with lesion voxels; pooled, all evaluated voxels of all test subjects as one set "
+               "[bootstrap CI of Dice over subjects]; per-slice, the slices with ground truth. n/a = undefined (e.g. "
+               "AUPRC without lesion voxels), excluded from means. Lesion-free FP ml = mean false-positive volume per "
+               "lesion-free test subject under the line's mask or threshold.\n");
+    fp_notes(f, res, 10);
+    fputc('\n', f);
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
         if (i > 0 && !strcmp(w->protocol, res->rows[i - 1].protocol)) continue;
@@ -134,6 +215,50 @@ void report_print_table(FILE *f, const eval_result *res, const report_meta *meta
 
 // ---- JSON -----------------------------------------------------------------------------------------
 
+static void json_fp(FILE *f, const fp_volume *fp) {
+    if (fp->n < 0) {
+        fputs("null", f);
+        return;
+    }
+    fprintf(f, "{\"n\": %d, \"fp_ml_mean\": ", fp->n);
+    json_num(f, fp->mean_ml);
+    fputs(", \"fp_ml_max\": ", f);
+    json_num(f, fp->max_ml);
+    fputs(", \"fp_ml_total\": ", f);
+    json_num(f, fp->total_ml);
+    fputc('}', f);
+}
+
+// The summary plus per scan: id, evaluated voxels, false-positive voxels and ml of detect's mask
+// (null when the scan has no mask). test = only the lesion-free test subjects.
+static void json_fp_scans(FILE *f, const fp_volume *fp, const eval_subject *s, int n, int test) {
+    int listed = 0;
+    for (int i = 0; i < n; i++) listed += !test || eval_lesion_free(&s[i]);
+    fprintf(f, "{\"n\": %d, \"n_measured\": %d, \"fp_ml_mean\": ", listed, fp->n);
+    json_num(f, fp->mean_ml);
+    fputs(", \"fp_ml_max\": ", f);
+    json_num(f, fp->max_ml);
+    fputs(", \"fp_ml_total\": ", f);
+    json_num(f, fp->total_ml);
+    fputs(", \"scans\": [", f);
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (test && !eval_lesion_free(&s[i])) continue;
+        fputs(first ? "\n    {\"id\": " : ",\n    {\"id\": ", f);
+        first = 0;
+        json_str(f, s[i].id);
+        fprintf(f, ", \"voxels\": %lld, \"voxel_ml\": ", (long long)s[i].voxels);
+        json_num(f, s[i].voxel_ml);
+        fputs(", \"fp_voxels\": ", f);
+        if (s[i].pred_voxels < 0) fputs("null", f);
+        else fprintf(f, "%lld", (long long)s[i].paper.fp);
+        fputs(", \"fp_ml\": ", f);
+        json_num(f, subject_fp_ml(&s[i]));
+        fputc('}', f);
+    }
+    fputs("]}", f);
+}
+
 void report_print_json(FILE *f, const eval_result *res, const report_meta *meta) {
     fputs("{\n  \"method\": ", f);
     json_str(f, meta_or(meta->method, "anoswin"));
@@ -141,8 +266,13 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
     json_str(f, meta_or(meta->dataset, ""));
     fputs(",\n  \"predictions\": ", f);
     json_str(f, meta_or(meta->pred_dir, ""));
-    fprintf(f, ",\n  \"n_test\": %d, \"n_val\": %d, \"n_healthy\": %d, \"slices\": %lld,\n  \"parameters\": ",
-            res->n_subjects, res->n_val, res->n_healthy, (long long)res->slices);
+    fprintf(f, ",\n  \"n_test\": %d, \"n_test_lesion\": %d, \"n_val\": %d, \"n_healthy\": %d, \"slices\": %lld,",
+            res->n_subjects, res->n_lesion, res->n_val, res->n_healthy, (long long)res->slices);
+    fputs("\n  \"lesion_free\": ", f);
+    json_fp_scans(f, &res->rows[0].lesion_free, res->subjects, res->n_subjects, 1);
+    fputs(",\n  \"healthy_fp\": ", f);
+    json_fp_scans(f, &res->healthy_fp, res->healthy, res->n_healthy, 0);
+    fputs(",\n  \"parameters\": ", f);
     if (res->parameters < 0) fputs("null", f);
     else fprintf(f, "%lld", (long long)res->parameters);
     fputs(", \"seconds_per_slice\": ", f);
@@ -183,6 +313,11 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
             fprintf(f, "{\"gt\": %lld, \"detected\": %lld, \"predicted_components\": %lld, \"false_components\": %lld}",
                     (long long)w->gt_lesions, (long long)w->gt_detected, (long long)w->pred_components,
                     (long long)w->pred_false);
+        fprintf(f, ",\n     \"n_subjects\": %d, \"n_slices\": ", w->n_subjects);
+        if (w->n_slices < 0) fputs("null", f);
+        else fprintf(f, "%d", w->n_slices);
+        fputs(", \"lesion_free\": ", f);
+        json_fp(f, &w->lesion_free);
         fputs(", \"note\": ", f);
         json_str(f, w->note);
         fprintf(f, "}%s\n", i + 1 < res->n_rows ? "," : "");
@@ -192,9 +327,12 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
         const eval_subject *s = &res->subjects[i];
         fputs("    {\"id\": ", f);
         json_str(f, s->id);
-        fprintf(f, ", \"slice_range\": [%d, %d], \"voxels\": %lld, \"gt_voxels\": %lld, \"dice\": ", s->slice_lo,
-                s->slice_hi, (long long)s->voxels, (long long)s->gt_voxels);
-        json_num(f, confusion_dice(&s->paper));
+        fprintf(f, ", \"slice_range\": [%d, %d], \"voxels\": %lld, \"gt_voxels\": %lld, \"lesion_free\": %s, \"dice\": ",
+                s->slice_lo, s->slice_hi, (long long)s->voxels, (long long)s->gt_voxels,
+                eval_lesion_free(s) ? "true" : "false");
+        json_num(f, subject_dice(s));
+        fputs(", \"fp_ml\": ", f);
+        json_num(f, eval_fp_ml(s, &s->paper));
         fputs(", \"precision\": ", f);
         json_num(f, confusion_precision(&s->paper));
         fputs(", \"recall\": ", f);
@@ -204,9 +342,9 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
         fputs(", \"auroc\": ", f);
         json_num(f, s->auroc);
         fputs(", \"dice_oracle_threshold\": ", f);
-        json_num(f, confusion_dice(&s->at_oracle));
+        json_num(f, eval_lesion_free(s) ? NAN : confusion_dice(&s->at_oracle));
         fputs(", \"dice_val_threshold\": ", f);
-        json_num(f, isnan(res->val_threshold) ? NAN : confusion_dice(&s->at_val));
+        json_num(f, isnan(res->val_threshold) || eval_lesion_free(s) ? NAN : confusion_dice(&s->at_val));
         fprintf(f, ", \"lesions\": {\"gt\": %lld, \"detected\": %lld, \"predicted_components\": %lld, "
                    "\"false_components\": %lld}}%s\n",
                 (long long)s->paper_lesions.gt_lesions, (long long)s->paper_lesions.gt_detected,
@@ -248,7 +386,10 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
     static const char *m[5] = {"dice", "auprc", "auroc", "precision", "recall"};
     fputs("method,dataset,protocol,aggregation,threshold", f);
     for (int k = 0; k < 5; k++) fprintf(f, ",%s,%s_std,%s_ci_lo,%s_ci_hi", m[k], m[k], m[k], m[k]);
-    fputs(",gt_lesions,gt_detected,pred_components,pred_false,parameters,s_per_slice,n_subjects,note\n", f);
+    fputs(",gt_lesions,gt_detected,pred_components,pred_false,parameters,s_per_slice,n_subjects,n,n_slices,"
+          "n_lesion_free,lesion_free_fp_ml_mean,lesion_free_fp_ml_max,lesion_free_fp_ml_total,n_healthy_fp,"
+          "healthy_fp_ml_mean,healthy_fp_ml_max,note\n",
+          f);
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
         csv_field(f, meta_or(meta->method, "anoswin"));
@@ -270,7 +411,17 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
         csv_num(f, w->pred_false < 0 ? NAN : (double)w->pred_false);
         csv_num(f, res->parameters < 0 ? NAN : (double)res->parameters);
         csv_num(f, res->seconds_per_slice);
-        fprintf(f, ",%d,", res->n_subjects);
+        // n_subjects stays the number of test subjects (what it always was); n is what this line covers.
+        fprintf(f, ",%d,%d", res->n_subjects, w->n_subjects);
+        csv_num(f, w->n_slices < 0 ? NAN : w->n_slices);
+        csv_num(f, w->lesion_free.n < 0 ? NAN : w->lesion_free.n);
+        csv_num(f, w->lesion_free.mean_ml);
+        csv_num(f, w->lesion_free.max_ml);
+        csv_num(f, w->lesion_free.total_ml);
+        fprintf(f, ",%d", res->healthy_fp.n);
+        csv_num(f, res->healthy_fp.mean_ml);
+        csv_num(f, res->healthy_fp.max_ml);
+        fputc(',', f);
         csv_field(f, w->note);
         fputc('\n', f);
     }
@@ -405,25 +556,26 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     html_str(f, meta_or(meta->dataset, "?"));
     fputs("</h1>\n<p>Predictions: <code>", f);
     html_str(f, meta_or(meta->pred_dir, "?"));
-    fputs("</code></p>\n<h2>Results</h2>\n<table>\n<tr><th>protocol</th><th>aggregation</th><th>threshold</th>"
+    fputs("</code></p>\n<h2>Results</h2>\n<table>\n<tr><th>protocol</th><th>aggregation</th><th>n</th><th>threshold</th>"
           "<th>Dice</th><th>AUPRC</th><th>AUROC</th><th>precision</th><th>recall</th><th>lesions detected</th>"
-          "<th>false components</th><th>parameters</th><th>s/slice</th></tr>\n",
+          "<th>false components</th><th>lesion-free FP ml</th><th>parameters</th><th>s/slice</th></tr>\n",
           f);
-    char params[32], sps[32], buf[5][96], thr[32];
+    char params[32], sps[32], buf[5][96], thr[32], nn[48], fp[32];
     fmt_params(params, sizeof params, res->parameters);
     fmt_num(sps, sizeof sps, res->seconds_per_slice, "n/a");
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
         fprintf(f, "<tr%s><td>", !strcmp(w->protocol, "oracle") ? " class=\"opt\"" : "");
         html_str(f, w->protocol);
-        fprintf(f, "</td><td>%s</td><td>%s</td>", w->aggregation, fmt_num(thr, sizeof thr, w->threshold, "-"));
+        fprintf(f, "</td><td>%s</td><td>%s</td><td>%s</td>", w->aggregation, fmt_n(nn, sizeof nn, w),
+                fmt_num(thr, sizeof thr, w->threshold, "-"));
         const metric_summary *ms[5] = {&w->dice, &w->auprc, &w->auroc, &w->precision, &w->recall};
         for (int k = 0; k < 5; k++) fprintf(f, "<td>%s</td>", fmt_summary(buf[k], sizeof buf[k], ms[k]));
         if (w->gt_lesions >= 0)
             fprintf(f, "<td>%lld / %lld</td><td>%lld / %lld</td>", (long long)w->gt_detected, (long long)w->gt_lesions,
                     (long long)w->pred_false, (long long)w->pred_components);
         else fputs("<td>-</td><td>-</td>", f);
-        fprintf(f, "<td>%s</td><td>%s</td></tr>\n", params, sps);
+        fprintf(f, "<td>%s</td><td>%s</td><td>%s</td></tr>\n", fmt_fp_mean(fp, sizeof fp, &w->lesion_free), params, sps);
     }
     fputs("</table>\n<ul>\n", f);
     for (int i = 0; i < res->n_rows; i++) {
@@ -435,9 +587,20 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
         html_str(f, w->note);
         fputs("</li>\n", f);
     }
-    fprintf(f, "</ul>\n<p>Test subjects %d, validation subjects %d, healthy scans %d. Per-volume: mean ± std "
-               "[95%% bootstrap CI over subjects]; n/a = undefined, excluded from means.</p>\n",
-            res->n_subjects, res->n_val, res->n_healthy);
+    fprintf(f, "</ul>\n<p>Test subjects %d (%d with lesion voxels, %d lesion-free), validation subjects %d, healthy "
+               "scans %d. n = subjects a line covers: per-volume, mean ± std [95%% bootstrap CI over subjects] over the "
+               "test subjects with lesion voxels; pooled, all test subjects; per-slice, the slices with ground truth. "
+               "n/a = undefined, excluded from means. Lesion-free FP ml = mean false-positive volume per lesion-free "
+               "test subject under the line's mask or threshold.</p>\n<p>",
+            res->n_subjects, res->n_lesion, res->n_lesion_free, res->n_val, res->n_healthy);
+    char *notes = NULL;
+    size_t notes_len = 0;
+    FILE *mf = open_memstream(&notes, &notes_len);
+    fp_notes(mf, res, 0);
+    fclose(mf);
+    html_str(f, notes);
+    free(notes);
+    fputs("</p>\n", f);
 
     loss_log ll;
     if (loss_log_read(&ll, meta->log_csv) > 0 && ll.ncols > 0) {
@@ -452,9 +615,13 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
         char d[32], a[32];
         fputs("<h3>", f);
         html_str(f, s->id);
-        fprintf(f, "</h3>\n<p>Dice %s, AUPRC %s, lesions detected %lld / %lld</p>\n<div>",
-                fmt_num(d, sizeof d, confusion_dice(&s->paper), "n/a"), fmt_num(a, sizeof a, s->auprc, "n/a"),
-                (long long)s->paper_lesions.gt_detected, (long long)s->paper_lesions.gt_lesions);
+        if (eval_lesion_free(s))
+            fprintf(f, "</h3>\n<p>lesion-free (outside the Dice means): false positives %.3f ml</p>\n<div>",
+                    subject_fp_ml(s));
+        else
+            fprintf(f, "</h3>\n<p>Dice %s, AUPRC %s, lesions detected %lld / %lld</p>\n<div>",
+                    fmt_num(d, sizeof d, subject_dice(s), "n/a"), fmt_num(a, sizeof a, s->auprc, "n/a"),
+                    (long long)s->paper_lesions.gt_detected, (long long)s->paper_lesions.gt_lesions);
         for (int k = 0; k < REPORT_NPANELS; k++) {
             char full[4096], rel[4096];
             report_panel_path(full, sizeof full, run_dir, s->id, report_panel_kind[k]);
@@ -478,17 +645,24 @@ static void w_md(FILE *f, const eval_result *res, const report_meta *meta, const
     fprintf(f, "# anoswin evaluation: %s on %s\n\nPredictions: `%s`\n\n", meta_or(meta->method, "anoswin"),
             meta_or(meta->dataset, "?"), meta_or(meta->pred_dir, "?"));
     report_print_table(f, res, meta);
-    fputs("\n## Subjects\n\n| subject | Dice (paper mask) | AUPRC | AUROC | lesions detected | false components |\n"
-          "|---|---|---|---|---|---|\n",
+    fputs("\n## Subjects\n\n| subject | lesion voxels | Dice (paper mask) | AUPRC | AUROC | lesions detected | false "
+          "components | FP ml |\n|---|---|---|---|---|---|---|---|\n",
           f);
     for (int i = 0; i < res->n_subjects; i++) {
         const eval_subject *s = &res->subjects[i];
         char d[32], a[32], r[32];
-        fprintf(f, "| %s | %s | %s | %s | %lld / %lld | %lld / %lld |\n", s->id,
-                fmt_num(d, sizeof d, confusion_dice(&s->paper), "n/a"), fmt_num(a, sizeof a, s->auprc, "n/a"),
+        fprintf(f, "| %s | %lld | %s | %s | %s | %lld / %lld | %lld / %lld | %.3f |\n", s->id, (long long)s->gt_voxels,
+                fmt_num(d, sizeof d, subject_dice(s), "n/a (lesion-free)"), fmt_num(a, sizeof a, s->auprc, "n/a"),
                 fmt_num(r, sizeof r, s->auroc, "n/a"), (long long)s->paper_lesions.gt_detected,
                 (long long)s->paper_lesions.gt_lesions, (long long)s->paper_lesions.pred_false,
-                (long long)s->paper_lesions.pred_components);
+                (long long)s->paper_lesions.pred_components, eval_fp_ml(s, &s->paper));
+    }
+    if (res->n_healthy == 0) return;
+    fputs("\n## Healthy scans\n\n| scan | evaluated voxels | FP ml (detect's mask) |\n|---|---|---|\n", f);
+    for (int i = 0; i < res->n_healthy; i++) {
+        const eval_subject *s = &res->healthy[i];
+        char fp[32];
+        fprintf(f, "| %s | %lld | %s |\n", s->id, (long long)s->voxels, fmt_ml(fp, sizeof fp, subject_fp_ml(s), "n/a (no mask)"));
     }
 }
 static void w_csv(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
