@@ -1,5 +1,5 @@
 #!/bin/bash
-# anoswin demo --small: the demo's whole path (data synth -> train -> detect -> eval) end to end on
+# anoswin demo --small: the demo's whole path (data synth -> train -> calibrate -> detect -> eval) end to end on
 # tiny data and a tiny model; every output exists, the reports parse (JSON/CSV with Python), the
 # HTML references only files that exist, the summary is printed; a rerun reuses every step and
 # prints the same table; a changed step is redone with every later one; bad options are usage
@@ -9,7 +9,7 @@ set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
 out=scratch_demo_small
-rm -rf "$out"
+rm -rf "$out" "$out-user" "$out-ud" "$out-ud2"
 tmp=$out
 . "$(dirname "$0")/helpers/cli.sh"
 for c in train detect eval; do
@@ -29,7 +29,9 @@ ok
 # Every step's outputs.
 for f in data/synth.txt val-data/synth.txt train/log.csv train/last.safetensors \
          report/report.html report/report.json report/report.csv report/report.md report/summary.txt \
-         stamps/data.txt stamps/val-data.txt stamps/train.txt stamps/detect-val.txt stamps/detect.txt stamps/eval.txt; do
+         calibration.json healthy-test/synth.txt \
+         stamps/data.txt stamps/val-data.txt stamps/healthy-test.txt stamps/train.txt stamps/calibrate.txt \
+         stamps/detect-val.txt stamps/detect-healthy.txt stamps/detect.txt stamps/eval.txt; do
   [ -s "$out/$f" ] && ok || bad "missing $out/$f"
 done
 for d in "$out"/data/test/*/; do
@@ -39,11 +41,16 @@ for d in "$out"/data/test/*/; do
   done
 done
 [ -n "$(ls "$out"/detect-val 2>/dev/null)" ] && ok || bad "no detect-val outputs"
+[ -n "$(ls "$out"/detect-healthy 2>/dev/null)" ] && ok || bad "no detect-healthy outputs"
+# detection is the calibrated default over the whole trained range, thresholds from calibration.json
+grep -q '"mode": "calibrated"' "$out"/detect/test_000/summary.json && grep -q '"slice_range": \[80, 89\]' \
+  "$out"/detect/test_000/summary.json && grep -q '"calibration": {"file": ' "$out"/detect/test_000/summary.json \
+  && ok || bad "detect summary lacks the calibrated mode, range or calibration"
 
 # The summary on stdout: the table, the paper protocol row, the report path.
-grep -q "| paper | per-volume |" "$out.stdout" && ok || bad "no paper/per-volume row in the summary"
+grep -q "| calibrated | per-volume |" "$out.stdout" && ok || bad "no paper/per-volume row in the summary"
 grep -q "Report: $out/report/report.html" "$out.stdout" && ok || bad "no report path in the summary"
-grep -q "^\[6/6\] eval" "$out.stderr" && ok || bad "no step header for eval on stderr"
+grep -q "^\[9/9\] eval" "$out.stderr" && ok || bad "no step header for eval on stderr"
 
 # Reports parse; numbers are finite and in range; HTML references exist.
 "$py" - "$out/report" <<'EOF' && ok || bad "report checks"
@@ -52,9 +59,9 @@ d = sys.argv[1]
 j = json.load(open(os.path.join(d, "report.json")))
 rows = j["rows"]
 protos = {r["protocol"] for r in rows}
-for p in ("paper", "val-threshold", "oracle"):
+for p in ("calibrated", "val-threshold", "oracle"):
     assert p in protos, f"protocol {p} missing: {protos}"
-paper = [r for r in rows if r["protocol"] == "paper" and r["aggregation"] == "per-volume"]
+paper = [r for r in rows if r["protocol"] == "calibrated" and r["aggregation"] == "per-volume"]
 assert len(paper) == 1
 for k in ("dice", "auprc", "auroc"):
     v = paper[0][k]["value"]
@@ -78,20 +85,35 @@ EOF
 # A rerun reuses every step and prints the same table.
 t0=$(date +%s)
 "$bin" demo --small --out "$out" --threads 2 >"$out.stdout2" 2>"$out.stderr2" && ok || bad "rerun failed"
-[ "$(grep -c "reusing the finished step" "$out.stderr2")" = 6 ] && ok || bad "rerun did not reuse all 6 steps: $(cat "$out.stderr2")"
+[ "$(grep -c "reusing the finished step" "$out.stderr2")" = 9 ] && ok || bad "rerun did not reuse all 9 steps: $(cat "$out.stderr2")"
 diff <(grep "^|" "$out.stdout") <(grep "^|" "$out.stdout2") >/dev/null && ok || bad "rerun table differs"
 [ $(( $(date +%s) - t0 )) -lt 20 ] && ok || bad "rerun took too long"
 
 # A changed stamp (as after changing an option) redoes that step and every later one.
 echo "changed" >"$out/stamps/eval.txt"
 "$bin" demo --small --out "$out" --threads 2 >"$out.stdout3" 2>"$out.stderr3" && ok || bad "rerun after a stamp change failed"
-[ "$(grep -c "reusing the finished step" "$out.stderr3")" = 5 ] && grep -q "^\[6/6\] eval" "$out.stderr3" && ok \
+[ "$(grep -c "reusing the finished step" "$out.stderr3")" = 8 ] && grep -q "^\[9/9\] eval" "$out.stderr3" && ok \
   || bad "stamp change did not redo eval alone: $(grep '^\[' "$out.stderr3")"
+
+# --data: the same recipe on a data set in the healthy/ + test/ layout (here: synthetic scans).
+"$bin" data synth --out "$out-user" --healthy 6 --test 1 --modality t2 --threads 2 >/dev/null 2>&1 && ok || bad "user data synth"
+"$bin" demo --small --data "$out-user" --out "$out-ud" --threads 2 >"$out.stdout4" 2>"$out.stderr4" && ok \
+  || bad "demo --data failed: $(tail -5 "$out.stderr4")"
+[ "$(($(wc -l <"$out-ud/train.csv") - 1))" = 4 ] && [ "$(($(wc -l <"$out-ud/calibration.csv") - 1))" = 2 ] && ok \
+  || bad "--data split: $(cat "$out-ud/train.csv" "$out-ud/calibration.csv")"
+grep -q "^\[5/5\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" "$out.stdout4" && [ -s "$out-ud/report/report.html" ] \
+  && ok || bad "demo --data did not reach the report"
+! grep -q "$out-user/healthy/healthy_000" "$out-ud/calibration.csv" && grep -q "healthy_002" "$out-ud/calibration.csv" && ok \
+  || bad "calibration scans: $(cat "$out-ud/calibration.csv")"
+rm -rf "$out-user/healthy/healthy_005" "$out-user/healthy/healthy_004"
+"$bin" demo --small --data "$out-user" --out "$out-ud2" >/dev/null 2>"$out.stderr5"; [ $? = 1 ] \
+  && grep -q "healthy.*4 healthy scans; the demo needs at least 6" "$out.stderr5" && ok || bad "too few healthy scans: $(cat "$out.stderr5")"
 
 # Usage errors.
 "$bin" demo --minutes 0 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "--minutes 0 is not a usage error"
 "$bin" demo --frobnicate >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown option is not a usage error"
 "$bin" demo extra >/dev/null 2>&1; [ $? = 2 ] && ok || bad "extra argument is not a usage error"
 "$bin" demo --help | grep -q "Usage: anoswin demo" && ok || bad "--help"
+"$bin" demo --modality t3 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "bad --modality is not a usage error"
 
 finish

@@ -26,16 +26,20 @@
 
 #include "cli/arglist.h"
 #include "cli/cli.h"
+#include "data/dataset.h"  // dataset_open, dataset_write_manifest
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/timer.h"
 
 // ---- the demo configuration (README "The demo": what and why) -------------------------------
+// The residual of the demo's map (README "The demo": chosen on tuning sets).
+#define DEMO_RESIDUAL "positive"
+
 typedef struct demo_config {
     const char *name;
     int healthy, test;            // synthetic training set (healthy) and lesion test set
     int val_test, val_healthy;    // separate validation set: lesion subjects (val-threshold) and
-                                  // healthy subjects (healthy-fpr thresholds)
+                                  // healthy subjects (the detection threshold is calibrated on them)
     const char *model;            // --config of anoswin train
     int epochs, batch, warmup_epochs;
     double lr;
@@ -44,31 +48,26 @@ typedef struct demo_config {
     int window;                   // detection mask window (px at the model grid)
     int stride;                   // step of the window grid (px; = window: the paper's grid)
     const char *residual;         // "abs" (the paper) or "positive"
-    const char *window_norm;      // "minmax" (the paper) or "none"
-    float threshold;              // post-processing threshold (the paper: 0.5)
-    const char *preset;           // post-processing preset
-    int grow;                     // post-processing growth step (px; 0 = the paper's A.1)
+    int healthy_test;             // held-out healthy scans, detected for their false-positive volume
     const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
-    const char *test_slices[2];    // RAS axial range scored by detect (z-first, z-last)
+    const char *test_slices[2];   // RAS axial range scored by detect (z-first, z-last)
     int bootstrap;
 } demo_config;
 
 // Full demo: 128 px (the 240 mm field at 1.9 mm), patch 4 -> a 32x32 token grid, window 4 so
 // the four stages run at 32/16/8/4 tokens (img = patch * window * 8), C = 32, heads 1/2/4/8
 // (head dim 32 like the paper's), one grey channel. Mask unit 8 px keeps the paper's proportion
-// at 224 px (16 px units: 1/14 of the image). Detection: 48 px windows at an 8 px stride with the
-// positive residual (T2 lesions are hyperintense) without the per-window scaling, and the A.1
-// post-processing at threshold 0.4 followed by the growth step (grow 4 px, postproc.h), all chosen
-// on separate tuning sets (README "The demo"); the paper's map is non-overlapping with the
-// absolute residual scaled per window, and its A.1 thresholds at 0.5 and has no growth.
+// at 224 px (16 px units: 1/14 of the image). Detection: 48 px windows at an 8 px stride, without
+// the per-window or per-slice scaling, over the whole trained slice range, and detect's default
+// calibrated post-processing, its threshold calibrated on the validation set's healthy scans
+// (README "The demo": chosen by leave-one-profile-out on tuning sets).
 static const demo_config demo_full = {
     .name = "demo",
-    .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 2,
+    .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,
     .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4",
     .epochs = 44, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
-    .window = 48, .stride = 8, .residual = "positive", .window_norm = "none", .preset = "brats", .threshold = 0.4f,
-    .grow = 4,
-    .train_slices = {"60", "109"}, .test_slices = {"75", "94"},
+    .window = 48, .stride = 8, .residual = DEMO_RESIDUAL,
+    .train_slices = {"60", "109"}, .test_slices = {"60", "109"},
     .bootstrap = 1000,
 };
 
@@ -76,12 +75,11 @@ static const demo_config demo_full = {
 // short slice range. Checks that every output is produced, not the numbers.
 static const demo_config demo_small = {
     .name = "small",
-    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 1,
+    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 1, .healthy_test = 1,
     .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
     .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
-    .window = 16, .stride = 8, .residual = "positive", .window_norm = "none", .preset = "brats", .threshold = 0.4f,
-    .grow = 4,
-    .train_slices = {"80", "89"}, .test_slices = {"82", "87"},
+    .window = 16, .stride = 8, .residual = DEMO_RESIDUAL,
+    .train_slices = {"80", "89"}, .test_slices = {"80", "89"},
     .bootstrap = 50,
 };
 
@@ -90,9 +88,14 @@ static void usage(FILE *f) {
             "Usage: anoswin demo [options]\n"
             "\n"
             "The whole pipeline on the embedded synthetic data (no download): synthesise healthy and lesion\n"
-            "scans (data synth), train a demo-sized Swin MAE (train), detect lesions with sliding masks, the\n"
-            "paper's post-processing and a growth step (detect), evaluate (eval), print a Table-1-shaped summary\n"
-            "and the path of the HTML report. Each step runs this executable with the command line it prints.\n"
+            "scans (data synth), train a demo-sized Swin MAE (train), calibrate the detection threshold on\n"
+            "held-out healthy scans (calibrate), detect lesions with sliding masks over the whole trained slice\n"
+            "range (detect), evaluate (eval), print a Table-1-shaped summary and the path of the HTML report.\n"
+            "Each step runs this executable with the command line it prints.\n"
+            "\n"
+            "With --data DIR the same recipe runs on a data set of your own in the same layout: DIR/healthy/\n"
+            "(healthy scans: every 4th subject, at least 2, is kept out of training to calibrate on; needs at\n"
+            "least 6) and DIR/test/ (scans with lesion labels), in a layout data list recognises.\n"
             "\n"
             "Options:\n"
             "  -o, --out DIR       output folder (default demo-out)\n"
@@ -102,11 +105,15 @@ static void usage(FILE *f) {
             "  -t, --threads T     threads (default: all cores)\n"
             "  -f, --force         redo every step (default: reuse steps finished with the same options)\n"
             "      --small         tiny data, model and step count (seconds; for tests)\n"
+            "      --data DIR      your own data set (see above) instead of the synthetic one\n"
+            "      --modality M    t1, t2 (default) or flair: the scans of --data to use\n"
             "  -h, --help\n"
             "\n"
-            "Writes DIR/data (training set), DIR/val-data (validation set), DIR/train (run: log.csv,\n"
-            "checkpoints, reconstructions), DIR/detect and DIR/detect-val (maps and masks per subject),\n"
-            "DIR/report (report.{html,md,csv,json}, panels/, summary.txt) and DIR/stamps.\n");
+            "Writes OUT/data (training set), OUT/val-data (validation set), OUT/healthy-test (held-out\n"
+            "healthy scans), OUT/train (run: log.csv, checkpoints, reconstructions), OUT/calibration.json,\n"
+            "OUT/detect, OUT/detect-val and OUT/detect-healthy (maps and masks per subject), OUT/report\n"
+            "(report.{html,md,csv,json}, panels/, summary.txt) and OUT/stamps. With --data: OUT/train.csv\n"
+            "and OUT/calibration.csv (the split of DIR/healthy) instead of the data folders.\n");
 }
 
 typedef struct demo_run {
@@ -114,9 +121,9 @@ typedef struct demo_run {
     int force, redo;  // redo: an earlier step ran, so every later one runs too
     int step, nsteps;
     double t_start;
-    double step_seconds[8];
-    const char *step_name[8];
-    int reused[8];
+    double step_seconds[12];
+    const char *step_name[12];
+    int reused[12];
 } demo_run;
 
 // Reads the first line of a stamp (the command line it ran); "" when absent.
@@ -202,15 +209,61 @@ static int print_file(const char *path, FILE *to) {
     return 0;
 }
 
+// --data: DIR/healthy split into a training manifest and a calibration manifest (every 4th
+// subject in id order, at least 2), so that the threshold is calibrated on scans the model never saw.
+static int split_healthy(const char *dir, const char *modality, const char *train_csv, const char *calib_csv,
+                         int *n_train, int *n_calib, char *testdir, size_t ntest) {
+    char hdir[4200];
+    fs_join(hdir, sizeof hdir, dir, "healthy");
+    fs_join(testdir, ntest, dir, "test");
+    if (!fs_is_dir(hdir) || !fs_is_dir(testdir))
+        return as_fail("%s: --data needs the folders healthy/ (to train and calibrate on) and test/ (with labels)",
+                       dir);
+    dataset d;
+    if (dataset_open(&d, hdir, modality)) return -1;
+    if (d.n < 6) {
+        as_fail("%s: %d healthy scan%s; the demo needs at least 6 (4 to train on, 2 to calibrate on)", hdir, d.n,
+                d.n == 1 ? "" : "s");
+        dataset_free(&d);
+        return -1;
+    }
+    subject *all = d.subjects, *tr = as_malloc(sizeof *tr * (size_t)d.n), *ca = as_malloc(sizeof *ca * (size_t)d.n);
+    int nt = 0, nc = 0, every = d.n >= 8 ? 4 : d.n / 2;
+    for (int i = 0; i < d.n; i++) {
+        if (i % every == every - 1) ca[nc++] = all[i];
+        else tr[nt++] = all[i];
+    }
+    dataset part = d;
+    part.subjects = tr, part.n = nt;
+    int rc = dataset_write_manifest(&part, train_csv);
+    part.subjects = ca, part.n = nc;
+    if (!rc) rc = dataset_write_manifest(&part, calib_csv);
+    free(tr), free(ca);
+    dataset_free(&d);
+    *n_train = nt, *n_calib = nc;
+    return rc;
+}
+
+// detect's map options of the demo.
+static void add_map_options(arglist *a, const demo_config *cfg, const char *modality, long threads) {
+    arg_add(a, "--modality"), arg_add(a, "%s", modality);
+    arg_add(a, "--mask-size"), arg_add(a, "%d", cfg->window);
+    arg_add(a, "--stride"), arg_add(a, "%d", cfg->stride), arg_add(a, "--residual"), arg_add(a, "%s", cfg->residual);
+    arg_add(a, "--z-first"), arg_add(a, "%s", cfg->test_slices[0]);
+    arg_add(a, "--z-last"), arg_add(a, "%s", cfg->test_slices[1]);
+    arg_add(a, "--threads"), arg_add(a, "%ld", threads);
+}
+
 int cmd_demo(int argc, char **argv) {
-    enum { OPT_SMALL = 1000 };
+    enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY };
     static const struct option longopts[] = {
         {"out", required_argument, 0, 'o'},     {"minutes", required_argument, 0, 'm'},
         {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
         {"force", no_argument, 0, 'f'},         {"small", no_argument, 0, OPT_SMALL},
+        {"data", required_argument, 0, OPT_DATA}, {"modality", required_argument, 0, OPT_MODALITY},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
-    const char *out = "demo-out";
+    const char *out = "demo-out", *user_data = NULL, *modality = "t2";
     double minutes = 10;
     long seed = 1, threads = 0;
     int force = 0, small = 0;
@@ -231,6 +284,12 @@ int cmd_demo(int argc, char **argv) {
             break;
         case 'f': force = 1; break;
         case OPT_SMALL: small = 1; break;
+        case OPT_DATA: user_data = optarg; break;
+        case OPT_MODALITY:
+            if (strcmp(optarg, "t1") && strcmp(optarg, "t2") && strcmp(optarg, "flair"))
+                return cli_usage_error("demo", "--modality: expected t1, t2 or flair, got '%s'", optarg);
+            modality = optarg;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("demo", "unknown option '%s'", argv[optind - 1]);
@@ -247,56 +306,71 @@ int cmd_demo(int argc, char **argv) {
     arg_catch_signals(1);
 
     if (fs_mkdirs(out)) return cli_report_error();
-    char data[4200], val[4200], trainrun[4200], det[4200], detval[4200], rep[4200], ckpt[4400], tmp[4400],
-        summary[4400], html[4400], logcsv[4400], valhealthy[4400];
+    char data[4200], val[4200], htest[4200], trainrun[4200], det[4200], detval[4200], dethealthy[4200], rep[4200],
+        ckpt[4400], summary[4400], html[4400], logcsv[4400], calhealthy[4400], testdir[4400], valtestdir[4400],
+        heldhealthy[4400], calib[4200], train_csv[4200], calib_csv[4200];
     fs_join(data, sizeof data, out, "data");
     fs_join(val, sizeof val, out, "val-data");
+    fs_join(htest, sizeof htest, out, "healthy-test");
     fs_join(trainrun, sizeof trainrun, out, "train");
     fs_join(det, sizeof det, out, "detect");
     fs_join(detval, sizeof detval, out, "detect-val");
+    fs_join(dethealthy, sizeof dethealthy, out, "detect-healthy");
     fs_join(rep, sizeof rep, out, "report");
+    fs_join(calib, sizeof calib, out, "calibration.json");
+    fs_join(train_csv, sizeof train_csv, out, "train.csv");
+    fs_join(calib_csv, sizeof calib_csv, out, "calibration.csv");
     fs_join(ckpt, sizeof ckpt, trainrun, "last.safetensors");
     fs_join(logcsv, sizeof logcsv, trainrun, "log.csv");
     fs_join(summary, sizeof summary, rep, "summary.txt");
     fs_join(html, sizeof html, rep, "report.html");
-    fs_join(valhealthy, sizeof valhealthy, val, "healthy");
-    fs_join(tmp, sizeof tmp, data, "test");
-    char testdir[4400];
-    snprintf(testdir, sizeof testdir, "%s", tmp);
-    fs_join(tmp, sizeof tmp, val, "test");
-    char valtestdir[4400];
-    snprintf(valtestdir, sizeof valtestdir, "%s", tmp);
+    fs_join(calhealthy, sizeof calhealthy, val, "healthy");
+    fs_join(heldhealthy, sizeof heldhealthy, htest, "healthy");
+    fs_join(testdir, sizeof testdir, data, "test");
+    fs_join(valtestdir, sizeof valtestdir, val, "test");
+    int n_train = cfg->healthy, n_calib = cfg->val_healthy;
+    if (user_data) {  // the user's data: train on part of healthy/, calibrate on the rest, test on test/
+        if (split_healthy(user_data, modality, train_csv, calib_csv, &n_train, &n_calib, testdir, sizeof testdir))
+            return cli_report_error();
+        snprintf(data, sizeof data, "%s", train_csv);
+        snprintf(calhealthy, sizeof calhealthy, "%s", calib_csv);
+        snprintf(heldhealthy, sizeof heldhealthy, "%s", calib_csv);
+    }
 
-    demo_run d = {.out = out, .force = force, .nsteps = 6, .t_start = now_seconds()};
-    fprintf(stderr,
-            "anoswin demo (%s configuration): %d healthy + %d lesion synthetic subjects, model %s,\n"
-            "%d epochs (bound %.1f min), seed %ld, %ld threads, output in %s/\n",
-            cfg->name, cfg->healthy, cfg->test, cfg->model, cfg->epochs, minutes, seed, threads, out);
+    demo_run d = {.out = out, .force = force, .nsteps = user_data ? 5 : 9, .t_start = now_seconds()};
+    if (user_data)
+        fprintf(stderr,
+                "anoswin demo on %s (%s): %d healthy scans to train on, %d to calibrate on, model %s, %d epochs "
+                "(bound %.1f min), seed %ld, %ld threads, output in %s/\n",
+                user_data, modality, n_train, n_calib, cfg->model, cfg->epochs, minutes, seed, threads, out);
+    else
+        fprintf(stderr,
+                "anoswin demo (%s configuration): %d healthy + %d lesion synthetic subjects, model %s,\n"
+                "%d epochs (bound %.1f min), seed %ld, %ld threads, output in %s/\n",
+                cfg->name, cfg->healthy, cfg->test, cfg->model, cfg->epochs, minutes, seed, threads, out);
 
     arglist a = {0};
     int rc = -1, timed_out = 0;
-    {  // 1. training + test data
-        const char *outs[] = {data, NULL};
-        arg_add(&a, "data"), arg_add(&a, "synth"), arg_add(&a, "--out"), arg_add(&a, "%s", data);
-        arg_add(&a, "--healthy"), arg_add(&a, "%d", cfg->healthy), arg_add(&a, "--test"), arg_add(&a, "%d", cfg->test);
-        arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed);
-        arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
-        if (demo_step(&d, "data", &a, outs, NULL, 0, NULL)) goto done;
-        arg_free(&a);
+    if (!user_data) {
+        // 1. training + test data, 2. a validation set (other seed: other subjects) whose healthy scans
+        // calibrate the threshold, 3. held-out healthy scans for the false-positive volume
+        const char *names[3] = {"data", "val-data", "healthy-test"}, *dirs[3] = {data, val, htest};
+        int nh[3] = {cfg->healthy, cfg->val_healthy, cfg->healthy_test}, nt[3] = {cfg->test, cfg->val_test, 0};
+        for (int k = 0; k < 3; k++) {
+            const char *outs[] = {dirs[k], NULL};
+            arg_add(&a, "data"), arg_add(&a, "synth"), arg_add(&a, "--out"), arg_add(&a, "%s", dirs[k]);
+            arg_add(&a, "--healthy"), arg_add(&a, "%d", nh[k]), arg_add(&a, "--test"), arg_add(&a, "%d", nt[k]);
+            arg_add(&a, "--modality"), arg_add(&a, "t2");
+            arg_add(&a, "--seed"), arg_add(&a, "%ld", seed + 1000003L * k);
+            arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+            if (demo_step(&d, names[k], &a, outs, NULL, 0, NULL)) goto done;
+            arg_free(&a);
+        }
     }
-    {  // 2. a separate validation set (other seed: other subjects)
-        const char *outs[] = {val, NULL};
-        arg_add(&a, "data"), arg_add(&a, "synth"), arg_add(&a, "--out"), arg_add(&a, "%s", val);
-        arg_add(&a, "--healthy"), arg_add(&a, "%d", cfg->val_healthy), arg_add(&a, "--test"),
-            arg_add(&a, "%d", cfg->val_test);
-        arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed + 1000003);
-        arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
-        if (demo_step(&d, "val-data", &a, outs, NULL, 0, NULL)) goto done;
-        arg_free(&a);
-    }
-    {  // 3. training
+    {  // training
         const char *outs[] = {trainrun, NULL};
-        arg_add(&a, "train"), arg_add(&a, "--data"), arg_add(&a, "%s", data), arg_add(&a, "--modality"), arg_add(&a, "t2");
+        arg_add(&a, "train"), arg_add(&a, "--data"), arg_add(&a, "%s", data), arg_add(&a, "--modality");
+        arg_add(&a, "%s", modality);
         arg_add(&a, "--out"), arg_add(&a, "%s", trainrun), arg_add(&a, "--config"), arg_add(&a, "%s", cfg->model);
         arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->train_slices[0]);
         arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->train_slices[1]);
@@ -309,33 +383,37 @@ int cmd_demo(int argc, char **argv) {
         if (demo_step(&d, "train", &a, outs, NULL, minutes * 60, &timed_out)) goto done;
         arg_free(&a);
     }
-    {  // 4. detect on the validation set (lesion + healthy subjects), 5. on the test set
-        const char *outs_v[] = {detval, NULL}, *outs_t[] = {det, NULL};
-        for (int pass = 0; pass < 2; pass++) {
+    {  // calibration on healthy scans the model never saw
+        const char *outs[] = {calib, NULL};
+        arg_add(&a, "calibrate"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
+        arg_add(&a, "--out"), arg_add(&a, "%s", calib);
+        add_map_options(&a, cfg, modality, threads);
+        arg_add(&a, "%s", calhealthy);
+        if (demo_step(&d, "calibrate", &a, outs, NULL, 0, NULL)) goto done;
+        arg_free(&a);
+    }
+    {  // detection: validation lesions, held-out healthy scans, the test set
+        const char *names[3] = {"detect-val", "detect-healthy", "detect"}, *dirs[3] = {detval, dethealthy, det};
+        const char *inputs[3] = {valtestdir, heldhealthy, testdir};
+        for (int k = user_data ? 1 : 0; k < 3; k++) {
+            const char *outs[] = {dirs[k], NULL};
             arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
-            arg_add(&a, "--out"), arg_add(&a, "%s", pass ? det : detval);
-            arg_add(&a, "--modality"), arg_add(&a, "t2");
-            arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->window);
-            arg_add(&a, "--stride"), arg_add(&a, "%d", cfg->stride), arg_add(&a, "--residual"), arg_add(&a, "%s", cfg->residual);
-            arg_add(&a, "--preset"), arg_add(&a, "%s", cfg->preset);
-            arg_add(&a, "--window-norm"), arg_add(&a, "%s", cfg->window_norm);
-            arg_add(&a, "--set"), arg_add(&a, "threshold=%g", cfg->threshold);
-            arg_add(&a, "--set"), arg_add(&a, "grow=%d", cfg->grow);
-            arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
-            arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
-            arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
-            arg_add(&a, "%s", pass ? testdir : val);
-            if (demo_step(&d, pass ? "detect" : "detect-val", &a, pass ? outs_t : outs_v, NULL, 0, NULL)) goto done;
+            arg_add(&a, "--out"), arg_add(&a, "%s", dirs[k]), arg_add(&a, "--calibration"), arg_add(&a, "%s", calib);
+            add_map_options(&a, cfg, modality, threads);
+            arg_add(&a, "%s", inputs[k]);
+            if (demo_step(&d, names[k], &a, outs, NULL, 0, NULL)) goto done;
             arg_free(&a);
         }
     }
-    {  // 6. evaluation and reports
+    {  // evaluation and reports
         const char *outs[] = {rep, NULL};
         arg_add(&a, "eval"), arg_add(&a, "--pred"), arg_add(&a, "%s", det), arg_add(&a, "--data"), arg_add(&a, "%s", testdir);
-        arg_add(&a, "--modality"), arg_add(&a, "t2");
-        arg_add(&a, "--val-data"), arg_add(&a, "%s", valtestdir), arg_add(&a, "--val-pred"), arg_add(&a, "%s", detval);
-        arg_add(&a, "--healthy"), arg_add(&a, "%s", valhealthy), arg_add(&a, "--healthy-pred"), arg_add(&a, "%s", detval);
-        arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2 (%d test subjects)", cfg->test);
+        arg_add(&a, "--modality"), arg_add(&a, "%s", modality);
+        if (!user_data)
+            arg_add(&a, "--val-data"), arg_add(&a, "%s", valtestdir), arg_add(&a, "--val-pred"), arg_add(&a, "%s", detval);
+        arg_add(&a, "--healthy"), arg_add(&a, "%s", heldhealthy), arg_add(&a, "--healthy-pred"), arg_add(&a, "%s", dethealthy);
+        if (user_data) arg_add(&a, "--dataset"), arg_add(&a, "%s (%s)", user_data, modality);
+        else arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2 (%d test subjects)", cfg->test);
         arg_add(&a, "--out"), arg_add(&a, "%s", rep), arg_add(&a, "--log"), arg_add(&a, "%s", logcsv);
         arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed);
         // The table goes to report/summary.txt and is printed below, also when the step is reused.
@@ -344,12 +422,14 @@ int cmd_demo(int argc, char **argv) {
     }
     printf("\n");
     if (print_file(summary, stdout)) goto done;
-    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy subjects; "
-           "detection window %d px at stride %d px, %s residual, window scaling %s, preset %s with threshold %g and "
-           "growth %d px, slices %s..%s.\n",
-           cfg->name, cfg->model, cfg->epochs, cfg->batch, cfg->healthy, cfg->window, cfg->stride, cfg->residual,
-           cfg->window_norm, cfg->preset, cfg->threshold, cfg->grow, cfg->test_slices[0],
-           cfg->test_slices[1]);
+    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy scans; detection window %d px "
+           "at stride %d px, %s residual in residual units, detect's calibrated post-processing (threshold from %d "
+           "healthy scans), slices %s..%s.\n",
+           cfg->name, cfg->model, cfg->epochs, cfg->batch, n_train, cfg->window, cfg->stride, cfg->residual, n_calib,
+           cfg->test_slices[0], cfg->test_slices[1]);
+    if (user_data)
+        printf("The healthy scans' false-positive volume is measured on the calibration scans themselves (your "
+               "data set has no other held-out healthy scans), so it is optimistic.\n");
     if (timed_out)
         printf("NOTE: training was stopped by the %.1f-minute bound before its last epoch (not reproducible "
                "across machines); see %s.\n",

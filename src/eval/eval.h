@@ -58,6 +58,8 @@ typedef struct eval_subject {
     double seconds_per_slice;            // from summary.json, NAN when absent
     int64_t parameters;                  // from summary.json, -1 when absent
     int grow;                            // detect's post-processing growth (px), 0 when absent
+    int calibrated;                      // detect's mask came from the calibrated post-processing
+    double cal_fpr;                      // its healthy-scan false-positive rate (NAN when absent)
     double voxel_ml;                     // volume of one voxel (pixdim product / 1000)
     int64_t pred_voxels;                 // evaluated voxels in detect's mask; -1 when there is no mask
     score_table table;                   // continuous map over the evaluated voxels
@@ -108,6 +110,8 @@ typedef struct eval_result {
     double seconds_per_slice;                // mean over subjects that report it; NAN otherwise
     int64_t parameters;                      // -1 when unknown
     int grow;                                // largest growth (px) in the test subjects' masks
+    int calibrated;                          // every test subject's mask is detect's calibrated one
+    double cal_fpr;                          // their calibration rate (NAN when absent or mixed)
     int64_t slices;                          // evaluated axial slices over all test subjects
 } eval_result;
 
@@ -122,11 +126,12 @@ int eval_lesion_free(const eval_subject *s);
 // False-positive volume (ml) of the prediction counted in c (FP voxels * voxel volume).
 double eval_fp_ml(const eval_subject *s, const confusion *c);
 
-// Reads the RAS axial range, seconds per slice, parameter count and post-processing growth from a
-// detect summary.json (keys "slice_range": [lo, hi], "seconds_per_slice", "parameters", "grow");
-// absent keys leave the outputs unchanged. Missing file: returns 0 and changes nothing.
+// Reads the RAS axial range, seconds per slice, parameter count, post-processing growth and mode
+// from a detect summary.json (keys "slice_range": [lo, hi], "seconds_per_slice", "parameters",
+// "grow", "mode" ("calibrated" sets *calibrated = 1) and the calibration's "fpr"); absent keys
+// leave the outputs unchanged. Missing file: returns 0 and changes nothing.
 int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params,
-                      int *grow);
+                      int *grow, int *calibrated, double *cal_fpr);
 
 // Orientation of a native grid relative to RAS, from its affine: for voxel axis a, the world axis
 // world_of_axis[a] (0 = R, 1 = A, 2 = S) it runs along and whether it runs the negative way
