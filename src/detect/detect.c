@@ -212,6 +212,13 @@ int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *window
         }
         memcpy(maps, buf, len);
         free(buf);
+        if (o->amap.slice_norm)  // what amap_slice's last step would have done to a raw map
+            for (int i = 0; i < n; i++) {
+                float mx = 0, *m1 = maps + i * hw;
+                for (size_t q = 0; q < hw; q++) mx = m1[q] > mx ? m1[q] : mx;
+                if (mx > 0)
+                    for (size_t q = 0; q < hw; q++) m1[q] /= mx;
+            }
     } else {
         amap_params ap = o->amap;
         amap_params_for_model(&ap, m);
@@ -341,10 +348,14 @@ int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const c
     r->post_seconds = now_seconds() - tp0;
 
     // 3. native grid
-    if (o->save_model_grid) {
+    if (o->save_model_grid) {  // the map, and the brain and labels it is scored against
         char path[4300];
         fs_join(path, sizeof path, out_dir, "model_grid_map.f32");
         if (fs_write_all(path, maps, sizeof(float) * nv)) goto done;
+        fs_join(path, sizeof path, out_dir, "model_grid_brain.u8");
+        if (fs_write_all(path, s.brain, nv)) goto done;
+        fs_join(path, sizeof path, out_dir, "model_grid_label.u8");
+        if (gt && fs_write_all(path, gt, nv)) goto done;
     }
     if (write_native(out_dir, "anomaly_map.nii.gz", &s, maps, 0, NIFTI_TYPE_FLOAT32, NULL)) goto done;
     float *scaled = as_malloc(sizeof(float) * nv), span = s.hi - s.lo;

@@ -41,10 +41,12 @@ typedef struct detect_options {
     int overlays;            // write overlays/ PNGs (default 1)
     int verbose;             // progress on stderr
     int save_model_grid;     // also write OUT/model_grid_map.f32: the maps on the model grid, raw
-                             // little-endian float32 (slices, S, S), [h][w] = RAS (i, j)
+                             // little-endian float32 (slices, S, S), [h][w] = RAS (i, j), and
+                             // model_grid_brain.u8 / model_grid_label.u8 (0/1, same layout)
     const char *maps_from;   // read <maps_from>/<id>/model_grid_map.f32 instead of running the model
-                             // (same settings; for trying post-processing settings on saved maps);
-                             // the reconstruction is then the input
+                             // (saved with the same settings and slice_norm 0; with slice_norm 1 each
+                             // slice is divided by its maximum as amap_slice would); for trying
+                             // post-processing settings on saved maps; the reconstruction is the input
     // calibrated mode (post.mode == POSTPROC_CALIBRATED): where the thresholds came from
     double fpr, fpr_low;     // voxel false-positive rates on healthy scans for threshold and low
     const calibration *calib;  // NULL when the thresholds were set by hand
