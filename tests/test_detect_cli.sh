@@ -68,11 +68,11 @@ grep -q '"ndim": 3' "$tmp/nd3/test_001_t2/summary.json" && [ -f "$tmp/nd3/test_0
 
 # refusals
 expect 1 "two.safetensors.*channels" "2-channel checkpoint refused" \
-  "$bin" detect --checkpoint "$tmp/two.safetensors" --out "$tmp/x" "$tmp/syn"
+  "$bin" detect --checkpoint "$tmp/two.safetensors" --preset brats --out "$tmp/x" "$tmp/syn"
 [ ! -e "$tmp/x" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: refused run wrote output"; }
 expect 1 "tiny.safetensors.*128 px" "mask larger than the model's image" \
-  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --mask-size 128 --out "$tmp/x" "$tmp/syn"
-expect 1 "nothing.safetensors" "missing checkpoint named" "$bin" detect --checkpoint "$tmp/nothing.safetensors" --out "$tmp/x" "$tmp/syn"
+  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --preset brats --mask-size 128 --out "$tmp/x" "$tmp/syn"
+expect 1 "nothing.safetensors" "missing checkpoint named" "$bin" detect --checkpoint "$tmp/nothing.safetensors" --preset brats --out "$tmp/x" "$tmp/syn"
 expect 1 "z" "slice range outside the volume" "${run[@]}" --z-first 150 --z-last 170 --out "$tmp/x2" \
   "$tmp/syn/test/test_001/test_001_t2.nii.gz"
 expect 2 "--checkpoint" "no checkpoint" "$bin" detect --out "$tmp/x" "$tmp/syn"
