@@ -2,7 +2,11 @@
 # anoswin detect end to end on a tiny random checkpoint and two synthetic subjects: outputs on the
 # input's grid (shape, affine, dtype, summary; checked with nibabel), the map taken back to the
 # model grid matches, a bad subject is reported and skipped (others written, exit 1), a checkpoint
-# that does not fit is refused naming the file, usage errors exit 2.
+# that does not fit is refused naming the file, usage errors exit 2. The calibrated detection:
+# anoswin calibrate writes a calibration that detect --calibration uses and records; the default
+# preset without one is a usage error; a calibration of other map settings is refused naming the
+# file; detect --healthy calibrates first; --maps-from reproduces a run's mask; and the native
+# mask never marks a voxel where the scan is 0, even when every model-grid pixel is marked.
 set -u
 bin=${ANOSWIN_BIN:?}
 src=${ANOSWIN_SOURCE_DIR:?}
@@ -13,14 +17,15 @@ rm -rf "$tmp" && mkdir -p "$tmp"
 
 TINY="img_size=64,patch_size=4,in_chans=3,embed_dim=16,depths=1/1/1/1,num_heads=1/1/2/2,window=2,mlp_ratio=2"
 succeeds "random checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/tiny.safetensors" --config "$TINY" --seed 1
+succeeds "another random checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/tiny2.safetensors" --config "$TINY" --seed 2
 succeeds "2-channel checkpoint" "$py" "$src/tools/detect_check.py" ckpt "$tmp/two.safetensors" --config "$TINY,in_chans=2"
-succeeds "synth data" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 2 --modality t2 --threads 2
+succeeds "synth data" "$bin" data synth --out "$tmp/syn" --healthy 0 --test 2 --modality t2 --threads 1
 # a third subject whose scan is not NIfTI
 mkdir -p "$tmp/syn/test/test_009"
 echo "not a nifti" | gzip >"$tmp/syn/test/test_009/test_009_t2.nii.gz"
 cp "$tmp/syn/test/test_000/test_000_seg.nii.gz" "$tmp/syn/test/test_009/test_009_seg.nii.gz"
 
-run=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --preset brats --threads 2 --mask-size 32 --z-first 80 --z-last 82)
+run=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --preset brats --threads 1 --mask-size 32 --z-first 80 --z-last 82)
 expect 1 "test_009_t2.nii.gz" "bad subject reported by file, exit 1" "${run[@]}" --out "$tmp/det" --save-model-grid \
   --attention-maps "$tmp/syn"
 grep -q "subject test_009 skipped" "$tmp/err" && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: skip line"; }
@@ -66,13 +71,57 @@ expect 0 "" "ndim=3" "${run[@]}" --out "$tmp/nd3" --set ndim=3 --set threshold=0
 grep -q '"ndim": 3' "$tmp/nd3/test_001_t2/summary.json" && [ -f "$tmp/nd3/test_001_t2/mask.nii.gz" ] \
   && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: ndim=3 run lacks its summary or mask"; }
 
+# ---- calibrated detection ---------------------------------------------------------------------
+succeeds "healthy synth data" "$bin" data synth --out "$tmp/hsyn" --healthy 2 --test 0 --modality t2 --seed 5 --threads 1
+one="$tmp/syn/test/test_001/test_001_t2.nii.gz"
+crun=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size 32 --z-first 80 --z-last 82 --quiet
+      --no-overlays)
+cal=("$bin" calibrate --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size 32 --z-first 80 --z-last 82)
+expect 0 "" "anoswin calibrate" "${cal[@]}" --out "$tmp/cal.json" "$tmp/hsyn/healthy"
+succeeds "calibration file" "$py" "$src/tools/detect_check.py" calib "$tmp/cal.json" --scans 2 --stride 32
+expect 0 "" "detect --calibration" "${crun[@]}" --calibration "$tmp/cal.json" --save-model-grid --out "$tmp/cdet" "$one"
+succeeds "summary: mode calibrated, the calibration's thresholds at the default rates" "$py" \
+  "$src/tools/detect_check.py" calib "$tmp/cal.json" --summary "$tmp/cdet/test_001_t2" 1e-3 1e-2
+expect 0 "" "detect --calibration --fpr 0.05 --fpr-low 0.2" "${crun[@]}" --calibration "$tmp/cal.json" --fpr 0.05 \
+  --fpr-low 0.2 --out "$tmp/cdet5" "$one"
+succeeds "summary: thresholds at --fpr 0.05 / --fpr-low 0.2" "$py" "$src/tools/detect_check.py" calib "$tmp/cal.json" \
+  --summary "$tmp/cdet5/test_001_t2" 0.05 0.2
+expect 2 "healthy.*calibration" "default preset without a calibration: usage error naming --healthy/--calibration" \
+  "${crun[@]}" --out "$tmp/x" "$one"
+[ ! -e "$tmp/x" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: usage error wrote output"; }
+expect 1 "cal.json.*stride" "calibration of another stride refused naming the file" "${crun[@]}" --stride 16 \
+  --calibration "$tmp/cal.json" --out "$tmp/x" "$one"
+expect 1 "cal.json.*weights" "calibration of other weights refused naming the file" "$bin" detect --checkpoint \
+  "$tmp/tiny2.safetensors" --threads 1 --mask-size 32 --z-first 80 --z-last 82 --quiet --calibration "$tmp/cal.json" \
+  --out "$tmp/x" "$one"
+expect 0 "" "detect --healthy" "${crun[@]}" --healthy "$tmp/hsyn/healthy" --out "$tmp/hdet" "$one"
+succeeds "detect --healthy writes DIR/calibration.json, used in the summary" "$py" "$src/tools/detect_check.py" \
+  calib "$tmp/hdet/calibration.json" --scans 2 --summary "$tmp/hdet/test_001_t2" 1e-3 1e-2
+grep '"threshold"' "$tmp/cal.json" >"$tmp/t1" && grep '"threshold"' "$tmp/hdet/calibration.json" >"$tmp/t2" \
+  && cmp -s "$tmp/t1" "$tmp/t2" && pass=$((pass+1)) \
+  || { fail=$((fail+1)); echo "FAIL: detect --healthy and anoswin calibrate disagree on the same scans"; }
+# --maps-from: the saved model-grid maps give the same masks, for the calibrated and the paper's presets
+expect 0 "" "--maps-from (calibrated)" "${crun[@]}" --calibration "$tmp/cal.json" --maps-from "$tmp/cdet" \
+  --out "$tmp/mf" "$one"
+succeeds "--maps-from: identical mask (calibrated)" "$py" "$src/tools/detect_check.py" same "$tmp/cdet/test_001_t2" \
+  "$tmp/mf/test_001_t2"
+expect 0 "" "--maps-from (brats)" "${run[@]}" --maps-from "$tmp/again" --quiet --no-overlays --out "$tmp/mf2" "$one"
+succeeds "--maps-from: identical mask (brats)" "$py" "$src/tools/detect_check.py" same "$tmp/again/test_001_t2" \
+  "$tmp/mf2/test_001_t2"
+# the native-brain guarantee: every model-grid pixel of the evaluated slices marked (threshold -1,
+# no segmentation, all objects), yet no native voxel where the scan is 0
+expect 0 "" "whole-slice masks" "${run[@]}" --set threshold=-1 --set seg_classes=0 --set keep_top=0 --quiet \
+  --no-overlays --out "$tmp/whole" "$one"
+succeeds "native mask inside the native brain (image > 0)" "$py" "$src/tools/detect_check.py" inside "$one" \
+  "$tmp/whole/test_001_t2" --whole
+
 # refusals
 expect 1 "two.safetensors.*channels" "2-channel checkpoint refused" \
-  "$bin" detect --checkpoint "$tmp/two.safetensors" --out "$tmp/x" "$tmp/syn"
+  "$bin" detect --checkpoint "$tmp/two.safetensors" --preset brats --out "$tmp/x" "$tmp/syn"
 [ ! -e "$tmp/x" ] && pass=$((pass+1)) || { fail=$((fail+1)); echo "FAIL: refused run wrote output"; }
 expect 1 "tiny.safetensors.*128 px" "mask larger than the model's image" \
-  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --mask-size 128 --out "$tmp/x" "$tmp/syn"
-expect 1 "nothing.safetensors" "missing checkpoint named" "$bin" detect --checkpoint "$tmp/nothing.safetensors" --out "$tmp/x" "$tmp/syn"
+  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --preset brats --mask-size 128 --out "$tmp/x" "$tmp/syn"
+expect 1 "nothing.safetensors" "missing checkpoint named" "$bin" detect --checkpoint "$tmp/nothing.safetensors" --preset brats --out "$tmp/x" "$tmp/syn"
 expect 1 "z" "slice range outside the volume" "${run[@]}" --z-first 150 --z-last 170 --out "$tmp/x2" \
   "$tmp/syn/test/test_001/test_001_t2.nii.gz"
 expect 2 "--checkpoint" "no checkpoint" "$bin" detect --out "$tmp/x" "$tmp/syn"

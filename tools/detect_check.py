@@ -18,6 +18,17 @@
         OUT.png (what anoswin reconstruct wrote for DIR/slice.png under DIR/mask.png) equals the
         PyTorch reference model's reconstruction (eval mode; a token is masked when its whole
         patch is covered) within the 8-bit quantisation
+    detect_check.py inside IMAGE SUBJECT_DIR [--whole]
+        mask.nii.gz has no voxel where IMAGE is 0 (the native brain when no brain mask is given);
+        prints the count. --whole: the mask must also cover >= 90% of the brain voxels of the
+        evaluated slices (the premise of a run that marks whole model-grid slices)
+    detect_check.py same DIR_A DIR_B
+        mask.nii.gz (and anomaly_map.nii.gz) hold the same voxels in both subject folders
+    detect_check.py calib CALIBRATION [--scans N] [--stride S] [--summary SUBJECT_DIR FPR FPR_LOW]
+        the calibration file: format, 15 rates 1, 2, 5 x 10^k (1e-5 .. 0.5), thresholds finite and
+        non-increasing, scans/stride as given; with --summary: SUBJECT_DIR/summary.json has "mode":
+        "calibrated" and records the file and the thresholds at FPR and FPR_LOW, interpolated
+        here linearly in log(rate) from the file's table
 """
 import json
 import os
@@ -168,6 +179,85 @@ def cmd_recon(ckpt, d, out, paste):
         fail('unexpected masked token count %d' % tok.sum())
 
 
+def cmd_inside(image, d, whole):
+    import nibabel as nib
+    img = np.asanyarray(nib.load(image).dataobj)
+    mask = np.asanyarray(nib.load(os.path.join(d, 'mask.nii.gz')).dataobj)
+    if mask.shape != img.shape:
+        fail('mask shape %s != image %s' % (mask.shape, img.shape))
+    outside = int(((mask != 0) & (img == 0)).sum())
+    print('mask %d voxels, %d where the image is 0' % (int((mask != 0).sum()), outside))
+    if whole:
+        summ = json.load(open(os.path.join(d, 'summary.json')))
+        lo, hi = summ['slice_range']
+        v = nib.load(image)
+        can = np.asarray(nib.as_closest_canonical(nib.Nifti1Image((img > 0).astype(np.uint8), v.affine)).dataobj)
+        cm = np.asarray(nib.as_closest_canonical(nib.Nifti1Image((mask != 0).astype(np.uint8), v.affine)).dataobj)
+        brain = int(can[:, :, lo:hi + 1].sum())
+        covered = int((can[:, :, lo:hi + 1] & cm[:, :, lo:hi + 1]).sum())
+        print('brain voxels in slices %d..%d: %d, %d of them in the mask' % (lo, hi, brain, covered))
+        if covered < 0.9 * brain:
+            fail('the mask covers %d of %d brain voxels: not a whole-slice run' % (covered, brain))
+    if outside:
+        fail('%d mask voxels where the image is 0 (outside the native brain)' % outside)
+
+
+def cmd_same(a, b):
+    import nibabel as nib
+    for name in ('mask', 'anomaly_map'):
+        x = np.asanyarray(nib.load(os.path.join(a, name + '.nii.gz')).dataobj)
+        y = np.asanyarray(nib.load(os.path.join(b, name + '.nii.gz')).dataobj)
+        if x.shape != y.shape or x.dtype != y.dtype or not np.array_equal(x, y):
+            fail('%s differs: %d voxels' % (name, int((x != y).sum()) if x.shape == y.shape else -1))
+        print('%s identical (%d non-zero voxels)' % (name, int((x != 0).sum())))
+
+
+def interp(fpr, table, f):
+    lf = np.log(fpr)
+    return float(np.interp(np.log(f), lf, table))
+
+
+def cmd_calib(path, d, f, flow, scans, stride):
+    c = json.load(open(path))
+    if c.get('format') != 'anoswin-calibration-1':
+        fail('%s: format %r' % (path, c.get('format')))
+    want = [m * 10.0 ** k for k in range(-5, 0) for m in (1, 2, 5)]
+    fpr, thr = np.array(c['fpr'], float), np.array(c['threshold'], float)
+    if fpr.shape != (15,) or not np.allclose(fpr, want, rtol=1e-12):
+        fail('%s: rates %s' % (path, c['fpr']))
+    if thr.shape != (15,) or not np.all(np.isfinite(thr)) or np.any(np.diff(thr) > 0):
+        fail('%s: thresholds not finite and non-increasing: %s' % (path, c['threshold']))
+    if scans is not None and c['scans'] != scans:
+        fail('%s: scans %s, want %d' % (path, c['scans'], scans))
+    if stride is not None and c['stride'] != stride:
+        fail('%s: stride %s, want %d' % (path, c['stride'], stride))
+    if not c['voxels'] > 0:
+        fail('%s: no voxels' % path)
+    print('calibration OK: %d scans, %d voxels, threshold %.4g at 1e-3' % (c['scans'], c['voxels'],
+                                                                        interp(fpr, thr, 1e-3)))
+    if d is None:
+        return
+    summ = json.load(open(os.path.join(d, 'summary.json')))
+    post = summ['postproc']
+    if post['mode'] != 'calibrated':
+        fail('summary mode %r, want calibrated' % post['mode'])
+    cal = summ.get('calibration')
+    if not isinstance(cal, dict):
+        fail('summary has no calibration object')
+    t, lo = interp(fpr, thr, f), interp(fpr, thr, flow)
+    for k, v in (('threshold', t), ('low', lo), ('fpr', f), ('fpr_low', flow)):
+        if abs(cal[k] - v) > 1e-6 * max(1e-6, abs(v)):
+            fail('summary calibration %s %r, want %r' % (k, cal[k], v))
+    # "postproc" is written with %g (6 digits)
+    if abs(post['threshold'] - t) > 1e-5 * abs(t) or abs(post['low'] - lo) > 1e-5 * abs(lo):
+        fail('summary postproc threshold/low %r/%r, want %r/%r' % (post['threshold'], post['low'], t, lo))
+    if os.path.basename(cal['file']) != os.path.basename(path):
+        fail('summary calibration file %r, want %s' % (cal['file'], path))
+    if cal['scans'] != c['scans'] or cal['voxels'] != c['voxels']:
+        fail('summary calibration scans/voxels differ from the file')
+    print('summary OK: mode calibrated, threshold %.6g (fpr %g), low %.6g (fpr %g)' % (t, f, lo, flow))
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == 'ckpt':
@@ -178,6 +268,15 @@ def main():
         cmd_native(a[1], a[2], int(a[3]))
     elif a[0] == 'recon_inputs':
         cmd_recon_inputs(a[1], int(a[2]))
+    elif a[0] == 'inside':
+        cmd_inside(a[1], a[2], '--whole' in a)
+    elif a[0] == 'same':
+        cmd_same(a[1], a[2])
+    elif a[0] == 'calib':
+        opt = lambda k: int(a[a.index(k) + 1]) if k in a else None
+        sm = a[a.index('--summary') + 1:a.index('--summary') + 4] if '--summary' in a else [None, None, None]
+        cmd_calib(a[1], sm[0], float(sm[1]) if sm[0] else None, float(sm[2]) if sm[0] else None, opt('--scans'),
+                  opt('--stride'))
     elif a[0] == 'recon':
         cmd_recon(a[1], a[2], a[3], '--paste' in a)
     else:

@@ -298,7 +298,9 @@ static int run(int argc, char **argv, int calibrate) {
     int threshold_by_hand = isfinite(o.post.threshold);
     if (threshold_by_hand && (calib_file || nhealthy))
         return cli_usage_error(cmd, "--set threshold and a calibration exclude each other");
-    if (calibrated && !threshold_by_hand) o.post.threshold = 0;  // set from the calibration below
+    // A placeholder only when a calibration will set the threshold below: without one the
+    // validation must refuse the run (cal would be read uninitialised otherwise).
+    if (calibrated && !threshold_by_hand && (calib_file || nhealthy || calibrate)) o.post.threshold = 0;
     if (postproc_validate(&o.post)) return cli_usage_error(cmd, "%s", as_error());
     if (calibrated && !threshold_by_hand) o.post.threshold = NAN;
     if (threads > 0) nn_set_threads(threads);
