@@ -38,6 +38,10 @@ void lesion_options_default(lesion_options *o) {
     o->kmin = 72;
     o->kmax = 97;
     o->p_in_range = 0.8f;
+    o->p_hyper = 0.75;
+    o->p_core = 0.35;
+    o->p_halo_first = 0.6;
+    o->p_halo = 0.3;
 }
 
 static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
@@ -346,11 +350,12 @@ static void random_rotation(double R[3][3], rng *r) {
     memcpy(R, M, sizeof M);
 }
 
-static void blob_make(blob *bl, const double c[3], double radius, rng *r) {
+// A randomly oriented ellipsoid whose semi-axes are radius * [lo, hi).
+static void blob_make(blob *bl, const double c[3], double radius, double lo, double hi, rng *r) {
     double R[3][3];
     random_rotation(R, r);
     for (int a = 0; a < 3; a++) {
-        double semi = radius * rng_uniform_range(r, 0.65, 1.35);
+        double semi = radius * rng_uniform_range(r, lo, hi);
         for (int b = 0; b < 3; b++) bl->M[a][b] = R[a][b] / semi;
         bl->c[a] = c[a];
     }
@@ -379,17 +384,161 @@ static int fits_in_brain(const unsigned char *brain, int nx, int ny, int nz, int
     return 1;
 }
 
-int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char *brain, int nx, int ny, int nz,
-                  const lesion_options *lo, rng *r) {
-    // brain extent along z, for centres drawn outside the preferred range
-    int zlo = nz, zhi = -1;
+enum { NW = 8 };  // texture: plane waves per lesion
+
+// One lesion, drawn whole before it is painted: a union of ellipsoids seen through a smooth
+// warp of the coordinates, and its look in both modalities.
+typedef struct lesion {
+    int c[3];      // centre (voxel)
+    double rad;    // mean radius (voxels)
+    blob bl[4];
+    int nb;
+    double wamp, wfreq[3][3], wph[3];  // the warp: amplitude (voxels), frequencies, phases
+    float v2, v1;                      // body intensity (t2 and t1 scales)
+    int has_core, has_halo;
+    double core, halo;  // core and halo borders, in units of the body's
+    float core2, core1, halo_gain, tex;
+    double tfreq[NW][3], tph[NW];  // texture waves
+    int ext;                       // half-size of the box painted around c
+} lesion;
+
+// Chances of each look; core and halo only for lesions at least that large (voxels).
+typedef struct look_odds {
+    double hyper, core, halo;
+    double core_min_rad, halo_min_rad;
+} look_odds;
+
+// The tumour-like shape: a main ellipsoid plus 0-3 overlapping smaller ones (blobby), with a
+// smooth random warp of the coordinates (irregular border).
+static void lesion_blobby(lesion *L, rng *r) {
+    double c0[3] = {L->c[0], L->c[1], L->c[2]}, rad = L->rad;
+    blob_make(&L->bl[0], c0, rad, 0.65, 1.35, r);
+    L->nb = 1 + (int)rng_below(r, 4);
+    for (int b = 1; b < L->nb; b++) {
+        double dir[3], nn = 0, cb[3];
+        for (int a = 0; a < 3; a++) {
+            dir[a] = rng_normal(r);
+            nn += dir[a] * dir[a];
+        }
+        nn = sqrt(nn);
+        for (int a = 0; a < 3; a++) cb[a] = c0[a] + dir[a] / nn * rad * rng_uniform_range(r, 0.4, 0.8);
+        blob_make(&L->bl[b], cb, rad * rng_uniform_range(r, 0.4, 0.75), 0.65, 1.35, r);
+    }
+    L->wamp = rad * rng_uniform_range(r, 0.05, 0.2);
+    for (int a = 0; a < 3; a++) {
+        for (int b = 0; b < 3; b++) L->wfreq[a][b] = rng_normal(r) * 2.0 / (rad + 2.0);
+        L->wph[a] = rng_uniform_range(r, 0, 2 * M_PI);
+    }
+}
+
+// Appearance. t2 relative scale: CSF 1, GM 0.55, WM 0.33; t1: WM 1, GM ~0.75, CSF ~0.35.
+static void lesion_look(lesion *L, const look_odds *odds, rng *r) {
+    int hyper = rng_uniform(r) < odds->hyper;
+    L->v2 = hyper ? (float)rng_uniform_range(r, 0.65, 1.0) : (float)rng_uniform_range(r, 0.14, 0.24);
+    L->v1 = hyper ? (float)rng_uniform_range(r, 0.3, 0.55) : (float)rng_uniform_range(r, 1.05, 1.25);
+    L->has_core = L->rad >= odds->core_min_rad && rng_uniform(r) < odds->core;
+    L->has_halo = L->rad >= odds->halo_min_rad && rng_uniform(r) < odds->halo;
+    L->core = rng_uniform_range(r, 0.35, 0.6);
+    L->halo = rng_uniform_range(r, 1.2, 1.5);
+    L->core2 = (float)rng_uniform_range(r, 1.05, 1.25);
+    L->core1 = (float)rng_uniform_range(r, 0.15, 0.3);
+    L->halo_gain = (float)rng_uniform_range(r, 0.25, 0.45);
+    L->tex = rng_uniform(r) < 0.6 ? (float)rng_uniform_range(r, 0.08, 0.22) : 0.0f;
+    // texture: 8 plane waves in random directions, wavelengths 4-12 mm (no plaid pattern)
+    for (int a = 0; a < NW; a++) {
+        double dir[3], nn = 0, wl = rng_uniform_range(r, 4, 12);
+        for (int b = 0; b < 3; b++) {
+            dir[b] = rng_normal(r);
+            nn += dir[b] * dir[b];
+        }
+        for (int b = 0; b < 3; b++) L->tfreq[a][b] = dir[b] / sqrt(nn) * 2 * M_PI / wl;
+        L->tph[a] = rng_uniform_range(r, 0, 2 * M_PI);
+    }
+}
+
+// The painted box: `reach` (voxels) bounds the shape's farthest point before the halo.
+static void lesion_set_extent(lesion *L, double reach) {
+    L->ext = (int)ceil(reach * (L->has_halo ? L->halo : 1.0) + L->wamp + 3);
+}
+
+// Paints L into t2 (and t1 when not NULL) inside `brain` but not on `keep_out` (NULL: nowhere
+// kept out), setting its labels in seg.
+static void lesion_paint(const lesion *L, float *t2, float *t1, unsigned char *seg, const unsigned char *brain,
+                         const unsigned char *keep_out, int nx, int ny, int nz) {
+    const double rad = L->rad, halo = L->halo;
+    for (int k = L->c[2] - L->ext; k <= L->c[2] + L->ext; k++) {
+        if (k < 0 || k >= nz) continue;
+        for (int j = L->c[1] - L->ext; j <= L->c[1] + L->ext; j++) {
+            if (j < 0 || j >= ny) continue;
+            for (int i = L->c[0] - L->ext; i <= L->c[0] + L->ext; i++) {
+                if (i < 0 || i >= nx) continue;
+                size_t id = (size_t)i + (size_t)nx * ((size_t)j + (size_t)ny * k);
+                if (!brain[id] || (keep_out && keep_out[id])) continue;
+                double p[3] = {i, j, k}, pw[3];
+                for (int a = 0; a < 3; a++)
+                    pw[a] = p[a] + L->wamp * sin(L->wfreq[a][0] * i + L->wfreq[a][1] * j + L->wfreq[a][2] * k + L->wph[a]);
+                double q = 1e30;
+                for (int b = 0; b < L->nb; b++) {
+                    double qb = blob_q(&L->bl[b], pw);
+                    if (qb < q) q = qb;
+                }
+                double dist = (sqrt(q) - 1.0) * rad;  // ~ signed distance to the border (voxels)
+                double hdist = (sqrt(q) - halo) * rad;
+                if (dist > 1.0 && (!L->has_halo || hdist > 1.0)) continue;
+                float alpha = clampf((float)(0.5 - dist), 0, 1);  // 1-voxel partial-volume edge
+                float t = 1.0f;
+                if (L->tex > 0) {
+                    double s = 0;
+                    for (int a = 0; a < NW; a++)
+                        s += sin(L->tfreq[a][0] * i + L->tfreq[a][1] * j + L->tfreq[a][2] * k + L->tph[a]);
+                    t = 1.0f + L->tex * (float)(s / 2.0);  // s has std 2
+                }
+                float l2 = L->v2 * t, l1 = L->v1 * t;
+                if (L->has_core) {
+                    float ac = clampf((float)(0.5 - (sqrt(q) - L->core) * rad), 0, 1);
+                    l2 = (1 - ac) * l2 + ac * L->core2 * t;
+                    l1 = (1 - ac) * l1 + ac * L->core1 * t;
+                }
+                if (L->has_halo && alpha < 1) {
+                    // oedema: a mild T2 brightening / T1 darkening fading outwards
+                    float ah = clampf((float)(0.5 - hdist), 0, 1) *
+                               (float)clampf((float)(1.0 - (sqrt(q) - 1.0) / (halo - 1.0) * 0.5), 0.3f, 1.0f);
+                    float base2 = t2[id] + L->halo_gain * ah * (0.9f - t2[id]);
+                    if (base2 > t2[id]) t2[id] = base2;
+                    if (t1) t1[id] *= 1.0f - 0.2f * L->halo_gain * ah;
+                    if (ah >= 0.5f && !seg[id]) seg[id] = LESION_HALO;
+                }
+                if (alpha > 0) {
+                    t2[id] = (1 - alpha) * t2[id] + alpha * l2;
+                    if (t1) t1[id] = (1 - alpha) * t1[id] + alpha * l1;
+                }
+                if (dist < 0) {  // inside the border (alpha > 0.5)
+                    int core_here = L->has_core && (sqrt(q) - L->core) * rad < 0;
+                    seg[id] = core_here ? LESION_CORE : LESION_BODY;
+                }
+            }
+        }
+    }
+}
+
+// Axial extent of the brain (zlo > zhi when it is empty).
+static void brain_z_range(const unsigned char *brain, int nx, int ny, int nz, int *zlo, int *zhi) {
+    *zlo = nz;
+    *zhi = -1;
     for (int k = 0; k < nz; k++)
         for (size_t q = 0; q < (size_t)nx * ny; q++)
             if (brain[q + (size_t)nx * ny * k]) {
-                if (k < zlo) zlo = k;
-                zhi = k;
+                if (k < *zlo) *zlo = k;
+                *zhi = k;
                 break;
             }
+}
+
+int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char *brain, int nx, int ny, int nz,
+                  const lesion_options *lo, rng *r) {
+    // brain extent along z, for centres drawn outside the preferred range
+    int zlo, zhi;
+    brain_z_range(brain, nx, ny, nz, &zlo, &zhi);
     if (zhi < 0) return 0;
     int count = lo->min_count + (int)rng_below(r, (uint32_t)(lo->max_count - lo->min_count + 1));
     int painted = 0;
@@ -412,102 +561,14 @@ int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char 
             if (fits_in_brain(brain, nx, ny, nz, i, j, k, 0.7 * rad)) ci = i, cj = j, ck = k;
         }
         if (ci < 0) continue;
-        // Shape: a main ellipsoid plus 0-3 overlapping smaller ones (blobby), with a smooth
-        // random warp of the coordinates (irregular border).
-        blob bl[4];
-        double c0[3] = {ci, cj, ck};
-        blob_make(&bl[0], c0, rad, r);
-        int nb = 1 + (int)rng_below(r, 4);
-        for (int b = 1; b < nb; b++) {
-            double dir[3], nn = 0, cb[3];
-            for (int a = 0; a < 3; a++) {
-                dir[a] = rng_normal(r);
-                nn += dir[a] * dir[a];
-            }
-            nn = sqrt(nn);
-            for (int a = 0; a < 3; a++) cb[a] = c0[a] + dir[a] / nn * rad * rng_uniform_range(r, 0.4, 0.8);
-            blob_make(&bl[b], cb, rad * rng_uniform_range(r, 0.4, 0.75), r);
-        }
-        double wamp = rad * rng_uniform_range(r, 0.05, 0.2), wfreq[3][3], wph[3];
-        for (int a = 0; a < 3; a++) {
-            for (int b = 0; b < 3; b++) wfreq[a][b] = rng_normal(r) * 2.0 / (rad + 2.0);
-            wph[a] = rng_uniform_range(r, 0, 2 * M_PI);
-        }
-        // Appearance. t2 relative scale: CSF 1, GM 0.55, WM 0.33; t1: WM 1, GM ~0.75, CSF ~0.35.
-        int hyper = rng_uniform(r) < 0.75;
-        float v2 = hyper ? (float)rng_uniform_range(r, 0.65, 1.0) : (float)rng_uniform_range(r, 0.14, 0.24);
-        float v1 = hyper ? (float)rng_uniform_range(r, 0.3, 0.55) : (float)rng_uniform_range(r, 1.05, 1.25);
-        int has_core = rad >= 6 && rng_uniform(r) < 0.35;
-        int has_halo = rad >= 5 && rng_uniform(r) < (l == 0 ? 0.6 : 0.3);
-        double core = rng_uniform_range(r, 0.35, 0.6), halo = rng_uniform_range(r, 1.2, 1.5);
-        float core2 = (float)rng_uniform_range(r, 1.05, 1.25), core1 = (float)rng_uniform_range(r, 0.15, 0.3);
-        float halo_gain = (float)rng_uniform_range(r, 0.25, 0.45);
-        float tex = rng_uniform(r) < 0.6 ? (float)rng_uniform_range(r, 0.08, 0.22) : 0.0f;
-        // texture: 8 plane waves in random directions, wavelengths 4-12 mm (no plaid pattern)
-        enum { NW = 8 };
-        double tfreq[NW][3], tph[NW];
-        for (int a = 0; a < NW; a++) {
-            double dir[3], nn = 0, wl = rng_uniform_range(r, 4, 12);
-            for (int b = 0; b < 3; b++) {
-                dir[b] = rng_normal(r);
-                nn += dir[b] * dir[b];
-            }
-            for (int b = 0; b < 3; b++) tfreq[a][b] = dir[b] / sqrt(nn) * 2 * M_PI / wl;
-            tph[a] = rng_uniform_range(r, 0, 2 * M_PI);
-        }
-        // Paint over the bounding box.
-        int ext = (int)ceil(rad * 1.35 * 1.8 * (has_halo ? halo : 1.0) + wamp + 3);
-        for (int k = ck - ext; k <= ck + ext; k++) {
-            if (k < 0 || k >= nz) continue;
-            for (int j = cj - ext; j <= cj + ext; j++) {
-                if (j < 0 || j >= ny) continue;
-                for (int i = ci - ext; i <= ci + ext; i++) {
-                    if (i < 0 || i >= nx) continue;
-                    size_t id = (size_t)i + (size_t)nx * ((size_t)j + (size_t)ny * k);
-                    if (!brain[id]) continue;
-                    double p[3] = {i, j, k}, pw[3];
-                    for (int a = 0; a < 3; a++)
-                        pw[a] = p[a] + wamp * sin(wfreq[a][0] * i + wfreq[a][1] * j + wfreq[a][2] * k + wph[a]);
-                    double q = 1e30;
-                    for (int b = 0; b < nb; b++) {
-                        double qb = blob_q(&bl[b], pw);
-                        if (qb < q) q = qb;
-                    }
-                    double dist = (sqrt(q) - 1.0) * rad;  // ~ signed distance to the border (voxels)
-                    double hdist = (sqrt(q) - halo) * rad;
-                    if (dist > 1.0 && (!has_halo || hdist > 1.0)) continue;
-                    float alpha = clampf((float)(0.5 - dist), 0, 1);  // 1-voxel partial-volume edge
-                    float t = 1.0f;
-                    if (tex > 0) {
-                        double s = 0;
-                        for (int a = 0; a < NW; a++) s += sin(tfreq[a][0] * i + tfreq[a][1] * j + tfreq[a][2] * k + tph[a]);
-                        t = 1.0f + tex * (float)(s / 2.0);  // s has std 2
-                    }
-                    float l2 = v2 * t, l1 = v1 * t;
-                    if (has_core) {
-                        float ac = clampf((float)(0.5 - (sqrt(q) - core) * rad), 0, 1);
-                        l2 = (1 - ac) * l2 + ac * core2 * t;
-                        l1 = (1 - ac) * l1 + ac * core1 * t;
-                    }
-                    if (has_halo && alpha < 1) {
-                        // oedema: a mild T2 brightening / T1 darkening fading outwards
-                        float ah = clampf((float)(0.5 - hdist), 0, 1) * (float)clampf((float)(1.0 - (sqrt(q) - 1.0) / (halo - 1.0) * 0.5), 0.3f, 1.0f);
-                        float base2 = t2[id] + halo_gain * ah * (0.9f - t2[id]);
-                        if (base2 > t2[id]) t2[id] = base2;
-                        if (t1) t1[id] *= 1.0f - 0.2f * halo_gain * ah;
-                        if (ah >= 0.5f && !seg[id]) seg[id] = LESION_HALO;
-                    }
-                    if (alpha > 0) {
-                        t2[id] = (1 - alpha) * t2[id] + alpha * l2;
-                        if (t1) t1[id] = (1 - alpha) * t1[id] + alpha * l1;
-                    }
-                    if (dist < 0) {  // inside the border (alpha > 0.5)
-                        int core_here = has_core && (sqrt(q) - core) * rad < 0;
-                        seg[id] = core_here ? LESION_CORE : LESION_BODY;
-                    }
-                }
-            }
-        }
+        lesion L;
+        L.c[0] = ci, L.c[1] = cj, L.c[2] = ck;
+        L.rad = rad;
+        lesion_blobby(&L, r);
+        look_odds odds = {lo->p_hyper, lo->p_core, l == 0 ? lo->p_halo_first : lo->p_halo, 6, 5};
+        lesion_look(&L, &odds, r);
+        lesion_set_extent(&L, rad * 1.35 * 1.8);
+        lesion_paint(&L, t2, t1, seg, brain, NULL, nx, ny, nz);
         painted++;
     }
     return painted;

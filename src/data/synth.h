@@ -47,6 +47,9 @@ typedef struct lesion_options {
                                    // centred in [kmin+4, kmax-4]
     int kmin, kmax;            // preferred axial range for lesion centres (72, 97)
     float p_in_range;          // probability that another centre is drawn in [kmin, kmax] (0.8)
+    double p_hyper;            // probability of a T2-hyperintense lesion, else hypointense (0.75)
+    double p_core, p_halo;     // of a fluid core (radius >= 6) and an oedema halo (>= 5) (0.35, 0.3)
+    double p_halo_first;       // of an oedema halo around the first lesion (0.6)
 } lesion_options;
 
 void lesion_options_default(lesion_options *o);
