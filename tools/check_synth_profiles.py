@@ -140,8 +140,10 @@ def check_subject(profile, sid, d, summary):
               f"{sid} body diameters 3-15 mm with voxel slack [2, 17] ({', '.join(f'{x:.1f}' for x in bd)})")
         el = [elongation(np.argwhere(loc[c][1])) for c in comps if sizes[c] >= 30]
         check(all(e < 1.6 for e in el), f"{sid} round (axis ratio < 1.6: {', '.join(f'{e:.2f}' for e in el)})")
-        check(all(t2[b][m].mean() > shell_mean(t2, b, m, brain, les) for b, m in loc.values()),
-              f"{sid} every lesion brighter than its surroundings in t2")
+        # brighter than white matter by half the WM-GM gap (its neighbours may be bright CSF)
+        wm, gm, _ = class_means(t2, brain, les)
+        means = [round(float(t2[b][m].mean())) for b, m in loc.values()]
+        check(all(x > 0.5 * (wm + gm) for x in means), f"{sid} every lesion T2-bright ({means} > {0.5 * (wm + gm):.0f})")
     elif profile == "ms":
         check(6 <= n <= 20, f"{sid} 6-20 lesions ({n})")
         check(all(1.0 <= x <= 9.0 for x in diam), f"{sid} diameters 2-8 mm with voxel slack [1, 9]")

@@ -6,7 +6,8 @@
 // by mapping T1 intensities through the CSF/GM/WM class means (CSF bright, WM dark). Each
 // subject gets a random global affine (rotation, scaling, shift) plus a smooth displacement
 // field (a few mm), a gamma change, a smooth multiplicative bias field and Rician noise. Test
-// subjects also get 1-3 lesions of varied size, shape, contrast and texture, with ground truth.
+// subjects also get lesions with ground truth, of the chosen profile (below): by default 1-3
+// tumour-like ones of varied size, shape, contrast and texture.
 // Every subject has its own random stream, so the result depends on the seed only, not on the
 // thread count.
 #ifndef ANOSWIN_DATA_SYNTH_H
@@ -29,8 +30,8 @@ enum { LESION_CORE = 1, LESION_HALO = 2, LESION_BODY = 4 };
 //               an oedema halo, texture: BraTS-like gliomas (the default, and the data set of
 //               anoswin's first releases, byte for byte)
 //   metastasis  2-8 round lesions, diameter 3-15 mm (log-uniform), anywhere in the brain (every
-//               axial level), T2-bright; 30 % of those of radius >= 2.5 mm a fluid core, 40 % a
-//               thin oedema halo (1.2-1.5 radii): brain metastases
+//               axial level), T2-bright; 30 % of those of radius >= 2.5 mm a fluid core, 40 % of
+//               those of radius >= 2 mm a thin oedema halo (1.2-1.5 radii): brain metastases
 //   ms          6-20 ovoid plaques, diameter 2-8 mm (of the ball of equal volume), 1.4-2.2 times
 //               longer than wide, T2-bright / T1-dark, no core or halo; 75 % periventricular (the
 //               long axis perpendicular to the ventricle wall, which they touch: Dawson's
