@@ -678,7 +678,8 @@ static void keep_largest(unsigned char *m) {
 // What placement needs to know of one subject's brain, from its lesion-free t2.
 typedef struct anatomy {
     const unsigned char *brain;
-    const float *t2;   // template scale: CSF ~1, GM ~0.55, WM ~0.33
+    const float *t2;   // template scale: CSF ~1, GM ~0.55, WM ~0.33 (being painted: apart() keeps
+                       // new centres off the lesions already there)
     float *depth;      // distance to the brain's edge (mm)
     unsigned char *vent;  // ventricles: the largest component of deep CSF from slice VENT_KMIN up
     float *to_vent;    // distance to vent (mm)
@@ -849,7 +850,8 @@ static int juxtacortical(int c[3], double u[3], double a, const anatomy *A, rng 
         int d = (first + e) % 14;
         double len = sqrt((double)(dirs[d][0] * dirs[d][0] + dirs[d][1] * dirs[d][1] + dirs[d][2] * dirs[d][2]));
         double s = (a + 1) / len;
-        int x = c[0] + (int)lrint(dirs[d][0] * s), y = c[1] + (int)lrint(dirs[d][1] * s), z = c[2] + (int)lrint(dirs[d][2] * s);
+        int x = c[0] + (int)lrint(dirs[d][0] * s), y = c[1] + (int)lrint(dirs[d][1] * s),
+            z = c[2] + (int)lrint(dirs[d][2] * s);
         if (A->t2[IDX(x, y, z)] > 0.5f) {
             for (int b = 0; b < 3; b++) u[b] = dirs[d][b] / len;
             return 1;
@@ -867,7 +869,7 @@ static int lesions_ms(float *t2, float *t1, unsigned char *seg, const anatomy *A
     int count = 6 + (int)rng_below(r, 15), painted = 0;
     for (int l = 0; l < count; l++) {
         lesion L;
-        L.rad = exp(rng_uniform_range(r, log(1.0), log(4.0)));  // diameter 2-8 mm (of the ball of equal volume)
+        L.rad = exp(rng_uniform_range(r, log(1.0), log(4.0)));  // diameter 2-8 mm (ball of equal volume)
         lesion_look(&L, &odds, r);
         L.v1 = (float)rng_uniform_range(r, 0.45, 0.75);  // T1: darker than white matter, not black
         double s = rng_uniform_range(r, 1.4, 2.2), b = L.rad / cbrt(s), a = s * b;  // a * b * b = rad^3
