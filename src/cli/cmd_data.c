@@ -22,6 +22,14 @@ static void usage(FILE *f) {
             "  -o, --out DIR        output folder (created)\n"
             "  -n, --healthy N      healthy subjects (default 20)\n"
             "  -m, --test M         test subjects with lesions (default 10)\n"
+            "      --profile NAME   lesions of the test subjects (default glioma):\n"
+            "                       glioma      1-3 tumour-like, radius 2.5-26 mm, the first in slices 76..93\n"
+            "                       metastasis  2-8 round, diameter 3-15 mm, anywhere, T2-bright\n"
+            "                       ms          6-20 ovoid, diameter 2-8 mm, periventricular or juxtacortical\n"
+            "                       boundary    1-2, radius 6-18 mm, touching the ventricles or the brain's edge\n"
+            "                       hypo        1-2, radius 6-18 mm, all T2-dark\n"
+            "                       sparse      1-2, radius 6-18 mm, centred anywhere in slices 40..120\n"
+            "                       none        no lesion: healthy subjects in the test layout (seg all 0)\n"
             "  -s, --seed S         random seed (default 1); same seed -> identical files\n"
             "      --modality LIST  t1, t2 or t1,t2 (default t1,t2)\n"
             "  -t, --threads T      OpenMP threads (default: all cores); output does not depend on it\n"
@@ -65,8 +73,8 @@ static int data_synth(int argc, char **argv) {
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},     {"healthy", required_argument, 0, 'n'},
                                          {"test", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
                                          {"modality", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
-                                         {"template", required_argument, 0, 'T'}, {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+                                         {"template", required_argument, 0, 'T'}, {"profile", required_argument, 0, 'P'},
+                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int c;
     long v;
@@ -96,6 +104,12 @@ static int data_synth(int argc, char **argv) {
             omp_set_num_threads((int)v);
             break;
         case 'T': o.template_path = optarg; break;
+        case 'P':
+            if (synth_profile_parse(optarg, &o.profile) != 0)
+                return cli_usage_error("data synth",
+                                       "--profile: expected glioma, metastasis, ms, boundary, hypo, sparse or none, got '%s'",
+                                       optarg);
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         default: return cli_usage_error("data synth", "unknown option");
         }
@@ -104,8 +118,8 @@ static int data_synth(int argc, char **argv) {
     if (!o.out) return cli_usage_error("data synth", "--out DIR is required");
     double t0 = now_seconds();
     if (synth_run(&o) != 0) return cli_report_error();
-    printf("data synth: %d healthy subjects in %s/healthy, %d test subjects with lesions in %s/test (%.1f s)\n",
-           o.healthy, o.out, o.test, o.out, now_seconds() - t0);
+    printf("data synth: %d healthy subjects in %s/healthy, %d test subjects (profile %s) in %s/test (%.1f s)\n",
+           o.healthy, o.out, o.test, synth_profile_name(o.profile), o.out, now_seconds() - t0);
     return EXIT_OK;
 }
 

@@ -6,7 +6,8 @@
 // by mapping T1 intensities through the CSF/GM/WM class means (CSF bright, WM dark). Each
 // subject gets a random global affine (rotation, scaling, shift) plus a smooth displacement
 // field (a few mm), a gamma change, a smooth multiplicative bias field and Rician noise. Test
-// subjects also get 1-3 lesions of varied size, shape, contrast and texture, with ground truth.
+// subjects also get lesions with ground truth, of the chosen profile (below): by default 1-3
+// tumour-like ones of varied size, shape, contrast and texture.
 // Every subject has its own random stream, so the result depends on the seed only, not on the
 // thread count.
 #ifndef ANOSWIN_DATA_SYNTH_H
@@ -22,6 +23,46 @@ enum { SYNTH_NX = 240, SYNTH_NY = 240, SYNTH_NZ = 155 };
 // Ground-truth labels written to <id>_seg.nii.gz (BraTS-like; whole lesion = label > 0).
 enum { LESION_CORE = 1, LESION_HALO = 2, LESION_BODY = 4 };
 
+// Lesion profiles of the test subjects (README "Lesion profiles"); healthy subjects are the
+// same whatever the profile.
+//   glioma      1-3 tumour-like lesions, radius 2.5-26 mm (the first 15-26 mm, centred in axial
+//               slices 76..93), blobby, 75 % T2-bright / 25 % T2-dark, some with a fluid core,
+//               an oedema halo, texture: BraTS-like gliomas (the default, and the data set of
+//               anoswin's first releases, byte for byte)
+//   metastasis  2-8 round lesions, diameter 3-15 mm (log-uniform), anywhere in the brain (every
+//               axial level), T2-bright; 30 % of those of radius >= 2.5 mm a fluid core, 40 % of
+//               those of radius >= 2 mm a thin oedema halo (1.2-1.5 radii): brain metastases
+//   ms          6-20 ovoid plaques, diameter 2-8 mm (of the ball of equal volume), 1.4-2.2 times
+//               longer than wide, T2-bright / T1-dark, no core or halo; 75 % periventricular (the
+//               long axis perpendicular to the ventricle wall, which they touch: Dawson's
+//               fingers), 25 % juxtacortical (in white matter, touching the cortex): multiple
+//               sclerosis
+//   boundary    1-2 glioma-like lesions, radius 6-18 mm, centred 0.4-0.65 radius from the
+//               ventricles or from the brain's edge, so that they reach it: lesions whose border
+//               is CSF or background, where a reconstruction error is hardest to tell
+//   hypo        1-2 glioma-like lesions, radius 6-18 mm, all T2-dark (T1-bright), no core or
+//               halo: the 25 % hypointense glioma lesions alone (blood products, calcification)
+//   sparse      1-2 glioma-like lesions, radius 6-18 mm, centred anywhere in axial slices
+//               40..120, so that many of the test slices 60..109 have none: a test set that did
+//               not centre its lesions on the scored slices
+//   none        no lesion (seg all 0): healthy test subjects, in the test layout
+// Ventricles (ms, boundary) come from each subject's lesion-free t2: the largest connected
+// part of the CSF class (t2 > 0.78) deeper than 18 mm from the brain's edge, from grid slice 75
+// (MNI z = +7 mm) up: the lateral ventricles, without the cisterns below them.
+typedef enum synth_profile {
+    SYNTH_GLIOMA,
+    SYNTH_METASTASIS,
+    SYNTH_MS,
+    SYNTH_BOUNDARY,
+    SYNTH_HYPO,
+    SYNTH_SPARSE,
+    SYNTH_NONE,
+    SYNTH_NPROFILES
+} synth_profile;
+
+const char *synth_profile_name(synth_profile p);
+int synth_profile_parse(const char *name, synth_profile *p);  // 0, or -1 for an unknown name
+
 typedef struct synth_options {
     const char *out;            // output folder
     int healthy, test;          // subject counts (20, 10)
@@ -29,6 +70,7 @@ typedef struct synth_options {
     int write_t1, write_t2;     // which modalities to write (both)
     const char *template_path;  // SYNTH_DEFAULT_TEMPLATE
     int gzip_level;             // 1: files are written once and read many times, speed wins
+    synth_profile profile;      // lesions of the test subjects (SYNTH_GLIOMA)
 } synth_options;
 
 void synth_options_default(synth_options *o);
@@ -47,6 +89,9 @@ typedef struct lesion_options {
                                    // centred in [kmin+4, kmax-4]
     int kmin, kmax;            // preferred axial range for lesion centres (72, 97)
     float p_in_range;          // probability that another centre is drawn in [kmin, kmax] (0.8)
+    double p_hyper;            // probability of a T2-hyperintense lesion, else hypointense (0.75)
+    double p_core, p_halo;     // of a fluid core (radius >= 6) and an oedema halo (>= 5) (0.35, 0.3)
+    double p_halo_first;       // of an oedema halo around the first lesion (0.6)
 } lesion_options;
 
 void lesion_options_default(lesion_options *o);
