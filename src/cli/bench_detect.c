@@ -26,7 +26,7 @@
 #include "detect/postproc.h"
 #include "model/checkpoint.h"
 #include "nn/nn.h"
-#include "train/flops.h"  // swinmae_flops_forward
+#include "model/swinmae/flops.h"  // swinmae_flops_forward
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"  // json_top_*: the PyTorch side's JSON line

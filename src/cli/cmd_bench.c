@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "model/config.h"  // swinmae_config_parse
+#include "model/swinmae/config.h"  // swinmae_config_parse
 #include "nn/nn.h"         // nn_set_threads
 #include "train/bench.h"   // bench_sgemm_gflops, bench_train_step
-#include "train/flops.h"   // swinmae_flops_train
+#include "model/swinmae/flops.h"   // swinmae_flops_train
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"  // json_top_*: the PyTorch side's JSON line

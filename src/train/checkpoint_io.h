@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "train/adamw.h"
 #include "train/train_state.h"  // train_state
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/config.h"  // swinmae_config
+#include "model/swinmae/config.h"  // swinmae_config
 
 typedef struct train_options {
     swinmae_config cfg;

@@ -11,7 +11,7 @@
 
 #include "io/png.h"            // rgb_image_*, pngfile_write_rgb
 #include "model/params.h"      // params_init, param_table
-#include "model/swin_mae.h"    // swinmae_create/forward/backward
+#include "model/swinmae/swin_mae.h"    // swinmae_create/forward/backward
 #include "nn/nn.h"             // nn_set_threads
 #include "train/adamw.h"       // adamw_*, lr_schedule
 #include "train/checkpoint_io.h"  // run_save_model, run_save_resume, run_load_resume
