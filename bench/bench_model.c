@@ -8,10 +8,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "nn/nn.h"
 #include "nn/swin_block.h"
-#include "train/flops.h"
+#include "model/swinmae/flops.h"
 #include "util/rng.h"
 #include "util/timer.h"
 

@@ -18,7 +18,7 @@
 #include "data/volume.h"
 #include "io/safetensors.h"
 #include "fuzz_common.h"
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "train/trainer.h"
 
 int anoswin_cli_main(int argc, char **argv);

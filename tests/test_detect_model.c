@@ -12,7 +12,7 @@
 #include "detect/model_adapter.h"
 #include "helpers/testutil.h"
 #include "model/checkpoint.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "util/error.h"
 #include "util/rng.h"
 

@@ -25,7 +25,7 @@
 #include "data/volume.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/timer.h"

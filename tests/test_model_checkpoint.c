@@ -9,8 +9,9 @@
 #include "helpers/testutil.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
+#include "model/model.h"
 #include "model/params.h"
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 #include "util/error.h"
 
 static char dir[1024];
@@ -41,7 +42,18 @@ static void interchange(const char *config, const char *tag) {
     CHECK(st_open(&f, path) == 0 && st_meta(&f, "epoch") && !strcmp(st_meta(&f, "epoch"), "3") &&
               !strcmp(st_meta(&f, "format"), "pt"),
           "%s: metadata kept", tag);
+    CHECK(st_meta(&f, CHECKPOINT_METHOD_KEY) && !strcmp(st_meta(&f, CHECKPOINT_METHOD_KEY), "swinmae"),
+          "%s: the type tag is written", tag);
     st_close(&f);
+    // A method this build does not know is refused, naming the file.
+    char other[1300];
+    snprintf(other, sizeof other, "%s/%s_vae.safetensors", dir, tag);
+    st_write_item one = {.name = "w", .dtype = ST_F32, .ndim = 1, .shape = {1}, .data = p};
+    st_kv vae[1] = {{CHECKPOINT_METHOD_KEY, "vae"}};
+    model mo;
+    CHECK(st_write(other, &one, 1, vae, 1) == 0 && model_load(&mo, other, 1) == -1 && strstr(as_error(), other) &&
+              strstr(as_error(), "vae"),
+          "%s: unknown method refused: %s", tag, as_error());
 
     // PyTorch -> anoswin, with and without metadata.
     for (int meta = 1; meta >= 0; meta--) {
@@ -57,6 +69,12 @@ static void interchange(const char *config, const char *tag) {
         r = tu_read_f32(flat, t.n_floats);
         CHECK(!memcmp(r, q, t.n_floats * sizeof(float)), "%s: torch values loaded exactly (metadata %d)", tag, meta);
         free(r);
+        // Untagged (converted, or written before the tag): the Swin MAE, through the interface.
+        model m;
+        CHECK(model_load(&m, path, 1) == 0 && !strcmp(m.method->name, "swinmae") && m.table->n_floats == t.n_floats &&
+                  !memcmp(m.params, q, t.n_floats * sizeof(float)),
+              "%s: an untagged file loads as the Swin MAE through model_load: %s", tag, as_error());
+        model_free(&m);
     }
     free(p);
     free(q);

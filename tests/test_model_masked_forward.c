@@ -11,7 +11,7 @@
 
 #include "helpers/testutil.h"
 #include "model/params.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "util/error.h"
 #include "util/rng.h"
 

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "model/params.h"
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 #include "util/error.h"
 
 static void test_counts_default(void) {

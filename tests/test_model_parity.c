@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "nn/nn.h"
 #include "util/timer.h"
 

@@ -13,7 +13,7 @@
 #include "helpers/testutil.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "nn/nn.h"
 #include "train/adamw.h"
 #include "util/error.h"

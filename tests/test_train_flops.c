@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "helpers/testutil.h"
-#include "model/config.h"
-#include "train/flops.h"
+#include "model/swinmae/config.h"
+#include "model/swinmae/flops.h"
 #include "util/error.h"
 
 static void check_config(const char *name, const char *override) {

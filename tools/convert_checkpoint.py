@@ -73,6 +73,7 @@ def main():
     out = model.state_dict()  # reference order and dtypes
     if a.dst.endswith('.safetensors'):
         meta = dict(meta)
+        meta['anoswin.method'] = 'swinmae'  # the type tag; untagged files load as the Swin MAE too
         meta['anoswin.config'] = R.config_json(cfg)
         meta.setdefault('format', 'pt')
         safetensors_io.save_file(out, a.dst, metadata=meta)

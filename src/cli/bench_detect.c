@@ -26,9 +26,10 @@
 #include "detect/postproc.h"
 #include "model/checkpoint.h"
 #include "nn/nn.h"
-#include "train/flops.h"  // swinmae_flops_forward
+#include "model/swinmae/flops.h"  // swinmae_flops_forward
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"  // json_top_*: the PyTorch side's JSON line
 #include "util/timer.h"
 
 static void usage(FILE *f) {
@@ -74,10 +75,10 @@ static int run_torch(const char *python, const char *script, const char *dir, in
     while (fgets(buf, sizeof buf, p))
         if (strstr(buf, "sec_per_slice")) snprintf(line, sizeof line, "%s", buf);
     int st = pclose(p);
-    const char *a = strstr(line, "\"sec_per_slice\":"), *b = strstr(line, "\"max_map_diff\":"),
-               *cp = strstr(line, "\"cpu_per_slice\":");
-    if (st != 0 || !a || !b || !cp) return as_fail("%s: failed (exit status %d)", script, st);
-    *sec = strtod(a + 16, NULL), *diff = strtod(b + 15, NULL), *cpu = strtod(cp + 16, NULL);
+    const char *js = strchr(line, '{');
+    if (st != 0 || json_top_number(js, "sec_per_slice", sec) || json_top_number(js, "max_map_diff", diff) ||
+        json_top_number(js, "cpu_per_slice", cpu))
+        return as_fail("%s: failed (exit status %d)", script, st);
     return 0;
 }
 

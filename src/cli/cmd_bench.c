@@ -14,12 +14,13 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "model/config.h"  // swinmae_config_parse
+#include "model/swinmae/config.h"  // swinmae_config_parse
 #include "nn/nn.h"         // nn_set_threads
 #include "train/bench.h"   // bench_sgemm_gflops, bench_train_step
-#include "train/flops.h"   // swinmae_flops_train
+#include "model/swinmae/flops.h"   // swinmae_flops_train
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"  // json_top_*: the PyTorch side's JSON line
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -134,19 +135,15 @@ static int run_torch(const char *python, const char *script, const char *config,
     struct rusage ru;
     if (wait4(pid, &out->status, 0, &ru) < 0) return as_fail("bench: wait: %s", strerror(errno));
     out->rss_mib = ru.ru_maxrss / 1024.0;
-    const char *ips = strstr(buf, "\"img_per_s\":"), *st = strstr(buf, "\"step_s\":"), *tv = strstr(buf, "\"torch\": \"");
-    if (!WIFEXITED(out->status) || WEXITSTATUS(out->status) != 0 || !ips || !st)
+    // The script prints one JSON object, possibly after other lines.
+    const char *js = strstr(buf, "\n{");
+    js = buf[0] == '{' ? buf : js ? js + 1 : NULL;
+    if (!WIFEXITED(out->status) || WEXITSTATUS(out->status) != 0 || json_top_number(js, "img_per_s", &out->r.value) ||
+        json_top_number(js, "step_s", &out->r.step_s))
         return as_fail("%s: the PyTorch benchmark failed (exit status %d)", script,
                        WIFEXITED(out->status) ? WEXITSTATUS(out->status) : -1);
     out->r.ok = 1;
-    out->r.value = strtod(ips + 12, NULL);
-    out->r.step_s = strtod(st + 9, NULL);
-    snprintf(torch_version, nv, "?");
-    if (tv) {
-        tv += 10;
-        size_t len = strcspn(tv, "\"");
-        snprintf(torch_version, nv, "%.*s", (int)(len < 40 ? len : 40), tv);
-    }
+    if (json_top_string(js, "torch", torch_version, nv < 41 ? nv : 41)) snprintf(torch_version, nv, "?");
     return 0;
 }
 

@@ -29,7 +29,9 @@
 #include "cli/arglist.h"
 #include "cli/cli.h"
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
+#include "util/csv.h"    // csv_write_*
 #include "util/error.h"
+#include "util/json.h"   // json_write_*
 #include "util/fs.h"
 #include "util/rng.h"
 #include "util/timer.h"
@@ -289,38 +291,9 @@ typedef struct exp_row {
     int n_ours;
 } exp_row;
 
-static void csv_field(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static void csv_num(FILE *f, double v, const char *fmt) {
+static void csv_num(FILE *f, double v, int decimals) {
     fputc(',', f);
-    if (isfinite(v)) fprintf(f, fmt, v);
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void json_num(FILE *f, double v) {
-    if (isfinite(v)) fprintf(f, "%.10g", v);
-    else fputs("null", f);
+    csv_write_fixed(f, v, decimals);
 }
 
 static void html_str(FILE *f, const char *s) {
@@ -438,29 +411,29 @@ static void write_csv(FILE *f, const exp_ctx *x) {
         const char *status = r->status == 0 ? "ok" : r->status == 1 ? "skipped" : "failed";
         if (r->status) {  // one line that says why
             fprintf(f, "%d,%s,", x->table, r->id);
-            csv_field(f, method);
+            csv_write_field(f, method);
             fprintf(f, ",%s,%s,anoswin,,,,,,,,,,%s,,", r->train_data, r->test_data, status);
-            csv_field(f, r->note);
+            csv_write_field(f, r->note);
             fputc('\n', f);
         }
         for (int k = 0; k < n; k++) {
             if (r->status && !strcmp(L[k].source, "anoswin")) continue;
             fprintf(f, "%d,%s,", x->table, r->id);
-            csv_field(f, method);
+            csv_write_field(f, method);
             fprintf(f, ",%s,%s,%s,", r->train_data, r->test_data, L[k].source);
-            csv_field(f, L[k].protocol);
+            csv_write_field(f, L[k].protocol);
             fprintf(f, ",%s", L[k].aggregation);
-            csv_num(f, L[k].dice_pct, "%.4f");
-            csv_num(f, L[k].dice_std_pct, "%.4f");
-            csv_num(f, L[k].auprc_pct, "%.4f");
-            csv_num(f, L[k].auroc_pct, "%.4f");
-            csv_num(f, L[k].params_m, "%.4f");
-            csv_num(f, L[k].s_per_slice, "%.4f");
+            csv_num(f, L[k].dice_pct, 4);
+            csv_num(f, L[k].dice_std_pct, 4);
+            csv_num(f, L[k].auprc_pct, 4);
+            csv_num(f, L[k].auroc_pct, 4);
+            csv_num(f, L[k].params_m, 4);
+            csv_num(f, L[k].s_per_slice, 4);
             if (L[k].n_subjects >= 0) fprintf(f, ",%d", L[k].n_subjects);
             else fputc(',', f);
             int ours = !strcmp(L[k].source, "anoswin");
             fprintf(f, ",%s,%s,", r->status == 0 || !ours ? "ok" : status, ours ? report : "");
-            csv_field(f, L[k].note);
+            csv_write_field(f, L[k].note);
             fputc('\n', f);
         }
     }
@@ -468,39 +441,39 @@ static void write_csv(FILE *f, const exp_ctx *x) {
 
 static void write_json(FILE *f, const exp_ctx *x) {
     fprintf(f, "{\n  \"table\": %d,\n  \"run\": ", x->table);
-    json_str(f, x->run);
+    json_write_string(f, x->run);
     fputs(",\n  \"commands\": \"commands.txt\",\n  \"notes\": ", f);
-    json_str(f, notes_text);
+    json_write_string(f, notes_text);
     fputs(",\n  \"paper_protocol\": ", f);
-    json_str(f, paper_protocol);
+    json_write_string(f, paper_protocol);
     fputs(",\n  \"rows\": [\n", f);
     for (int i = 0; i < x->nrows; i++) {
         const exp_row *r = &x->rows[i];
         fputs("    {\"id\": ", f);
-        json_str(f, r->id);
+        json_write_string(f, r->id);
         fprintf(f, ", \"method\": \"Ano-swinMAE (%dx%d)\", \"mask_size\": %d, \"model\": ", r->mask, r->mask, r->mask);
-        json_str(f, r->model);
+        json_write_string(f, r->model);
         fputs(", \"train_data\": ", f);
-        json_str(f, r->train_data);
+        json_write_string(f, r->train_data);
         fputs(", \"test_data\": ", f);
-        json_str(f, r->test_data);
+        json_write_string(f, r->test_data);
         fprintf(f, ", \"preset\": \"%s\", \"status\": \"%s\", \"note\": ", set_preset[r->def.set],
                 r->status == 0 ? "ok" : r->status == 1 ? "skipped" : "failed");
-        json_str(f, r->note);
+        json_write_string(f, r->note);
         if (r->status == 0) fprintf(f, ", \"report\": \"eval/%s/report.html\", \"report_json\": \"eval/%s/report.json\"",
                                     r->id, r->id);
         fputs(",\n     \"paper\": ", f);
         if (isfinite(r->paper.dice)) {
             fputs("{\"dice_pct\": ", f);
-            json_num(f, r->paper.dice);
+            json_write_number(f, r->paper.dice);
             fputs(", \"auprc_pct\": ", f);
-            json_num(f, r->paper.auprc);
+            json_write_number(f, r->paper.auprc);
             fputs(", \"parameters_m\": ", f);
-            json_num(f, r->paper.params_m);
+            json_write_number(f, r->paper.params_m);
             fputs(", \"s_per_slice\": ", f);
-            json_num(f, r->paper.s_per_slice);
+            json_write_number(f, r->paper.s_per_slice);
             fputs(", \"protocol\": ", f);
-            json_str(f, paper_protocol);
+            json_write_string(f, paper_protocol);
             fputc('}', f);
         } else fputs("null", f);
         fputs(",\n     \"ours\": [", f);
@@ -511,19 +484,19 @@ static void write_json(FILE *f, const exp_ctx *x) {
             fprintf(f, "%s\n       {\"protocol\": \"%s\", \"aggregation\": \"%s\", \"dice_pct\": ", first ? "" : ",",
                     o->protocol, o->aggregation);
             first = 0;
-            json_num(f, 100 * o->dice);
+            json_write_number(f, 100 * o->dice);
             fputs(", \"dice_std_pct\": ", f);
-            json_num(f, 100 * o->dice_std);
+            json_write_number(f, 100 * o->dice_std);
             fputs(", \"auprc_pct\": ", f);
-            json_num(f, 100 * o->auprc);
+            json_write_number(f, 100 * o->auprc);
             fputs(", \"auroc_pct\": ", f);
-            json_num(f, 100 * o->auroc);
+            json_write_number(f, 100 * o->auroc);
             fputs(", \"parameters_m\": ", f);
-            json_num(f, o->params / 1e6);
+            json_write_number(f, o->params / 1e6);
             fputs(", \"s_per_slice\": ", f);
-            json_num(f, o->s_per_slice);
+            json_write_number(f, o->s_per_slice);
             fprintf(f, ", \"n_subjects\": %d, \"note\": ", o->n_subjects);
-            json_str(f, o->note);
+            json_write_string(f, o->note);
             fputc('}', f);
         }
         fprintf(f, "]}%s\n", i + 1 < x->nrows ? "," : "");

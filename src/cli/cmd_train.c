@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "model/config.h"      // swinmae_config_parse
+#include "model/swinmae/config.h"      // swinmae_config_parse
 #include "train/dist.h"        // dist_init, dist_rank: mpirun ranks
 #include "train/train_data.h"  // train_data_load
 #include "train/trainer.h"     // train_run

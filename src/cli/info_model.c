@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "model/params.h"
 #include "util/error.h"
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "util/csv.h"    // csv_write_field
 #include "util/error.h"  // as_fail, as_malloc, as_strdup
 #include "util/fs.h"     // fs_read_all, fs_file_*, fs_exists, fs_is_dir
 
@@ -636,22 +637,11 @@ const subject *dataset_find(const dataset *d, const char *id) {
     return NULL;
 }
 
-static void csv_field(FILE *f, const char *s, int last, int is_path) {
+static void manifest_field(FILE *f, const char *s, int last, int is_path) {
     // Paths become absolute, so the manifest works wherever it is saved.
     char *abs = is_path && s[0] ? realpath(s, NULL) : NULL;
     if (abs) s = abs;
-    size_t len = strlen(s);
-    // Quoted when the reader would otherwise split or trim it (fields round-trip exactly).
-    if (strpbrk(s, ",\"\n\r") || (len && (strchr(" \t", s[0]) || strchr(" \t", s[len - 1])))) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"') fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
+    csv_write_field(f, s);  // quoted where csv_record would split or trim: fields round-trip exactly
     fputc(last ? '\n' : ',', f);
     free(abs);
 }
@@ -667,11 +657,11 @@ int dataset_write_manifest(const dataset *d, const char *path) {
     fprintf(f, "subject,image,label,mask,split\n");
     for (int i = 0; i < d->n; i++) {
         const subject *s = &d->subjects[i];
-        csv_field(f, s->id, 0, 0);
-        csv_field(f, s->image, 0, 1);
-        csv_field(f, s->label, 0, 1);
-        csv_field(f, s->mask, 0, 1);
-        csv_field(f, s->split, 1, 0);
+        manifest_field(f, s->id, 0, 0);
+        manifest_field(f, s->image, 0, 1);
+        manifest_field(f, s->label, 0, 1);
+        manifest_field(f, s->mask, 0, 1);
+        manifest_field(f, s->split, 1, 0);
     }
     if (to_stdout) return fflush(stdout) == 0 ? 0 : as_fail("-: cannot write to stdout");
     return fs_file_commit(&af);

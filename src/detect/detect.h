@@ -24,7 +24,7 @@
 #include "detect/anomaly_map.h"
 #include "detect/calibrate.h"
 #include "detect/postproc.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 
 // Voxel false-positive rates on healthy scans for the calibrated thresholds (chosen on tuning
 // sets, README "Detection").

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "detect/anomaly_map.h"
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 
 typedef struct amap_model_ctx {
     swinmae *model;     // created with max_batch >= 1, inference mode is enough

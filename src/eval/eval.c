@@ -10,6 +10,7 @@
 #include "data/volume.h"    // volume_read, volume_free
 #include "util/error.h"   // as_fail, as_malloc
 #include "util/fs.h"      // fs_join, fs_exists, fs_read_all
+#include "util/json.h"    // json_read_file, json_top_*
 #include "util/timer.h"   // progress_*
 
 const double eval_fpr_levels[EVAL_NFPR] = {0.01, 0.05, 0.10};
@@ -23,60 +24,29 @@ void eval_options_default(eval_options *o) {
 
 // ---- summary.json and geometry --------------------------------------------------------------------
 
-// The text after `"key"` and its colon, or NULL. Enough for the flat summary detect writes.
-static const char *json_find(const char *text, const char *key) {
-    char pat[128];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    const char *p = strstr(text, pat);
-    if (!p) return NULL;
-    p += strlen(pat);
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    if (*p != ':') return NULL;
-    p++;
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    return p;
-}
-
 int eval_read_summary(const char *path, int *slice_lo, int *slice_hi, double *sec_per_slice, int64_t *params,
                       int *grow, int *calibrated, double *cal_fpr) {
     if (!fs_exists(path)) return 0;
-    unsigned char *buf;
-    size_t n;
-    if (fs_read_all(path, &buf, &n) != 0) return -1;
-    char *text = as_malloc(n + 1);
-    memcpy(text, buf, n);
-    text[n] = '\0';
-    free(buf);
-    const char *p = json_find(text, "slice_range");
-    if (p && *p == '[') {
-        int lo, hi;
-        if (sscanf(p, "[ %d , %d ]", &lo, &hi) == 2 && lo >= 0 && hi >= lo) *slice_lo = lo, *slice_hi = hi;
+    char *text = json_read_file(path);
+    if (!text) return -1;
+    double range[3], v;
+    if (json_top_value(text, "slice_range")) {
+        if (json_top_numbers(text, "slice_range", range, 3) == 2 && range[0] >= 0 && range[1] >= range[0] &&
+            range[1] < 1e9 && range[0] == (int)range[0] && range[1] == (int)range[1])
+            *slice_lo = (int)range[0], *slice_hi = (int)range[1];
         else {
             free(text);
             return as_fail("%s: \"slice_range\" is not [lo, hi]", path);
         }
     }
-    if ((p = json_find(text, "seconds_per_slice")) && *p != 'n') {
-        char *end;
-        double v = strtod(p, &end);
-        if (end != p && isfinite(v) && v >= 0) *sec_per_slice = v;
-    }
-    if ((p = json_find(text, "parameters")) && *p != 'n') {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end != p && v >= 0) *params = v;
-    }
-    if ((p = json_find(text, "grow"))) {
-        char *end;
-        long v = strtol(p, &end, 10);
-        if (end != p && v >= 0 && v < 1000) *grow = (int)v;
-    }
-    if ((p = json_find(text, "mode"))) *calibrated = !strncmp(p, "\"calibrated\"", 12);
-    if ((p = json_find(text, "fpr")) && *p != 'n') {
-        char *end;
-        double v = strtod(p, &end);
-        if (end != p && v > 0 && v < 1) *cal_fpr = v;
-    }
+    if (!json_top_number(text, "seconds_per_slice", &v) && isfinite(v) && v >= 0) *sec_per_slice = v;
+    if (!json_top_number(text, "parameters", &v) && v >= 0 && v < 9e18) *params = (int64_t)v;
+    // The post-processing and the calibration are nested objects of the summary.
+    const char *post = json_top_value(text, "postproc"), *cal = json_top_value(text, "calibration");
+    if (!json_top_number(post, "grow", &v) && v >= 0 && v < 1000) *grow = (int)v;
+    char mode[32];
+    if (!json_top_string(post, "mode", mode, sizeof mode)) *calibrated = !strcmp(mode, "calibrated");
+    if (!json_top_number(cal, "fpr", &v) && v > 0 && v < 1) *cal_fpr = v;
     free(text);
     return 0;
 }

@@ -6,6 +6,8 @@
 
 #include "util/error.h"  // as_fail, as_malloc
 #include "util/fs.h"     // fs_file_*, fs_mkdirs, fs_join, fs_exists, fs_read_all
+#include "util/csv.h"    // csv_write_*
+#include "util/json.h"   // json_write_*
 
 const char *const report_panel_kind[REPORT_NPANELS] = {"input", "reconstruction", "residual", "map", "mask", "gt"};
 const char *const report_panel_caption[REPORT_NPANELS] = {"input",       "reconstruction", "residual |input - rec|",
@@ -52,35 +54,18 @@ static const char *fmt_summary(char *buf, size_t n, const metric_summary *s) {
     return buf;
 }
 
-static void json_num(FILE *f, double v) {
-    if (isnan(v) || isinf(v)) fputs("null", f);
-    else fprintf(f, "%.17g", v);  // round-trips: a threshold read back selects the same voxels
-}
-
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
-        else if (ch == '\n') fputs("\\n", f);
-        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
-        else fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
 static void json_summary(FILE *f, const char *name, const metric_summary *s) {
     fprintf(f, "\"%s\": {\"value\": ", name);
-    json_num(f, s->n ? s->value : NAN);
+    json_write_number(f, s->n ? s->value : NAN);
     fputs(", \"std\": ", f);
-    json_num(f, s->std);
+    json_write_number(f, s->std);
     fputs(", \"ci95\": ", f);
     if (isnan(s->ci_lo)) fputs("null", f);
     else {
         fputc('[', f);
-        json_num(f, s->ci_lo);
+        json_write_number(f, s->ci_lo);
         fputs(", ", f);
-        json_num(f, s->ci_hi);
+        json_write_number(f, s->ci_hi);
         fputc(']', f);
     }
     fprintf(f, ", \"n\": %d, \"n_undefined\": %d}", s->n, s->n_undefined);
@@ -221,11 +206,11 @@ static void json_fp(FILE *f, const fp_volume *fp) {
         return;
     }
     fprintf(f, "{\"n\": %d, \"fp_ml_mean\": ", fp->n);
-    json_num(f, fp->mean_ml);
+    json_write_number(f, fp->mean_ml);
     fputs(", \"fp_ml_max\": ", f);
-    json_num(f, fp->max_ml);
+    json_write_number(f, fp->max_ml);
     fputs(", \"fp_ml_total\": ", f);
-    json_num(f, fp->total_ml);
+    json_write_number(f, fp->total_ml);
     fputc('}', f);
 }
 
@@ -235,25 +220,25 @@ static void json_fp_scans(FILE *f, const fp_volume *fp, const eval_subject *s, i
     int listed = 0;
     for (int i = 0; i < n; i++) listed += !test || eval_lesion_free(&s[i]);
     fprintf(f, "{\"n\": %d, \"n_measured\": %d, \"fp_ml_mean\": ", listed, fp->n);
-    json_num(f, fp->mean_ml);
+    json_write_number(f, fp->mean_ml);
     fputs(", \"fp_ml_max\": ", f);
-    json_num(f, fp->max_ml);
+    json_write_number(f, fp->max_ml);
     fputs(", \"fp_ml_total\": ", f);
-    json_num(f, fp->total_ml);
+    json_write_number(f, fp->total_ml);
     fputs(", \"scans\": [", f);
     int first = 1;
     for (int i = 0; i < n; i++) {
         if (test && !eval_lesion_free(&s[i])) continue;
         fputs(first ? "\n    {\"id\": " : ",\n    {\"id\": ", f);
         first = 0;
-        json_str(f, s[i].id);
+        json_write_string(f, s[i].id);
         fprintf(f, ", \"voxels\": %lld, \"voxel_ml\": ", (long long)s[i].voxels);
-        json_num(f, s[i].voxel_ml);
+        json_write_number(f, s[i].voxel_ml);
         fputs(", \"fp_voxels\": ", f);
         if (s[i].pred_voxels < 0) fputs("null", f);
         else fprintf(f, "%lld", (long long)s[i].paper.fp);
         fputs(", \"fp_ml\": ", f);
-        json_num(f, subject_fp_ml(&s[i]));
+        json_write_number(f, subject_fp_ml(&s[i]));
         fputc('}', f);
     }
     fputs("]}", f);
@@ -261,11 +246,11 @@ static void json_fp_scans(FILE *f, const fp_volume *fp, const eval_subject *s, i
 
 void report_print_json(FILE *f, const eval_result *res, const report_meta *meta) {
     fputs("{\n  \"method\": ", f);
-    json_str(f, meta_or(meta->method, "anoswin"));
+    json_write_string(f, meta_or(meta->method, "anoswin"));
     fputs(",\n  \"dataset\": ", f);
-    json_str(f, meta_or(meta->dataset, ""));
+    json_write_string(f, meta_or(meta->dataset, ""));
     fputs(",\n  \"predictions\": ", f);
-    json_str(f, meta_or(meta->pred_dir, ""));
+    json_write_string(f, meta_or(meta->pred_dir, ""));
     fprintf(f, ",\n  \"n_test\": %d, \"n_test_lesion\": %d, \"n_val\": %d, \"n_healthy\": %d, \"slices\": %lld,",
             res->n_subjects, res->n_lesion, res->n_val, res->n_healthy, (long long)res->slices);
     fputs("\n  \"lesion_free\": ", f);
@@ -276,27 +261,27 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
     if (res->parameters < 0) fputs("null", f);
     else fprintf(f, "%lld", (long long)res->parameters);
     fputs(", \"seconds_per_slice\": ", f);
-    json_num(f, res->seconds_per_slice);
+    json_write_number(f, res->seconds_per_slice);
     fputs(",\n  \"thresholds\": {\"val\": ", f);
-    json_num(f, res->val_threshold);
+    json_write_number(f, res->val_threshold);
     fputs(", \"oracle\": ", f);
-    json_num(f, res->oracle_threshold);
+    json_write_number(f, res->oracle_threshold);
     for (int k = 0; k < EVAL_NFPR; k++) {
         fprintf(f, ", \"healthy_fpr_%g\": {\"threshold\": ", 100 * eval_fpr_levels[k]);
-        json_num(f, res->fpr_threshold[k]);
+        json_write_number(f, res->fpr_threshold[k]);
         fputs(", \"achieved_fpr\": ", f);
-        json_num(f, res->fpr_achieved[k]);
+        json_write_number(f, res->fpr_achieved[k]);
         fputc('}', f);
     }
     fputs("},\n  \"rows\": [\n", f);
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
         fputs("    {\"protocol\": ", f);
-        json_str(f, w->protocol);
+        json_write_string(f, w->protocol);
         fputs(", \"aggregation\": ", f);
-        json_str(f, w->aggregation);
+        json_write_string(f, w->aggregation);
         fputs(", \"threshold\": ", f);
-        json_num(f, w->threshold);
+        json_write_number(f, w->threshold);
         fputs(",\n     ", f);
         json_summary(f, "dice", &w->dice);
         fputs(",\n     ", f);
@@ -319,32 +304,32 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
         fputs(", \"lesion_free\": ", f);
         json_fp(f, &w->lesion_free);
         fputs(", \"note\": ", f);
-        json_str(f, w->note);
+        json_write_string(f, w->note);
         fprintf(f, "}%s\n", i + 1 < res->n_rows ? "," : "");
     }
     fputs("  ],\n  \"subjects\": [\n", f);
     for (int i = 0; i < res->n_subjects; i++) {
         const eval_subject *s = &res->subjects[i];
         fputs("    {\"id\": ", f);
-        json_str(f, s->id);
+        json_write_string(f, s->id);
         fprintf(f, ", \"slice_range\": [%d, %d], \"voxels\": %lld, \"gt_voxels\": %lld, \"lesion_free\": %s, \"dice\": ",
                 s->slice_lo, s->slice_hi, (long long)s->voxels, (long long)s->gt_voxels,
                 eval_lesion_free(s) ? "true" : "false");
-        json_num(f, subject_dice(s));
+        json_write_number(f, subject_dice(s));
         fputs(", \"fp_ml\": ", f);
-        json_num(f, eval_fp_ml(s, &s->paper));
+        json_write_number(f, eval_fp_ml(s, &s->paper));
         fputs(", \"precision\": ", f);
-        json_num(f, confusion_precision(&s->paper));
+        json_write_number(f, confusion_precision(&s->paper));
         fputs(", \"recall\": ", f);
-        json_num(f, confusion_recall(&s->paper));
+        json_write_number(f, confusion_recall(&s->paper));
         fputs(", \"auprc\": ", f);
-        json_num(f, s->auprc);
+        json_write_number(f, s->auprc);
         fputs(", \"auroc\": ", f);
-        json_num(f, s->auroc);
+        json_write_number(f, s->auroc);
         fputs(", \"dice_oracle_threshold\": ", f);
-        json_num(f, eval_lesion_free(s) ? NAN : confusion_dice(&s->at_oracle));
+        json_write_number(f, eval_lesion_free(s) ? NAN : confusion_dice(&s->at_oracle));
         fputs(", \"dice_val_threshold\": ", f);
-        json_num(f, isnan(res->val_threshold) || eval_lesion_free(s) ? NAN : confusion_dice(&s->at_val));
+        json_write_number(f, isnan(res->val_threshold) || eval_lesion_free(s) ? NAN : confusion_dice(&s->at_val));
         fprintf(f, ", \"lesions\": {\"gt\": %lld, \"detected\": %lld, \"predicted_components\": %lld, "
                    "\"false_components\": %lld}}%s\n",
                 (long long)s->paper_lesions.gt_lesions, (long long)s->paper_lesions.gt_detected,
@@ -356,23 +341,9 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
 
 // ---- CSV ------------------------------------------------------------------------------------------
 
-static void csv_field(FILE *f, const char *s) {
-    int quote = strpbrk(s, ",\"\n") != NULL;
-    if (!quote) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void csv_num(FILE *f, double v) {
     fputc(',', f);
-    if (!isnan(v) && !isinf(v)) fprintf(f, "%.17g", v);
+    csv_write_number(f, v);
 }
 
 static void csv_summary(FILE *f, const metric_summary *s) {
@@ -392,13 +363,13 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
           f);
     for (int i = 0; i < res->n_rows; i++) {
         const eval_row *w = &res->rows[i];
-        csv_field(f, meta_or(meta->method, "anoswin"));
+        csv_write_field(f, meta_or(meta->method, "anoswin"));
         fputc(',', f);
-        csv_field(f, meta_or(meta->dataset, ""));
+        csv_write_field(f, meta_or(meta->dataset, ""));
         fputc(',', f);
-        csv_field(f, w->protocol);
+        csv_write_field(f, w->protocol);
         fputc(',', f);
-        csv_field(f, w->aggregation);
+        csv_write_field(f, w->aggregation);
         csv_num(f, w->threshold);
         csv_summary(f, &w->dice);
         csv_summary(f, &w->auprc);
@@ -422,7 +393,7 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
         csv_num(f, res->healthy_fp.mean_ml);
         csv_num(f, res->healthy_fp.max_ml);
         fputc(',', f);
-        csv_field(f, w->note);
+        csv_write_field(f, w->note);
         fputc('\n', f);
     }
 }

@@ -11,6 +11,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/json.h"  // json_cur: the header parser; json_write_string
 
 static const struct {
     const char *name;
@@ -27,162 +28,19 @@ size_t st_dtype_size(st_dtype d) { return (unsigned)d < ST_NUM_DTYPES ? dtypes[d
 
 #define ST_MAX_HEADER (100u << 20)
 
-// ---- a small JSON reader for the header ---------------------------------------------------------
-
-typedef struct jcur {
-    const char *p, *start, *end;
-    const char *path;
-} jcur;
-
-static int jfail(jcur *c, const char *what) {
-    return as_fail("%s: bad safetensors header: %s at header byte %ld", c->path, what, (long)(c->p - c->start));
-}
-
-static void jws(jcur *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
-}
-
-static int jexpect(jcur *c, char ch) {
-    jws(c);
-    if (c->p >= c->end || *c->p != ch) {
-        char msg[32];
-        snprintf(msg, sizeof msg, "expected '%c'", ch);
-        return jfail(c, msg);
-    }
-    c->p++;
-    return 0;
-}
-
-static int jpeek(jcur *c, char ch) {
-    jws(c);
-    return c->p < c->end && *c->p == ch;
-}
-
-static void put_utf8(char *out, size_t *k, unsigned cp) {
-    if (cp < 0x80) out[(*k)++] = (char)cp;
-    else if (cp < 0x800) {
-        out[(*k)++] = (char)(0xC0 | (cp >> 6));
-        out[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out[(*k)++] = (char)(0xE0 | (cp >> 12));
-        out[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    } else {
-        out[(*k)++] = (char)(0xF0 | (cp >> 18));
-        out[(*k)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        out[(*k)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[(*k)++] = (char)(0x80 | (cp & 0x3F));
-    }
-}
-
-static int hex4(const char *s, unsigned *v) {
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char ch = s[i];
-        int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v * 16 + (unsigned)d;
-    }
-    return 0;
-}
-
-// Parses a JSON string into a fresh NUL-terminated allocation (embedded NULs rejected).
-static int jstring(jcur *c, char **out) {
-    if (jexpect(c, '"')) return -1;
-    const char *s = c->p;
-    size_t cap = 0;
-    while (s < c->end && *s != '"') {
-        if (*s == '\\') s++;
-        s++;
-        cap++;
-    }
-    if (s >= c->end) return jfail(c, "unterminated string");
-    char *buf = as_malloc(cap * 4 + 1);
-    size_t k = 0;
-    while (*c->p != '"') {
-        unsigned char ch = (unsigned char)*c->p++;
-        if (ch < 0x20) {
-            free(buf);
-            return jfail(c, "control character in string");
-        }
-        if (ch != '\\') {
-            buf[k++] = (char)ch;
-            continue;
-        }
-        char e = *c->p++;
-        switch (e) {
-        case '"': buf[k++] = '"'; break;
-        case '\\': buf[k++] = '\\'; break;
-        case '/': buf[k++] = '/'; break;
-        case 'b': buf[k++] = '\b'; break;
-        case 'f': buf[k++] = '\f'; break;
-        case 'n': buf[k++] = '\n'; break;
-        case 'r': buf[k++] = '\r'; break;
-        case 't': buf[k++] = '\t'; break;
-        case 'u': {
-            unsigned cp;
-            if (c->end - c->p < 4 || hex4(c->p, &cp) || cp == 0) {
-                free(buf);
-                return jfail(c, "bad \\u escape");
-            }
-            c->p += 4;
-            if (cp >= 0xD800 && cp < 0xDC00 && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u') {
-                unsigned lo;
-                if (!hex4(c->p + 2, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    c->p += 6;
-                }
-            }
-            put_utf8(buf, &k, cp);
-            break;
-        }
-        default:
-            free(buf);
-            return jfail(c, "bad escape in string");
-        }
-    }
-    c->p++;
-    buf[k] = 0;
-    *out = buf;
-    return 0;
-}
-
-// A non-negative integer (no sign, fraction or exponent), at most 2^62.
-static int juint(jcur *c, uint64_t *v) {
-    jws(c);
-    if (c->p >= c->end || *c->p < '0' || *c->p > '9') return jfail(c, "expected a non-negative integer");
-    uint64_t x = 0;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        // Checked before multiplying: x * 10 could wrap around 2^64 to a small valid size.
-        if (x > ((uint64_t)1 << 62) / 10) return jfail(c, "integer too large");
-        x = x * 10 + (uint64_t)(*c->p++ - '0');
-    }
-    if (c->p < c->end && (*c->p == '.' || *c->p == 'e' || *c->p == 'E')) return jfail(c, "expected an integer");
-    *v = x;
-    return 0;
-}
-
-static int jliteral(jcur *c, const char *lit) {
-    jws(c);
-    size_t n = strlen(lit);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n)) return -1;
-    c->p += n;
-    return 0;
-}
-
 // ---- reading ----------------------------------------------------------------------------------
 
-static int parse_metadata(jcur *c, st_file *f) {
-    if (!jliteral(c, "null")) return 0;
-    if (jexpect(c, '{')) return -1;
-    if (jpeek(c, '}')) {
+static int parse_metadata(json_cur *c, st_file *f) {
+    if (!json_literal(c, "null")) return 0;
+    if (json_expect(c, '{')) return -1;
+    if (json_peek(c, '}')) {
         c->p++;
         return 0;
     }
     for (;;) {
         char *k, *v;
-        if (jstring(c, &k)) return -1;
-        if (jexpect(c, ':') || jstring(c, &v)) {
+        if (json_string(c, &k)) return -1;
+        if (json_expect(c, ':') || json_string(c, &v)) {
             free(k);
             return -1;
         }
@@ -190,33 +48,33 @@ static int parse_metadata(jcur *c, st_file *f) {
         f->meta_values = as_realloc(f->meta_values, (size_t)(f->n_meta + 1) * sizeof(char *));
         f->meta_keys[f->n_meta] = k;
         f->meta_values[f->n_meta++] = v;
-        if (jpeek(c, ',')) {
+        if (json_peek(c, ',')) {
             c->p++;
             continue;
         }
-        return jexpect(c, '}');
+        return json_expect(c, '}');
     }
 }
 
-static int parse_tensor(jcur *c, st_tensor *t) {
+static int parse_tensor(json_cur *c, st_tensor *t) {
     int have_dtype = 0, have_shape = 0, have_off = 0;
-    if (jexpect(c, '{')) return -1;
+    if (json_expect(c, '{')) return -1;
     for (;;) {
         char *key;
-        if (jstring(c, &key)) return -1;
-        if (jexpect(c, ':')) {
+        if (json_string(c, &key)) return -1;
+        if (json_expect(c, ':')) {
             free(key);
             return -1;
         }
         if (!strcmp(key, "dtype")) {
             char *d;
             free(key);
-            if (jstring(c, &d)) return -1;
+            if (json_string(c, &d)) return -1;
             int found = -1;
             for (int i = 0; i < ST_NUM_DTYPES; i++)
                 if (!strcmp(d, dtypes[i].name)) found = i;
             if (found < 0) {
-                as_fail("%s: tensor '%s' has unknown dtype '%.20s'", c->path, t->name, d);
+                as_fail("%s: tensor '%s' has unknown dtype '%.20s'", c->what, t->name, d);
                 free(d);
                 return -1;
             }
@@ -225,59 +83,59 @@ static int parse_tensor(jcur *c, st_tensor *t) {
             have_dtype = 1;
         } else if (!strcmp(key, "shape")) {
             free(key);
-            if (jexpect(c, '[')) return -1;
+            if (json_expect(c, '[')) return -1;
             t->ndim = 0;
-            if (jpeek(c, ']')) c->p++;
+            if (json_peek(c, ']')) c->p++;
             else
                 for (;;) {
                     uint64_t v;
-                    if (t->ndim == ST_MAX_DIMS) return jfail(c, "too many dimensions");
-                    if (juint(c, &v)) return -1;
+                    if (t->ndim == ST_MAX_DIMS) return json_fail(c, "too many dimensions");
+                    if (json_uint(c, &v)) return -1;
                     t->shape[t->ndim++] = (int64_t)v;
-                    if (jpeek(c, ',')) {
+                    if (json_peek(c, ',')) {
                         c->p++;
                         continue;
                     }
-                    if (jexpect(c, ']')) return -1;
+                    if (json_expect(c, ']')) return -1;
                     break;
                 }
             have_shape = 1;
         } else if (!strcmp(key, "data_offsets")) {
             free(key);
             uint64_t b, e;
-            if (jexpect(c, '[') || juint(c, &b) || jexpect(c, ',') || juint(c, &e) || jexpect(c, ']')) return -1;
-            if (e < b) return as_fail("%s: tensor '%s' has data_offsets end before begin", c->path, t->name);
+            if (json_expect(c, '[') || json_uint(c, &b) || json_expect(c, ',') || json_uint(c, &e) || json_expect(c, ']')) return -1;
+            if (e < b) return as_fail("%s: tensor '%s' has data_offsets end before begin", c->what, t->name);
             t->begin = (size_t)b;
             t->end = (size_t)e;
             have_off = 1;
         } else {
-            as_fail("%s: tensor '%s' has unknown field '%.40s'", c->path, t->name, key);
+            as_fail("%s: tensor '%s' has unknown field '%.40s'", c->what, t->name, key);
             free(key);
             return -1;
         }
-        if (jpeek(c, ',')) {
+        if (json_peek(c, ',')) {
             c->p++;
             continue;
         }
-        if (jexpect(c, '}')) return -1;
+        if (json_expect(c, '}')) return -1;
         break;
     }
     if (!have_dtype || !have_shape || !have_off)
-        return as_fail("%s: tensor '%s' lacks %s", c->path, t->name,
+        return as_fail("%s: tensor '%s' lacks %s", c->what, t->name,
                        !have_dtype ? "a dtype" : !have_shape ? "a shape" : "data_offsets");
     // numel * size must equal the span; guard the multiplication against overflow.
     unsigned __int128 bytes = st_dtype_size(t->dtype);
     size_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         bytes *= (unsigned __int128)(uint64_t)t->shape[i];
-        if (bytes > ((unsigned __int128)1 << 62)) return as_fail("%s: tensor '%s' is impossibly large", c->path, t->name);
+        if (bytes > ((unsigned __int128)1 << 62)) return as_fail("%s: tensor '%s' is impossibly large", c->what, t->name);
         numel *= (size_t)t->shape[i];
     }
     t->numel = numel;
     if (bytes != (unsigned __int128)(t->end - t->begin)) {
         char s[128];
         st_shape_str(t, s, sizeof s);
-        return as_fail("%s: tensor '%s': shape %s of %s needs %llu bytes but data_offsets span %zu", c->path, t->name, s,
+        return as_fail("%s: tensor '%s': shape %s of %s needs %llu bytes but data_offsets span %zu", c->what, t->name, s,
                        st_dtype_name(t->dtype), (unsigned long long)bytes, t->end - t->begin);
     }
     return 0;
@@ -290,16 +148,17 @@ static int cmp_begin(const void *a, const void *b) {
 }
 
 static int parse_header(st_file *f, const char *hdr, size_t n) {
-    jcur c = {hdr, hdr, hdr + n, f->path};
+    json_cur c;
+    json_cur_init(&c, hdr, n, f->path, "safetensors header");
     if (memchr(hdr, 0, n)) return as_fail("%s: not a safetensors file (binary data in the header)", f->path);
-    if (jexpect(&c, '{')) return as_fail("%s: not a safetensors file (header is not a JSON object)", f->path);
+    if (json_expect(&c, '{')) return as_fail("%s: not a safetensors file (header is not a JSON object)", f->path);
     int cap = 0;
-    if (jpeek(&c, '}')) c.p++;
+    if (json_peek(&c, '}')) c.p++;
     else
         for (;;) {
             char *name;
-            if (jstring(&c, &name)) return -1;
-            if (jexpect(&c, ':')) {
+            if (json_string(&c, &name)) return -1;
+            if (json_expect(&c, ':')) {
                 free(name);
                 return -1;
             }
@@ -317,15 +176,15 @@ static int parse_header(st_file *f, const char *hdr, size_t n) {
                 t->name = name;
                 if (parse_tensor(&c, t)) return -1;
             }
-            if (jpeek(&c, ',')) {
+            if (json_peek(&c, ',')) {
                 c.p++;
                 continue;
             }
-            if (jexpect(&c, '}')) return -1;
+            if (json_expect(&c, '}')) return -1;
             break;
         }
-    jws(&c);
-    if (c.p != c.end) return jfail(&c, "trailing characters after the JSON object");
+    json_ws(&c);
+    if (c.p != c.end) return json_fail(&c, "trailing characters after the JSON object");
 
     // Names unique; spans contiguous from 0 without overlap; total == data section length.
     st_tensor **order = as_malloc((size_t)(f->n ? f->n : 1) * sizeof *order);
@@ -453,53 +312,22 @@ int st_read_i64(const st_file *f, const char *name, int64_t *out, size_t numel) 
 
 // ---- writing ----------------------------------------------------------------------------------
 
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = as_realloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_json_string(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char e[8];
-        if (ch == '"' || ch == '\\') {
-            e[0] = '\\';
-            e[1] = (char)ch;
-            sb_put(b, e, 2);
-        } else if (ch < 0x20) {
-            snprintf(e, sizeof e, "\\u%04x", ch);
-            sb_put(b, e, 6);
-        } else
-            sb_put(b, (const char *)&ch, 1);
-    }
-    sb_put(b, "\"", 1);
-}
-
 int st_write(const char *path, const st_write_item *items, int n, const st_kv *meta, int n_meta) {
-    sbuf h = {0};
-    char num[64];
-    sb_str(&h, "{");
+    char *hs = NULL;
+    size_t hn = 0;
+    FILE *h = open_memstream(&hs, &hn);
+    if (!h) return as_fail("%s: out of memory for the header", path);
+    fputc('{', h);
     int first = 1;
     if (n_meta > 0) {
-        sb_str(&h, "\"__metadata__\":{");
+        fputs("\"__metadata__\":{", h);
         for (int i = 0; i < n_meta; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json_string(&h, meta[i].key);
-            sb_str(&h, ":");
-            sb_json_string(&h, meta[i].value);
+            if (i) fputc(',', h);
+            json_write_string(h, meta[i].key);
+            fputc(':', h);
+            json_write_string(h, meta[i].value);
         }
-        sb_str(&h, "}");
+        fputc('}', h);
         first = 0;
     }
     size_t off = 0;
@@ -507,36 +335,35 @@ int st_write(const char *path, const st_write_item *items, int n, const st_kv *m
         const st_write_item *it = &items[i];
         size_t bytes = st_dtype_size(it->dtype);
         if (!bytes || it->ndim < 0 || it->ndim > ST_MAX_DIMS) {
-            free(h.s);
+            fclose(h);
+            free(hs);
             return as_fail("%s: tensor '%s': bad dtype or rank", path, it->name);
         }
         for (int d = 0; d < it->ndim; d++) bytes *= (size_t)it->shape[d];
-        if (!first) sb_str(&h, ",");
+        if (!first) fputc(',', h);
         first = 0;
-        sb_json_string(&h, it->name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, st_dtype_name(it->dtype));
-        sb_str(&h, "\",\"shape\":[");
-        for (int d = 0; d < it->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)it->shape[d]);
-            sb_str(&h, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
-        sb_str(&h, num);
+        json_write_string(h, it->name);
+        fprintf(h, ":{\"dtype\":\"%s\",\"shape\":[", st_dtype_name(it->dtype));
+        for (int d = 0; d < it->ndim; d++) fprintf(h, d ? ",%lld" : "%lld", (long long)it->shape[d]);
+        fprintf(h, "],\"data_offsets\":[%zu,%zu]}", off, off + bytes);
         off += bytes;
     }
-    sb_str(&h, "}");
-    while (h.n % 8) sb_str(&h, " ");
-
+    fputc('}', h);
+    // The data section starts 8-byte aligned, so a mapped file's tensors can be read in place.
+    for (long pos = ftell(h); pos % 8; pos++) fputc(' ', h);
+    if (fclose(h)) {
+        free(hs);
+        return as_fail("%s: out of memory for the header", path);
+    }
     fs_file af;
     if (fs_file_open(&af, path)) {
-        free(h.s);
+        free(hs);
         return -1;
     }
     unsigned char len[8];
-    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    int ok = fwrite(len, 1, 8, af.f) == 8 && fwrite(h.s, 1, h.n, af.f) == h.n;
-    free(h.s);
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)((uint64_t)hn >> (8 * i));
+    int ok = fwrite(len, 1, 8, af.f) == 8 && fwrite(hs, 1, hn, af.f) == hn;
+    free(hs);
     for (int i = 0; i < n && ok; i++) {
         size_t bytes = st_dtype_size(items[i].dtype);
         for (int d = 0; d < items[i].ndim; d++) bytes *= (size_t)items[i].shape[d];

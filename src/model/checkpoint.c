@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 #include "util/error.h"
 
 int checkpoint_save(const char *path, const param_table *t, const float *params, const st_kv *extra, int n_extra) {
@@ -22,12 +22,15 @@ int checkpoint_save(const char *path, const param_table *t, const float *params,
     }
     char json[512];
     swinmae_config_to_json(&t->cfg, json, sizeof json);
-    st_kv *meta = as_malloc((size_t)(n_extra + 2) * sizeof *meta);
+    st_kv *meta = as_malloc((size_t)(n_extra + 3) * sizeof *meta);
     meta[0] = (st_kv){"format", "pt"};
-    meta[1] = (st_kv){"anoswin.config", json};
-    int m = 2;
+    meta[1] = (st_kv){CHECKPOINT_METHOD_KEY, "swinmae"};  // the table is a Swin MAE's (t->cfg)
+    meta[2] = (st_kv){"anoswin.config", json};
+    int m = 3;
     for (int i = 0; i < n_extra; i++)
-        if (strcmp(extra[i].key, "format") && strcmp(extra[i].key, "anoswin.config")) meta[m++] = extra[i];
+        if (strcmp(extra[i].key, "format") && strcmp(extra[i].key, CHECKPOINT_METHOD_KEY) &&
+            strcmp(extra[i].key, "anoswin.config"))
+            meta[m++] = extra[i];
     int rc = st_write(path, items, t->n, meta, m);
     free(meta);
     free(items);

@@ -3,8 +3,9 @@
 // with load_state_dict(strict=True) and an authors' state_dict converted by
 // tools/convert_checkpoint.py loads here.
 //
-// Metadata written: "format" = "pt", "anoswin.config" = the config JSON
-// (swinmae_config_to_json), plus any caller key/values (e.g. training state: "epoch", "step").
+// Metadata written: "format" = "pt", "anoswin.method" = "swinmae" (the type tag, model/model.h),
+// "anoswin.config" = the config JSON (swinmae_config_to_json), plus any caller key/values (e.g.
+// training state: "epoch", "step").
 // Optimizer state belongs in a SEPARATE file (convention: "<run>/last.optim.safetensors",
 // written by src/train with st_write: tensors "adamw.m" and "adamw.v" of n_floats each, and
 // metadata such as "adamw.step"), so that the model file stays loadable strictly by PyTorch.
@@ -12,11 +13,14 @@
 #define ANOSWIN_MODEL_CHECKPOINT_H
 
 #include "io/safetensors.h"
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "model/params.h"
 
+// The metadata key of the type tag; checkpoints without it are Swin MAEs.
+#define CHECKPOINT_METHOD_KEY "anoswin.method"
+
 // Writes every table entry (F32 from params, I64 index buffers computed) atomically.
-// extra may be NULL / 0; keys "format" and "anoswin.config" are reserved.
+// extra may be NULL / 0; keys "format", "anoswin.method" and "anoswin.config" are reserved.
 int checkpoint_save(const char *path, const param_table *t, const float *params, const st_kv *extra, int n_extra);
 
 // The model config of an open checkpoint: from "anoswin.config" when present, otherwise

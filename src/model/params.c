@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 #include "util/error.h"
 #include "util/rng.h"
 

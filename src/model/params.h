@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/config.h"
+#include "model/swinmae/config.h"
 
 typedef enum { PARAM_F32 = 0, PARAM_I64 = 1 } param_dtype;
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "model/params.h"    // params_init
-#include "model/swin_mae.h"  // swinmae_*
+#include "model/swinmae/swin_mae.h"  // swinmae_*
 #include "nn/nn.h"           // gemm
 #include "train/adamw.h"     // adamw_*
 #include "train/masking.h"   // mask_generate

@@ -3,7 +3,7 @@
 #ifndef ANOSWIN_TRAIN_BENCH_H
 #define ANOSWIN_TRAIN_BENCH_H
 
-#include "model/config.h"
+#include "model/swinmae/config.h"
 
 // Best GFLOP/s of `reps` single-precision n x n x n sgemm calls with OpenBLAS's current threads.
 double bench_sgemm_gflops(int n, int reps);

@@ -30,11 +30,12 @@ int run_save_resume(const char *path, const swinmae *m, const adamw *opt, const 
         {.name = "adamw.v", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = opt->v},
     };
     st_kv meta[] = {{"format", "anoswin-resume"},
+                    {CHECKPOINT_METHOD_KEY, "swinmae"},
                     {"anoswin.config", cfg},
                     {"anoswin.options", options_json},
                     {"anoswin.state", state},
                     {"adamw.step", step}};
-    return st_write(path, items, 3, meta, 5);
+    return st_write(path, items, 3, meta, 6);
 }
 
 int run_read_metadata(const char *path, char *options, size_t n_options, char *state, size_t n_state) {

@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 #include "train/adamw.h"
-#include "train/trainer.h"
+#include "train/train_state.h"  // train_state
 
 int run_save_model(const char *path, const swinmae *m, const train_state *st);
 int run_save_resume(const char *path, const swinmae *m, const adamw *opt, const char *options_json,

@@ -11,10 +11,11 @@
 
 #include "io/png.h"            // rgb_image_*, pngfile_write_rgb
 #include "model/params.h"      // params_init, param_table
-#include "model/swin_mae.h"    // swinmae_create/forward/backward
+#include "model/swinmae/swin_mae.h"    // swinmae_create/forward/backward
 #include "nn/nn.h"             // nn_set_threads
 #include "train/adamw.h"       // adamw_*, lr_schedule
 #include "train/checkpoint_io.h"  // run_save_model, run_save_resume, run_load_resume
+#include "train/masking.h"        // mask_spec, mask_generate
 #include "train/dist.h"           // dist_*: data-parallel ranks (no-ops in one process)
 #include "util/error.h"        // as_fail, as_malloc
 #include "util/fs.h"           // fs_join, fs_mkdirs, fs_write_all
@@ -55,171 +56,12 @@ static uint64_t slice_set_hash(const slice_set *s, uint64_t h) {
     return h ^ (uint64_t)s->n;
 }
 
-// ---- options ---------------------------------------------------------------------------------
-
-void train_options_default(train_options *o) {
-    memset(o, 0, sizeof *o);
-    swinmae_config_default(&o->cfg);
-    o->epochs = 400;
-    o->batch = 10;
-    o->lr = 1e-3;
-    o->min_lr = 0.0;
-    o->warmup_epochs = 10;
-    o->mask_ratio = 0.35;
-    o->mask_unit = 0;
-    o->mask_brain = 1;
-    o->brain_cover = 0.5;
-    o->drop_path = 1;
-    o->seed = 0;
-    o->threads = 0;
-    o->save_every = 10;
-    o->recon_count = 4;
-    o->max_steps = 0;
-    snprintf(o->modality, sizeof o->modality, "t2");
-    o->z_first = 60;
-    o->z_last = 109;
-    o->val_fraction = 0.1;
-}
-
 static mask_spec options_mask_spec(const train_options *o) {
     mask_spec s = mask_spec_default(o->cfg.img_size, o->cfg.img_size, o->cfg.patch_size);
     if (o->mask_unit > 0) s.unit = o->mask_unit;
     s.ratio = o->mask_ratio;
     s.brain_cover = o->brain_cover;
     return s;
-}
-
-// Options as a flat JSON object (the run's record, and what --resume reads back). Strings are
-// paths: quotes and backslashes are escaped.
-static void json_escape(char *out, size_t n, const char *s) {
-    size_t j = 0;
-    for (; *s && j + 3 < n; s++) {
-        if (*s == '"' || *s == '\\') out[j++] = '\\';
-        out[j++] = (char)((unsigned char)*s < 0x20 ? ' ' : *s);
-    }
-    out[j] = 0;
-}
-
-int train_options_to_json(const train_options *o, char *out, size_t n) {
-    char cfg[1024], data[8300];
-    if (swinmae_config_to_json(&o->cfg, cfg, sizeof cfg)) return -1;
-    json_escape(data, sizeof data, o->data);
-    int k = snprintf(out, n,
-                     "{\"config\":%s,\"epochs\":%d,\"batch\":%d,\"lr\":%.17g,\"min_lr\":%.17g,"
-                     "\"warmup_epochs\":%.17g,\"mask_ratio\":%.17g,\"mask_unit\":%d,\"mask_brain\":%d,"
-                     "\"brain_cover\":%.17g,\"drop_path\":%d,\"seed\":\"%" PRIu64 "\",\"save_every\":%d,"
-                     "\"recon_count\":%d,\"data\":\"%s\",\"modality\":\"%s\",\"z_first\":%d,\"z_last\":%d,"
-                     "\"val_fraction\":%.17g,\"ranks\":%d}",
-                     cfg, o->epochs, o->batch, o->lr, o->min_lr, o->warmup_epochs, o->mask_ratio, o->mask_unit,
-                     o->mask_brain, o->brain_cover, o->drop_path, o->seed, o->save_every, o->recon_count, data,
-                     o->modality, o->z_first, o->z_last, o->val_fraction, o->ranks > 0 ? o->ranks : 1);
-    return k > 0 && (size_t)k < n ? 0 : -1;
-}
-
-// The value text after "key": in a flat JSON object (NULL when absent).
-static const char *json_find(const char *json, const char *key) {
-    char pat[80];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(json, pat);
-    return p ? p + strlen(pat) : NULL;
-}
-
-static int json_number(const char *json, const char *key, double *v) {
-    const char *p = json_find(json, key);
-    if (!p) return -1;
-    if (*p == '"') p++;  // 64-bit integers are quoted
-    char *end;
-    *v = strtod(p, &end);
-    return end == p ? -1 : 0;
-}
-
-static int json_u64(const char *json, const char *key, uint64_t *v) {
-    const char *p = json_find(json, key);
-    if (!p) return -1;
-    if (*p == '"') p++;
-    char *end;
-    errno = 0;
-    *v = strtoull(p, &end, 10);
-    return end == p || errno ? -1 : 0;
-}
-
-static int json_string(const char *json, const char *key, char *out, size_t n) {
-    const char *p = json_find(json, key);
-    if (!p || *p != '"') return -1;
-    size_t j = 0;
-    for (p++; *p && *p != '"'; p++) {
-        if (*p == '\\' && p[1]) p++;
-        if (j + 1 < n) out[j++] = *p;
-    }
-    out[j] = 0;
-    return *p == '"' ? 0 : -1;
-}
-
-int train_options_from_json(train_options *o, const char *json, const char *what) {
-    train_options_default(o);
-    const char *c = json_find(json, "config");
-    if (!c || *c != '{') return as_fail("%s: no model config in the run's options", what);
-    const char *ce = strchr(c, '}');
-    if (!ce) return as_fail("%s: bad model config in the run's options", what);
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%.*s", (int)(ce - c + 1), c);
-    if (swinmae_config_parse(&o->cfg, cfg, what)) return -1;
-    struct {
-        const char *key;
-        double *d;
-        int *i;
-    } num[] = {{"epochs", NULL, &o->epochs},       {"batch", NULL, &o->batch},
-               {"lr", &o->lr, NULL},               {"min_lr", &o->min_lr, NULL},
-               {"warmup_epochs", &o->warmup_epochs, NULL}, {"mask_ratio", &o->mask_ratio, NULL},
-               {"mask_unit", NULL, &o->mask_unit}, {"mask_brain", NULL, &o->mask_brain},
-               {"brain_cover", &o->brain_cover, NULL}, {"drop_path", NULL, &o->drop_path},
-               {"save_every", NULL, &o->save_every}, {"recon_count", NULL, &o->recon_count},
-               {"z_first", NULL, &o->z_first},     {"z_last", NULL, &o->z_last},
-               {"val_fraction", &o->val_fraction, NULL}};
-    for (size_t k = 0; k < sizeof num / sizeof num[0]; k++) {
-        double v;
-        if (json_number(ce, num[k].key, &v)) return as_fail("%s: run options lack \"%s\"", what, num[k].key);
-        if (num[k].d) *num[k].d = v;
-        else *num[k].i = (int)v;
-    }
-    if (json_u64(ce, "seed", &o->seed)) return as_fail("%s: run options lack \"seed\"", what);
-    double ranks;  // absent in runs from before MPI: one process
-    o->ranks = json_number(ce, "ranks", &ranks) ? 1 : (int)ranks;
-    if (json_string(ce, "data", o->data, sizeof o->data) ||
-        json_string(ce, "modality", o->modality, sizeof o->modality))
-        return as_fail("%s: run options lack the data settings", what);
-    return 0;
-}
-
-// ---- training state --------------------------------------------------------------------------
-
-int train_state_to_json(const train_state *s, char *out, size_t n) {
-    int k = snprintf(out, n,
-                     "{\"global_step\":%ld,\"best_val\":%.17g,\"best_epoch\":%d,\"elapsed\":%.17g,"
-                     "\"loss_sum\":%.17g,\"loss_count\":%ld,\"n_train\":%d,\"n_val\":%d,\"data_hash\":\"%" PRIu64
-                     "\"}",
-                     s->global_step, s->best_val, s->best_epoch, s->elapsed, s->loss_sum, s->loss_count, s->n_train,
-                     s->n_val, s->data_hash);
-    return k > 0 && (size_t)k < n ? 0 : -1;
-}
-
-int train_state_from_json(train_state *s, const char *json, const char *what) {
-    double v[7];
-    const char *keys[7] = {"global_step", "best_val", "best_epoch", "elapsed", "loss_sum", "loss_count", "n_train"};
-    for (int k = 0; k < 7; k++)
-        if (json_number(json, keys[k], &v[k])) return as_fail("%s: training state lacks \"%s\"", what, keys[k]);
-    double nv;
-    if (json_number(json, "n_val", &nv) || json_u64(json, "data_hash", &s->data_hash))
-        return as_fail("%s: training state lacks the data record", what);
-    s->global_step = (long)v[0];
-    s->best_val = v[1];  // "inf" parses with strtod, "nan" too
-    s->best_epoch = (int)v[2];
-    s->elapsed = v[3];
-    s->loss_sum = v[4];
-    s->loss_count = (long)v[5];
-    s->n_train = (int)v[6];
-    s->n_val = (int)nv;
-    return 0;
 }
 
 int train_load_options(train_options *o, const char *out_dir) {

@@ -1,4 +1,4 @@
-#include "train/flops.h"
+#include "model/swinmae/flops.h"
 
 // One Swin block on N tokens of dim d: qkv, attention (QK^T and AV over windows of w*w
 // tokens; all heads together span d), proj, and the two MLP layers.

@@ -6,14 +6,14 @@
 //   first_patch_expanding (Linear 8C->16C, regroup, LN(4C))
 //   layers_up.u (stage s = 2-u): blocks; u < 2: upsample (Linear, regroup, LN)
 //   norm_up -> decoder_pred -> masked MSE against patchify(images)
-#include "model/swin_mae.h"
+#include "model/swinmae/swin_mae.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 #include "nn/nn.h"
 #include "nn/swin_block.h"
 #include "util/error.h"

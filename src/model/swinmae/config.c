@@ -1,4 +1,4 @@
-#include "model/config.h"
+#include "model/swinmae/config.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "model/relpos.h"
+#include "model/swinmae/relpos.h"
 
 void relative_position_index(int64_t *idx, int window) {
     int w = window, n = w * w;

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/config.h"
+#include "model/swinmae/config.h"
 #include "model/params.h"
 
 struct swinmae_plan;  // per-layer views into params, grads and the arena (swin_mae.c)

@@ -1,0 +1,66 @@
+// The method registry and the method-independent model functions (see model.h).
+#include "model/model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "model/checkpoint.h"  // checkpoint_load_file, checkpoint_save
+#include "util/error.h"        // as_fail
+
+extern const model_method model_swinmae;
+
+// One line per method. The first is what untagged checkpoints are.
+static const model_method *const methods[] = {&model_swinmae};
+#define N_METHODS (int)(sizeof methods / sizeof methods[0])
+
+const model_method *model_method_find(const char *name) {
+    for (int i = 0; i < N_METHODS; i++)
+        if (!strcmp(methods[i]->name, name)) return methods[i];
+    return NULL;
+}
+
+const model_method *model_method_of_checkpoint(const st_file *f) {
+    const char *tag = st_meta(f, CHECKPOINT_METHOD_KEY);
+    if (!tag) return methods[0];
+    const model_method *mm = model_method_find(tag);
+    if (!mm) as_fail("%s: a checkpoint of method '%.40s', which this build does not know", f->path, tag);
+    return mm;
+}
+
+int model_create(model *m, const char *method, const char *config_json, int max_batch, int training,
+                 const char *what) {
+    memset(m, 0, sizeof *m);
+    const model_method *mm = model_method_find(method);
+    if (!mm) return as_fail("%s: unknown method '%s'", what, method);
+    m->method = mm;
+    return mm->create(m, config_json, max_batch, training, what);
+}
+
+void model_free(model *m) {
+    if (m->method) m->method->free(m);
+    memset(m, 0, sizeof *m);
+}
+
+int model_load(model *m, const char *checkpoint, int max_batch) {
+    memset(m, 0, sizeof *m);
+    st_file f;
+    if (st_open(&f, checkpoint)) return -1;
+    char cfg[2048];
+    const model_method *mm = model_method_of_checkpoint(&f);
+    int rc = -1;
+    if (mm && !mm->checkpoint_config(&f, cfg, sizeof cfg)) {
+        m->method = mm;
+        if (!mm->create(m, cfg, max_batch, 0, checkpoint)) {
+            rc = checkpoint_load_file(&f, m->table, m->params);
+            if (rc) model_free(m);
+        } else {
+            m->method = NULL;
+        }
+    }
+    st_close(&f);
+    return rc;
+}
+
+int model_save(const model *m, const char *path, const st_kv *extra, int n_extra) {
+    return checkpoint_save(path, m->table, m->params, extra, n_extra);
+}

@@ -1,0 +1,79 @@
+// The Swin MAE behind the model interface (model/model.h): its config is swinmae_config as
+// JSON, its state a swinmae, its detection reconstruction the masked-token shortcut.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "model/checkpoint.h"        // checkpoint_config
+#include "model/model.h"
+#include "model/swinmae/flops.h"     // swinmae_flops_forward, swinmae_flops_train
+#include "model/swinmae/swin_mae.h"  // swinmae_*
+#include "util/error.h"              // as_fail, as_malloc
+
+static swinmae *impl(const model *m) { return m->impl; }
+
+static int create(model *m, const char *config_json, int max_batch, int training, const char *what) {
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    if (config_json && swinmae_config_parse(&cfg, config_json, what)) return -1;
+    swinmae *s = as_malloc(sizeof *s);
+    if (swinmae_create(s, &cfg, max_batch, training)) {
+        free(s);
+        char why[512];
+        snprintf(why, sizeof why, "%s", as_error());
+        return as_fail("%s: %s", what, why);
+    }
+    m->impl = s;
+    m->table = &s->table;
+    m->params = s->params;
+    m->grads = s->grads;
+    m->img_size = cfg.img_size;
+    m->in_chans = cfg.in_chans;
+    m->patch_size = cfg.patch_size;
+    m->max_batch = max_batch;
+    return 0;
+}
+
+static void destroy(model *m) {
+    if (!m->impl) return;
+    swinmae_free(impl(m));
+    free(m->impl);
+}
+
+static int config_to_json(const model *m, char *out, size_t n) { return swinmae_config_to_json(&impl(m)->cfg, out, n); }
+
+static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
+    swinmae_config cfg;
+    if (checkpoint_config(f, &cfg)) return -1;
+    return swinmae_config_to_json(&cfg, out, n) ? as_fail("%s: config too long", f->path) : 0;
+}
+
+static float train_batch(model *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
+                         uint64_t drop_seed) {
+    float loss = swinmae_forward(impl(m), images, token_mask, B, drop_path, drop_seed);
+    swinmae_backward(impl(m));
+    return loss;
+}
+
+static float reconstruct(model *m, float *out, const float *images, const uint8_t *token_mask, int B) {
+    swinmae *s = impl(m);
+    // Eval mode (DropPath off; the reference forgot this). Detection reads the prediction at the
+    // masked tokens only, so the last decoder stage runs only there.
+    float loss = swinmae_forward_masked(s, images, token_mask, B);
+    swinmae_unpatchify(&s->cfg, swinmae_pred(s), out, B);
+    return loss;
+}
+
+static double flops_per_image(const model *m, int training) {
+    return training ? swinmae_flops_train(&impl(m)->cfg) : swinmae_flops_forward(&impl(m)->cfg);
+}
+
+const model_method model_swinmae = {
+    .name = "swinmae",
+    .create = create,
+    .free = destroy,
+    .config_to_json = config_to_json,
+    .checkpoint_config = config_of_checkpoint,
+    .train_batch = train_batch,
+    .reconstruct = reconstruct,
+    .flops_per_image = flops_per_image,
+};
