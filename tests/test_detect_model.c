@@ -12,6 +12,7 @@
 #include "detect/model_adapter.h"
 #include "helpers/testutil.h"
 #include "model/checkpoint.h"
+#include "model/model.h"
 #include "model/swinmae/swin_mae.h"
 #include "util/error.h"
 #include "util/rng.h"
@@ -33,11 +34,9 @@ static void make_slice(float *img, uint8_t *brain) {
         }
 }
 
-static void load_model(swinmae *m, const char *ckpt, int max_batch) {
-    swinmae_config c;
-    CHECK(checkpoint_read_config(ckpt, &c) == 0, "read config: %s", as_error());
-    CHECK(swinmae_create(m, &c, max_batch, 0) == 0, "create: %s", as_error());
-    CHECK(checkpoint_load(ckpt, &m->table, m->params) == 0, "load: %s", as_error());
+static void load_model(model *m, const char *ckpt, int max_batch) {
+    CHECK(model_load(m, ckpt, max_batch) == 0, "load: %s", as_error());
+    CHECK(!strcmp(m->method->name, "swinmae"), "an untagged checkpoint is a Swin MAE");
 }
 
 int main(void) {
@@ -56,10 +55,11 @@ int main(void) {
         free(p);
         param_table_free(&t);
     }
-    swinmae m4, m1;
+    model m4, m1;
     load_model(&m4, ckpt, 4);
     load_model(&m1, ckpt, 1);
-    const int C = m4.cfg.in_chans, L = (S / 4) * (S / 4);
+    swinmae *s1 = m1.impl;  // the Swin MAE behind the interface, for the direct computations
+    const int C = m4.in_chans, L = (S / 4) * (S / 4);
     static float img[S * S], map[S * S], map2[S * S], map1[S * S], comp[S * S];
     static uint8_t brain[S * S], none[S * S];
     make_slice(img, brain);
@@ -71,7 +71,7 @@ int main(void) {
     CHECK(p.patch == 4 && p.max_batch == 4, "params from the model");
     for (int i = 0; i < S * S; i++) comp[i] = img[i];
     amap_model_ctx ctx = {.model = &m4, .composite = comp};
-    int n = amap_slice(map, img, brain, S, S, C, &p, amap_model_swinmae, &ctx);
+    int n = amap_slice(map, img, brain, S, S, C, &p, amap_model_run, &ctx);
     CHECK(n > 4, "windows scored: %d (more than one batch)", n);
     CHECK(ctx.forwards == n, "one forward per window: %ld vs %d", ctx.forwards, n);
     float mx = 0, mn = 1;
@@ -84,12 +84,12 @@ int main(void) {
 
     // deterministic; the same with batches of 1 (split batches) and with a batch larger than the model's
     amap_model_ctx ctx2 = {.model = &m4};
-    amap_slice(map2, img, brain, S, S, C, &p, amap_model_swinmae, &ctx2);
+    amap_slice(map2, img, brain, S, S, C, &p, amap_model_run, &ctx2);
     CHECK(!memcmp(map, map2, sizeof map), "deterministic");
     amap_model_ctx ctx1 = {.model = &m1};
     amap_params p1 = p;
     p1.max_batch = 3;  // the adapter splits 3 into single forwards
-    amap_slice(map1, img, brain, S, S, C, &p1, amap_model_swinmae, &ctx1);
+    amap_slice(map1, img, brain, S, S, C, &p1, amap_model_run, &ctx1);
     tu_allclose("batch 1 == batch 4", map1, map, S * S, 1e-4, 1e-4);
 
     // direct: window k through swinmae_forward by hand
@@ -101,8 +101,8 @@ int main(void) {
     uint8_t *tm = as_malloc(L);
     for (int c = 0; c < C; c++) memcpy(in + c * S * S, img, sizeof img);
     amap_token_mask(tm, &win[k], S, S, 4);
-    swinmae_forward(&m1, in, tm, 1, 0, 0);
-    swinmae_unpatchify(&m1.cfg, swinmae_pred(&m1), rec, 1);
+    swinmae_forward(s1, in, tm, 1, 0, 0);
+    swinmae_unpatchify(&s1->cfg, swinmae_pred(s1), rec, 1);
     float lo = INFINITY, hi = -INFINITY, r[S * S];
     for (int y = win[k].y0; y < win[k].y0 + win[k].h; y++)
         for (int x = win[k].x0; x < win[k].x0 + win[k].w; x++) {
@@ -125,14 +125,14 @@ int main(void) {
     memset(none, 0, sizeof none);
     amap_model_ctx ctx3 = {.model = &m4};
     for (int i = 0; i < S * S; i++) map2[i] = NAN;
-    CHECK(amap_slice(map2, img, none, S, S, C, &p, amap_model_swinmae, &ctx3) == 0 && ctx3.forwards == 0,
+    CHECK(amap_slice(map2, img, none, S, S, C, &p, amap_model_run, &ctx3) == 0 && ctx3.forwards == 0,
           "no brain: no window");
     ok = 1;
     for (int i = 0; i < S * S; i++) ok &= map2[i] == 0.0f;
     CHECK(ok, "no brain: all-zero map, no NaN");
     // a constant slice: every window flat -> all-zero map, no NaN
     for (int i = 0; i < S * S; i++) map1[i] = 0.5f;
-    amap_slice(map2, map1, NULL, S, S, C, &p, amap_model_swinmae, &ctx3);
+    amap_slice(map2, map1, NULL, S, S, C, &p, amap_model_run, &ctx3);
     ok = 1;
     for (int i = 0; i < S * S; i++) ok &= isfinite(map2[i]) && map2[i] >= 0 && map2[i] <= 1;
     CHECK(ok, "constant slice: finite map in [0,1]");
@@ -140,24 +140,24 @@ int main(void) {
     // encoder stage outputs (attention maps, A.2) of the lean inference model equal the training model's
     {
         swinmae mt;
-        swinmae_config c = m1.cfg;
+        swinmae_config c = s1->cfg;
         CHECK(swinmae_create(&mt, &c, 1, 1) == 0, "training model");
-        memcpy(mt.params, m1.params, sizeof(float) * m1.table.n_floats);
+        memcpy(mt.params, s1->params, sizeof(float) * s1->table.n_floats);
         memset(tm, 0, L);
-        swinmae_forward(&m1, in, tm, 1, 0, 0);
+        swinmae_forward(s1, in, tm, 1, 0, 0);
         swinmae_forward(&mt, in, tm, 1, 0, 0);
         for (int st = 0; st < SWINMAE_STAGES; st++) {
             int R = swinmae_stage_res(&c, st);
             char name[64];
             snprintf(name, sizeof name, "stage %d output (inference == training)", st);
-            tu_allclose(name, swinmae_stage_output(&m1, st), swinmae_stage_output(&mt, st),
+            tu_allclose(name, swinmae_stage_output(s1, st), swinmae_stage_output(&mt, st),
                         (size_t)R * R * swinmae_stage_dim(&c, st), 1e-5, 1e-5);
         }
         swinmae_free(&mt);
     }
 
     // refusals
-    swinmae_config bad = m4.cfg;
+    model bad = m4;
     CHECK(amap_check_model(&bad, S, 32, "tiny.safetensors") == 0, "matching model accepted");
     CHECK(amap_check_model(&bad, 224, 32, "tiny.safetensors") == -1 && strstr(as_error(), "tiny.safetensors") &&
               strstr(as_error(), "64x64"),
@@ -169,6 +169,6 @@ int main(void) {
           "2 channels refused: %s", as_error());
 
     free(in), free(rec), free(tm);
-    swinmae_free(&m4), swinmae_free(&m1);
+    model_free(&m4), model_free(&m1);
     return tu_finish();
 }

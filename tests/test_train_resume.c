@@ -19,7 +19,7 @@ static const char *SMALL = "img_size=32,patch_size=2,window=2,embed_dim=16,depth
 
 static void small_options(train_options *o, const char *out, int epochs) {
     train_options_default(o);
-    swinmae_config_parse(&o->cfg, SMALL, "test");
+    train_options_set_config(o, SMALL, "test");
     o->epochs = epochs;
     o->batch = 8;
     o->warmup_epochs = 1;

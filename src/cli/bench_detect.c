@@ -24,9 +24,8 @@
 #include "detect/anomaly_map.h"
 #include "detect/model_adapter.h"
 #include "detect/postproc.h"
-#include "model/checkpoint.h"
+#include "model/model.h"
 #include "nn/nn.h"
-#include "model/swinmae/flops.h"  // swinmae_flops_forward
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"  // json_top_*: the PyTorch side's JSON line
@@ -180,39 +179,40 @@ int bench_detect(int argc, char **argv) {
             return cli_usage_error("bench", "cannot find bench/torch_detect.py (set ANOSWIN_SOURCE_DIR, give "
                                             "--torch-script, or --no-torch)");
     }
-    swinmae_config cfg;
-    swinmae_config_default(&cfg);
-    if (strcmp(config, "paper") && swinmae_config_parse(&cfg, config, "--config")) return cli_report_error();
+    const model_method *mm = model_method_default();
+    char cfg[2048];
+    if (mm->config_parse(NULL, strcmp(config, "paper") ? config : NULL, cfg, sizeof cfg, NULL, "--config"))
+        return cli_report_error();
     nn_set_threads(threads);
 
     char dir[4200];
     if (keep) snprintf(dir, sizeof dir, "%s", keep);
     else snprintf(dir, sizeof dir, "/tmp/anoswin-bench-detect-%d", (int)getpid());
     if (fs_mkdirs(dir)) return cli_report_error();
-    swinmae m;
-    if (swinmae_create(&m, &cfg, batch, 0)) return cli_report_error();
-    params_init(&m.table, m.params, 1);
+    model m;
+    if (model_create(&m, mm->name, cfg, batch, 0, "--config")) return cli_report_error();
+    m.method->init_params(&m, 1);
     char path[4400];
     fs_join(path, sizeof path, dir, "ckpt.safetensors");
-    if (torch && checkpoint_save(path, &m.table, m.params, NULL, 0)) return cli_report_error();
+    if (torch && model_save(&m, path, NULL, 0)) return cli_report_error();
 
     slice_stack s;
     char source[4400];
-    if (bench_slices(&s, source, sizeof source, image, phantom, dir, cfg.img_size, nslices)) return cli_report_error();
-    int S = s.size, C = cfg.in_chans;
+    if (bench_slices(&s, source, sizeof source, image, phantom, dir, m.img_size, nslices)) return cli_report_error();
+    int S = s.size, C = m.in_chans;
     size_t hw = (size_t)S * S;
     fs_join(path, sizeof path, dir, "slices.f32");
     if (fs_write_all(path, s.img, sizeof(float) * s.n * hw)) return cli_report_error();
     char desc[256];
-    swinmae_config_describe(&cfg, desc, sizeof desc);
+    mm->describe(&m, desc, sizeof desc);
     printf("bench detect: %s, %d threads, batch %d, %d slices of %dx%d from %s\n", desc, threads, batch, s.n, S, S,
            source);
 
     float *maps = as_malloc(sizeof(float) * s.n * hw);
     {  // warm-up forward (allocation, thread pools), untimed
         float *in = as_calloc((size_t)C * hw, sizeof(float));
-        uint8_t *tm = as_calloc((size_t)swinmae_num_tokens(&cfg), 1);
-        swinmae_forward(&m, in, tm, 1, 0, 0);
+        uint8_t *tm = as_calloc((size_t)model_tokens(&m), 1);
+        mm->predict(&m, NULL, in, tm, 1);
         free(in), free(tm);
     }
     for (int z = 0; z < nsizes; z++) {
@@ -221,7 +221,7 @@ int bench_detect(int argc, char **argv) {
         amap_defaults(&ap);
         ap.window = ms;
         amap_params_for_model(&ap, &m);
-        if (amap_check_model(&cfg, S, ms, "--config")) return cli_report_error();
+        if (amap_check_model(&m, S, ms, "--config")) return cli_report_error();
         // the windows, for the PyTorch side
         int nw_total = 0;
         int32_t *rows = NULL;
@@ -240,7 +240,7 @@ int bench_detect(int argc, char **argv) {
         double t0 = now_seconds(), c0 = cpu_seconds(RUSAGE_SELF);
         for (int k = 0; k < s.n; k++) {
             amap_model_ctx ctx = {.model = &m};
-            if (amap_slice(maps + k * hw, s.img + k * hw, s.brain + k * hw, S, S, C, &ap, amap_model_swinmae, &ctx) < 0)
+            if (amap_slice(maps + k * hw, s.img + k * hw, s.brain + k * hw, S, S, C, &ap, amap_model_run, &ctx) < 0)
                 return cli_report_error();
         }
         double ours = (now_seconds() - t0) / s.n, ours_cpu = (cpu_seconds(RUSAGE_SELF) - c0) / s.n;
@@ -254,7 +254,7 @@ int bench_detect(int argc, char **argv) {
         free(rows);
         printf("  %2d px mask: %.1f windows/slice\n", ms, (double)nw_total / s.n);
         printf("    anoswin   %8.3f s/slice  (%.3f CPU s/slice, %.1f GFLOP/s of full forwards)\n", ours, ours_cpu,
-               swinmae_flops_forward(&cfg) * nw_total / s.n / ours * 1e-9);
+               mm->flops_per_image(&m, 0) * nw_total / s.n / ours * 1e-9);
         fflush(stdout);
         if (torch) {
             double theirs = 0, theirs_cpu = 0, diff = 0;
@@ -294,7 +294,7 @@ int bench_detect(int argc, char **argv) {
     }
     free(maps);
     slices_free(&s);
-    swinmae_free(&m);
+    model_free(&m);
     if (!keep && fs_remove_tree(dir)) return cli_report_error();  // our own /tmp/anoswin-bench-detect-<pid>
     return EXIT_OK;
 }

@@ -14,10 +14,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "model/swinmae/config.h"  // swinmae_config_parse
+#include "model/model.h"   // model_*: the config, its description and FLOPs
 #include "nn/nn.h"         // nn_set_threads
 #include "train/bench.h"   // bench_sgemm_gflops, bench_train_step
-#include "model/swinmae/flops.h"   // swinmae_flops_train
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"  // json_top_*: the PyTorch side's JSON line
@@ -58,7 +57,7 @@ typedef struct measured {
 
 enum { JOB_SGEMM, JOB_STEP };
 
-static int run_child_job(int job, const swinmae_config *cfg, int batch, int threads, int steps, int warmup,
+static int run_child_job(int job, const char *method, const char *cfg, int batch, int threads, int steps, int warmup,
                          int sgemm_n, measured *out) {
     int fd[2];
     if (pipe(fd)) return as_fail("bench: pipe: %s", strerror(errno));
@@ -75,7 +74,7 @@ static int run_child_job(int job, const swinmae_config *cfg, int batch, int thre
             r.ok = 1;
         } else {
             bench_step_result s;
-            if (bench_train_step(cfg, batch, steps, warmup, &s) == 0) {
+            if (bench_train_step(method, cfg, batch, steps, warmup, &s) == 0) {
                 r.ok = 1;
                 r.value = s.img_per_s;
                 r.step_s = s.step_s;
@@ -187,9 +186,9 @@ static int bench_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-    swinmae_config cfg;
-    swinmae_config_default(&cfg);
-    if (config && swinmae_config_parse(&cfg, config, "--config")) return cli_report_error();
+    const model_method *mm = model_method_default();
+    char cfg[2048];
+    if (mm->config_parse(NULL, config, cfg, sizeof cfg, NULL, "--config")) return cli_report_error();
     char script_path[4300];
     if (!no_torch) {
         if (script)
@@ -198,22 +197,27 @@ static int bench_train(int argc, char **argv) {
             return cli_usage_error("bench", "cannot find bench/torch_train_step.py (set ANOSWIN_SOURCE_DIR, "
                                             "give --torch-script, or --no-torch)");
     }
+    // A model for its description and FLOPs only, freed before the measurements fork (their
+    // peak RSS must not include it).
+    model m;
+    if (model_create(&m, mm->name, cfg, 1, 0, "--config")) return cli_report_error();
     char desc[256];
-    swinmae_config_describe(&cfg, desc, sizeof desc);
-    double gflop = swinmae_flops_train(&cfg) / 1e9;
+    mm->describe(&m, desc, sizeof desc);
+    double gflop = mm->flops_per_image(&m, 1) / 1e9, gflop_fwd = mm->flops_per_image(&m, 0) / 1e9;
+    model_free(&m);
     printf("anoswin bench train: %s\n", desc);
     printf("batch %ld, %ld threads, %ld timed steps after %ld warm-up\n", batch, threads, steps, warmup);
     printf("model: %.3f GFLOP per image per training step (forward %.3f; matmul/conv only)\n", gflop,
-           swinmae_flops_forward(&cfg) / 1e9);
+           gflop_fwd);
     fflush(stdout);
 
     measured peak, ours, torch;
-    if (run_child_job(JOB_SGEMM, &cfg, 0, (int)threads, 0, 0, (int)sgemm_n, &peak)) return cli_report_error();
+    if (run_child_job(JOB_SGEMM, mm->name, cfg, 0, (int)threads, 0, 0, (int)sgemm_n, &peak)) return cli_report_error();
     printf("sgemm peak: %.1f GFLOP/s (%ldx%ldx%ld, %ld threads, best of 3)\n\n", peak.r.value, sgemm_n, sgemm_n,
            sgemm_n, threads);
     printf("%-16s %9s %9s %9s %7s %12s\n", "", "img/s", "s/step", "GFLOP/s", "%peak", "peak RSS");
     fflush(stdout);
-    if (run_child_job(JOB_STEP, &cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, &ours))
+    if (run_child_job(JOB_STEP, mm->name, cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, &ours))
         return cli_report_error();
     double g_ours = ours.r.value * gflop;
     printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", "anoswin", ours.r.value, ours.r.step_s, g_ours,

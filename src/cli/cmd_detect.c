@@ -306,14 +306,14 @@ static int run(int argc, char **argv, int calibrate) {
     if (threads > 0) nn_set_threads(threads);
 
     // the model first: a checkpoint that cannot score grey slices is refused before any subject
-    swinmae m;
-    if (amap_load_model(&m, ckpt, batch)) return cli_report_error();
-    if (amap_check_model(&m.cfg, m.cfg.img_size, o.amap.window, ckpt)) {
-        swinmae_free(&m);
+    model m;
+    if (model_load(&m, ckpt, batch)) return cli_report_error();
+    if (amap_check_model(&m, m.img_size, o.amap.window, ckpt)) {
+        model_free(&m);
         return cli_report_error();
     }
-    if (amap_check_stride(o.amap.stride, o.amap.window, m.cfg.patch_size)) {
-        swinmae_free(&m);
+    if (amap_check_stride(o.amap.stride, o.amap.window, m.patch_size)) {
+        model_free(&m);
         return cli_usage_error(cmd, "%s", as_error());
     }
     o.checkpoint = ckpt;
@@ -359,7 +359,7 @@ static int run(int argc, char **argv, int calibrate) {
         calib_file = "calibration.json";
     } else if (calib_file) {
         if (calibration_read(&cal, calib_file) ||
-            calibration_check(&cal, calib_file, &o.amap, &o.slices, calib_hash_floats(m.params, m.table.n_floats))) {
+            calibration_check(&cal, calib_file, &o.amap, &o.slices, calib_hash_floats(m.params, m.table->n_floats))) {
             rc = cli_report_error();
             goto done;
         }
@@ -407,7 +407,7 @@ static int run(int argc, char **argv, int calibrate) {
 done:
     inputs_free(&subs);
     inputs_free(&hsubs);
-    swinmae_free(&m);
+    model_free(&m);
     return rc;
 }
 

@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 #include "data/slices.h"
 #include "data/volume.h"
-#include "detect/model_adapter.h"  // amap_load_model, amap_check_model
+#include "detect/model_adapter.h"  // amap_check_model
+#include "model/model.h"
 #include "io/png.h"
 #include "nn/nn.h"                 // nn_set_threads
 #include "util/error.h"
@@ -50,9 +51,8 @@ static int ends_with(const char *s, const char *suffix) {
 
 // Reconstructs n slices (n, S, S) into rec; pix (n, S, S) pixel masks. Returns the masked MSE
 // over all masked tokens (-1 if none).
-static double reconstruct_slices(float *rec, const float *img, const uint8_t *pix, int n, swinmae *m, int paste) {
-    const swinmae_config *c = &m->cfg;
-    int S = c->img_size, P = c->patch_size, G = S / P, L = G * G, C = c->in_chans, B = m->max_batch;
+static double reconstruct_slices(float *rec, const float *img, const uint8_t *pix, int n, model *m, int paste) {
+    int S = m->img_size, P = m->patch_size, G = S / P, L = G * G, C = m->in_chans, B = m->max_batch;
     size_t hw = (size_t)S * S;
     float *in = as_malloc(sizeof(float) * B * C * hw), *out = as_malloc(sizeof(float) * B * C * hw);
     uint8_t *tm = as_malloc((size_t)B * L);
@@ -77,9 +77,8 @@ static double reconstruct_slices(float *rec, const float *img, const uint8_t *pi
                 masked += full;
             }
         }
-        float loss = swinmae_forward(m, in, tm, nb, 0, 0);
+        float loss = m->method->predict(m, out, in, tm, nb);
         loss_sum += (double)loss * masked, loss_n += masked;  // the loss averages over the batch's masked tokens
-        swinmae_unpatchify(c, swinmae_pred(m), out, nb);
         for (int b = 0; b < nb; b++) {
             float *r = rec + (size_t)(first + b) * hw;
             const float *x = img + (size_t)(first + b) * hw;
@@ -158,11 +157,11 @@ int cmd_reconstruct(int argc, char **argv) {
     if (png_in != ends_with(out, ".png"))
         return cli_usage_error("reconstruct", "OUT must be a PNG for a PNG input and a NIfTI for a NIfTI input");
     if (threads > 0) nn_set_threads(threads);
-    swinmae m;
-    if (amap_load_model(&m, ckpt, batch)) return cli_report_error();
-    int S = m.cfg.img_size, rc = EXIT_OK;
+    model m;
+    if (model_load(&m, ckpt, batch)) return cli_report_error();
+    int S = m.img_size, rc = EXIT_OK;
     size_t hw = (size_t)S * S;
-    if (amap_check_model(&m.cfg, S, m.cfg.patch_size, ckpt)) goto fail;
+    if (amap_check_model(&m, S, m.patch_size, ckpt)) goto fail;
     if (png_in) {
         float *img;
         int w, h;
@@ -225,9 +224,9 @@ int cmd_reconstruct(int argc, char **argv) {
         slices_free(&s);
         if (e) goto fail;
     }
-    swinmae_free(&m);
+    model_free(&m);
     return rc;
 fail:
-    swinmae_free(&m);
+    model_free(&m);
     return cli_report_error();
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "model/swinmae/config.h"      // swinmae_config_parse
 #include "train/dist.h"        // dist_init, dist_rank: mpirun ranks
 #include "train/train_data.h"  // train_data_load
 #include "train/trainer.h"     // train_run
@@ -72,7 +71,7 @@ static int report_rank_error(void) {
 }
 
 // A --config value: a readable file holds JSON or key=value text; anything else is the text.
-static int parse_config(swinmae_config *cfg, const char *arg) {
+static int parse_config(train_options *o, const char *arg) {
     if (fs_exists(arg) && !fs_is_dir(arg)) {
         unsigned char *data;
         size_t n;
@@ -81,11 +80,11 @@ static int parse_config(swinmae_config *cfg, const char *arg) {
         memcpy(text, data, n);
         text[n] = 0;
         free(data);
-        int rc = swinmae_config_parse(cfg, text, arg);
+        int rc = train_options_set_config(o, text, arg);
         free(text);
         return rc;
     }
-    return swinmae_config_parse(cfg, arg, "--config");
+    return train_options_set_config(o, arg, "--config");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -248,7 +247,7 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
         if (strlen(keep) >= sizeof o.data) return cli_usage_error("train", "--data: path too long");
         snprintf(o.data, sizeof o.data, "%s", keep);
         free(abs);
-        if (config && parse_config(&o.cfg, config)) return report_rank_error();
+        if (config && parse_config(&o, config)) return report_rank_error();
         if (o.z_last < o.z_first) return cli_usage_error("train", "--z-last %d is before --z-first %d", o.z_last, o.z_first);
     }
     if (!dist_is_root()) o.quiet = 1;  // one progress display: rank 0's

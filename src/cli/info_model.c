@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
-#include "model/swinmae/config.h"
+#include "model/model.h"
 #include "model/params.h"
 #include "util/error.h"
 
@@ -24,47 +24,40 @@ static const char *commas(size_t v, char *buf, size_t n) {
     return buf;
 }
 
-int info_model(const char *config, const char *checkpoint) {
-    swinmae_config cfg;
-    swinmae_config_default(&cfg);
-    const char *source = "paper default";
-    st_file f = {0};
+// The config (the checkpoint's, with --config on top) and its source, for info_model.
+static int info_config(const model_method **mm, char *cfg, size_t n, const char **source, const char *config,
+                       st_file *f, const char *checkpoint) {
+    char base[2048];
+    *mm = checkpoint ? model_method_of_checkpoint(f) : model_method_default();
+    *source = "paper default";
+    if (!*mm) return -1;
     if (checkpoint) {
-        if (st_open(&f, checkpoint)) return cli_report_error();
-        // The checkpoint's config, with --config (if any) applied on top.
-        if (checkpoint_config(&f, &cfg)) {
-            st_close(&f);
-            return cli_report_error();
-        }
-        source = st_meta(&f, "anoswin.config") ? "checkpoint metadata" : "checkpoint tensor shapes";
+        if ((*mm)->checkpoint_config(f, base, sizeof base)) return -1;
+        *source = st_meta(f, "anoswin.config") ? "checkpoint metadata" : "checkpoint tensor shapes";
     }
-    if (config) {
-        if (swinmae_config_parse(&cfg, config, "--config")) {
-            if (checkpoint) st_close(&f);
-            return cli_report_error();
-        }
-        source = checkpoint ? "checkpoint + --config" : "--config";
-    }
-    param_table t;
-    if (param_table_build(&t, &cfg)) {
+    if (config) *source = checkpoint ? "checkpoint + --config" : "--config";
+    return (*mm)->config_parse(checkpoint ? base : NULL, config, cfg, n, NULL, "--config");
+}
+
+int info_model(const char *config, const char *checkpoint) {
+    st_file f = {0};
+    if (checkpoint && st_open(&f, checkpoint)) return cli_report_error();
+    const model_method *mm;
+    const char *source;
+    char cfg[2048];
+    model m = {0};
+    if (info_config(&mm, cfg, sizeof cfg, &source, config, &f, checkpoint) ||
+        model_create(&m, mm->name, cfg, 1, 0, "--config") ||
+        (checkpoint && checkpoint_load_file(&f, m.table, m.params))) {
         if (checkpoint) st_close(&f);
+        model_free(&m);
         return cli_report_error();
     }
-    if (checkpoint) {
-        float *p = as_malloc(t.n_floats * sizeof(float));
-        int rc = checkpoint_load_file(&f, &t, p);
-        free(p);
-        if (rc) {
-            st_close(&f);
-            param_table_free(&t);
-            return cli_report_error();
-        }
-    }
-    char desc[256], json[512], a[32], b[32];
-    swinmae_config_describe(&cfg, desc, sizeof desc);
-    swinmae_config_to_json(&cfg, json, sizeof json);
-    printf("model: Swin MAE, %s (from %s)\n", desc, source);
-    printf("config: %s\n", json);
+    const param_table t = *m.table;
+    char desc[256], a[32], b[32];
+    mm->describe(&m, desc, sizeof desc);
+    printf("model: %s, %s (from %s)\n", mm->title, desc, source);
+    printf("config: %s\n", cfg);
     if (checkpoint) {
         printf("checkpoint: %s (loads strictly)\n", checkpoint);
         for (int i = 0; i < f.n_meta; i++)
@@ -85,7 +78,7 @@ int info_model(const char *config, const char *checkpoint) {
     printf("float32 parameter buffer: %.1f MiB (gradients and each AdamW moment the same)\n",
            (double)t.n_floats * 4 / (1 << 20));
     if (checkpoint) st_close(&f);
-    param_table_free(&t);
+    model_free(&m);
     return EXIT_OK;
 }
 

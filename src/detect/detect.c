@@ -68,51 +68,47 @@ static int write_overlay(const char *path, const float *img, const float *rec, c
     return rc;
 }
 
-// Attention maps (paper A.2) of one slice: an unmasked forward, then the channel mean of each
-// encoder stage output, min-max scaled and upsampled (nearest) to the image size.
-static int write_attention(const char *dir, int k, swinmae *m, const float *img, int S) {
-    const swinmae_config *c = &m->cfg;
-    int C = c->in_chans, L = swinmae_num_tokens(c);
+// Attention maps (paper A.2) of one slice from the method's stage maps (model.h), min-max scaled
+// and upsampled (nearest) to the image size. Methods without them write none.
+static int write_attention(const char *dir, int k, model *m, const float *img, int S) {
+    if (!m->method->stage_maps) return 0;
+    enum { MAX_STAGES = 8 };
+    int C = m->in_chans, res[MAX_STAGES];
     size_t n = (size_t)S * S;
     float *in = as_malloc(sizeof(float) * C * n), *up = as_malloc(sizeof(float) * n), *view = as_malloc(sizeof(float) * n);
-    uint8_t *tm = as_calloc((size_t)L, 1);
+    float *maps[MAX_STAGES];
+    for (int s = 0; s < MAX_STAGES; s++) maps[s] = as_malloc(sizeof(float) * n);
     for (int ch = 0; ch < C; ch++) memcpy(in + ch * n, img, sizeof(float) * n);
-    swinmae_forward(m, in, tm, 1, 0, 0);
-    int rc = 0;
-    for (int s = 0; s < SWINMAE_STAGES && !rc; s++) {
-        int R = swinmae_stage_res(c, s), D = swinmae_stage_dim(c, s);
-        const float *x = swinmae_stage_output(m, s);  // (1, R, R, D)
-        float *a = as_malloc(sizeof(float) * R * R), lo = INFINITY, hi = -INFINITY;
-        for (int t = 0; t < R * R; t++) {
-            double sum = 0;
-            for (int d = 0; d < D; d++) sum += x[(size_t)t * D + d];
-            a[t] = (float)(sum / D);
-            lo = fminf(lo, a[t]), hi = fmaxf(hi, a[t]);
-        }
+    int stages = m->method->stage_maps(m, in, maps, res, MAX_STAGES), rc = 0;
+    for (int s = 0; s < stages && !rc; s++) {
+        int R = res[s];
+        const float *a = maps[s];
+        float lo = INFINITY, hi = -INFINITY;
+        for (int t = 0; t < R * R; t++) lo = fminf(lo, a[t]), hi = fmaxf(hi, a[t]);
         int f = S / R;
         for (int y = 0; y < S; y++)
             for (int xx = 0; xx < S; xx++) {
                 float v = a[(y / f) * R + xx / f];
                 up[(size_t)y * S + xx] = hi > lo ? (v - lo) / (hi - lo) : 0.0f;
             }
-        free(a);
         detect_view_slice(view, up, S);
         char name[64], path[4200];
         snprintf(name, sizeof name, "z%03d_stage%d.png", k, s);
         fs_join(path, sizeof path, dir, name);
         rc = pngfile_write_map(path, view, S, S, 0, 1, COLORMAP_INFERNO);
     }
-    free(in), free(up), free(view), free(tm);
+    for (int s = 0; s < MAX_STAGES; s++) free(maps[s]);
+    free(in), free(up), free(view);
     return rc;
 }
 
-static int write_summary(const char *path, const detect_result *r, const detect_input *in, const swinmae *m,
+static int write_summary(const char *path, const detect_result *r, const detect_input *in, const model *m,
                          const slice_stack *s, const detect_options *o, const int *finding_z) {
     fs_file af;
     if (fs_file_open(&af, path)) return -1;
     FILE *f = af.f;
     char cfg[1024];
-    swinmae_config_to_json(&m->cfg, cfg, sizeof cfg);
+    model_config_json(m, cfg, sizeof cfg);
     fprintf(f, "{\n  \"subject\": ");
     json_write_string(f, in->id);
     fprintf(f, ",\n  \"image\": ");
@@ -122,7 +118,7 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     fprintf(f, ",\n  \"checkpoint\": ");
     json_write_string(f, o->checkpoint ? o->checkpoint : "");
     fprintf(f, ",\n  \"config\": %s,\n  \"parameters\": %zu,\n  \"parameters_total\": %zu,\n", cfg,
-            m->table.n_trainable, m->table.n_floats);
+            m->table->n_trainable, m->table->n_floats);
     fprintf(f, "  \"native_shape\": [%d, %d, %d],\n  \"voxel_size_mm\": [%g, %g, %g],\n", s->native.nx,
             s->native.ny, s->native.nz, s->native.pixdim[0], s->native.pixdim[1], s->native.pixdim[2]);
     fprintf(f, "  \"slice_range\": [%d, %d],\n  \"slices\": %d,\n", s->z[0], s->z[s->n - 1], s->n);
@@ -184,16 +180,15 @@ static int write_native(const char *out_dir, const char *name, const slice_stack
     return rc;
 }
 
-int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *windows, swinmae *m,
+int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *windows, model *m,
                 const detect_input *in, const detect_options *o) {
-    const swinmae_config *c = &m->cfg;
     slice_options so = o->slices;
-    so.size = c->img_size;
+    so.size = m->img_size;
     *maps_out = NULL;
     if (recon_out) *recon_out = NULL;
     *windows = 0;
     if (slices_load(s, in->image, in->mask && in->mask[0] ? in->mask : NULL, &so)) return -1;
-    int S = s->size, n = s->n, C = c->in_chans;
+    int S = s->size, n = s->n, C = m->in_chans;
     size_t hw = (size_t)S * S, nv = (size_t)n * hw;
     float *maps = as_calloc(nv, sizeof(float)), *recon = recon_out ? as_malloc(sizeof(float) * nv) : NULL;
     if (recon) memcpy(recon, s->img, sizeof(float) * nv);
@@ -228,7 +223,7 @@ int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *window
         if (o->verbose) progress_begin(&pr, label, n);
         for (int i = 0; i < n; i++) {
             amap_model_ctx ctx = {.model = m, .composite = recon ? recon + i * hw : NULL};
-            int nw = amap_slice(maps + i * hw, s->img + i * hw, s->brain + i * hw, S, S, C, &ap, amap_model_swinmae,
+            int nw = amap_slice(maps + i * hw, s->img + i * hw, s->brain + i * hw, S, S, C, &ap, amap_model_run,
                                 &ctx);
             if (nw < 0) goto fail;
             *windows += nw;
@@ -249,12 +244,12 @@ fail:
     return -1;
 }
 
-int detect_calibrate(calibration *c, swinmae *m, const detect_input *in, int n, const detect_options *o) {
+int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, const detect_options *o) {
     memset(c, 0, sizeof *c);
     slice_options so = o->slices;
     calibration_set_map(c, &o->amap, &so);
     snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
-    c->weights_hash = calib_hash_floats(m->params, m->table.n_floats);
+    c->weights_hash = calib_hash_floats(m->params, m->table->n_floats);
     size_t cap = 1 << 20, nval = 0;
     float *vals = as_malloc(sizeof(float) * cap);
     for (int i = 0; i < n; i++) {
@@ -314,12 +309,11 @@ static int restrict_to_native_brain(volume *v, const detect_input *in) {
     return 0;
 }
 
-int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const char *out_dir, const detect_options *o) {
+int detect_subject(detect_result *r, model *m, const detect_input *in, const char *out_dir, const detect_options *o) {
     memset(r, 0, sizeof *r);
     double t0 = now_seconds();
-    const swinmae_config *c = &m->cfg;
     const char *ckpt = o->checkpoint && o->checkpoint[0] ? o->checkpoint : "checkpoint";
-    if (amap_check_model(c, c->img_size, o->amap.window, ckpt)) return -1;
+    if (amap_check_model(m, m->img_size, o->amap.window, ckpt)) return -1;
     if (postproc_validate(&o->post)) return -1;
     slice_stack s;
     float *maps, *recon;

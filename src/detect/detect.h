@@ -1,5 +1,5 @@
 // `anoswin detect` for one subject: slices on the model grid (slices.h), the coarse anomaly map of
-// every slice in the axial range through the Swin MAE (anomaly_map.h, model_adapter.h), the A.1
+// every slice in the axial range through the model (model/model.h) (anomaly_map.h, model_adapter.h), the A.1
 // post-processing on the model grid (postproc.h, per slice), and the results back on the input's
 // native grid and header (slices_to_native):
 //
@@ -10,8 +10,9 @@
 //   OUT/mask.nii.gz            uint8 0/1 final lesion mask (nearest neighbour back)
 //   OUT/overlays/z<k>.png      slices with findings: input | reconstruction | map | mask overlay
 //                              [| ground truth overlay]; anterior up, patient's left on the left
-//   OUT/attention/z<k>_stage<s>.png  (attention_maps) channel mean of encoder stage s's output
-//                              for the unmasked slice (paper A.2), min-max scaled, upsampled
+//   OUT/attention/z<k>_stage<s>.png  (attention_maps, methods with stage maps) channel mean of
+//                              encoder stage s's output for the unmasked slice (paper A.2),
+//                              min-max scaled, upsampled
 //   OUT/summary.json           see detect_write_summary in detect.c; eval reads "slice_range"
 //                              (RAS axial k range, inclusive), "seconds_per_slice", "parameters"
 // Every file is written atomically.
@@ -24,7 +25,7 @@
 #include "detect/anomaly_map.h"
 #include "detect/calibrate.h"
 #include "detect/postproc.h"
-#include "model/swinmae/swin_mae.h"
+#include "model/model.h"
 
 // Voxel false-positive rates on healthy scans for the calibrated thresholds (chosen on tuning
 // sets, README "Detection").
@@ -72,12 +73,12 @@ typedef struct detect_input {
 // The slices of one subject and their coarse maps (n, S, S) (and recon, the reconstruction
 // composite, when not NULL), from the model or from o->maps_from. The caller frees *maps, *recon
 // and the stack. Returns 0 or -1 naming the file.
-int detect_maps(slice_stack *s, float **maps, float **recon, int *windows, swinmae *m, const detect_input *in,
+int detect_maps(slice_stack *s, float **maps, float **recon, int *windows, model *m, const detect_input *in,
                 const detect_options *o);
 
 // Calibration (calibrate.h) on n healthy subjects with o's map settings. Progress on stderr when
 // o->verbose. Returns 0 or -1.
-int detect_calibrate(calibration *c, swinmae *m, const detect_input *in, int n, const detect_options *o);
+int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, const detect_options *o);
 
 // Sets o->post.threshold and o->post.low from c at o->fpr and o->fpr_low. Returns 0 or -1 (a rate
 // outside the table).
@@ -85,7 +86,7 @@ int detect_apply_calibration(detect_options *o, const calibration *c, const char
 
 // Runs one subject and writes out_dir/<files above> (out_dir is created). Returns 0, or -1 with
 // an error naming the file at fault.
-int detect_subject(detect_result *r, swinmae *m, const detect_input *in, const char *out_dir,
+int detect_subject(detect_result *r, model *m, const detect_input *in, const char *out_dir,
                    const detect_options *o);
 
 // Model-grid slice (S x S, pixel [h][w] = RAS (i=h, j=w)) -> viewer picture (anterior up, x = i

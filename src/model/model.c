@@ -2,6 +2,7 @@
 #include "model/model.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/checkpoint.h"  // checkpoint_load_file, checkpoint_save
@@ -19,6 +20,14 @@ const model_method *model_method_find(const char *name) {
     return NULL;
 }
 
+const model_method *model_method_get(const char *name, const char *what) {
+    const model_method *mm = model_method_find(name);
+    if (!mm) as_fail("%s: unknown method '%.40s'", what, name);
+    return mm;
+}
+
+const model_method *model_method_default(void) { return methods[0]; }
+
 const model_method *model_method_of_checkpoint(const st_file *f) {
     const char *tag = st_meta(f, CHECKPOINT_METHOD_KEY);
     if (!tag) return methods[0];
@@ -30,8 +39,8 @@ const model_method *model_method_of_checkpoint(const st_file *f) {
 int model_create(model *m, const char *method, const char *config_json, int max_batch, int training,
                  const char *what) {
     memset(m, 0, sizeof *m);
-    const model_method *mm = model_method_find(method);
-    if (!mm) return as_fail("%s: unknown method '%s'", what, method);
+    const model_method *mm = model_method_get(method, what);
+    if (!mm) return -1;
     m->method = mm;
     return mm->create(m, config_json, max_batch, training, what);
 }
@@ -63,4 +72,10 @@ int model_load(model *m, const char *checkpoint, int max_batch) {
 
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra) {
     return checkpoint_save(path, m->table, m->params, extra, n_extra);
+}
+
+int model_config_json(const model *m, char *out, size_t n) { return m->method->config_to_json(m, out, n); }
+
+void model_zero_grad(model *m) {
+    if (m->grads) memset(m->grads, 0, sizeof(float) * m->table->n_floats);
 }

@@ -17,6 +17,12 @@
 
 typedef struct model_method model_method;
 
+// The input geometry a config fixes: images (B, in_chans, img_size, img_size); masks for
+// training and detection come in whole patch_size x patch_size tokens.
+typedef struct model_shape {
+    int img_size, in_chans, patch_size;
+} model_shape;
+
 typedef struct model {
     const model_method *method;
     void *impl;                 // the method's own state
@@ -29,12 +35,22 @@ typedef struct model {
 } model;
 
 struct model_method {
-    const char *name;  // the type tag ("swinmae")
+    const char *name;   // the type tag ("swinmae")
+    const char *title;  // for people ("Swin MAE")
+    // The config JSON of `text` (the method's JSON, or a "key=value,..." override list; NULL: no
+    // overrides) applied on top of `base` (a config JSON; NULL: the defaults), validated, and its
+    // shape (may be NULL). Errors name `what`.
+    int (*config_parse)(const char *base, const char *text, char *out, size_t n, model_shape *shape,
+                        const char *what);
+    // One line describing the model's config.
+    void (*describe)(const model *m, char *out, size_t n);
     // From the method's config JSON (NULL: the default config). training: gradients and what
     // backward needs are allocated. Errors name `what`.
     int (*create)(model *m, const char *config_json, int max_batch, int training, const char *what);
     void (*free)(model *m);
     int (*config_to_json)(const model *m, char *out, size_t n);
+    // Fresh parameters for training, a pure function of the seed.
+    void (*init_params)(model *m, uint64_t seed);
     // The config JSON of an open checkpoint of this method (inferred from tensor shapes where the
     // file has no config metadata). Errors name the file.
     int (*checkpoint_config)(const st_file *f, char *out, size_t n);
@@ -47,6 +63,15 @@ struct model_method {
     // token_mask are hidden (or noised); valid at the hidden tokens at least. Returns the loss
     // there. B <= max_batch.
     float (*reconstruct)(model *m, float *out, const float *images, const uint8_t *token_mask, int B);
+    // Evaluation without stochastic regularisation: the reconstruction out (B, in_chans, H, W) at
+    // every pixel (out NULL: the loss only) of images whose tokens under token_mask are hidden (or
+    // noised); returns the loss at the hidden tokens. Training's validation and previews, and
+    // `anoswin reconstruct`. B <= max_batch.
+    float (*predict)(model *m, float *out, const float *images, const uint8_t *token_mask, int B);
+    // Optional (NULL: the method has none): the attention maps of the paper's A.2 for one unmasked
+    // image (1, in_chans, H, W): for encoder stage s < max, the channel mean of its output on its
+    // res[s] x res[s] token grid into maps[s] (img_size^2 floats each). Returns the stages written.
+    int (*stage_maps)(model *m, const float *image, float **maps, int *res, int max);
     // FLOPs per image of a forward pass (training = 0) or a training step (1).
     double (*flops_per_image)(const model *m, int training);
 };
@@ -56,6 +81,11 @@ const model_method *model_method_find(const char *name);
 // The method of an open checkpoint: its "anoswin.method" tag, the Swin MAE when untagged; NULL
 // with a message naming the file for an unknown tag.
 const model_method *model_method_of_checkpoint(const st_file *f);
+
+// The method of a tag, or NULL with a message naming `what`.
+const model_method *model_method_get(const char *name, const char *what);
+// The default method (what untagged checkpoints are).
+const model_method *model_method_default(void);
 
 // Creates a model of the named method (errors name `what`).
 int model_create(model *m, const char *method, const char *config_json, int max_batch, int training,
@@ -67,5 +97,13 @@ int model_load(model *m, const char *checkpoint, int max_batch);
 // Writes the parameters (loadable strictly in PyTorch) with the method tag, the config and
 // `extra` metadata (may be NULL / 0).
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra);
+// The model's config JSON (errors: buffer too small).
+int model_config_json(const model *m, char *out, size_t n);
+// Tokens per image ((img_size / patch_size)^2): the length of a token mask.
+static inline int model_tokens(const model *m) {
+    return (m->img_size / m->patch_size) * (m->img_size / m->patch_size);
+}
+// Zeroes the gradients before a training batch (train_batch adds to them).
+void model_zero_grad(model *m);
 
 #endif

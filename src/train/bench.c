@@ -2,8 +2,8 @@
 
 #include <stdlib.h>
 
-#include "model/params.h"    // params_init
-#include "model/swinmae/swin_mae.h"  // swinmae_*
+#include "model/params.h"    // param_entry
+#include "model/model.h"  // model_*
 #include "nn/nn.h"           // gemm
 #include "train/adamw.h"     // adamw_*
 #include "train/masking.h"   // mask_generate
@@ -29,34 +29,34 @@ double bench_sgemm_gflops(int n, int reps) {
     return 2.0 * n * (double)n * n / best / 1e9;
 }
 
-int bench_train_step(const swinmae_config *cfg, int B, int steps, int warmup, bench_step_result *res) {
+int bench_train_step(const char *method, const char *config_json, int B, int steps, int warmup,
+                     bench_step_result *res) {
     double t0 = now_seconds();
-    swinmae m;
-    if (swinmae_create(&m, cfg, B, 1)) return -1;
-    params_init(&m.table, m.params, 0);
+    model m;
+    if (model_create(&m, method, config_json, B, 1, "bench")) return -1;
+    m.method->init_params(&m, 0);
     adamw opt;
-    adamw_init(&opt, m.table.n_floats, adamw_hparams_default());
-    for (int e = 0; e < m.table.n; e++) {
-        const param_entry *pe = &m.table.entries[e];
+    adamw_init(&opt, m.table->n_floats, adamw_hparams_default());
+    for (int e = 0; e < m.table->n; e++) {
+        const param_entry *pe = &m.table->entries[e];
         if (pe->dtype == PARAM_F32 && pe->trainable) adamw_add_span(&opt, pe->offset, pe->numel);
     }
-    size_t npix = (size_t)B * cfg->in_chans * cfg->img_size * cfg->img_size;
-    int L = swinmae_num_tokens(cfg);
+    size_t npix = (size_t)B * m.in_chans * m.img_size * m.img_size;
+    int L = model_tokens(&m);
     float *images = as_malloc(sizeof(float) * npix);
     uint8_t *mask = as_malloc((size_t)B * L);
     rng r;
     rng_seed(&r, 2);
     for (size_t i = 0; i < npix; i++) images[i] = (float)rng_uniform(&r);
-    mask_spec ms = mask_spec_default(cfg->img_size, cfg->img_size, cfg->patch_size);
-    if (mask_spec_check(&ms)) ms.unit = cfg->patch_size;  // tiny configs: one-patch units
+    mask_spec ms = mask_spec_default(m.img_size, m.img_size, m.patch_size);
+    if (mask_spec_check(&ms)) ms.unit = m.patch_size;  // tiny configs: one-patch units
     mask_generate(mask, &ms, NULL, B, 3, 0);
     res->create_s = now_seconds() - t0;
     double t = 0;
     for (int s = 0; s < warmup + steps; s++) {
         if (s == warmup) t = now_seconds();
-        swinmae_zero_grad(&m);
-        res->loss = swinmae_forward(&m, images, mask, B, 1, (uint64_t)s);
-        swinmae_backward(&m);
+        model_zero_grad(&m);
+        res->loss = m.method->train_batch(&m, images, mask, B, 1, (uint64_t)s);
         adamw_update(&opt, m.params, m.grads, 1e-4);
     }
     res->step_s = (now_seconds() - t) / (steps > 0 ? steps : 1);
@@ -64,6 +64,6 @@ int bench_train_step(const swinmae_config *cfg, int B, int steps, int warmup, be
     free(images);
     free(mask);
     adamw_free(&opt);
-    swinmae_free(&m);
+    model_free(&m);
     return 0;
 }

@@ -3,7 +3,6 @@
 #ifndef ANOSWIN_TRAIN_BENCH_H
 #define ANOSWIN_TRAIN_BENCH_H
 
-#include "model/swinmae/config.h"
 
 // Best GFLOP/s of `reps` single-precision n x n x n sgemm calls with OpenBLAS's current threads.
 double bench_sgemm_gflops(int n, int reps);
@@ -17,6 +16,6 @@ typedef struct bench_step_result {
 
 // Times `steps` training steps (after `warmup` untimed ones) at batch B on random images and
 // reference window masks, DropPath on. Returns 0 or -1 with an error.
-int bench_train_step(const swinmae_config *cfg, int B, int steps, int warmup, bench_step_result *r);
+int bench_train_step(const char *method, const char *config_json, int B, int steps, int warmup, bench_step_result *r);
 
 #endif

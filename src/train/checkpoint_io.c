@@ -6,31 +6,31 @@
 #include <string.h>
 
 #include "io/safetensors.h"    // st_write, st_open, st_read_f32, st_meta
-#include "model/checkpoint.h"  // checkpoint_save
+#include "model/checkpoint.h"  // CHECKPOINT_METHOD_KEY
 #include "util/error.h"        // as_fail
 
-int run_save_model(const char *path, const swinmae *m, const train_state *st) {
+int run_save_model(const char *path, const model *m, const train_state *st) {
     char step[32], best[64];
     snprintf(step, sizeof step, "%ld", st->global_step);
     snprintf(best, sizeof best, "%.9g", st->best_val);
     st_kv kv[] = {{"anoswin.step", step}, {"anoswin.best_val", best}};
-    return checkpoint_save(path, &m->table, m->params, kv, 2);
+    return model_save(m, path, kv, 2);
 }
 
-int run_save_resume(const char *path, const swinmae *m, const adamw *opt, const char *options_json,
+int run_save_resume(const char *path, const model *m, const adamw *opt, const char *options_json,
                     const train_state *st) {
     char cfg[1024], state[2048], step[32];
-    if (swinmae_config_to_json(&m->table.cfg, cfg, sizeof cfg) || train_state_to_json(st, state, sizeof state))
+    if (model_config_json(m, cfg, sizeof cfg) || train_state_to_json(st, state, sizeof state))
         return as_fail("%s: metadata too long", path);
     snprintf(step, sizeof step, "%ld", opt->step);
-    int64_t n = (int64_t)m->table.n_floats;
+    int64_t n = (int64_t)m->table->n_floats;
     st_write_item items[3] = {
         {.name = "params", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = m->params},
         {.name = "adamw.m", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = opt->m},
         {.name = "adamw.v", .dtype = ST_F32, .ndim = 1, .shape = {n}, .data = opt->v},
     };
     st_kv meta[] = {{"format", "anoswin-resume"},
-                    {CHECKPOINT_METHOD_KEY, "swinmae"},
+                    {CHECKPOINT_METHOD_KEY, m->method->name},
                     {"anoswin.config", cfg},
                     {"anoswin.options", options_json},
                     {"anoswin.state", state},
@@ -55,24 +55,30 @@ int run_read_metadata(const char *path, char *options, size_t n_options, char *s
     return rc;
 }
 
-int run_load_resume(const char *path, swinmae *m, adamw *opt, train_state *st) {
+int run_load_resume(const char *path, model *m, adamw *opt, train_state *st) {
     st_file f;
     if (st_open(&f, path)) return -1;
     int rc = -1;
     const char *cfg_json = st_meta(&f, "anoswin.config"), *state = st_meta(&f, "anoswin.state");
     const char *step = st_meta(&f, "adamw.step");
-    swinmae_config cfg;
-    swinmae_config_default(&cfg);
+    char cfg[2048], own[2048];
     if (!cfg_json || !state || !step) {
         as_fail("%s: not an anoswin resume file (no training state)", path);
         goto out;
     }
-    if (swinmae_config_parse(&cfg, cfg_json, path)) goto out;
-    if (!swinmae_config_equal(&cfg, &m->table.cfg)) {
+    // Both configs as the method writes them, so that equal configs compare equal as text.
+    const char *tag = st_meta(&f, CHECKPOINT_METHOD_KEY);
+    if (tag && strcmp(tag, m->method->name)) {
+        as_fail("%s: a run of method '%.40s', not %s", path, tag, m->method->name);
+        goto out;
+    }
+    if (m->method->config_parse(NULL, cfg_json, cfg, sizeof cfg, NULL, path) || model_config_json(m, own, sizeof own))
+        goto out;
+    if (strcmp(cfg, own)) {
         as_fail("%s: model config differs from the run's", path);
         goto out;
     }
-    size_t n = m->table.n_floats;
+    size_t n = m->table->n_floats;
     if (st_read_f32(&f, "params", m->params, n) || st_read_f32(&f, "adamw.m", opt->m, n) ||
         st_read_f32(&f, "adamw.v", opt->v, n))
         goto out;

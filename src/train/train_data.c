@@ -47,7 +47,7 @@ int train_data_load(const train_options *o, slice_set *train, slice_set *val) {
 
     slice_options so;
     slice_options_default(&so, 1);
-    so.size = o->cfg.img_size;
+    so.size = o->shape.img_size;
     so.z_first = o->z_first;
     so.z_last = o->z_last;
     so.clip_range = 1;  // volumes with fewer slices contribute what they have

@@ -12,7 +12,7 @@
 #include "train/trainer.h"
 
 // Fills train and val (empty sets on entry) from o->data / o->modality / o->z_first..z_last /
-// o->val_fraction / o->seed at size o->cfg.img_size. Progress on stderr unless o->quiet.
+// o->val_fraction / o->seed at size o->shape.img_size. Progress on stderr unless o->quiet.
 int train_data_load(const train_options *o, slice_set *train, slice_set *val);
 
 #endif

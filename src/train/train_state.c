@@ -13,7 +13,9 @@
 
 void train_options_default(train_options *o) {
     memset(o, 0, sizeof *o);
-    swinmae_config_default(&o->cfg);
+    const model_method *mm = model_method_default();
+    snprintf(o->method, sizeof o->method, "%s", mm->name);
+    if (mm->config_parse(NULL, NULL, o->config, sizeof o->config, &o->shape, "default config")) abort();
     o->epochs = 400;
     o->batch = 10;
     o->lr = 1e-3;
@@ -35,14 +37,25 @@ void train_options_default(train_options *o) {
     o->val_fraction = 0.1;
 }
 
+int train_options_set_config(train_options *o, const char *text, const char *what) {
+    const model_method *mm = model_method_get(o->method, what);
+    char cfg[sizeof o->config];
+    model_shape shape;
+    if (!mm || mm->config_parse(o->config[0] ? o->config : NULL, text, cfg, sizeof cfg, &shape, what)) return -1;
+    memcpy(o->config, cfg, sizeof cfg);
+    o->shape = shape;
+    return 0;
+}
+
 // Options as one JSON object. Doubles in the one number format read back exactly; 64-bit
 // integers are quoted (a JSON reader holding numbers as doubles would round them).
 int train_options_to_json(const train_options *o, char *out, size_t n) {
-    char cfg[1024];
     json_mem m;
-    if (swinmae_config_to_json(&o->cfg, cfg, sizeof cfg) || json_mem_open(&m)) return -1;
+    if (json_mem_open(&m)) return -1;
     FILE *f = m.f;
-    fprintf(f, "{\"config\":%s,\"epochs\":%d,\"batch\":%d,\"lr\":", cfg, o->epochs, o->batch);
+    fputs("{\"method\":", f);
+    json_write_string(f, o->method);
+    fprintf(f, ",\"config\":%s,\"epochs\":%d,\"batch\":%d,\"lr\":", o->config, o->epochs, o->batch);
     json_write_number(f, o->lr);
     fputs(",\"min_lr\":", f);
     json_write_number(f, o->min_lr);
@@ -66,6 +79,10 @@ int train_options_to_json(const train_options *o, char *out, size_t n) {
 int train_options_from_json(train_options *o, const char *json, const char *what) {
     train_options_default(o);
     if (json_check(json, what)) return -1;
+    // Runs from before the method tag are Swin MAE runs: the default method.
+    if (json_top_value(json, "method") && json_top_string(json, "method", o->method, sizeof o->method))
+        return as_fail("%s: bad method in the run's options", what);
+    if (strcmp(o->method, model_method_default()->name)) o->config[0] = 0;  // not the default's config
     const char *c = json_top_value(json, "config");
     size_t cn = c && *c == '{' ? json_value_len(c) : 0;
     char cfg[1024];
@@ -73,7 +90,7 @@ int train_options_from_json(train_options *o, const char *json, const char *what
     if (cn >= sizeof cfg) return as_fail("%s: bad model config in the run's options", what);
     memcpy(cfg, c, cn);
     cfg[cn] = 0;
-    if (swinmae_config_parse(&o->cfg, cfg, what)) return -1;
+    if (train_options_set_config(o, cfg, what)) return -1;
     struct {
         const char *key;
         double *d;

@@ -8,17 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/swinmae/config.h"  // swinmae_config
+#include "model/model.h"  // model_shape
 
 typedef struct train_options {
-    swinmae_config cfg;
+    char method[32];        // the model's method (model/model.h)
+    char config[1024];      // its config JSON, as the method writes it (train_options_set_config)
+    model_shape shape;      // the input geometry the config fixes
     int epochs, batch;
     double lr, min_lr, warmup_epochs;
     double mask_ratio;
     int mask_unit;          // px; 0 = 4 patches (16 px at patch 4)
     int mask_brain;         // 1: mask only brain units (the paper); 0: anywhere (reference code)
     double brain_cover;     // brain unit threshold (fraction of the unit's pixels)
-    int drop_path;          // 1: DropPath at cfg.drop_path_rate during training
+    int drop_path;          // 1: the method's stochastic regularisation (DropPath) during training
     uint64_t seed;
     int threads;            // 0: leave as is
     int save_every;         // epochs between numbered checkpoints (0: none)
@@ -36,7 +38,11 @@ typedef struct train_options {
     int ranks;
 } train_options;
 
+// The defaults: the default method with its default config.
 void train_options_default(train_options *o);
+// Applies `text` (the method's config JSON or "key=value,..." overrides) on top of o->config.
+// Errors name `what`.
+int train_options_set_config(train_options *o, const char *text, const char *what);
 // Options <-> the JSON stored in the run (errors name `what`).
 int train_options_to_json(const train_options *o, char *out, size_t n);
 int train_options_from_json(train_options *o, const char *json, const char *what);

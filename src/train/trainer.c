@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "io/png.h"            // rgb_image_*, pngfile_write_rgb
-#include "model/params.h"      // params_init, param_table
-#include "model/swinmae/swin_mae.h"    // swinmae_create/forward/backward
+#include "model/model.h"       // model_*: the method behind the model interface
+#include "model/params.h"      // param_entry
 #include "nn/nn.h"             // nn_set_threads
 #include "train/adamw.h"       // adamw_*, lr_schedule
 #include "train/checkpoint_io.h"  // run_save_model, run_save_resume, run_load_resume
@@ -57,7 +57,7 @@ static uint64_t slice_set_hash(const slice_set *s, uint64_t h) {
 }
 
 static mask_spec options_mask_spec(const train_options *o) {
-    mask_spec s = mask_spec_default(o->cfg.img_size, o->cfg.img_size, o->cfg.patch_size);
+    mask_spec s = mask_spec_default(o->shape.img_size, o->shape.img_size, o->shape.patch_size);
     if (o->mask_unit > 0) s.unit = o->mask_unit;
     s.ratio = o->mask_ratio;
     s.brain_cover = o->brain_cover;
@@ -117,7 +117,7 @@ static uint64_t drop_seed_for_step(uint64_t seed, long step) {
 typedef struct trainer {
     train_options o;
     mask_spec ms;
-    swinmae m;
+    model m;
     adamw opt;
     train_state st;
     int C, L, S;
@@ -138,7 +138,7 @@ static double validation_loss(trainer *t, const slice_set *val) {
         fill_batch(t->images, t->brain, val, t->idx, B, t->C);
         long masked = mask_generate(t->tmask, &t->ms, t->o.mask_brain ? t->brain : NULL, B, t->o.seed ^ SALT_VAL,
                                     (uint64_t)i0);
-        float loss = swinmae_forward(&t->m, t->images, t->tmask, B, 0, 0);
+        float loss = t->m.method->predict(&t->m, NULL, t->images, t->tmask, B);
         sum += (double)loss * (double)masked;
         count += masked;
     }
@@ -160,11 +160,11 @@ static int write_reconstructions(trainer *t, const slice_set *s, const char *nam
     for (int b = 0; b < n; b++) t->idx[b] = b;
     fill_batch(t->images, t->brain, s, t->idx, n, t->C);
     mask_generate(t->tmask, &t->ms, t->o.mask_brain ? t->brain : NULL, n, t->o.seed ^ SALT_VAL, 0);
-    swinmae_forward(&t->m, t->images, t->tmask, n, 0, 0);
-    const float *pred = swinmae_pred(&t->m);  // (n, L, p*p*C), layout (p, q, c)
     enum { COLS = 4 };
-    int S = t->S, p = t->o.cfg.patch_size, G = S / p, P = p * p * t->C, gap = 2;
+    int S = t->S, p = t->m.patch_size, G = S / p, gap = 2;
     size_t hw = (size_t)S * S;
+    float *pred = as_malloc(sizeof(float) * n * t->C * hw);  // (n, C, S, S)
+    t->m.method->predict(&t->m, pred, t->images, t->tmask, n);
     float *tile = as_malloc(sizeof(float) * hw);
     rgb_image sheet;
     rgb_image_alloc(&sheet, COLS * S + (COLS - 1) * gap, n * S + (n - 1) * gap);
@@ -174,9 +174,8 @@ static int write_reconstructions(trainer *t, const slice_set *s, const char *nam
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++) {
                     int tok = (y / p) * G + x / p, masked = t->tmask[(size_t)b * t->L + tok];
-                    // channel 0 of the predicted patch: pixel (p, q) = (y % p, x % p)
                     float v = img[(size_t)y * S + x];
-                    float pr = pred[((size_t)b * t->L + tok) * P + ((y % p) * p + x % p) * t->C];
+                    float pr = pred[(size_t)b * t->C * hw + (size_t)y * S + x];  // channel 0
                     if (col == 1 && masked) v = 0.0f;
                     if ((col == 2 && masked) || col == 3) v = pr;
                     tile[(size_t)y * S + x] = v;
@@ -195,7 +194,7 @@ static int write_reconstructions(trainer *t, const slice_set *s, const char *nam
     fs_join(path, sizeof path, dir, file);
     int rc = fs_mkdirs(dir) || pngfile_write_rgb(path, &sheet);
     rgb_image_free(&sheet);
-    free(tile);
+    free(tile), free(pred);
     return rc ? -1 : 0;
 }
 
@@ -296,13 +295,15 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
                        o->ranks > 1 ? o->ranks : nranks);
     o->ranks = nranks;
     const int gb = o->batch * nranks;  // the global batch
-    if (swinmae_config_check(&o->cfg)) return -1;
+    char cfg[sizeof o->config];  // validates the config and refreshes its shape
+    const model_method *mm = model_method_get(o->method, "train");
+    if (!mm || mm->config_parse(o->config, NULL, cfg, sizeof cfg, &o->shape, "train")) return -1;
     if (o->epochs < 1 || o->batch < 1) return as_fail("train: epochs and batch must be >= 1");
     if (!train || train->n < gb)
         return as_fail("train: %d training slices, fewer than one batch of %d", train ? train->n : 0, gb);
-    if (train->size != o->cfg.img_size || (val && val->n > 0 && val->size != o->cfg.img_size))
+    if (train->size != o->shape.img_size || (val && val->n > 0 && val->size != o->shape.img_size))
         return as_fail("train: slices are %dx%d but the model takes %dx%d", train->size, train->size,
-                       o->cfg.img_size, o->cfg.img_size);
+                       o->shape.img_size, o->shape.img_size);
     t->ms = options_mask_spec(o);
     if (mask_spec_check(&t->ms)) return -1;
     if (root && check_writable(o->out_dir)) return -1;  // only rank 0 writes files
@@ -313,13 +314,13 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         return as_fail("%s: the folder already holds a run (use --resume, or another --out)", o->out_dir);
     if (o->threads > 0) nn_set_threads(o->threads);
 
-    t->S = o->cfg.img_size;
-    t->C = o->cfg.in_chans;
-    t->L = swinmae_num_tokens(&o->cfg);
-    if (swinmae_create(&t->m, &o->cfg, o->batch, 1)) return -1;
-    adamw_init(&t->opt, t->m.table.n_floats, adamw_hparams_default());
-    for (int e = 0; e < t->m.table.n; e++) {
-        const param_entry *pe = &t->m.table.entries[e];
+    if (model_create(&t->m, o->method, o->config, o->batch, 1, "train")) return -1;
+    t->S = t->m.img_size;
+    t->C = t->m.in_chans;
+    t->L = model_tokens(&t->m);
+    adamw_init(&t->opt, t->m.table->n_floats, adamw_hparams_default());
+    for (int e = 0; e < t->m.table->n; e++) {
+        const param_entry *pe = &t->m.table->entries[e];
         if (pe->dtype == PARAM_F32 && pe->trainable) adamw_add_span(&t->opt, pe->offset, pe->numel);
     }
     uint64_t data_hash = slice_set_hash(val, slice_set_hash(train, 0xcbf29ce484222325ULL));
@@ -333,7 +334,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         }
         if (root && log_truncate(log_path, t->st.global_step)) goto done;
     } else {
-        params_init(&t->m.table, t->m.params, o->seed);
+        t->m.method->init_params(&t->m, o->seed);
         t->st.best_val = INFINITY;
         t->st.best_epoch = -1;
         t->st.n_train = train->n;
@@ -349,7 +350,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             as_fail("train: the ranks loaded different slices (is --data the same data on every node?)");
             goto done;
         }
-        dist_bcast(t->m.params, sizeof(float) * t->m.table.n_floats, 0, "the parameter broadcast");
+        dist_bcast(t->m.params, sizeof(float) * t->m.table->n_floats, 0, "the parameter broadcast");
         if (resume) {
             dist_bcast(t->opt.m, sizeof(float) * t->opt.n, 0, "the optimizer broadcast");
             dist_bcast(t->opt.v, sizeof(float) * t->opt.n, 0, "the optimizer broadcast");
@@ -393,12 +394,13 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         fill_batch(t->images, t->brain, train, perm + first, o->batch, t->C);
         long masked = mask_generate(t->tmask, &t->ms, o->mask_brain ? t->brain : NULL, o->batch,
                                     o->seed ^ SALT_MASK, (uint64_t)step * (uint64_t)gb + (uint64_t)rank * o->batch);
-        swinmae_zero_grad(&t->m);
+        model_zero_grad(&t->m);
         // DropPath draws per batch, so ranks take distinct streams (a run on N ranks matches a
         // one-process run exactly only without DropPath).
         uint64_t drop_seed = drop_seed_for_step(o->seed, step);
         if (nranks > 1) drop_seed ^= 0x9e3779b97f4a7c15ULL * (uint64_t)(rank + 1);
-        float loss = swinmae_forward(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
+        // Forward, loss and grads += d loss / d params.
+        float loss = t->m.method->train_batch(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
         int stop = g_stop_signal != 0;
         if (nranks > 1) {
             // The loss is the mean over the masked tokens of the batch. Over the global batch it
@@ -411,10 +413,9 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             loss = agg[1] > 0 ? (float)(agg[0] / agg[1]) : 0.0f;
             stop = agg[2] > 0;
             if (isfinite(loss)) {
-                swinmae_backward(&t->m);
                 float w = agg[1] > 0 ? (float)((double)masked / agg[1]) : 0.0f;
                 float *g = t->m.grads;
-                const long n = (long)t->m.table.n_floats;
+                const long n = (long)t->m.table->n_floats;
 #pragma omp parallel for schedule(static)
                 for (long i = 0; i < n; i++) g[i] *= w;
                 dist_allreduce_sum_f32(g, (size_t)n, "the gradient allreduce");
@@ -424,10 +425,9 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             as_fail("train: the loss became %g at step %ld (lower --lr?)", (double)loss, step);
             goto fail_loop;
         }
-        if (nranks == 1) swinmae_backward(&t->m);
         adamw_update(&t->opt, t->m.params, t->m.grads, lr);
         if (nranks > 1 && check_every_step &&
-            !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table.n_floats), "the parameter check")) {
+            !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table->n_floats), "the parameter check")) {
             as_fail("train: the ranks' parameters differ after step %ld", step);
             goto fail_loop;
         }
@@ -448,7 +448,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
 
         if (t->st.global_step % spe == 0) {  // end of an epoch
             if (nranks > 1 &&
-                !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table.n_floats), "the parameter check")) {
+                !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table->n_floats), "the parameter check")) {
                 as_fail("train: the ranks' parameters differ at the end of epoch %d", epoch + 1);
                 goto fail_loop;
             }
@@ -508,6 +508,6 @@ done:
     free(t->tmask);
     free(t->idx);
     adamw_free(&t->opt);
-    swinmae_free(&t->m);
+    model_free(&t->m);
     return rc;
 }

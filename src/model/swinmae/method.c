@@ -2,6 +2,7 @@
 // JSON, its state a swinmae, its detection reconstruction the masked-token shortcut.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model/checkpoint.h"        // checkpoint_config
 #include "model/model.h"
@@ -39,6 +40,20 @@ static void destroy(model *m) {
     free(m->impl);
 }
 
+static int config_parse(const char *base, const char *text, char *out, size_t n, model_shape *shape,
+                        const char *what) {
+    swinmae_config cfg;
+    swinmae_config_default(&cfg);
+    if (base && swinmae_config_parse(&cfg, base, what)) return -1;
+    if (text && swinmae_config_parse(&cfg, text, what)) return -1;
+    if (swinmae_config_check(&cfg)) return -1;
+    if (swinmae_config_to_json(&cfg, out, n)) return as_fail("%s: config too long", what);
+    if (shape) *shape = (model_shape){cfg.img_size, cfg.in_chans, cfg.patch_size};
+    return 0;
+}
+
+static void describe(const model *m, char *out, size_t n) { swinmae_config_describe(&impl(m)->cfg, out, n); }
+
 static int config_to_json(const model *m, char *out, size_t n) { return swinmae_config_to_json(&impl(m)->cfg, out, n); }
 
 static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
@@ -46,6 +61,8 @@ static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
     if (checkpoint_config(f, &cfg)) return -1;
     return swinmae_config_to_json(&cfg, out, n) ? as_fail("%s: config too long", f->path) : 0;
 }
+
+static void init_params(model *m, uint64_t seed) { params_init(m->table, m->params, seed); }
 
 static float train_batch(model *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                          uint64_t drop_seed) {
@@ -63,17 +80,50 @@ static float reconstruct(model *m, float *out, const float *images, const uint8_
     return loss;
 }
 
+static float predict(model *m, float *out, const float *images, const uint8_t *token_mask, int B) {
+    swinmae *s = impl(m);
+    float loss = swinmae_forward(s, images, token_mask, B, 0, 0);
+    if (out) swinmae_unpatchify(&s->cfg, swinmae_pred(s), out, B);
+    return loss;
+}
+
+static int stage_maps(model *m, const float *image, float **maps, int *res, int max) {
+    swinmae *s = impl(m);
+    const swinmae_config *c = &s->cfg;
+    uint8_t *tm = as_calloc((size_t)swinmae_num_tokens(c), 1);
+    swinmae_forward(s, image, tm, 1, 0, 0);
+    free(tm);
+    int n = max < SWINMAE_STAGES ? max : SWINMAE_STAGES;
+    for (int st = 0; st < n; st++) {
+        int R = swinmae_stage_res(c, st), D = swinmae_stage_dim(c, st);
+        const float *x = swinmae_stage_output(s, st);  // (1, R, R, D)
+        for (int t = 0; t < R * R; t++) {
+            double sum = 0;
+            for (int d = 0; d < D; d++) sum += x[(size_t)t * D + d];
+            maps[st][t] = (float)(sum / D);
+        }
+        res[st] = R;
+    }
+    return n;
+}
+
 static double flops_per_image(const model *m, int training) {
     return training ? swinmae_flops_train(&impl(m)->cfg) : swinmae_flops_forward(&impl(m)->cfg);
 }
 
 const model_method model_swinmae = {
     .name = "swinmae",
+    .title = "Swin MAE",
+    .config_parse = config_parse,
+    .describe = describe,
     .create = create,
     .free = destroy,
     .config_to_json = config_to_json,
+    .init_params = init_params,
     .checkpoint_config = config_of_checkpoint,
     .train_batch = train_batch,
     .reconstruct = reconstruct,
+    .predict = predict,
+    .stage_maps = stage_maps,
     .flops_per_image = flops_per_image,
 };

@@ -1,8 +1,8 @@
 // Command lines that `demo` and `experiment` build for the steps they run (this same
 // executable), the shell-quoted form they print, log and stamp so a user can rerun a step, and
 // running them.
-#ifndef ANOSWIN_CLI_ARGLIST_H
-#define ANOSWIN_CLI_ARGLIST_H
+#ifndef ANOSWIN_RECIPE_ARGLIST_H
+#define ANOSWIN_RECIPE_ARGLIST_H
 
 #include <stddef.h>
 

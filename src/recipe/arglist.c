@@ -1,4 +1,4 @@
-#include "cli/arglist.h"
+#include "recipe/arglist.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,48 @@
+// The demo recipe: the whole mission on the embedded synthetic data (or a user's data set), in
+// minutes on 2 cores: data synth -> train a demo-sized Swin MAE -> calibrate -> detect -> eval,
+// each step a command line of this executable run by the recipes' step runner (step.h). See
+// `anoswin demo --help` and README "The demo".
+#ifndef ANOSWIN_RECIPE_DEMO_H
+#define ANOSWIN_RECIPE_DEMO_H
+
+// ---- the demo configuration (README "The demo": what and why; values in demo.c) ------------
+// The residual of the demo's map (README "The demo": chosen on tuning sets).
+#define DEMO_RESIDUAL "positive"
+
+typedef struct demo_config {
+    const char *name;
+    int healthy, test;            // synthetic training set (healthy) and lesion test set
+    int val_test, val_healthy;    // separate validation set: lesion subjects (val-threshold) and
+                                  // healthy subjects (the detection threshold is calibrated on them)
+    const char *model;            // --config of anoswin train
+    int epochs, batch, warmup_epochs;
+    double lr;
+    int mask_size;                // training mask unit (px at the model grid)
+    long max_steps;               // 0: none
+    int window;                   // detection mask window (px at the model grid)
+    int stride;                   // step of the window grid (px; = window: the paper's grid)
+    const char *residual;         // "abs" (the paper) or "positive"
+    int healthy_test;             // held-out healthy scans, detected for their false-positive volume
+    const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
+    const char *test_slices[2];   // RAS axial range scored by detect (z-first, z-last)
+    int bootstrap;
+} demo_config;
+
+// The full demo and the --small one (CI).
+extern const demo_config demo_full, demo_small;
+
+typedef struct demo_options {
+    const char *out;       // output folder
+    double minutes;        // safety bound on training minutes
+    long seed, threads;    // threads > 0
+    int force;             // redo every step
+    int small;             // demo_small instead of demo_full
+    const char *data;      // a user's data set (healthy/ + test/), or NULL: synthetic data
+    const char *modality;  // of --data
+} demo_options;
+
+// Runs the recipe and prints its summary on stdout. Returns 0, or -1 with an error (after a
+// SIGINT/SIGTERM, arg_interrupted() says which).
+int demo_run(const demo_options *o);
+
+#endif
