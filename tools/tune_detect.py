@@ -17,7 +17,12 @@ other profiles and prints that setting's Dice on the held-out one; the same for 
 calibrated threshold (one rate, no hysteresis, no size filter). Profile "none" (no lesions) is
 never chosen on; its false-positive volume is printed.
 
-usage: tune_detect.py ROOT SIZE [--residuals positive,abs] [--profiles a,b,...]
+With --normative SIGMA the map is first turned into a voxel-wise z-score against the calibration
+scans (src/detect/calibrate.h, normative calibration): mean and variance of the healthy maps at
+each model-grid voxel, each smoothed with a Gaussian of SIGMA px, sd = sqrt(var) + SD_FLOOR; the
+thresholds come from the calibration scans' own z-maps computed leave-one-out.
+
+usage: tune_detect.py ROOT SIZE [--residuals positive,abs] [--profiles a,b,...] [--normative SIGMA]
 """
 import itertools, json, os, sys
 
@@ -25,6 +30,14 @@ import numpy as np
 from scipy import ndimage
 
 VOXEL_ML = 240.0 / 128 * 240.0 / 128 * 1.0 / 1000  # model grid of the demo: 1.875 x 1.875 x 1 mm
+SD_FLOOR = 0.02
+
+
+def normative(maps, sigma):
+    """(mu, sd) from a stack of healthy maps."""
+    mu = ndimage.gaussian_filter(maps.mean(0), sigma)
+    var = ndimage.gaussian_filter(maps.var(0), sigma)
+    return mu, np.sqrt(np.maximum(var, 0)) + SD_FLOOR
 
 
 def load(d, size):
@@ -75,12 +88,24 @@ def main():
     for r in residuals:
         rdir = os.path.join(root, r)
         cal = subjects(os.path.join(rdir, "cal"), size)
-        vals = np.concatenate([m[b] for m, b, _ in cal])
+        sigma = float(opts.get("--normative", "0"))
+        if sigma > 0:
+            stack = np.stack([m for m, _, _ in cal])
+            loo = []
+            for i, (m, b, _) in enumerate(cal):
+                mu_i, sd_i = normative(np.delete(stack, i, 0), sigma)
+                loo.append(((m - mu_i) / sd_i)[b])
+            vals = np.concatenate(loo)
+            mu, sd = normative(stack, sigma)
+        else:
+            vals = np.concatenate([m[b] for m, b, _ in cal])
         thr = lambda f: float(np.quantile(vals, 1 - f))
         profs = opts.get("--profiles")
         profs = profs.split(",") if profs else sorted(p for p in os.listdir(rdir) if p != "cal")
         profiles = profs
         data = {p: subjects(os.path.join(rdir, p), size) for p in profs}
+        if sigma > 0:
+            data = {p: [((m - mu) / sd, b, l) for m, b, l in data[p]] for p in profs}
         for f, k, mv in itertools.product(fprs, lows, mins):
             if f * k > 0.5 or (k == 1 and mv > 0 and False):
                 continue
