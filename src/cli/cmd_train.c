@@ -26,6 +26,7 @@ static void usage(FILE *f) {
             "  --z-first K, --z-last K  axial slice range, inclusive (default 60..109)\n"
             "  --val-fraction F      share of subjects held out for validation (default 0.1)\n"
             "Model and optimisation:\n"
+            "  --method M            swinmae (default) or vae (Baur et al. 2021's dense VAE)\n"
             "  --config C            model config: JSON file or key=value list (default: the paper's)\n"
             "  --epochs N            (default 400)      --batch N (default 10)\n"
             "  --lr X                peak learning rate (default 1e-3); --min-lr X (default 0)\n"
@@ -54,7 +55,8 @@ static void usage(FILE *f) {
 enum {
     OPT_DATA = 1000, OPT_MODALITY, OPT_OUT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MIN_LR, OPT_WARMUP, OPT_MASK_RATIO,
     OPT_MASK_SIZE, OPT_MASK_ANYWHERE, OPT_BRAIN_COVER, OPT_NO_DROP_PATH, OPT_SEED, OPT_THREADS, OPT_RESUME,
-    OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET
+    OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET,
+    OPT_METHOD
 };
 
 // Prints this rank's error (prefixed "rank R: " when distributed) and returns EXIT_BAD_INPUT.
@@ -106,6 +108,7 @@ int cmd_train(int argc, char **argv) {
         {"threads", required_argument, 0, OPT_THREADS},
         {"resume", no_argument, 0, OPT_RESUME},
         {"config", required_argument, 0, OPT_CONFIG},
+        {"method", required_argument, 0, OPT_METHOD},
         {"val-fraction", required_argument, 0, OPT_VAL_FRACTION},
         {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"z-first", required_argument, 0, OPT_Z_FIRST},
@@ -147,6 +150,14 @@ int cmd_train(int argc, char **argv) {
             case OPT_DATA: data = optarg; break;
             case OPT_MODALITY: snprintf(o.modality, sizeof o.modality, "%s", optarg); break;
             case OPT_CONFIG: config = optarg; break;
+            case OPT_METHOD:
+                // The method's default config replaces the previous one; --config (applied after
+                // the options) goes on top, so the two may come in either order.
+                if (!model_method_get(optarg, "--method")) return cli_usage_error("train", "%s", as_error());
+                snprintf(o.method, sizeof o.method, "%s", optarg);
+                o.config[0] = 0;
+                if (train_options_set_config(&o, NULL, "--method")) return cli_report_error();
+                break;
             case OPT_EPOCHS:
                 if (cli_parse_int("train", name, optarg, 1, 1000000, &v)) return EXIT_USAGE;
                 o.epochs = (int)v;

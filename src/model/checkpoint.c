@@ -9,6 +9,13 @@
 #include "util/error.h"
 
 int checkpoint_save(const char *path, const param_table *t, const float *params, const st_kv *extra, int n_extra) {
+    char json[512];
+    swinmae_config_to_json(&t->cfg, json, sizeof json);
+    return checkpoint_save_method(path, "swinmae", json, t, params, extra, n_extra);  // the table is a Swin MAE's
+}
+
+int checkpoint_save_method(const char *path, const char *method, const char *config_json, const param_table *t,
+                           const float *params, const st_kv *extra, int n_extra) {
     int64_t *idx = as_malloc((t->n_i64 ? t->n_i64 : 1) * sizeof *idx);
     params_fill_index(t, idx);
     st_write_item *items = as_calloc((size_t)t->n, sizeof *items);
@@ -20,12 +27,10 @@ int checkpoint_save(const char *path, const param_table *t, const float *params,
         for (int d = 0; d < e->ndim; d++) items[i].shape[d] = e->shape[d];
         items[i].data = e->dtype == PARAM_F32 ? (const void *)(params + e->offset) : (const void *)(idx + e->offset);
     }
-    char json[512];
-    swinmae_config_to_json(&t->cfg, json, sizeof json);
     st_kv *meta = as_malloc((size_t)(n_extra + 3) * sizeof *meta);
     meta[0] = (st_kv){"format", "pt"};
-    meta[1] = (st_kv){CHECKPOINT_METHOD_KEY, "swinmae"};  // the table is a Swin MAE's (t->cfg)
-    meta[2] = (st_kv){"anoswin.config", json};
+    meta[1] = (st_kv){CHECKPOINT_METHOD_KEY, method};
+    meta[2] = (st_kv){"anoswin.config", config_json};
     int m = 3;
     for (int i = 0; i < n_extra; i++)
         if (strcmp(extra[i].key, "format") && strcmp(extra[i].key, CHECKPOINT_METHOD_KEY) &&
@@ -137,7 +142,7 @@ int checkpoint_load_file(const st_file *f, const param_table *t, float *params) 
                            st_dtype_name(dt), ws);
         }
         if (e->dtype == PARAM_F32) memcpy(params + e->offset, st_tensor_data(f, s), e->numel * sizeof(float));
-        else {
+        else if (e->init == INIT_RELPOS) {
             if (!want) {
                 want = as_malloc(e->numel * sizeof *want);
                 relative_position_index(want, t->cfg.window);

@@ -22,6 +22,9 @@
 // Writes every table entry (F32 from params, I64 index buffers computed) atomically.
 // extra may be NULL / 0; keys "format", "anoswin.method" and "anoswin.config" are reserved.
 int checkpoint_save(const char *path, const param_table *t, const float *params, const st_kv *extra, int n_extra);
+// The same for any method: its type tag and config JSON go into the metadata.
+int checkpoint_save_method(const char *path, const char *method, const char *config_json, const param_table *t,
+                           const float *params, const st_kv *extra, int n_extra);
 
 // The model config of an open checkpoint: from "anoswin.config" when present, otherwise
 // inferred from the tensor shapes (a file converted from PyTorch without metadata; the
@@ -32,7 +35,8 @@ int checkpoint_read_config(const char *path, swinmae_config *cfg);
 
 // Loads an open file into params (t->n_floats) with strict matching: every table tensor
 // present with the same dtype and shape, no extra tensors, and each relative_position_index
-// equal to the computed buffer. Errors name the tensor and the file.
+// equal to the computed buffer (counters such as num_batches_tracked load with any value: the
+// model keeps none, its BatchNorm uses a fixed momentum). Errors name the tensor and the file.
 int checkpoint_load_file(const st_file *f, const param_table *t, float *params);
 // Opens, loads, closes.
 int checkpoint_load(const char *path, const param_table *t, float *params);

@@ -9,9 +9,10 @@
 #include "util/error.h"        // as_fail
 
 extern const model_method model_swinmae;
+extern const model_method model_vae;
 
 // One line per method. The first is what untagged checkpoints are.
-static const model_method *const methods[] = {&model_swinmae};
+static const model_method *const methods[] = {&model_swinmae, &model_vae};
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
 const model_method *model_method_find(const char *name) {
@@ -71,7 +72,9 @@ int model_load(model *m, const char *checkpoint, int max_batch) {
 }
 
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra) {
-    return checkpoint_save(path, m->table, m->params, extra, n_extra);
+    char cfg[2048];
+    if (model_config_json(m, cfg, sizeof cfg)) return as_fail("%s: model config too long", path);
+    return checkpoint_save_method(path, m->method->name, cfg, m->table, m->params, extra, n_extra);
 }
 
 int model_config_json(const model *m, char *out, size_t n) { return m->method->config_to_json(m, out, n); }

@@ -58,6 +58,13 @@ static param_entry *add(builder *b, param_dtype dt, param_init init, int trainab
     return e;
 }
 
+param_entry *param_table_add(param_table *t, param_dtype dt, param_init init, int trainable, int ndim,
+                             const int64_t *shape, const char *name) {
+    // Grows one entry at a time: these tables have tens of entries, built once.
+    builder b = {t, t->n};
+    return add(&b, dt, init, trainable, ndim, shape, "%s", name);
+}
+
 static void add_linear(builder *b, const char *prefix, int in, int out, int bias) {
     int64_t w[2] = {out, in}, bs[1] = {out};
     param_entry *e = add(b, PARAM_F32, INIT_XAVIER, 1, 2, w, "%s.weight", prefix);
@@ -252,6 +259,7 @@ void params_init(const param_table *t, float *params, uint64_t seed) {
             pos_embed_sincos(x, c->embed_dim, swinmae_grid(c));
             break;
         case INIT_RELPOS:
+        case INIT_COUNTER:
             break;
         }
     }
@@ -260,6 +268,8 @@ void params_init(const param_table *t, float *params, uint64_t seed) {
 void params_fill_index(const param_table *t, int64_t *idx) {
     for (int i = 0; i < t->n; i++) {
         const param_entry *e = &t->entries[i];
-        if (e->dtype == PARAM_I64) relative_position_index(idx + e->offset, t->cfg.window);
+        if (e->dtype != PARAM_I64) continue;
+        if (e->init == INIT_RELPOS) relative_position_index(idx + e->offset, t->cfg.window);
+        else memset(idx + e->offset, 0, e->numel * sizeof *idx);
     }
 }

@@ -35,6 +35,7 @@ typedef enum {
     INIT_TRUNC_002,     // relative_position_bias_table: N(0, 0.02) truncated to [-2, 2] (torch's absolute bounds)
     INIT_SINCOS,        // pos_embed: MAE's 2-D sin-cos embedding
     INIT_RELPOS,        // relative_position_index (I64)
+    INIT_COUNTER,       // BatchNorm's num_batches_tracked (I64): written as 0, any value loads
 } param_init;
 
 #define PARAM_NAME_MAX 80
@@ -62,6 +63,10 @@ typedef struct param_table {
     int n_f32_tensors, n_i64_tensors;
 } param_table;
 
+// Appends one entry (F32 into the float buffer, I64 into the index buffer) to a table that other
+// methods build themselves (t starts zeroed; cfg stays unused). fan_in/fan_out are the caller's.
+param_entry *param_table_add(param_table *t, param_dtype dt, param_init init, int trainable, int ndim,
+                             const int64_t *shape, const char *name);
 // Builds the table for a (checked) config. Returns -1 with an error if the config is invalid.
 int param_table_build(param_table *t, const swinmae_config *cfg);
 void param_table_free(param_table *t);
@@ -77,7 +82,8 @@ void param_shape_str(const param_entry *e, char *out, size_t n);
 // Fills every F32 tensor per the reference initialisation. Each tensor draws from its own
 // rng stream (seed, entry index), so the result does not depend on the table's evaluation order.
 void params_init(const param_table *t, float *params, uint64_t seed);
-// Writes the relative_position_index values for every I64 entry (idx has n_i64 elements).
+// Writes the relative_position_index values of the INIT_RELPOS entries and 0 for the counters
+// (idx has n_i64 elements).
 void params_fill_index(const param_table *t, int64_t *idx);
 // MAE's get_2d_sincos_pos_embed(dim, grid) without cls token: out (grid*grid, dim).
 // Token m = i*grid + j (row i, col j): [0,D/4) sin(j w_k), [D/4,D/2) cos(j w_k),

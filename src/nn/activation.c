@@ -79,3 +79,50 @@ void droppath_scales(float *scale, int B, float rate, uint64_t seed, uint64_t st
         scale[b] = (rate <= 0.0f) ? 1.0f : (u < (double)rate ? 0.0f : 1.0f / (1.0f - rate));
     }
 }
+
+// ---- LeakyReLU / ReLU, sigmoid, tanh ------------------------------------------------------------
+
+void leaky_relu_forward(float *out, const float *inp, size_t n, float slope) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
+}
+
+void leaky_relu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope) {
+    if (dinp == dout) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] = out[i] > 0.0f ? dout[i] : slope * dout[i];
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : slope * dout[i];
+    }
+}
+
+void sigmoid_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-inp[i]));
+}
+
+void sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    if (dinp == dout) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * out[i] * (1.0f - out[i]);
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
+    }
+}
+
+void tanh_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+void tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    if (dinp == dout) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] = dout[i] * (1.0f - out[i] * out[i]);
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+    }
+}

@@ -142,4 +142,88 @@ float masked_mse_forward(const float *pred, const float *target, const uint8_t *
 void masked_mse_backward(float *dpred, const float *pred, const float *target, const uint8_t *mask, int N, int K,
                          float dloss);
 
+// ---- Convolutional layers (the VAE and f-AnoGAN baselines) ------------------------------------
+// Images are (B, C, H, W), channels planar as in PyTorch. Zero padding on every side.
+
+// Output side of a convolution: (n + 2*pad - k) / stride + 1.
+static inline int conv_out_size(int n, int k, int stride, int pad) { return (n + 2 * pad - k) / stride + 1; }
+// Output side of a transposed convolution: (n - 1)*stride - 2*pad + k + out_pad.
+static inline int convt_out_size(int n, int k, int stride, int pad, int out_pad) {
+    return (n - 1) * stride - 2 * pad + k + out_pad;
+}
+// cols (C*k*k, OH*OW) of one image img (C, H, W): row (c, kh, kw) like a weight (OC, C, k, k),
+// column oh*OW + ow holds img[c][oh*stride - pad + kh][ow*stride - pad + kw] (0 outside).
+void conv_im2col(float *cols, const float *img, int C, int H, int W, int k, int stride, int pad, int OH, int OW);
+// The adjoint: img (C, H, W) += the columns scattered back (overlapping windows add).
+void conv_col2im(float *img, const float *cols, int C, int H, int W, int k, int stride, int pad, int OH, int OW);
+// Floats of scratch the conv2d / conv_transpose2d calls below need (one image's columns).
+size_t conv2d_scratch_floats(int IC, int k, int OH, int OW);
+size_t conv_transpose2d_scratch_floats(int OC, int k, int H, int W);
+
+// out (B, OC, OH, OW) = Conv2d(inp (B, IC, H, W)), weight (OC, IC, k, k), bias (OC) or NULL;
+// OH, OW from conv_out_size. cols: conv2d_scratch_floats.
+void conv2d_forward(float *out, float *cols, const float *inp, const float *weight, const float *bias, int B, int IC,
+                    int H, int W, int OC, int k, int stride, int pad);
+// dinp (B, IC, H, W) +=, dweight (OC, IC, k, k) +=, dbias (OC) += given dout (B, OC, OH, OW);
+// any of the three may be NULL. cols: as forward (its content is not kept).
+void conv2d_backward(float *dinp, float *dweight, float *dbias, float *cols, const float *dout, const float *inp,
+                     const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad);
+
+// out (B, OC, OH, OW) = ConvTranspose2d(inp (B, IC, H, W)), weight (IC, OC, k, k) as in PyTorch,
+// bias (OC) or NULL; OH, OW from convt_out_size. It is conv2d's input gradient: every input pixel
+// spreads weight[ic] over a k x k window of the output. cols: conv_transpose2d_scratch_floats.
+void conv_transpose2d_forward(float *out, float *cols, const float *inp, const float *weight, const float *bias, int B,
+                              int IC, int H, int W, int OC, int k, int stride, int pad, int out_pad);
+void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float *cols, const float *dout,
+                               const float *inp, const float *weight, int B, int IC, int H, int W, int OC, int k,
+                               int stride, int pad, int out_pad);
+// dst (C) += per-channel sums of src (B, C, P), each channel summed by one thread in a fixed order.
+void channel_sum_accumulate(float *dst, const float *src, int B, int C, size_t P);
+
+// ---- BatchNorm2d (eps 1e-5) -------------------------------------------------------------------
+#define NN_BN_EPS 1e-5f
+// inp, out (B, C, P) with P = H*W. training: normalise with the batch statistics (biased variance),
+// write them to mean/rstd (C), and when running_mean/var are given update them as PyTorch does:
+// r = (1 - momentum)*r + momentum*batch, the variance unbiased (n/(n-1)). Eval: normalise with the
+// running statistics, written to mean/rstd for the backward. out may equal inp only in eval mode.
+void batchnorm2d_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                         float *running_mean, float *running_var, int B, int C, size_t P, float momentum,
+                         int training);
+// dinp (B, C, P) +=, dw, db (C) += given dout; mean/rstd from the forward, training as there (eval:
+// the statistics are constants, so dinp = dout*w*rstd).
+void batchnorm2d_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                          const float *rstd, const float *w, int B, int C, size_t P, int training);
+
+// ---- Pointwise activations ----------------------------------------------------------------------
+// out = x > 0 ? x : slope*x (slope 0: ReLU). out may equal inp.
+void leaky_relu_forward(float *out, const float *inp, size_t n, float slope);
+// dinp += dout * (out > 0 ? 1 : slope), from the forward's output (its sign is the input's for
+// slope >= 0, so an in-place forward is fine). dinp may equal dout (then overwritten).
+void leaky_relu_backward(float *dinp, const float *dout, const float *out, size_t n, float slope);
+void sigmoid_forward(float *out, const float *inp, size_t n);
+// dinp += dout * out*(1-out). dinp may equal dout (then overwritten).
+void sigmoid_backward(float *dinp, const float *dout, const float *out, size_t n);
+void tanh_forward(float *out, const float *inp, size_t n);
+// dinp += dout * (1 - out^2). dinp may equal dout (then overwritten).
+void tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+// ---- Reconstruction losses and the VAE's latent terms ---------------------------------------------
+// scale * sum |pred - target| (computed in double); scale = 1/n gives PyTorch's mean reduction.
+float l1_loss_forward(const float *pred, const float *target, size_t n, float scale);
+// dpred += scale * sign(pred - target), sign(0) = 0 as torch.sign.
+void l1_loss_backward(float *dpred, const float *pred, const float *target, size_t n, float scale);
+// scale * sum (pred - target)^2.
+float mse_loss_forward(const float *pred, const float *target, size_t n, float scale);
+void mse_loss_backward(float *dpred, const float *pred, const float *target, size_t n, float scale);
+// Reparameterisation with a log standard deviation: sigma = exp(log_sigma), z = mu + eps*sigma;
+// eps ~ N(0, 1) is an input so that a test can fix it. sigma is kept for the backward.
+void vae_sample_forward(float *z, float *sigma, const float *mu, const float *log_sigma, const float *eps, size_t n);
+// dmu += dz, dlog_sigma += dz * eps*sigma.
+void vae_sample_backward(float *dmu, float *dlog_sigma, const float *dz, const float *eps, const float *sigma,
+                         size_t n);
+// scale * KL(N(mu, sigma^2) || N(0, 1)) summed = scale * 0.5*sum(mu^2 + sigma^2 - 2 log_sigma - 1).
+float vae_kl_forward(const float *mu, const float *log_sigma, size_t n, float scale);
+// dmu += scale*mu, dlog_sigma += scale*(sigma^2 - 1).
+void vae_kl_backward(float *dmu, float *dlog_sigma, const float *mu, const float *log_sigma, size_t n, float scale);
+
 #endif

@@ -1,0 +1,184 @@
+#include "model/vae/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+void vae_config_default(vae_config *c) {
+    // The authors' published dense VAE (mains/main_VAE.py, run.py defaults): 128 px, 8 x 8
+    // bottleneck, zDim 128, 5x5 kernels, filters 32..128, Keras LeakyReLU (0.3), dropout 0.1.
+    memset(c, 0, sizeof *c);
+    c->img_size = 128;
+    c->in_chans = 1;
+    c->patch_size = 16;
+    c->res = 8;
+    c->z_dim = 128;
+    c->base_ch = 32;
+    c->max_ch = 128;
+    c->kernel = 5;
+    c->slope = 0.3f;
+    c->dropout = 0.1f;
+    c->beta = 1.0f;
+    c->rec_l2 = 0;
+}
+
+int vae_blocks(const vae_config *c) {
+    int n = 0;
+    for (int s = c->img_size; s > c->res && s % 2 == 0; s /= 2) n++;
+    return n;
+}
+
+int vae_enc_ch(const vae_config *c, int i) {
+    long v = (long)c->base_ch << i;
+    return v < c->max_ch ? (int)v : c->max_ch;
+}
+
+int vae_dec_ch(const vae_config *c, int i) {
+    int v = c->max_ch >> i;
+    return v > c->base_ch ? v : c->base_ch;
+}
+
+int vae_config_check(const vae_config *c) {
+    if (c->in_chans < 1 || c->in_chans > 16) return as_fail("config: in_chans %d must lie in 1..16", c->in_chans);
+    if (c->res < 1 || c->res > 64) return as_fail("config: res %d must lie in 1..64", c->res);
+    if (c->img_size < 2 || c->img_size > 4096) return as_fail("config: img_size %d must lie in 2..4096", c->img_size);
+    int n = vae_blocks(c);
+    if (n < 1 || n > VAE_MAX_BLOCKS || (c->res << n) != c->img_size)
+        return as_fail("config: img_size %d must be res %d times a power of two (2..2^%d)", c->img_size, c->res,
+                       VAE_MAX_BLOCKS);
+    if (c->patch_size < 1 || c->img_size % c->patch_size)
+        return as_fail("config: patch_size %d must divide img_size %d", c->patch_size, c->img_size);
+    if (c->base_ch < 1 || c->max_ch < c->base_ch || c->max_ch > 4096)
+        return as_fail("config: need 1 <= base_ch %d <= max_ch %d <= 4096", c->base_ch, c->max_ch);
+    if (vae_enc_ch(c, n - 1) % 8)
+        return as_fail("config: the last encoder block's %d channels must be a multiple of 8 (bottleneck C/8)",
+                       vae_enc_ch(c, n - 1));
+    if (c->z_dim < 1 || c->z_dim > 65536) return as_fail("config: z_dim %d must lie in 1..65536", c->z_dim);
+    if (c->kernel < 1 || c->kernel > 15 || c->kernel % 2 == 0)
+        return as_fail("config: kernel %d must be odd and at most 15 ('same' padding k/2)", c->kernel);
+    if (!(c->slope >= 0.0f && c->slope < 1.0f)) return as_fail("config: slope %g must lie in [0, 1)", (double)c->slope);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return as_fail("config: dropout %g must lie in [0, 1)", (double)c->dropout);
+    if (!(c->beta >= 0.0f && c->beta <= 1e6f)) return as_fail("config: beta %g must lie in [0, 1e6]", (double)c->beta);
+    return 0;
+}
+
+// Shortest decimal that reads back as the same float.
+static void float_str(char *out, size_t n, float v) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(out, n, "%.*g", prec, (double)v);
+        if (strtof(out, NULL) == v) break;
+    }
+}
+
+int vae_config_to_json(const vae_config *c, char *out, size_t n) {
+    char slope[32], drop[32], beta[32];
+    float_str(slope, sizeof slope, c->slope);
+    float_str(drop, sizeof drop, c->dropout);
+    float_str(beta, sizeof beta, c->beta);
+    int w = snprintf(out, n,
+                     "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"res\":%d,\"z_dim\":%d,\"base_ch\":%d,"
+                     "\"max_ch\":%d,\"kernel\":%d,\"slope\":%s,\"dropout\":%s,\"beta\":%s,\"rec_loss\":\"%s\"}",
+                     c->img_size, c->in_chans, c->patch_size, c->res, c->z_dim, c->base_ch, c->max_ch, c->kernel,
+                     slope, drop, beta, c->rec_l2 ? "l2" : "l1");
+    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+}
+
+void vae_config_describe(const vae_config *c, char *out, size_t n) {
+    snprintf(out, n, "img %d in %d res %d z %d ch %d..%d kernel %d slope %g dropout %g beta %g loss %s", c->img_size,
+             c->in_chans, c->res, c->z_dim, c->base_ch, c->max_ch, c->kernel, (double)c->slope, (double)c->dropout,
+             (double)c->beta, c->rec_l2 ? "l2" : "l1");
+}
+
+static const char *skip_ws(const char *p) {
+    while (*p && isspace((unsigned char)*p)) p++;
+    return p;
+}
+
+int vae_config_parse(vae_config *cfg, const char *text, const char *what) {
+    vae_config c = *cfg;
+    const char *p = skip_ws(text);
+    int braced = *p == '{';
+    if (braced) p++;
+    for (;;) {
+        p = skip_ws(p);
+        if (!*p || (braced && *p == '}')) break;
+        char key[64];
+        int quoted = *p == '"';
+        if (quoted) p++;
+        size_t k = 0;
+        while (*p && (isalnum((unsigned char)*p) || *p == '_')) {
+            if (k + 1 >= sizeof key) return as_fail("%s: config key too long", what);
+            key[k++] = *p++;
+        }
+        key[k] = 0;
+        if (quoted) {
+            if (*p != '"') return as_fail("%s: bad config key near '%.20s'", what, p);
+            p++;
+        }
+        if (!k) return as_fail("%s: expected a config key near '%.20s'", what, p);
+        p = skip_ws(p);
+        if (*p != '=' && *p != ':') return as_fail("%s: config key '%s' needs '=' or ':' and a value", what, key);
+        p = skip_ws(p + 1);
+        if (!strcmp(key, "rec_loss")) {
+            int q = *p == '"';
+            if (q) p++;
+            if (!strncmp(p, "l1", 2)) c.rec_l2 = 0;
+            else if (!strncmp(p, "l2", 2)) c.rec_l2 = 1;
+            else return as_fail("%s: config key 'rec_loss' must be l1 or l2", what);
+            p += 2;
+            if (q) {
+                if (*p != '"') return as_fail("%s: config key 'rec_loss' must be l1 or l2", what);
+                p++;
+            }
+        } else {
+            char *end;
+            errno = 0;
+            double v = strtod(p, &end);
+            if (end == p || errno) return as_fail("%s: config key '%s' needs a number", what, key);
+            p = end;
+            int *ip = NULL;
+            float *fp = NULL;
+            if (!strcmp(key, "img_size")) ip = &c.img_size;
+            else if (!strcmp(key, "in_chans")) ip = &c.in_chans;
+            else if (!strcmp(key, "patch_size")) ip = &c.patch_size;
+            else if (!strcmp(key, "res")) ip = &c.res;
+            else if (!strcmp(key, "z_dim")) ip = &c.z_dim;
+            else if (!strcmp(key, "base_ch")) ip = &c.base_ch;
+            else if (!strcmp(key, "max_ch")) ip = &c.max_ch;
+            else if (!strcmp(key, "kernel")) ip = &c.kernel;
+            else if (!strcmp(key, "slope")) fp = &c.slope;
+            else if (!strcmp(key, "dropout")) fp = &c.dropout;
+            else if (!strcmp(key, "beta")) fp = &c.beta;
+            else
+                return as_fail("%s: unknown config key '%s' (known: img_size in_chans patch_size res z_dim base_ch "
+                               "max_ch kernel slope dropout beta rec_loss)",
+                               what, key);
+            if (ip) {
+                // Range first: converting an out-of-range double to int is undefined behaviour.
+                if (!(v >= INT_MIN && v <= INT_MAX) || v != (double)(int)v)
+                    return as_fail("%s: config key '%s' needs an integer, got %g", what, key, v);
+                *ip = (int)v;
+            } else {
+                *fp = (float)v;
+            }
+        }
+        p = skip_ws(p);
+        if (*p == ',') p++;
+        else if (*p && !(braced && *p == '}'))
+            return as_fail("%s: expected ',' after config key '%s' near '%.20s'", what, key, p);
+    }
+    if (vae_config_check(&c)) {
+        char msg[512];
+        const char *e = as_error();
+        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
+        return as_fail("%s: %s", what, msg);
+    }
+    *cfg = c;
+    return 0;
+}
