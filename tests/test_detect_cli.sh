@@ -79,8 +79,9 @@ crun=("$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size
 cal=("$bin" calibrate --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size 32 --z-first 80 --z-last 82)
 expect 0 "" "anoswin calibrate" "${cal[@]}" --out "$tmp/cal.json" "$tmp/hsyn/healthy"
 succeeds "calibration file" "$py" "$src/tools/detect_check.py" calib "$tmp/cal.json" --scans 2 --stride 32
-expect 0 "" "detect --calibration" "${crun[@]}" --calibration "$tmp/cal.json" --save-model-grid --out "$tmp/cdet" "$one"
-succeeds "summary: mode calibrated, the calibration's thresholds at the default rates" "$py" \
+expect 0 "" "detect --calibration" "${crun[@]}" --calibration "$tmp/cal.json" --fpr 1e-3 --fpr-low 1e-2 --save-model-grid \
+  --out "$tmp/cdet" "$one"
+succeeds "summary: mode calibrated, the calibration's thresholds at the given rates" "$py" \
   "$src/tools/detect_check.py" calib "$tmp/cal.json" --summary "$tmp/cdet/test_001_t2" 1e-3 1e-2
 expect 0 "" "detect --calibration --fpr 0.05 --fpr-low 0.2" "${crun[@]}" --calibration "$tmp/cal.json" --fpr 0.05 \
   --fpr-low 0.2 --out "$tmp/cdet5" "$one"
@@ -94,14 +95,14 @@ expect 1 "cal.json.*stride" "calibration of another stride refused naming the fi
 expect 1 "cal.json.*weights" "calibration of other weights refused naming the file" "$bin" detect --checkpoint \
   "$tmp/tiny2.safetensors" --threads 1 --mask-size 32 --z-first 80 --z-last 82 --quiet --calibration "$tmp/cal.json" \
   --out "$tmp/x" "$one"
-expect 0 "" "detect --healthy" "${crun[@]}" --healthy "$tmp/hsyn/healthy" --out "$tmp/hdet" "$one"
+expect 0 "" "detect --healthy" "${crun[@]}" --healthy "$tmp/hsyn/healthy" --fpr 1e-3 --fpr-low 1e-2 --out "$tmp/hdet" "$one"
 succeeds "detect --healthy writes DIR/calibration.json, used in the summary" "$py" "$src/tools/detect_check.py" \
   calib "$tmp/hdet/calibration.json" --scans 2 --summary "$tmp/hdet/test_001_t2" 1e-3 1e-2
 grep '"threshold"' "$tmp/cal.json" >"$tmp/t1" && grep '"threshold"' "$tmp/hdet/calibration.json" >"$tmp/t2" \
   && cmp -s "$tmp/t1" "$tmp/t2" && pass=$((pass+1)) \
   || { fail=$((fail+1)); echo "FAIL: detect --healthy and anoswin calibrate disagree on the same scans"; }
 # --maps-from: the saved model-grid maps give the same masks, for the calibrated and the paper's presets
-expect 0 "" "--maps-from (calibrated)" "${crun[@]}" --calibration "$tmp/cal.json" --maps-from "$tmp/cdet" \
+expect 0 "" "--maps-from (calibrated)" "${crun[@]}" --calibration "$tmp/cal.json" --fpr 1e-3 --fpr-low 1e-2 --maps-from "$tmp/cdet" \
   --out "$tmp/mf" "$one"
 succeeds "--maps-from: identical mask (calibrated)" "$py" "$src/tools/detect_check.py" same "$tmp/cdet/test_001_t2" \
   "$tmp/mf/test_001_t2"

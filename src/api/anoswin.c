@@ -140,9 +140,10 @@ static int detect_settings(detect_options *o, calibration *cal, const anoswin_mo
 int anoswin_detect(anoswin_model *m, const char *image, const char *brain_mask, const char *out_dir,
                    const char *preset, const char *calib, anoswin_detection *r) {
     detect_options o;
-    calibration cal;
-    if (detect_settings(&o, &cal, m, preset, calib)) return -1;
-    if (amap_check_stride(o.amap.stride, o.amap.window, m->m.patch_size)) return -1;
+    calibration cal = {0};
+    int rc = -1;
+    if (detect_settings(&o, &cal, m, preset, calib)) goto done;
+    if (amap_check_stride(o.amap.stride, o.amap.window, m->m.patch_size)) goto done;
     o.checkpoint = m->checkpoint;
     // The subject is the file name without .nii[.gz], as detect names it.
     char id[256];
@@ -152,9 +153,12 @@ int anoswin_detect(anoswin_model *m, const char *image, const char *brain_mask, 
     if (dot) *dot = 0;
     detect_input in = {.id = id, .image = image, .mask = brain_mask, .label = NULL};
     detect_result res;
-    if (detect_subject(&res, &m->m, &in, out_dir, &o)) return -1;
+    if (detect_subject(&res, &m->m, &in, out_dir, &o)) goto done;
     if (r) *r = (anoswin_detection){res.slices, res.components, (long long)res.lesion_voxels, res.lesion_ml};
-    return 0;
+    rc = 0;
+done:
+    calibration_free(&cal);
+    return rc;
 }
 
 // ---- evaluation ---------------------------------------------------------------------------------

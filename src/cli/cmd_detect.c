@@ -23,8 +23,13 @@ static void usage(FILE *f, int calibrate) {
                 "with detect's map options (--mask-size, --stride, --residual, --window-norm, --slice-norm,\n"
                 "--norm, --z-first/--z-last, --modality, --threads, --batch, --maps-from) and writes FILE\n"
                 "(JSON): the map value exceeded by a fraction f of their brain voxels, for f from 1e-5 to 0.5.\n"
+                "By default the calibration is normative (--normative SIGMA, default %g px; 0: one global\n"
+                "threshold): at each voxel of the model grid the mean and sd of the healthy maps, smoothed with a\n"
+                "Gaussian of SIGMA px and written beside FILE as .normative.f32; maps then become z-scores against\n"
+                "them and the thresholds are z-scores (each healthy scan scored against the others).\n"
                 "detect --calibration FILE then sets its thresholds at --fpr / --fpr-low from it, and refuses\n"
-                "it if the map settings or the checkpoint's weights differ.\n");
+                "it if the map settings or the checkpoint's weights differ.\n",
+                DETECT_DEFAULT_NORMATIVE_SIGMA);
         return;
     }
     fprintf(f,
@@ -52,6 +57,8 @@ static void usage(FILE *f, int calibrate) {
             "  --fpr F             voxel false-positive rate on healthy scans for the detection threshold\n"
             "                      (default %g)\n"
             "  --fpr-low F         rate for the hysteresis low threshold (default %g; = --fpr: no hysteresis)\n"
+            "  --normative SIGMA   with --healthy: normative calibration smoothed with SIGMA px (default %g;\n"
+            "                      0: one global threshold); see anoswin calibrate --help\n"
             "  --set KEY=VALUE     override one post-processing parameter (repeatable): ndim, erode_k,\n"
             "                      threshold, connectivity, keep_top, dilate_k, rank_on, seg_classes, mrf_beta,\n"
             "                      mrf_radius, seg_iterations, match, keep_unmatched, grow (px: add\n"
@@ -92,13 +99,13 @@ static void usage(FILE *f, int calibrate) {
             "fit grey slices (input channels other than 1 or 3, a mask larger than its images) is refused\n"
             "before any subject is read. With --residual positive only findings brighter than their\n"
             "reconstruction are scored (hyperintense lesions on T2/FLAIR); hypointense ones are not seen.\n",
-            DETECT_DEFAULT_FPR, DETECT_DEFAULT_FPR_LOW);
+            DETECT_DEFAULT_FPR, DETECT_DEFAULT_FPR_LOW, DETECT_DEFAULT_NORMATIVE_SIGMA);
 }
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
        OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
-       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM };
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -171,7 +178,8 @@ static int run(int argc, char **argv, int calibrate) {
         {"window-norm", required_argument, 0, OPT_WINDOW_NORM}, {"slice-norm", required_argument, 0, OPT_SLICE_NORM},
         {"healthy", required_argument, 0, OPT_HEALTHY}, {"calibration", required_argument, 0, OPT_CALIB},
         {"fpr", required_argument, 0, OPT_FPR},         {"fpr-low", required_argument, 0, OPT_FPR_LOW},
-        {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"help", no_argument, 0, 'h'},
+        {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"normative", required_argument, 0, OPT_NORMATIVE},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
     detect_options_default(&o);
@@ -212,6 +220,10 @@ static int run(int argc, char **argv, int calibrate) {
                 o.fpr_low = dv;
                 break;
             case OPT_MAPS_FROM: o.maps_from = optarg; break;
+            case OPT_NORMATIVE:
+                if (cli_parse_double(cmd, "normative", optarg, 0, 64, &dv)) return EXIT_USAGE;
+                o.normative_sigma = (float)dv;
+                break;
             case OPT_MASK:
                 if (cli_parse_int(cmd, "mask-size", optarg, 1, 4096, &v)) return EXIT_USAGE;
                 o.amap.window = (int)v;
@@ -320,7 +332,7 @@ static int run(int argc, char **argv, int calibrate) {
 
     int failed = 0, rc = EXIT_OK;
     inputs subs = {0}, hsubs = {0};
-    calibration cal;
+    calibration cal = {0};
     for (int a = optind; a < argc; a++)
         if (inputs_add(&subs, argv[a], modality)) cli_report_error(), failed++;
     inputs_finish(&subs);
@@ -405,6 +417,7 @@ static int run(int argc, char **argv, int calibrate) {
     if (failed) fprintf(stderr, "anoswin detect: %d input%s failed\n", failed, failed == 1 ? "" : "s");
     rc = failed ? EXIT_BAD_INPUT : EXIT_OK;
 done:
+    calibration_free(&cal);
     inputs_free(&subs);
     inputs_free(&hsubs);
     model_free(&m);

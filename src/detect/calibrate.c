@@ -8,6 +8,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "detect/normative.h"
 #include "util/json.h"
 
 const double calib_fpr_levels[CALIB_LEVELS] = {1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3,
@@ -60,7 +61,33 @@ double calibration_threshold(const calibration *c, double fpr) {
 
 static const char *norm_name(int norm) { return norm == SLICE_NORM_PERCENTILE ? "percentile" : "minmax"; }
 
+// "dir/name.json" -> "dir/name.normative.f32" (out), and the file name alone (base, into out).
+static void normative_path(char *out, size_t n, const char *json_path, const char **base) {
+    snprintf(out, n, "%s", json_path);
+    size_t l = strlen(out);
+    if (l > 5 && !strcmp(out + l - 5, ".json")) out[l - 5] = 0;
+    strncat(out, ".normative.f32", n - strlen(out) - 1);
+    const char *slash = strrchr(out, '/');
+    *base = slash ? slash + 1 : out;
+}
+
+static size_t normative_voxels(const calibration *c) {
+    return (size_t)(c->z_last - c->z_first + 1) * c->norm_size * c->norm_size;
+}
+
 int calibration_write(const calibration *c, const char *path) {
+    char npath[4200];
+    const char *nbase = NULL;
+    if (c->norm_mean) {  // the maps first: a JSON never names a file that is not there
+        normative_path(npath, sizeof npath, path, &nbase);
+        size_t nv = normative_voxels(c);
+        float *both = as_malloc(sizeof(float) * 2 * nv);
+        memcpy(both, c->norm_mean, sizeof(float) * nv);
+        memcpy(both + nv, c->norm_sd, sizeof(float) * nv);
+        int rc = fs_write_all(npath, both, sizeof(float) * 2 * nv);
+        free(both);
+        if (rc) return -1;
+    }
     fs_file af;
     if (fs_file_open(&af, path)) return -1;
     FILE *f = af.f;
@@ -73,6 +100,12 @@ int calibration_write(const calibration *c, const char *path) {
             c->slice_norm ? "max" : "none", c->restrict_to_brain ? "true" : "false", norm_name(c->norm));
     fprintf(f, "  \"slice_range\": [%d, %d],\n  \"scans\": %d,\n  \"voxels\": %lld,\n", c->z_first, c->z_last,
             c->scans, (long long)c->voxels);
+    if (c->norm_mean) {
+        fprintf(f, "  \"normative_file\": ");
+        json_write_string(f, nbase);
+        fprintf(f, ",\n  \"normative_size\": %d,\n  \"normative_sigma\": %g,\n  \"normative_sd_floor\": %g,\n",
+                c->norm_size, c->norm_sigma, c->norm_floor);
+    }
     fprintf(f, "  \"fpr\": [");
     for (int l = 0; l < CALIB_LEVELS; l++) fprintf(f, "%s%.17g", l ? ", " : "", calib_fpr_levels[l]);
     fprintf(f, "],\n  \"threshold\": [");
@@ -145,6 +178,39 @@ int calibration_read(calibration *c, const char *path) {
         as_fail("%s: calibration \"fpr\" and \"threshold\" must hold %d numbers", path, CALIB_LEVELS);
         goto done;
     }
+    char nfile[1024];
+    if (!json_top_string(text, "normative_file", nfile, sizeof nfile)) {
+        double size, sigma, fl;
+        if (json_top_number(text, "normative_size", &size) || json_top_number(text, "normative_sigma", &sigma) ||
+            json_top_number(text, "normative_sd_floor", &fl) || size < 1 || size > 4096 || !(sigma > 0) ||
+            !(fl > 0) || c->z_last < c->z_first || strchr(nfile, '/')) {
+            as_fail("%s: normative keys (normative_size, normative_sigma, normative_sd_floor, slice_range, a file "
+                    "name in the same folder) missing or invalid", path);
+            goto done;
+        }
+        c->norm_size = (int)size, c->norm_sigma = (float)sigma, c->norm_floor = (float)fl;
+        char npath[4200];
+        const char *slash = strrchr(path, '/');
+        snprintf(npath, sizeof npath, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, nfile);
+        unsigned char *nb;
+        size_t len, nv = normative_voxels(c);
+        if (fs_read_all(npath, &nb, &len)) goto done;
+        if (len != sizeof(float) * 2 * nv) {
+            free(nb);
+            as_fail("%s: %zu bytes, expected %zu (mean and sd of %d slices of %dx%d)", npath, len,
+                    sizeof(float) * 2 * nv, c->z_last - c->z_first + 1, c->norm_size, c->norm_size);
+            goto done;
+        }
+        c->norm_mean = as_malloc(sizeof(float) * nv), c->norm_sd = as_malloc(sizeof(float) * nv);
+        memcpy(c->norm_mean, nb, sizeof(float) * nv);
+        memcpy(c->norm_sd, nb + sizeof(float) * nv, sizeof(float) * nv);
+        free(nb);
+        for (size_t q = 0; q < nv; q++)
+            if (!(c->norm_sd[q] > 0) || !isfinite(c->norm_mean[q])) {
+                as_fail("%s: normative sd not positive or mean not finite at voxel %zu", npath, q);
+                goto done;
+            }
+    }
     for (int l = 0; l < CALIB_LEVELS; l++) {
         if (fabs(fpr[l] - calib_fpr_levels[l]) > 1e-12 * calib_fpr_levels[l] || !isfinite(c->threshold[l]) ||
             (l && c->threshold[l] > c->threshold[l - 1])) {
@@ -156,7 +222,30 @@ int calibration_read(calibration *c, const char *path) {
     rc = 0;
 done:
     free(text);
+    if (rc) calibration_free(c);
     return rc;
+}
+
+void calibration_free(calibration *c) {
+    free(c->norm_mean), free(c->norm_sd);
+    c->norm_mean = c->norm_sd = NULL;
+}
+
+int calibration_normalise(const calibration *c, const char *path, float *maps, const int *z, int n, int S) {
+    if (!c->norm_mean) return 0;
+    if (S != c->norm_size)
+        return as_fail("%s: normative maps are %dx%d, this model's slices %dx%d", path, c->norm_size, c->norm_size,
+                       S, S);
+    size_t hw = (size_t)S * S;
+    for (int i = 0; i < n; i++) {
+        if (z[i] < c->z_first || z[i] > c->z_last)
+            return as_fail("%s: slice %d lies outside the calibrated slices %d..%d; calibrate on the range you "
+                           "detect on",
+                           path, z[i], c->z_first, c->z_last);
+        size_t o = hw * (size_t)(z[i] - c->z_first);
+        normative_z(maps + hw * i, maps + hw * i, c->norm_mean + o, c->norm_sd + o, hw);
+    }
+    return 0;
 }
 
 int calibration_check(const calibration *c, const char *path, const amap_params *a, const slice_options *s,

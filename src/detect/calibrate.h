@@ -30,6 +30,11 @@ typedef struct calibration {
     int scans;
     int64_t voxels;
     double threshold[CALIB_LEVELS];  // at calib_fpr_levels
+    // normative calibration (normative.h; sigma > 0): the thresholds are z-score thresholds, and
+    // mean / sd (slices, size, size) cover RAS axial slices z_first..z_last on the model grid
+    float norm_sigma, norm_floor;
+    int norm_size;
+    float *norm_mean, *norm_sd;  // owned; NULL when not normative
 } calibration;
 
 // FNV-1a over the bytes of n floats (the model's weights).
@@ -42,9 +47,17 @@ void calibration_set_values(calibration *c, float *values, size_t n);
 // Threshold at voxel false-positive rate fpr (calib_fpr_levels[0] .. [last]); NAN outside.
 double calibration_threshold(const calibration *c, double fpr);
 
+// A normative calibration also writes its mean and sd maps, float32 little-endian, mean then sd,
+// to PATH with ".json" replaced by ".normative.f32" (named in the JSON as "normative_file",
+// relative to the JSON's folder).
 int calibration_write(const calibration *c, const char *path);
-// Errors name the file: missing keys, a table that is not decreasing.
+// Errors name the file: missing keys, a table that is not decreasing, a normative file of the
+// wrong size.
 int calibration_read(calibration *c, const char *path);
+void calibration_free(calibration *c);
+// Normative calibration: maps (n, S, S) of RAS axial slices z[0..n) -> z-scores in place. Error
+// (naming path) for a slice outside the calibrated range or another size.
+int calibration_normalise(const calibration *c, const char *path, float *maps, const int *z, int n, int S);
 // 0 when c fits the map settings and weights; else -1 (as_fail naming `path` and the difference).
 int calibration_check(const calibration *c, const char *path, const amap_params *a, const slice_options *s,
                       uint64_t weights_hash);

@@ -9,6 +9,7 @@
 
 #include "detect/model_adapter.h"
 #include "detect/morph.h"   // morph_label
+#include "detect/normative.h"
 #include "io/png.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -22,6 +23,7 @@ void detect_options_default(detect_options *o) {
     slice_options_default(&o->slices, 0);
     o->preset = "calibrated";
     o->fpr = DETECT_DEFAULT_FPR, o->fpr_low = DETECT_DEFAULT_FPR_LOW;
+    o->normative_sigma = DETECT_DEFAULT_NORMATIVE_SIGMA;
     o->amap.window_norm = 0, o->amap.slice_norm = 0;  // residual units, as the calibrated preset needs
     o->checkpoint = "";
     o->overlays = 1;
@@ -250,34 +252,63 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
     calibration_set_map(c, &o->amap, &so);
     snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
     c->weights_hash = calib_hash_floats(m->params, m->table->n_floats);
-    size_t cap = 1 << 20, nval = 0;
-    float *vals = as_malloc(sizeof(float) * cap);
+    // Every scan's maps and brain, kept: the normative model needs them all before any z-score.
+    float *stack = NULL;
+    uint8_t *brains = NULL;
+    size_t nv = 0;
+    int S = 0, ns = 0, rc = -1;
     for (int i = 0; i < n; i++) {
         slice_stack s;
         float *maps;
         int windows;
-        if (detect_maps(&s, &maps, NULL, &windows, m, &in[i], o)) {
-            free(vals);
-            return -1;
+        if (detect_maps(&s, &maps, NULL, &windows, m, &in[i], o)) goto done;
+        if (i == 0) {
+            c->z_first = s.z[0], c->z_last = s.z[s.n - 1], S = s.size, ns = s.n;
+            nv = (size_t)ns * S * S;
+            stack = as_malloc(sizeof(float) * nv * (size_t)n), brains = as_malloc(nv * (size_t)n);
+        } else if (s.n != ns || s.z[0] != c->z_first || s.size != S) {
+            as_fail("%s: slices %d..%d, but the first healthy scan has %d..%d: calibration scans must cover the same "
+                    "slices", in[i].image, s.z[0], s.z[s.n - 1], c->z_first, c->z_last);
+            free(maps), slices_free(&s);
+            goto done;
         }
-        size_t nv = (size_t)s.n * s.size * s.size;
-        for (size_t q = 0; q < nv; q++) {
-            if (!s.brain[q]) continue;
-            if (nval == cap) vals = as_realloc(vals, sizeof(float) * (cap *= 2));
-            vals[nval++] = maps[q];
-        }
-        if (i == 0) c->z_first = s.z[0], c->z_last = s.z[s.n - 1];
+        memcpy(stack + nv * i, maps, sizeof(float) * nv);
+        memcpy(brains + nv * i, s.brain, nv);
         free(maps);
         slices_free(&s);
         c->scans++;
     }
-    if (!nval) {
-        free(vals);
-        return as_fail("calibration: no brain voxel in the %d healthy scan%s", n, n == 1 ? "" : "s");
+    if (o->normative_sigma > 0 && n < 2) {
+        as_fail("calibration: a normative calibration needs at least 2 healthy scans (got %d); --normative 0 uses "
+                "one global threshold", n);
+        goto done;
     }
-    calibration_set_values(c, vals, nval);
-    free(vals);
-    return 0;
+    size_t nval = 0;
+    float *vals = as_malloc(sizeof(float) * nv * (size_t)n), *z = as_malloc(sizeof(float) * nv);
+    float *mean = as_malloc(sizeof(float) * nv), *sd = as_malloc(sizeof(float) * nv);
+    for (int i = 0; i < n; i++) {
+        const float *v = stack + nv * i;
+        if (o->normative_sigma > 0) {  // each scan scored against the others: an honest false-positive rate
+            normative_fit(mean, sd, stack, n, i, S, S, ns, o->normative_sigma, DETECT_NORMATIVE_SD_FLOOR);
+            normative_z(z, v, mean, sd, nv);
+            v = z;
+        }
+        for (size_t q = 0; q < nv; q++)
+            if (brains[nv * i + q]) vals[nval++] = v[q];
+    }
+    if (nval && o->normative_sigma > 0) {
+        normative_fit(mean, sd, stack, n, -1, S, S, ns, o->normative_sigma, DETECT_NORMATIVE_SD_FLOOR);
+        c->norm_mean = mean, c->norm_sd = sd, mean = sd = NULL;
+        c->norm_sigma = o->normative_sigma, c->norm_floor = DETECT_NORMATIVE_SD_FLOOR, c->norm_size = S;
+    }
+    if (nval) calibration_set_values(c, vals, nval);
+    else as_fail("calibration: no brain voxel in the %d healthy scan%s", n, n == 1 ? "" : "s");
+    free(vals), free(z), free(mean), free(sd);
+    rc = nval ? 0 : -1;
+done:
+    free(stack), free(brains);
+    if (rc) calibration_free(c);
+    return rc;
 }
 
 int detect_apply_calibration(detect_options *o, const calibration *c, const char *path) {
@@ -320,6 +351,18 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
     double tm0 = now_seconds();
     if (detect_maps(&s, &maps, &recon, &r->windows, m, in, o)) return -1;
     r->map_seconds = now_seconds() - tm0;
+    char path[4300];
+    fs_join(path, sizeof path, out_dir, "model_grid_map.f32");  // raw, before any normalisation (--maps-from)
+    if (o->save_model_grid && (fs_mkdirs(out_dir) || fs_write_all(path, maps, sizeof(float) * s.n * s.size * s.size))) {
+        free(maps), free(recon);
+        slices_free(&s);
+        return -1;
+    }
+    if (o->calib && calibration_normalise(o->calib, o->calib_path, maps, s.z, s.n, s.size)) {
+        free(maps), free(recon);
+        slices_free(&s);
+        return -1;
+    }
     int S = s.size, n = s.n;
     size_t hw = (size_t)S * S, nv = (size_t)n * hw;
     r->slices = n;
@@ -343,9 +386,6 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
 
     // 3. native grid
     if (o->save_model_grid) {  // the map, and the brain and labels it is scored against
-        char path[4300];
-        fs_join(path, sizeof path, out_dir, "model_grid_map.f32");
-        if (fs_write_all(path, maps, sizeof(float) * nv)) goto done;
         fs_join(path, sizeof path, out_dir, "model_grid_brain.u8");
         if (fs_write_all(path, s.brain, nv)) goto done;
         fs_join(path, sizeof path, out_dir, "model_grid_label.u8");
@@ -407,7 +447,6 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
             if (write_attention(dir, s.z[i], m, s.img + i * hw, S)) goto done;
     }
     r->total_seconds = now_seconds() - t0;
-    char path[4300];
     fs_join(path, sizeof path, out_dir, "summary.json");
     rc = write_summary(path, r, in, m, &s, o, finding_z);
 done:

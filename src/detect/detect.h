@@ -29,8 +29,12 @@
 
 // Voxel false-positive rates on healthy scans for the calibrated thresholds (chosen on tuning
 // sets, README "Detection").
-#define DETECT_DEFAULT_FPR 1e-3
-#define DETECT_DEFAULT_FPR_LOW 1e-2
+#define DETECT_DEFAULT_FPR 2e-4
+#define DETECT_DEFAULT_FPR_LOW 6e-3
+// Gaussian sigma (model-grid px) of the normative calibration's mean and sd maps; 0: one global
+// threshold (normative.h).
+#define DETECT_DEFAULT_NORMATIVE_SIGMA 2.0f
+#define DETECT_NORMATIVE_SD_FLOOR 0.02f
 
 typedef struct detect_options {
     amap_params amap;        // window, grid (patch and batch are taken from the model)
@@ -50,6 +54,7 @@ typedef struct detect_options {
                              // post-processing settings on saved maps; the reconstruction is the input
     // calibrated mode (post.mode == POSTPROC_CALIBRATED): where the thresholds came from
     double fpr, fpr_low;     // voxel false-positive rates on healthy scans for threshold and low
+    float normative_sigma;   // calibration: voxel-wise normative model (> 0) or one global threshold
     const calibration *calib;  // NULL when the thresholds were set by hand
     const char *calib_path;
 } detect_options;

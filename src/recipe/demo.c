@@ -48,7 +48,7 @@ const demo_config demo_full = {
 // short slice range. Checks that every output is produced, not the numbers.
 const demo_config demo_small = {
     .name = "small",
-    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 1, .healthy_test = 1,
+    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 2, .healthy_test = 1,
     .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
     .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
     .window = 16, .stride = 8, .residual = DEMO_RESIDUAL,

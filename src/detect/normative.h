@@ -1,0 +1,24 @@
+// Voxel-wise normative model of healthy anomaly maps. Scans on a common template grid (the
+// benchmark layouts are registered to SRI24/MNI) leave a residual that depends on where a voxel
+// is: cortex borders, ventricle walls and the brain edge are reconstructed worse than deep white
+// matter, so one global threshold either floods those places or misses lesions elsewhere. The
+// healthy calibration scans give, at each model-grid voxel, the mean and the variance of their
+// maps; both are smoothed with a Gaussian of sigma px (few scans make a noisy estimate), and a
+// new map becomes the z-score (map - mean) / (sqrt(var) + sd_floor). The floor keeps places where
+// every healthy scan agrees (outside the brain: all 0) from turning noise into large scores.
+#ifndef ANOSWIN_DETECT_NORMATIVE_H
+#define ANOSWIN_DETECT_NORMATIVE_H
+
+#include <stddef.h>
+
+// scipy.ndimage.gaussian_filter(x, sigma, mode='reflect', truncate=4.0) on (nz, ny, nx), in place.
+void gaussian_filter3d(float *x, int nx, int ny, int nz, float sigma);
+
+// mean and sd (each nvox = nx*ny*nz) from n maps stacked in maps (n, nvox); skip >= 0 leaves that
+// map out (leave-one-out). n - (skip >= 0) must be >= 1.
+void normative_fit(float *mean, float *sd, const float *maps, int n, int skip, int nx, int ny, int nz, float sigma,
+                   float sd_floor);
+// out = (map - mean) / sd, elementwise; out may alias map.
+void normative_z(float *out, const float *map, const float *mean, const float *sd, size_t nvox);
+
+#endif
