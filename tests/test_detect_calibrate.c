@@ -2,13 +2,20 @@
 // (src/util/json.c): thresholds equal numpy.quantile(values, 1 - fpr) (tools/calibrate_ref.py),
 // log-linear interpolation between the table's rates, the file's round trip, corrupted files
 // refused naming the file, calibration_check refusing other map settings or weights, and
-// json_top_value finding only top-level keys.
+// json_top_value finding only top-level keys. The normative model (src/detect/normative.c):
+// gaussian_filter3d equals scipy.ndimage.gaussian_filter (mode 'reflect', truncate 4), and
+// normative_fit / normative_z equal NumPy's mean, population variance, smoothing, sqrt + floor,
+// with and without a map left out (tools/calibrate_ref.py); the normative maps' file beside the
+// JSON (round trip byte for byte; truncated, missing, outside the folder or with a non-positive
+// sd refused naming it) and calibration_normalise (z-scores of the calibrated slices; slices
+// outside the calibrated range or another size refused naming the file).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "detect/calibrate.h"
+#include "detect/normative.h"
 #include "helpers/testutil.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -284,6 +291,254 @@ static void test_json(void) {
     free(text);
 }
 
+// ---- normative model ----------------------------------------------------------------------------
+
+static void fill_random(rng *r, float *x, size_t n, float scale, float offset) {
+    for (size_t i = 0; i < n; i++) x[i] = offset + scale * (float)rng_normal(r);
+}
+
+static void gaussian_vs_scipy(rng *r, int nz, int ny, int nx, float sigma) {
+    size_t n = (size_t)nz * ny * nx;
+    float *x = malloc(sizeof(float) * n);
+    fill_random(r, x, n, 1.0f, 0.5f);
+    char ip[4200], op[4200], args[9000], name[128];
+    snprintf(ip, sizeof ip, "%s", path_in("g_in.f32"));
+    snprintf(op, sizeof op, "%s", path_in("g_out.f32"));
+    tu_write_f32(ip, x, n);
+    snprintf(args, sizeof args, "gauss %s %d %d %d %.9g %s", ip, nz, ny, nx, sigma, op);
+    tu_run_python("tools/calibrate_ref.py", args);
+    float *ref = tu_read_f32(op, n);
+    gaussian_filter3d(x, nx, ny, nz, sigma);
+    snprintf(name, sizeof name, "gaussian_filter3d (nz %d, ny %d, nx %d), sigma %g vs scipy", nz, ny, nx, sigma);
+    tu_allclose(name, x, ref, n, 1e-5, 1e-5);
+    free(x), free(ref);
+}
+
+static void test_gaussian(void) {
+    rng r;
+    rng_seed(&r, 11);
+    static const int shapes[][3] = {{7, 5, 3}, {3, 5, 7}, {1, 9, 4}, {12, 12, 6}, {2, 1, 13}};
+    static const float sigmas[] = {0.5f, 1.0f, 2.0f, 3.3f};  // 3.3: radius 13, beyond every axis
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t g = 0; g < sizeof sigmas / sizeof sigmas[0]; g++)
+            gaussian_vs_scipy(&r, shapes[s][0], shapes[s][1], shapes[s][2], sigmas[g]);
+    float x[60], y[60];
+    fill_random(&r, x, 60, 1.0f, 0.0f);
+    memcpy(y, x, sizeof x);
+    gaussian_filter3d(x, 5, 4, 3, 0.0f);
+    CHECK(!memcmp(x, y, sizeof x), "sigma 0: the volume unchanged");
+    // a constant volume stays constant under 'reflect' (weights sum to 1, no zero padding)
+    for (int i = 0; i < 60; i++) x[i] = 0.75f;
+    gaussian_filter3d(x, 5, 4, 3, 3.3f);
+    float worst = 0;
+    for (int i = 0; i < 60; i++) worst = fmaxf(worst, fabsf(x[i] - 0.75f));
+    CHECK(worst < 1e-6f, "a constant volume stays constant (max change %.3g)", worst);
+}
+
+// normative_fit (map `skip` left out) and normative_z of `map` against calibrate_ref.py.
+static void normative_vs_numpy(const char *what, const float *maps, int n, int skip, int nx, int ny, int nz,
+                               float sigma, float floor_, const float *map) {
+    size_t nv = (size_t)nx * ny * nz;
+    char mp[4200], qp[4200], op[4200], args[16000], name[256];
+    snprintf(mp, sizeof mp, "%s", path_in("n_maps.f32"));
+    snprintf(qp, sizeof qp, "%s", path_in("n_map.f32"));
+    snprintf(op, sizeof op, "%s", path_in("n_out.f32"));
+    tu_write_f32(mp, maps, nv * (size_t)n);
+    tu_write_f32(qp, map, nv);
+    snprintf(args, sizeof args, "normative %s %d %d %d %d %d %.9g %.9g %s %s", mp, n, nz, ny, nx, skip, sigma, floor_,
+             qp, op);
+    tu_run_python("tools/calibrate_ref.py", args);
+    float *ref = tu_read_f32(op, 3 * nv);
+    float *mean = malloc(sizeof(float) * nv), *sd = malloc(sizeof(float) * nv), *z = malloc(sizeof(float) * nv);
+    normative_fit(mean, sd, maps, n, skip, nx, ny, nz, sigma, floor_);
+    normative_z(z, map, mean, sd, nv);
+    snprintf(name, sizeof name, "%s: normative_fit mean vs numpy", what);
+    tu_allclose(name, mean, ref, nv, 1e-6, 1e-5);
+    snprintf(name, sizeof name, "%s: normative_fit sd vs numpy (sqrt(var ddof 0) + floor)", what);
+    tu_allclose(name, sd, ref + nv, nv, 1e-6, 1e-5);
+    snprintf(name, sizeof name, "%s: normative_z vs numpy", what);
+    tu_allclose(name, z, ref + 2 * nv, nv, 1e-4, 1e-4);
+    memcpy(z, map, sizeof(float) * nv);
+    normative_z(z, z, mean, sd, nv);  // in place
+    snprintf(name, sizeof name, "%s: normative_z in place", what);
+    tu_allclose(name, z, ref + 2 * nv, nv, 1e-4, 1e-4);
+    free(ref), free(mean), free(sd), free(z);
+}
+
+static void test_normative_fit(void) {
+    rng r;
+    rng_seed(&r, 12);
+    enum { N = 5, NX = 7, NY = 6, NZ = 4, NV = NX * NY * NZ };
+    float *maps = malloc(sizeof(float) * N * NV), map[NV];
+    // a spatial pattern shared by the maps plus noise that differs between them (and with voxel)
+    for (int i = 0; i < N; i++)
+        for (int q = 0; q < NV; q++)
+            maps[i * NV + q] = 0.1f * (float)(q % NX) / NX + (0.01f + 0.04f * (float)(q % 5)) * (float)rng_normal(&r);
+    fill_random(&r, map, NV, 0.05f, 0.1f);
+    normative_vs_numpy("all 5 maps, sigma 1.5", maps, N, -1, NX, NY, NZ, 1.5f, 0.02f, map);
+    normative_vs_numpy("map 2 left out, sigma 1.5", maps, N, 2, NX, NY, NZ, 1.5f, 0.02f, map);
+    normative_vs_numpy("map 0 left out, sigma 3.3", maps, N, 0, NX, NY, NZ, 3.3f, 0.02f, map);
+    normative_vs_numpy("map 4 left out, sigma 0 (no smoothing)", maps, N, 4, NX, NY, NZ, 0.0f, 0.05f, map);
+    normative_vs_numpy("2 maps, one left out (variance 0: sd = floor)", maps, 2, 1, NX, NY, NZ, 2.0f, 0.02f, map);
+    free(maps);
+}
+
+// ---- normative calibration files ---------------------------------------------------------------
+
+static long file_size(const char *p) {
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+// sample() with normative maps of slices 70..99, size 8
+static void sample_normative(calibration *c, rng *r) {
+    sample(c);
+    c->norm_size = 8, c->norm_sigma = 2.5f, c->norm_floor = 0.03f;
+    size_t nv = (size_t)(c->z_last - c->z_first + 1) * 8 * 8;
+    c->norm_mean = malloc(sizeof(float) * nv), c->norm_sd = malloc(sizeof(float) * nv);
+    for (size_t q = 0; q < nv; q++)
+        c->norm_mean[q] = (float)rng_normal(r) * 0.1f, c->norm_sd[q] = 0.03f + (float)fabs(rng_normal(r)) * 0.05f;
+}
+
+static void copy_file(const char *from, const char *to, long keep) {
+    char *s = slurp(from);
+    long n = file_size(from);
+    FILE *f = fopen(to, "wb");
+    if (s && f && keep <= n) fwrite(s, 1, (size_t)keep, f);
+    if (f) fclose(f);
+    free(s);
+}
+
+static void test_normative_file(void) {
+    rng r;
+    rng_seed(&r, 13);
+    calibration a, b;
+    sample_normative(&a, &r);
+    size_t nv = (size_t)30 * 8 * 8;
+    const char *p = path_in("ncal.json"), *np_ = path_in("ncal.normative.f32");
+    CHECK(calibration_write(&a, p) == 0, "normative write: %s", as_error());
+    CHECK(file_size(np_) == (long)(2 * nv * sizeof(float)), "ncal.normative.f32 beside the JSON: %ld bytes, want %zu",
+          file_size(np_), 2 * nv * sizeof(float));
+    float *raw = tu_read_f32(np_, 2 * nv);
+    CHECK(!memcmp(raw, a.norm_mean, sizeof(float) * nv) && !memcmp(raw + nv, a.norm_sd, sizeof(float) * nv),
+          "the file holds mean then sd, float32");
+    free(raw);
+    char *text = slurp(p);
+    char nfile[256];
+    CHECK(text && !json_top_string(text, "normative_file", nfile, sizeof nfile) && !strcmp(nfile, "ncal.normative.f32"),
+          "the JSON names the file without its folder: \"%s\"", text ? nfile : "(unreadable)");
+    CHECK(calibration_read(&b, p) == 0, "normative read back: %s", as_error());
+    CHECK(b.norm_mean && b.norm_sd && b.norm_size == 8 && b.norm_sigma == a.norm_sigma &&
+              b.norm_floor == a.norm_floor && b.z_first == 70 && b.z_last == 99,
+          "normative size %d, sigma %g, floor %g, slices %d..%d read back", b.norm_size, b.norm_sigma, b.norm_floor,
+          b.z_first, b.z_last);
+    CHECK(b.norm_mean && !memcmp(b.norm_mean, a.norm_mean, sizeof(float) * nv) &&
+              !memcmp(b.norm_sd, a.norm_sd, sizeof(float) * nv),
+          "normative mean and sd read back bit for bit");
+
+    // calibration_normalise: z-scores against the calibrated slices
+    enum { S = 8, HW = S * S };
+    int zs[3] = {70, 85, 99};
+    float maps[3 * HW], want[3 * HW];
+    fill_random(&r, maps, 3 * HW, 0.1f, 0.05f);
+    for (int i = 0; i < 3; i++)
+        for (int q = 0; q < HW; q++) {
+            size_t o = (size_t)(zs[i] - 70) * HW + q;
+            want[i * HW + q] = (maps[i * HW + q] - a.norm_mean[o]) / a.norm_sd[o];
+        }
+    CHECK(calibration_normalise(&b, p, maps, zs, 3, S) == 0, "normalise slices 70, 85, 99: %s", as_error());
+    tu_allclose("calibration_normalise: (map - mean[z]) / sd[z] of each slice", maps, want, 3 * HW, 1e-6, 1e-6);
+    float keep[3 * HW];
+    memcpy(keep, maps, sizeof maps);
+    int out_hi[2] = {98, 100}, out_lo[2] = {69, 70};
+    CHECK(calibration_normalise(&b, p, maps, out_hi, 2, S) == -1 && strstr(as_error(), p) &&
+              strstr(as_error(), "100") && strstr(as_error(), "70..99"),
+          "slice 100 outside 70..99 refused naming the file, the slice and the range: %s", as_error());
+    CHECK(calibration_normalise(&b, p, maps, out_lo, 2, S) == -1 && strstr(as_error(), p) &&
+              strstr(as_error(), "69") && strstr(as_error(), "70..99"),
+          "slice 69 outside 70..99 refused naming the file, the slice and the range: %s", as_error());
+    memcpy(maps, keep, sizeof maps);  // (a refused range may have normalised the slices before it)
+    CHECK(calibration_normalise(&b, p, maps, zs, 1, 16) == -1 && strstr(as_error(), p) && strstr(as_error(), "8x8") &&
+              strstr(as_error(), "16x16"),
+          "slices of another size refused naming the file and both sizes: %s", as_error());
+    CHECK(!memcmp(keep, maps, sizeof keep), "a refused size leaves the maps alone");
+    calibration plain;
+    sample(&plain);
+    CHECK(calibration_normalise(&plain, "plain.json", maps, out_hi, 2, 16) == 0 && !memcmp(keep, maps, sizeof keep),
+          "a calibration without normative maps leaves the maps alone");
+    calibration_free(&b);
+    CHECK(!b.norm_mean && !b.norm_sd, "calibration_free clears the maps");
+
+    // a plain calibration names no file and writes none
+    const char *pp = path_in("plaincal.json");
+    CHECK(calibration_write(&plain, pp) == 0 && file_size(path_in("plaincal.normative.f32")) == -1,
+          "a plain calibration writes no .normative.f32");
+    char *ptext = slurp(pp);
+    CHECK(ptext && !strstr(ptext, "normative"), "a plain calibration's JSON has no normative key");
+    free(ptext);
+    CHECK(calibration_read(&b, pp) == 0 && !b.norm_mean, "a plain calibration reads back without maps");
+
+    // truncated / missing normative file
+    const char *tp = path_in("trunc.json"), *tnp = path_in("trunc.normative.f32");
+    calibration_write(&a, tp);
+    copy_file(np_, tnp, (long)(2 * nv * sizeof(float)) - 4);
+    CHECK(calibration_read(&b, tp) == -1 && strstr(as_error(), tnp) && !b.norm_mean,
+          "a truncated .normative.f32 refused naming it: %s", as_error());
+    const char *mp = path_in("missing.json");
+    calibration_write(&a, mp);
+    remove(path_in("missing.normative.f32"));
+    CHECK(calibration_read(&b, mp) == -1 && strstr(as_error(), "missing.normative.f32"),
+          "a missing .normative.f32 refused naming it: %s", as_error());
+
+    // normative_file naming a path with '/': refused even where that file exists and fits
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path_in("sub"));
+    CHECK(system(cmd) == 0, "mkdir sub");
+    copy_file(np_, path_in("sub/ncal.normative.f32"), file_size(np_));
+    char *s;
+    refused("normative_file in a subfolder", s = replaced(text, "\"ncal.normative.f32\"", "\"sub/ncal.normative.f32\""),
+            "slash.json", "normative");
+    free(s);
+    char upname[4400];  // the same file by way of the parent folder
+    snprintf(upname, sizeof upname, "\"../%s/ncal.normative.f32\"", dir);
+    refused("normative_file through ../", s = replaced(text, "\"ncal.normative.f32\"", upname), "slash2.json",
+            "normative");
+    free(s);
+    refused("normative_size 0", s = replaced(text, "\"normative_size\": 8", "\"normative_size\": 0"), "size0.json",
+            "normative");
+    free(s);
+    refused("normative_sigma 0", s = replaced(text, "\"normative_sigma\": 2.5", "\"normative_sigma\": 0"),
+            "sigma0.json", "normative");
+    free(s);
+    // another size that does not fit the file's bytes: refused naming the .normative.f32
+    const char *sp = path_in("size4.json");
+    spit(sp, s = replaced(text, "\"normative_size\": 8", "\"normative_size\": 4"));
+    free(s);
+    CHECK(calibration_read(&b, sp) == -1 && strstr(as_error(), "ncal.normative.f32"),
+          "normative_size 4 against a file of 8x8 maps refused naming the file: %s", as_error());
+
+    // a non-positive sd (0, negative, NaN) or a non-finite mean: refused naming the file
+    static const float bad_sd[] = {0.0f, -0.01f, NAN};
+    for (int k = 0; k < 4; k++) {
+        calibration c;
+        sample_normative(&c, &r);
+        if (k < 3) c.norm_sd[17 * k + 5] = bad_sd[k];
+        else c.norm_mean[100] = INFINITY;
+        const char *bp = path_in("badsd.json");
+        CHECK(calibration_write(&c, bp) == 0, "write");
+        CHECK(calibration_read(&b, bp) == -1 && strstr(as_error(), "badsd.normative.f32") && !b.norm_mean,
+              "%s refused naming the file: %s", k == 0 ? "sd 0" : k == 1 ? "a negative sd" : k == 2 ? "sd NaN" :
+              "an infinite mean", as_error());
+        calibration_free(&c);
+    }
+    free(text);
+    calibration_free(&a);
+}
+
 int main(void) {
     dir = tu_scratch_dir("detect_calibrate");
     test_json();
@@ -292,5 +547,8 @@ int main(void) {
     test_round_trip();
     test_corrupted();
     test_check();
+    test_gaussian();
+    test_normative_fit();
+    test_normative_file();
     return tu_finish();
 }

@@ -6,7 +6,11 @@
 # anoswin calibrate writes a calibration that detect --calibration uses and records; the default
 # preset without one is a usage error; a calibration of other map settings is refused naming the
 # file; detect --healthy calibrates first; --maps-from reproduces a run's mask; and the native
-# mask never marks a voxel where the scan is 0, even when every model-grid pixel is marked.
+# mask never marks a voxel where the scan is 0, even when every model-grid pixel is marked. The
+# normative calibration (the default): its mean and sd maps written beside the JSON, thresholds
+# equal to the quantiles of the leave-one-out z-scores recomputed from the raw maps of the
+# healthy scans (tools/detect_check.py normative), --normative 0 the plain quantiles, one healthy
+# scan refused, and detect refusing slices outside the calibrated range naming the file.
 set -u
 bin=${ANOSWIN_BIN:?}
 src=${ANOSWIN_SOURCE_DIR:?}
@@ -115,6 +119,51 @@ expect 0 "" "whole-slice masks" "${run[@]}" --set threshold=-1 --set seg_classes
   --no-overlays --out "$tmp/whole" "$one"
 succeeds "native mask inside the native brain (image > 0)" "$py" "$src/tools/detect_check.py" inside "$one" \
   "$tmp/whole/test_001_t2" --whole
+
+# ---- normative calibration ---------------------------------------------------------------------
+# (cal.json above is normative: the default) its maps beside it, named in it
+check "cal.normative.f32 beside cal.json, 2 x 3 slices x 64 x 64 float32" \
+  '[ "$(stat -c %s "$tmp/cal.normative.f32" 2>/dev/null)" = $((2 * 3 * 64 * 64 * 4)) ]'
+check "cal.json names cal.normative.f32" "grep -q '\"normative_file\": \"cal.normative.f32\"' '$tmp/cal.json'"
+# three healthy scans (leave-one-out keeps two: a variance that is not 0); their raw maps from
+# detect with the calibration's map settings (residual units: no window or slice norm)
+succeeds "3 healthy synth scans" "$bin" data synth --out "$tmp/hsyn3" --healthy 3 --test 0 --modality t2 --seed 7 --threads 1
+expect 0 "" "anoswin calibrate (normative, 3 scans)" "${cal[@]}" --out "$tmp/ncal.json" "$tmp/hsyn3/healthy"
+expect 0 "" "raw model-grid maps of the healthy scans" "${run[@]}" --window-norm none --slice-norm none --save-model-grid \
+  --quiet --no-overlays --out "$tmp/hraw" "$tmp/hsyn3/healthy"
+hdirs=("$tmp"/hraw/*/)
+check "3 healthy map folders" '[ ${#hdirs[@]} = 3 ]'
+succeeds "normative thresholds = quantiles of the leave-one-out z-scores (scipy), maps = the model of all 3" "$py" \
+  "$src/tools/detect_check.py" normative "$tmp/ncal.json" 2 0.02 "${hdirs[@]}"
+expect 0 "" "anoswin calibrate --normative 1.5" "${cal[@]}" --normative 1.5 --out "$tmp/ncal15.json" "$tmp/hsyn3/healthy"
+succeeds "--normative 1.5: thresholds and maps at sigma 1.5" "$py" "$src/tools/detect_check.py" normative \
+  "$tmp/ncal15.json" 1.5 0.02 "${hdirs[@]}"
+expect 0 "" "anoswin calibrate --normative 0" "${cal[@]}" --normative 0 --out "$tmp/pcal.json" "$tmp/hsyn3/healthy"
+succeeds "--normative 0: plain quantiles of the raw brain values, no .normative.f32" "$py" \
+  "$src/tools/detect_check.py" normative "$tmp/pcal.json" 0 0 "${hdirs[@]}"
+h1=$(ls "$tmp"/hsyn3/healthy/*/*_t2.nii.gz | head -1)
+expect 1 "normative 0" "normative calibration on 1 healthy scan refused naming --normative 0" "${cal[@]}" \
+  --out "$tmp/one.json" "$h1"
+check "the refused calibration wrote nothing" '[ ! -e "$tmp/one.json" ] && [ ! -e "$tmp/one.normative.f32" ]'
+expect 0 "" "--normative 0 on 1 healthy scan" "${cal[@]}" --normative 0 --out "$tmp/one0.json" "$h1"
+# detect on a normative calibration: slices inside the calibrated 80..82 are fine, others refused
+expect 0 "" "detect --calibration (normative) on slices 81..82" "$bin" detect --checkpoint "$tmp/tiny.safetensors" \
+  --threads 1 --mask-size 32 --z-first 81 --z-last 82 --quiet --no-overlays --calibration "$tmp/ncal.json" \
+  --out "$tmp/nin" "$one"
+expect 1 "ncal.json.*80..82" "detect --calibration (normative) on slices 79..82 refused naming the file" \
+  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size 32 --z-first 79 --z-last 82 --quiet \
+  --no-overlays --calibration "$tmp/ncal.json" --out "$tmp/nout" "$one"
+check "no mask for the refused subject" '[ ! -e "$tmp/nout/test_001_t2/mask.nii.gz" ]'
+expect 1 "ncal.json.*80..82" "detect --calibration (normative) on slices 81..83 refused naming the file" \
+  "$bin" detect --checkpoint "$tmp/tiny.safetensors" --threads 1 --mask-size 32 --z-first 81 --z-last 83 --quiet \
+  --no-overlays --calibration "$tmp/ncal.json" --out "$tmp/nout2" "$one"
+expect 0 "" "a plain calibration (--normative 0) on slices 79..83" "$bin" detect --checkpoint "$tmp/tiny.safetensors" \
+  --threads 1 --mask-size 32 --z-first 79 --z-last 83 --quiet --no-overlays --calibration "$tmp/pcal.json" \
+  --out "$tmp/pout" "$one"
+mv "$tmp/ncal.normative.f32" "$tmp/ncal.normative.f32.away"
+expect 1 "ncal.normative.f32" "detect --calibration without its .normative.f32 refused naming it" "${crun[@]}" \
+  --calibration "$tmp/ncal.json" --out "$tmp/x" "$one"
+mv "$tmp/ncal.normative.f32.away" "$tmp/ncal.normative.f32"
 
 # refusals
 expect 1 "two.safetensors.*channels" "2-channel checkpoint refused" \

@@ -29,6 +29,16 @@
         non-increasing, scans/stride as given; with --summary: SUBJECT_DIR/summary.json has "mode":
         "calibrated" and records the file and the thresholds at FPR and FPR_LOW, interpolated
         here linearly in log(rate) from the file's table
+    detect_check.py normative CALIBRATION SIGMA FLOOR SUBJECT_DIR...
+        the calibration's thresholds recomputed from the raw model-grid maps of its healthy scans
+        (each SUBJECT_DIR holds model_grid_map.f32 and model_grid_brain.u8, written by detect
+        --save-model-grid with the calibration's map settings): SIGMA > 0, normative: each scan's
+        map scored as z-scores against the other scans (tools/calibrate_ref.py: mean and numpy.var
+        over them, scipy's gaussian_filter with SIGMA, sqrt + FLOOR), the file records SIGMA and
+        FLOOR and its .normative.f32 holds the model of all scans (mean then sd, float32); SIGMA 0:
+        the raw map values, no normative keys and no .normative.f32. Either way the thresholds
+        equal numpy.quantile(brain values, 1 - fpr) (relative 1e-4, of at least 1e-2) and
+        "voxels" is the number of brain voxels
 """
 import json
 import os
@@ -258,6 +268,61 @@ def cmd_calib(path, d, f, flow, scans, stride):
     print('summary OK: mode calibrated, threshold %.6g (fpr %g), low %.6g (fpr %g)' % (t, f, lo, flow))
 
 
+def cmd_normative(path, sigma, floor, dirs):
+    import calibrate_ref
+    c = json.load(open(path))
+    lo, hi = c['slice_range']
+    nz = hi - lo + 1
+    if c['scans'] != len(dirs):
+        fail('%s: %d scans, %d folders given' % (path, c['scans'], len(dirs)))
+    side = os.path.splitext(path)[0] + '.normative.f32'
+    maps, brains = [], []
+    for d in dirs:
+        m = np.fromfile(os.path.join(d, 'model_grid_map.f32'), dtype='<f4')
+        b = np.fromfile(os.path.join(d, 'model_grid_brain.u8'), dtype=np.uint8)
+        S = int(round((m.size / nz) ** 0.5))
+        if m.size != nz * S * S or b.size != m.size:
+            fail('%s: %d map values, %d brain voxels: not %d slices of S x S' % (d, m.size, b.size, nz))
+        maps.append(m.reshape(nz, S, S))
+        brains.append(b.reshape(nz, S, S) != 0)
+    maps = np.stack(maps).astype(np.float64)
+    if sigma > 0:
+        if c.get('normative_file') != os.path.basename(side) or c.get('normative_size') != S or \
+                abs(c.get('normative_sigma', -1) - sigma) > 1e-6 * sigma or \
+                abs(c.get('normative_sd_floor', -1) - floor) > 1e-6 * floor:
+            fail('%s: normative keys %s, want file %s, size %d, sigma %g, floor %g' % (
+                path, {k: c.get(k) for k in c if k.startswith('normative')}, os.path.basename(side), S, sigma, floor))
+        vals = []
+        for i in range(len(dirs)):   # leave-one-out: scan i against the others
+            mean, sd = calibrate_ref.normative(maps, i, sigma, floor)
+            vals.append(((maps[i] - mean) / sd)[brains[i]])
+        vals = np.concatenate(vals)
+        mean, sd = calibrate_ref.normative(maps, -1, sigma, floor)
+        got = np.fromfile(side, dtype='<f4').astype(np.float64)
+        if got.size != 2 * mean.size:
+            fail('%s: %d floats, want %d (mean and sd of %d x %d x %d)' % (side, got.size, 2 * mean.size, nz, S, S))
+        for name, g, want in (('mean', got[:mean.size], mean.ravel()), ('sd', got[mean.size:], sd.ravel())):
+            err = np.abs(g - want).max()
+            if not np.allclose(g, want, rtol=1e-4, atol=1e-6):
+                fail('%s: normative %s differs from the reference by up to %g' % (side, name, err))
+            print('normative %s OK: max |diff| %.3g' % (name, err))
+    else:
+        if any(k.startswith('normative') for k in c) or os.path.exists(side):
+            fail('%s: a plain calibration with normative keys or a %s' % (path, side))
+        vals = np.concatenate([maps[i][brains[i]] for i in range(len(dirs))])
+    if c['voxels'] != vals.size:
+        fail('%s: %d voxels, the brains hold %d' % (path, c['voxels'], vals.size))
+    want = np.array([np.quantile(vals, 1.0 - f) for f in c['fpr']])
+    thr = np.array(c['threshold'], float)
+    rel = np.abs(thr - want) / np.maximum(np.abs(want), 1e-2)
+    print('thresholds (%s): file %s' % ('z-scores' if sigma > 0 else 'raw', np.array2string(thr, precision=5)))
+    print('               numpy %s; worst relative difference %.3g' % (np.array2string(want, precision=5), rel.max()))
+    if rel.max() > 1e-4:
+        fail('%s: thresholds differ from numpy.quantile of the %s brain values (worst at fpr %g: %r vs %r)' % (
+            path, 'leave-one-out z-score' if sigma > 0 else 'raw', c['fpr'][rel.argmax()], thr[rel.argmax()],
+            want[rel.argmax()]))
+
+
 def main():
     a = sys.argv[1:]
     if a[0] == 'ckpt':
@@ -277,6 +342,8 @@ def main():
         sm = a[a.index('--summary') + 1:a.index('--summary') + 4] if '--summary' in a else [None, None, None]
         cmd_calib(a[1], sm[0], float(sm[1]) if sm[0] else None, float(sm[2]) if sm[0] else None, opt('--scans'),
                   opt('--stride'))
+    elif a[0] == 'normative':
+        cmd_normative(a[1], float(a[2]), float(a[3]), a[4:])
     elif a[0] == 'recon':
         cmd_recon(a[1], a[2], a[3], '--paste' in a)
     else:
