@@ -24,6 +24,13 @@ static float *rd(const char *name, size_t n) {
     return tu_read_f32(path, n);
 }
 
+// One reference scalar (the file's single float).
+static float rd1(const char *name) {
+    float *p = rd(name, 1), v = p[0];
+    free(p);
+    return v;
+}
+
 static void cmp(const char *name, const float *got, const char *ref_name, size_t n, double atol) {
     float *ref = rd(ref_name, n);
     tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
@@ -64,7 +71,7 @@ static void test_training_step(void) {
     cmp("vae training output", v.out, "y", npx, 1e-5);
     cmp("vae mu (after dropout)", v.mu, "mu", B * Z, 1e-5);
     cmp("vae log sigma (after dropout)", v.ls, "ls", B * Z, 1e-5);
-    float lr = rd("loss", 1)[0], rr = rd("rec", 1)[0], kr = rd("kl", 1)[0];
+    float lr = rd1("loss"), rr = rd1("rec"), kr = rd1("kl");
     CHECK(fabsf(loss - lr) <= 1e-5f * fabsf(lr), "loss %.9g vs torch %.9g", loss, lr);
     CHECK(fabsf(v.rec - rr) <= 1e-5f * fabsf(rr), "reconstruction term %.9g vs torch %.9g", v.rec, rr);
     CHECK(fabsf(v.kl - kr) <= 1e-5f * fabsf(kr), "KL term %.9g vs torch %.9g", v.kl, kr);

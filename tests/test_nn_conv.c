@@ -14,10 +14,15 @@
 
 static const char *dir;
 
-static void *owned[1024];
+enum { MAX_OWNED = 16384 };  // every buffer of every case, freed at the end
+static void *owned[MAX_OWNED];
 static int n_owned;
 static void *keep(void *p) {
-    if (n_owned < 1024) owned[n_owned++] = p;
+    if (n_owned == MAX_OWNED) {
+        fprintf(stderr, "test_nn_conv: more than %d buffers; raise MAX_OWNED\n", MAX_OWNED);
+        exit(1);
+    }
+    owned[n_owned++] = p;
     return p;
 }
 

@@ -35,7 +35,7 @@ static int cmp_float(const void *a, const void *b) {
 
 void calibration_set_values(calibration *c, float *v, size_t n) {
     c->voxels = (int64_t)n;
-    qsort(v, n, sizeof *v, cmp_float);
+    if (n) qsort(v, n, sizeof *v, cmp_float);
     for (int l = 0; l < CALIB_LEVELS; l++) {
         if (!n) {
             c->threshold[l] = NAN;
