@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/config_text.h"
 #include "util/error.h"
 
 void swinmae_config_default(swinmae_config *c) {
@@ -96,82 +97,38 @@ void swinmae_config_describe(const swinmae_config *c, char *out, size_t n) {
 
 // ---- parsing ----------------------------------------------------------------------------------
 
-static const char *skip_ws(const char *p) {
-    while (*p && isspace((unsigned char)*p)) p++;
-    return p;
-}
-
-static int parse_number(const char **pp, double *v, const char *what, const char *key) {
-    const char *p = skip_ws(*pp);
-    char *end;
-    errno = 0;
-    *v = strtod(p, &end);
-    if (end == p || errno) return as_fail("%s: config key '%s' needs a number", what, key);
-    *pp = end;
-    return 0;
-}
-
-static int as_int(double v, int *out, const char *what, const char *key) {
-    // Range first: converting an out-of-range double to int is undefined behaviour.
-    if (!(v >= INT_MIN && v <= INT_MAX) || v != (double)(int)v)
-        return as_fail("%s: config key '%s' needs an integer, got %g", what, key, v);
-    *out = (int)v;
-    return 0;
-}
-
 int swinmae_config_parse(swinmae_config *cfg, const char *text, const char *what) {
     swinmae_config c = *cfg;
-    const char *p = skip_ws(text);
-    int braced = 0;
-    if (*p == '{') {
-        braced = 1;
-        p++;
-    }
-    for (;;) {
-        p = skip_ws(p);
-        if (!*p || (braced && *p == '}')) break;
-        char key[64];
-        int quoted = *p == '"';
-        if (quoted) p++;
-        size_t k = 0;
-        while (*p && (isalnum((unsigned char)*p) || *p == '_')) {
-            if (k + 1 >= sizeof key) return as_fail("%s: config key too long", what);
-            key[k++] = *p++;
-        }
-        key[k] = 0;
-        if (quoted) {
-            if (*p != '"') return as_fail("%s: bad config key near '%.20s'", what, p);
-            p++;
-        }
-        if (!k) return as_fail("%s: expected a config key near '%.20s'", what, p);
-        p = skip_ws(p);
-        if (*p != '=' && *p != ':') return as_fail("%s: config key '%s' needs '=' or ':' and a value", what, key);
-        p = skip_ws(p + 1);
-
+    config_cursor cur;
+    config_cursor_init(&cur, text, what);
+    char key[64];
+    int got;
+    while ((got = config_next_key(&cur, key, sizeof key)) > 0) {
         int *list = NULL;
         if (!strcmp(key, "depths")) list = c.depths;
         else if (!strcmp(key, "num_heads") || !strcmp(key, "heads")) list = c.num_heads;
         if (list) {
-            int bracket = *p == '[';
-            if (bracket) p++;
+            int bracket = *cur.p == '[';
+            if (bracket) cur.p++;
             for (int i = 0; i < SWINMAE_STAGES; i++) {
                 double v;
-                if (parse_number(&p, &v, what, key) || as_int(v, &list[i], what, key)) return -1;
-                p = skip_ws(p);
+                if (config_number(&cur, key, &v) || config_int(v, &list[i], what, key)) return -1;
+                cur.p = config_skip_ws(cur.p);
                 if (i + 1 < SWINMAE_STAGES) {
-                    if (bracket ? *p != ',' : (*p != '/' && *p != 'x'))
+                    if (bracket ? *cur.p != ',' : (*cur.p != '/' && *cur.p != 'x'))
                         return as_fail("%s: config key '%s' needs %d values, e.g. [2,2,2,2] or 2/2/2/2", what,
                                        key, SWINMAE_STAGES);
-                    p++;
+                    cur.p++;
                 }
             }
             if (bracket) {
-                if (*p != ']') return as_fail("%s: config key '%s' needs exactly %d values", what, key, SWINMAE_STAGES);
-                p++;
+                if (*cur.p != ']')
+                    return as_fail("%s: config key '%s' needs exactly %d values", what, key, SWINMAE_STAGES);
+                cur.p++;
             }
         } else {
             double v;
-            if (parse_number(&p, &v, what, key)) return -1;
+            if (config_number(&cur, key, &v)) return -1;
             int *ip = NULL;
             if (!strcmp(key, "img_size")) ip = &c.img_size;
             else if (!strcmp(key, "patch_size")) ip = &c.patch_size;
@@ -184,13 +141,11 @@ int swinmae_config_parse(swinmae_config *cfg, const char *text, const char *what
                 return as_fail("%s: unknown config key '%s' (known: img_size patch_size in_chans embed_dim depths "
                                "num_heads window mlp_ratio drop_path_rate)",
                                what, key);
-            if (ip && as_int(v, ip, what, key)) return -1;
+            if (ip && config_int(v, ip, what, key)) return -1;
         }
-        p = skip_ws(p);
-        if (*p == ',') p++;
-        else if (*p && !(braced && *p == '}'))
-            return as_fail("%s: expected ',' after config key '%s' near '%.20s'", what, key, p);
+        if (config_end_value(&cur, key)) return -1;
     }
+    if (got < 0) return -1;
     if (swinmae_config_check(&c)) {
         char msg[512];
         const char *e = as_error();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/config_text.h"
 #include "util/error.h"
 
 void vae_config_default(vae_config *c) {
@@ -95,36 +96,14 @@ void vae_config_describe(const vae_config *c, char *out, size_t n) {
              (double)c->beta, c->rec_l2 ? "l2" : "l1");
 }
 
-static const char *skip_ws(const char *p) {
-    while (*p && isspace((unsigned char)*p)) p++;
-    return p;
-}
-
 int vae_config_parse(vae_config *cfg, const char *text, const char *what) {
     vae_config c = *cfg;
-    const char *p = skip_ws(text);
-    int braced = *p == '{';
-    if (braced) p++;
-    for (;;) {
-        p = skip_ws(p);
-        if (!*p || (braced && *p == '}')) break;
-        char key[64];
-        int quoted = *p == '"';
-        if (quoted) p++;
-        size_t k = 0;
-        while (*p && (isalnum((unsigned char)*p) || *p == '_')) {
-            if (k + 1 >= sizeof key) return as_fail("%s: config key too long", what);
-            key[k++] = *p++;
-        }
-        key[k] = 0;
-        if (quoted) {
-            if (*p != '"') return as_fail("%s: bad config key near '%.20s'", what, p);
-            p++;
-        }
-        if (!k) return as_fail("%s: expected a config key near '%.20s'", what, p);
-        p = skip_ws(p);
-        if (*p != '=' && *p != ':') return as_fail("%s: config key '%s' needs '=' or ':' and a value", what, key);
-        p = skip_ws(p + 1);
+    config_cursor cur;
+    config_cursor_init(&cur, text, what);
+    char key[64];
+    int got;
+    while ((got = config_next_key(&cur, key, sizeof key)) > 0) {
+        const char *p = cur.p;
         if (!strcmp(key, "rec_loss")) {
             int q = *p == '"';
             if (q) p++;
@@ -137,11 +116,9 @@ int vae_config_parse(vae_config *cfg, const char *text, const char *what) {
                 p++;
             }
         } else {
-            char *end;
-            errno = 0;
-            double v = strtod(p, &end);
-            if (end == p || errno) return as_fail("%s: config key '%s' needs a number", what, key);
-            p = end;
+            double v;
+            if (config_number(&cur, key, &v)) return -1;
+            p = cur.p;
             int *ip = NULL;
             float *fp = NULL;
             if (!strcmp(key, "img_size")) ip = &c.img_size;
@@ -160,19 +137,15 @@ int vae_config_parse(vae_config *cfg, const char *text, const char *what) {
                                "max_ch kernel slope dropout beta rec_loss)",
                                what, key);
             if (ip) {
-                // Range first: converting an out-of-range double to int is undefined behaviour.
-                if (!(v >= INT_MIN && v <= INT_MAX) || v != (double)(int)v)
-                    return as_fail("%s: config key '%s' needs an integer, got %g", what, key, v);
-                *ip = (int)v;
+                if (config_int(v, ip, what, key)) return -1;
             } else {
                 *fp = (float)v;
             }
         }
-        p = skip_ws(p);
-        if (*p == ',') p++;
-        else if (*p && !(braced && *p == '}'))
-            return as_fail("%s: expected ',' after config key '%s' near '%.20s'", what, key, p);
+        cur.p = p;
+        if (config_end_value(&cur, key)) return -1;
     }
+    if (got < 0) return -1;
     if (vae_config_check(&c)) {
         char msg[512];
         const char *e = as_error();
