@@ -398,6 +398,7 @@ static long file_size(const char *p) {
 static void sample_normative(calibration *c, rng *r) {
     sample(c);
     c->norm_size = 8, c->norm_sigma = 2.5f, c->norm_floor = 0.03f;
+    c->norm_nscales = 1, c->norm_scales[0] = 0, c->norm_unit[0] = 1;
     size_t nv = (size_t)(c->z_last - c->z_first + 1) * 8 * 8;
     c->norm_mean = malloc(sizeof(float) * nv), c->norm_sd = malloc(sizeof(float) * nv);
     for (size_t q = 0; q < nv; q++)
@@ -472,6 +473,69 @@ static void test_normative_file(void) {
           "a calibration without normative maps leaves the maps alone");
     calibration_free(&b);
     CHECK(!b.norm_mean && !b.norm_sd, "calibration_free clears the maps");
+
+    // a file written before multi-scale scoring (no normative_scales / normative_units) reads as one
+    // scale of plain z-scores; one key without the other is refused
+    char *old = slurp(p);
+    CHECK(old && strstr(old, "\"normative_scales\": [0]") && strstr(old, "\"normative_units\": [1]"),
+          "one scale written as \"normative_scales\": [0], \"normative_units\": [1]");
+    if (old) {
+        char *a1 = strstr(old, "  \"normative_scales\""), *a2 = a1 ? strstr(a1, "\n") : NULL;
+        char *b1 = a2 ? strstr(a2, "  \"normative_units\"") : NULL, *b2 = b1 ? strstr(b1, "\n") : NULL;
+        if (a1 && a2 && b1 && b2) {
+            char *noscales = malloc(strlen(old) + 1), *nounits = malloc(strlen(old) + 1);
+            snprintf(noscales, strlen(old) + 1, "%.*s%s", (int)(a1 - old), old, b2 + 1);  // both lines out
+            snprintf(nounits, strlen(old) + 1, "%.*s%s", (int)(b1 - old), old, b2 + 1);   // units line out
+            spit(path_in("ncal.json"), noscales);
+            CHECK(calibration_read(&b, p) == 0 && b.norm_nscales == 1 && b.norm_scales[0] == 0 && b.norm_unit[0] == 1,
+                  "without normative_scales/units: one scale 0, unit 1 (%s)", as_error());
+            calibration_free(&b);
+            spit(path_in("ncal.json"), nounits);
+            CHECK(calibration_read(&b, p) == -1 && strstr(as_error(), "normative_units") && strstr(as_error(), p),
+                  "normative_scales without normative_units refused naming the file: %s", as_error());
+            free(noscales), free(nounits);
+        } else {
+            CHECK(0, "the normative_scales and normative_units lines found in the JSON");
+        }
+        spit(path_in("ncal.json"), old);
+    }
+    free(old);
+
+    // two scales: the file holds each scale's mean then sd; the score is the maximum over scales of
+    // each scale's z-score (the map smoothed in-plane at that scale) over its unit
+    calibration m2 = a;
+    m2.norm_nscales = 2, m2.norm_scales[1] = 1.5f, m2.norm_unit[0] = 2.0f, m2.norm_unit[1] = 3.0f;
+    m2.norm_mean = malloc(sizeof(float) * 2 * nv), m2.norm_sd = malloc(sizeof(float) * 2 * nv);
+    memcpy(m2.norm_mean, a.norm_mean, sizeof(float) * nv), memcpy(m2.norm_sd, a.norm_sd, sizeof(float) * nv);
+    for (size_t q = 0; q < nv; q++)
+        m2.norm_mean[nv + q] = (float)rng_normal(&r) * 0.02f, m2.norm_sd[nv + q] = 0.01f + (float)fabs(rng_normal(&r)) * 0.01f;
+    const char *p2 = path_in("ncal2.json");
+    CHECK(calibration_write(&m2, p2) == 0 && file_size(path_in("ncal2.normative.f32")) == (long)(4 * nv * sizeof(float)),
+          "two scales: %ld bytes, want %zu", file_size(path_in("ncal2.normative.f32")), 4 * nv * sizeof(float));
+    float *raw2 = tu_read_f32(path_in("ncal2.normative.f32"), 4 * nv);
+    CHECK(raw2 && !memcmp(raw2 + 2 * nv, m2.norm_mean + nv, sizeof(float) * nv) &&
+              !memcmp(raw2 + 3 * nv, m2.norm_sd + nv, sizeof(float) * nv),
+          "the second scale's mean then sd follow the first's");
+    free(raw2);
+    CHECK(calibration_read(&b, p2) == 0 && b.norm_nscales == 2 && b.norm_scales[1] == 1.5f && b.norm_unit[1] == 3.0f,
+          "two scales read back: %s", as_error());
+    float m3[3 * HW], sm[HW];
+    memcpy(m3, keep, sizeof m3);
+    for (int i = 0; i < 3; i++) {
+        smooth_slices(sm, keep + i * HW, S, S, 1, 1.5f);
+        for (int q = 0; q < HW; q++) {
+            size_t o = (size_t)(zs[i] - 70) * HW + q;
+            float z0 = (keep[i * HW + q] - a.norm_mean[o]) / a.norm_sd[o] / 2.0f;
+            float z1 = (sm[q] - m2.norm_mean[nv + o]) / m2.norm_sd[nv + o] / 3.0f;
+            want[i * HW + q] = z0 > z1 ? z0 : z1;
+        }
+    }
+    CHECK(calibration_normalise(&b, p2, m3, zs, 3, S) == 0, "normalise at two scales: %s", as_error());
+    tu_allclose("two scales: max over scales of z / unit", m3, want, 3 * HW, 1e-5, 1e-5);
+    int differs = 0;
+    for (int q = 0; q < 3 * HW; q++) differs += fabsf(want[q] - (keep[q] - a.norm_mean[(size_t)(zs[q / HW] - 70) * HW + q % HW]) / a.norm_sd[(size_t)(zs[q / HW] - 70) * HW + q % HW] / 2.0f) > 1e-4f;
+    CHECK(differs > 0, "the smoothed scale wins somewhere (%d of %d voxels), so the test sees it", differs, 3 * HW);
+    calibration_free(&b), calibration_free(&m2);
 
     // a plain calibration names no file and writes none
     const char *pp = path_in("plaincal.json");

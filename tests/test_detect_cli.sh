@@ -122,8 +122,8 @@ succeeds "native mask inside the native brain (image > 0)" "$py" "$src/tools/det
 
 # ---- normative calibration ---------------------------------------------------------------------
 # (cal.json above is normative: the default) its maps beside it, named in it
-check "cal.normative.f32 beside cal.json, 2 x 3 slices x 64 x 64 float32" \
-  '[ "$(stat -c %s "$tmp/cal.normative.f32" 2>/dev/null)" = $((2 * 3 * 64 * 64 * 4)) ]'
+check "cal.normative.f32 beside cal.json, 2 scales x 2 x 3 slices x 64 x 64 float32" \
+  '[ "$(stat -c %s "$tmp/cal.normative.f32" 2>/dev/null)" = $((2 * 2 * 3 * 64 * 64 * 4)) ]'
 check "cal.json names cal.normative.f32" "grep -q '\"normative_file\": \"cal.normative.f32\"' '$tmp/cal.json'"
 # three healthy scans (leave-one-out keeps two: a variance that is not 0); their raw maps from
 # detect with the calibration's map settings (residual units: no window or slice norm)
@@ -134,13 +134,23 @@ expect 0 "" "raw model-grid maps of the healthy scans" "${run[@]}" --window-norm
 hdirs=("$tmp"/hraw/*/)
 check "3 healthy map folders" '[ ${#hdirs[@]} = 3 ]'
 succeeds "normative thresholds = quantiles of the leave-one-out z-scores (scipy), maps = the model of all 3" "$py" \
-  "$src/tools/detect_check.py" normative "$tmp/ncal.json" 2 0.02 "${hdirs[@]}"
+  "$src/tools/detect_check.py" normative "$tmp/ncal.json" 2 0.02 0,3 "${hdirs[@]}"
 expect 0 "" "anoswin calibrate --normative 1.5" "${cal[@]}" --normative 1.5 --out "$tmp/ncal15.json" "$tmp/hsyn3/healthy"
 succeeds "--normative 1.5: thresholds and maps at sigma 1.5" "$py" "$src/tools/detect_check.py" normative \
-  "$tmp/ncal15.json" 1.5 0.02 "${hdirs[@]}"
+  "$tmp/ncal15.json" 1.5 0.02 0,3 "${hdirs[@]}"
+expect 0 "" "anoswin calibrate --scales 0 (one scale: plain z-scores)" "${cal[@]}" --scales 0 --out "$tmp/ncal0.json" \
+  "$tmp/hsyn3/healthy"
+succeeds "--scales 0: unit 1, the z-score thresholds (scipy)" "$py" "$src/tools/detect_check.py" normative \
+  "$tmp/ncal0.json" 2 0.02 0 "${hdirs[@]}"
+expect 0 "" "anoswin calibrate --scales 0,1,3" "${cal[@]}" --scales 0,1,3 --out "$tmp/ncal3.json" "$tmp/hsyn3/healthy"
+succeeds "--scales 0,1,3: three models, units and max-score thresholds (scipy)" "$py" "$src/tools/detect_check.py" \
+  normative "$tmp/ncal3.json" 2 0.02 0,1,3 "${hdirs[@]}"
+for bad in "" "0,2,2" "0,-1" "0,1,2,3,4" "0;2" "x"; do
+  expect 2 "scales" "--scales '$bad' refused" "${cal[@]}" --scales "$bad" --out "$tmp/bad.json" "$tmp/hsyn3/healthy"
+done
 expect 0 "" "anoswin calibrate --normative 0" "${cal[@]}" --normative 0 --out "$tmp/pcal.json" "$tmp/hsyn3/healthy"
 succeeds "--normative 0: plain quantiles of the raw brain values, no .normative.f32" "$py" \
-  "$src/tools/detect_check.py" normative "$tmp/pcal.json" 0 0 "${hdirs[@]}"
+  "$src/tools/detect_check.py" normative "$tmp/pcal.json" 0 0 - "${hdirs[@]}"
 h1=$(ls "$tmp"/hsyn3/healthy/*/*_t2.nii.gz | head -1)
 expect 1 "normative 0" "normative calibration on 1 healthy scan refused naming --normative 0" "${cal[@]}" \
   --out "$tmp/one.json" "$h1"

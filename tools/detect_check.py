@@ -29,13 +29,18 @@
         non-increasing, scans/stride as given; with --summary: SUBJECT_DIR/summary.json has "mode":
         "calibrated" and records the file and the thresholds at FPR and FPR_LOW, interpolated
         here linearly in log(rate) from the file's table
-    detect_check.py normative CALIBRATION SIGMA FLOOR SUBJECT_DIR...
+    detect_check.py normative CALIBRATION SIGMA FLOOR SCALES SUBJECT_DIR...
         the calibration's thresholds recomputed from the raw model-grid maps of its healthy scans
         (each SUBJECT_DIR holds model_grid_map.f32 and model_grid_brain.u8, written by detect
         --save-model-grid with the calibration's map settings): SIGMA > 0, normative: each scan's
         map scored as z-scores against the other scans (tools/calibrate_ref.py: mean and numpy.var
         over them, scipy's gaussian_filter with SIGMA, sqrt + FLOOR), the file records SIGMA and
-        FLOOR and its .normative.f32 holds the model of all scans (mean then sd, float32); SIGMA 0:
+        FLOOR and its .normative.f32 holds the model of all scans (mean then sd, float32); with
+        SCALES (comma-separated px, e.g. 0,2; src/detect/normative.h) each scale's maps are first
+        smoothed slice by slice (scipy gaussian_filter, sigma (0, s, s)), its model and leave-one-out
+        z-scores computed as above, its unit = numpy.quantile of its brain z-scores at 1 - 1e-3 (1
+        with one scale), the score = the maximum over scales of z / unit, and the .normative.f32
+        holds each scale's mean then sd; SIGMA 0 (SCALES ignored):
         the raw map values, no normative keys and no .normative.f32. Either way the thresholds
         equal numpy.quantile(brain values, 1 - fpr) (relative 1e-4, of at least 1e-2) and
         "voxels" is the number of brain voxels
@@ -268,7 +273,7 @@ def cmd_calib(path, d, f, flow, scans, stride):
     print('summary OK: mode calibrated, threshold %.6g (fpr %g), low %.6g (fpr %g)' % (t, f, lo, flow))
 
 
-def cmd_normative(path, sigma, floor, dirs):
+def cmd_normative(path, sigma, floor, scales, dirs):
     import calibrate_ref
     c = json.load(open(path))
     lo, hi = c['slice_range']
@@ -292,20 +297,37 @@ def cmd_normative(path, sigma, floor, dirs):
                 abs(c.get('normative_sd_floor', -1) - floor) > 1e-6 * floor:
             fail('%s: normative keys %s, want file %s, size %d, sigma %g, floor %g' % (
                 path, {k: c.get(k) for k in c if k.startswith('normative')}, os.path.basename(side), S, sigma, floor))
-        vals = []
-        for i in range(len(dirs)):   # leave-one-out: scan i against the others
-            mean, sd = calibrate_ref.normative(maps, i, sigma, floor)
-            vals.append(((maps[i] - mean) / sd)[brains[i]])
-        vals = np.concatenate(vals)
-        mean, sd = calibrate_ref.normative(maps, -1, sigma, floor)
+        from scipy.ndimage import gaussian_filter
+        if c.get('normative_scales') != scales:
+            fail('%s: normative_scales %r, want %r' % (path, c.get('normative_scales'), scales))
         got = np.fromfile(side, dtype='<f4').astype(np.float64)
-        if got.size != 2 * mean.size:
-            fail('%s: %d floats, want %d (mean and sd of %d x %d x %d)' % (side, got.size, 2 * mean.size, nz, S, S))
-        for name, g, want in (('mean', got[:mean.size], mean.ravel()), ('sd', got[mean.size:], sd.ravel())):
-            err = np.abs(g - want).max()
-            if not np.allclose(g, want, rtol=1e-4, atol=1e-6):
-                fail('%s: normative %s differs from the reference by up to %g' % (side, name, err))
-            print('normative %s OK: max |diff| %.3g' % (name, err))
+        nv = nz * S * S
+        if got.size != 2 * nv * len(scales):
+            fail('%s: %d floats, want %d (mean and sd of %d x %d x %d at %d scales)' % (
+                side, got.size, 2 * nv * len(scales), nz, S, S, len(scales)))
+        score = None
+        for k, sc in enumerate(scales):
+            sm = np.stack([gaussian_filter(m, (0, sc, sc), mode='reflect', truncate=4.0) if sc > 0 else m
+                           for m in maps])
+            loo = []
+            for i in range(len(dirs)):   # leave-one-out: scan i against the others
+                mean, sd = calibrate_ref.normative(sm, i, sigma, floor)
+                loo.append((sm[i] - mean) / sd)
+            unit = np.quantile(np.concatenate([z[b] for z, b in zip(loo, brains)]), 1 - 1e-3) \
+                if len(scales) > 1 else 1.0
+            if abs(c['normative_units'][k] - unit) > 1e-4 * abs(unit):
+                fail('%s: unit of scale %g is %r, numpy %r' % (path, sc, c['normative_units'][k], unit))
+            print('scale %g: unit %.6g OK' % (sc, unit))
+            loo = np.stack(loo) / unit
+            score = loo if score is None else np.maximum(score, loo)
+            mean, sd = calibrate_ref.normative(sm, -1, sigma, floor)
+            for name, g, want in (('mean', got[2 * nv * k:2 * nv * k + nv], mean.ravel()),
+                                  ('sd', got[2 * nv * k + nv:2 * nv * (k + 1)], sd.ravel())):
+                err = np.abs(g - want).max()
+                if not np.allclose(g, want, rtol=1e-4, atol=1e-6):
+                    fail('%s: normative %s of scale %g differs from the reference by up to %g' % (side, name, sc, err))
+                print('normative %s (scale %g) OK: max |diff| %.3g' % (name, sc, err))
+        vals = np.concatenate([score[i][brains[i]] for i in range(len(dirs))])
     else:
         if any(k.startswith('normative') for k in c) or os.path.exists(side):
             fail('%s: a plain calibration with normative keys or a %s' % (path, side))
@@ -343,7 +365,8 @@ def main():
         cmd_calib(a[1], sm[0], float(sm[1]) if sm[0] else None, float(sm[2]) if sm[0] else None, opt('--scans'),
                   opt('--stride'))
     elif a[0] == 'normative':
-        cmd_normative(a[1], float(a[2]), float(a[3]), a[4:])
+        cmd_normative(a[1], float(a[2]), float(a[3]), [float(v) for v in a[4].split(',')] if a[4] != '-' else [],
+                      a[5:])
     elif a[0] == 'recon':
         cmd_recon(a[1], a[2], a[3], '--paste' in a)
     else:

@@ -31,6 +31,7 @@ from scipy import ndimage
 
 VOXEL_ML = 240.0 / 128 * 240.0 / 128 * 1.0 / 1000  # model grid of the demo: 1.875 x 1.875 x 1 mm
 SD_FLOOR = 0.02
+UNIT_FPR = 1e-3  # each scale's z-map is divided by its healthy quantile at 1 - UNIT_FPR
 
 
 def normative(maps, sigma):
@@ -38,6 +39,34 @@ def normative(maps, sigma):
     mu = ndimage.gaussian_filter(maps.mean(0), sigma)
     var = ndimage.gaussian_filter(maps.var(0), sigma)
     return mu, np.sqrt(np.maximum(var, 0)) + SD_FLOOR
+
+
+def smooth(m, s):
+    return ndimage.gaussian_filter(m, (0, s, s)) if s > 0 else m  # in-plane: slice by slice
+
+
+def multiscale(cal, data, sigma, scales):
+    """Normative z-maps at each smoothing scale (Gaussian of s px on each raw slice), each divided
+    by its own healthy leave-one-out quantile at 1 - UNIT_FPR when there is more than one scale,
+    and the voxel-wise maximum over scales (src/detect/normative.h, multi-scale)."""
+    z_cal = [None] * len(cal)
+    z_data = {p: [None] * len(v) for p, v in data.items()}
+    for s in scales:
+        stack = np.stack([smooth(m, s) for m, _, _ in cal])
+        loo = []
+        for i, (_, b, _) in enumerate(cal):
+            mu_i, sd_i = normative(np.delete(stack, i, 0), sigma)
+            loo.append((stack[i] - mu_i) / sd_i)
+        unit = float(np.quantile(np.concatenate([z[b] for z, (_, b, _) in zip(loo, cal)]), 1 - UNIT_FPR)) \
+            if len(scales) > 1 else 1.0
+        mu, sd = normative(stack, sigma)
+        for i, z in enumerate(loo):
+            z_cal[i] = z / unit if z_cal[i] is None else np.maximum(z_cal[i], z / unit)
+        for p, subs in data.items():
+            for j, (m, _, _) in enumerate(subs):
+                z = (smooth(m, s) - mu) / sd / unit
+                z_data[p][j] = z if z_data[p][j] is None else np.maximum(z_data[p][j], z)
+    return z_cal, z_data
 
 
 def load(d, size):
@@ -85,33 +114,29 @@ def main():
     mins = [0, 10, 30, 100, 300]
     table = {}  # (residual, fpr, low_factor, min) -> {profile: (dice, fp)}
     profiles = None
-    for r in residuals:
+    scale_sets = [tuple(float(v) for v in g.split(",")) for g in opts.get("--scales", "0").split(";")]
+    sigma = float(opts.get("--normative", "0"))
+    for r, scales in itertools.product(residuals, scale_sets):
         rdir = os.path.join(root, r)
         cal = subjects(os.path.join(rdir, "cal"), size)
-        sigma = float(opts.get("--normative", "0"))
-        if sigma > 0:
-            stack = np.stack([m for m, _, _ in cal])
-            loo = []
-            for i, (m, b, _) in enumerate(cal):
-                mu_i, sd_i = normative(np.delete(stack, i, 0), sigma)
-                loo.append(((m - mu_i) / sd_i)[b])
-            vals = np.concatenate(loo)
-            mu, sd = normative(stack, sigma)
-        else:
-            vals = np.concatenate([m[b] for m, b, _ in cal])
-        thr = lambda f: float(np.quantile(vals, 1 - f))
         profs = opts.get("--profiles")
         profs = profs.split(",") if profs else sorted(p for p in os.listdir(rdir) if p != "cal")
         profiles = profs
         data = {p: subjects(os.path.join(rdir, p), size) for p in profs}
         if sigma > 0:
-            data = {p: [((m - mu) / sd, b, l) for m, b, l in data[p]] for p in profs}
+            z_cal, z_data = multiscale(cal, data, sigma, scales)
+            vals = np.concatenate([z[b] for z, (_, b, _) in zip(z_cal, cal)])
+            data = {p: [(z, b, l) for z, (_, b, l) in zip(z_data[p], data[p])] for p in profs}
+        else:
+            vals = np.concatenate([m[b] for m, b, _ in cal])
+        thr = lambda f: float(np.quantile(vals, 1 - f))
+        key = r if len(scale_sets) == 1 else r + " scales " + ",".join(f"{v:g}" for v in scales)
         for f, k, mv in itertools.product(fprs, lows, mins):
-            if f * k > 0.5 or (k == 1 and mv > 0 and False):
+            if f * k > 0.5:
                 continue
             hi, lo = thr(f), thr(min(f * k, 0.5))
-            table[(r, f, k, mv)] = {p: score(data[p], hi, lo, mv) for p in profs}
-        print(f"{r}: {len(cal)} calibration scans, threshold at 1e-3 {thr(1e-3):.4g}", file=sys.stderr)
+            table[(key, f, k, mv)] = {p: score(data[p], hi, lo, mv) for p in profs}
+        print(f"{key}: {len(cal)} calibration scans, threshold at 1e-3 {thr(1e-3):.4g}", file=sys.stderr)
     lesion = [p for p in profiles if p != "none"]
     plain = [c for c in table if c[2] == 1 and c[3] == 0]
 

@@ -27,9 +27,13 @@ static void usage(FILE *f, int calibrate) {
                 "threshold): at each voxel of the model grid the mean and sd of the healthy maps, smoothed with a\n"
                 "Gaussian of SIGMA px and written beside FILE as .normative.f32; maps then become z-scores against\n"
                 "them and the thresholds are z-scores (each healthy scan scored against the others).\n"
+                "--scales LIST (default %s): the map is also scored after smoothing each slice with a Gaussian\n"
+                "of each listed px (0: as is), each scale with its own normative model; the score is the\n"
+                "maximum over scales of each scale's z-score in units of its healthy 1e-3 quantile, so that a\n"
+                "large lesion's weak but coherent residual counts as well as a small lesion's strong one.\n"
                 "detect --calibration FILE then sets its thresholds at --fpr / --fpr-low from it, and refuses\n"
                 "it if the map settings or the checkpoint's weights differ.\n",
-                DETECT_DEFAULT_NORMATIVE_SIGMA);
+                DETECT_DEFAULT_NORMATIVE_SIGMA, DETECT_DEFAULT_SCALES);
         return;
     }
     fprintf(f,
@@ -59,6 +63,7 @@ static void usage(FILE *f, int calibrate) {
             "  --fpr-low F         rate for the hysteresis low threshold (default %g; = --fpr: no hysteresis)\n"
             "  --normative SIGMA   with --healthy: normative calibration smoothed with SIGMA px (default %g;\n"
             "                      0: one global threshold); see anoswin calibrate --help\n"
+            "  --scales LIST       with --healthy: smoothing scales (px) of the normative score (default %s)\n"
             "  --set KEY=VALUE     override one post-processing parameter (repeatable): ndim, erode_k,\n"
             "                      threshold, connectivity, keep_top, dilate_k, rank_on, seg_classes, mrf_beta,\n"
             "                      mrf_radius, seg_iterations, match, keep_unmatched, grow (px: add\n"
@@ -99,13 +104,13 @@ static void usage(FILE *f, int calibrate) {
             "fit grey slices (input channels other than 1 or 3, a mask larger than its images) is refused\n"
             "before any subject is read. With --residual positive only findings brighter than their\n"
             "reconstruction are scored (hyperintense lesions on T2/FLAIR); hypointense ones are not seen.\n",
-            DETECT_DEFAULT_FPR, DETECT_DEFAULT_FPR_LOW, DETECT_DEFAULT_NORMATIVE_SIGMA);
+            DETECT_DEFAULT_FPR, DETECT_DEFAULT_FPR_LOW, DETECT_DEFAULT_NORMATIVE_SIGMA, DETECT_DEFAULT_SCALES);
 }
 
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
        OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
-       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE };
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -179,6 +184,7 @@ static int run(int argc, char **argv, int calibrate) {
         {"healthy", required_argument, 0, OPT_HEALTHY}, {"calibration", required_argument, 0, OPT_CALIB},
         {"fpr", required_argument, 0, OPT_FPR},         {"fpr-low", required_argument, 0, OPT_FPR_LOW},
         {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"normative", required_argument, 0, OPT_NORMATIVE},
+        {"scales", required_argument, 0, OPT_SCALES},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
@@ -223,6 +229,9 @@ static int run(int argc, char **argv, int calibrate) {
             case OPT_NORMATIVE:
                 if (cli_parse_double(cmd, "normative", optarg, 0, 64, &dv)) return EXIT_USAGE;
                 o.normative_sigma = (float)dv;
+                break;
+            case OPT_SCALES:
+                if (detect_parse_scales(&o, optarg)) return cli_usage_error(cmd, "--%s", as_error());
                 break;
             case OPT_MASK:
                 if (cli_parse_int(cmd, "mask-size", optarg, 1, 4096, &v)) return EXIT_USAGE;

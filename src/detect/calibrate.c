@@ -33,19 +33,22 @@ static int cmp_float(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+double calib_quantile_sorted(const float *v, size_t n, double q) {
+    if (!n) return NAN;
+    double pos = q * (double)(n - 1);  // numpy 'linear'
+    size_t i = (size_t)floor(pos);
+    double frac = pos - (double)i;
+    return i + 1 < n ? v[i] + frac * ((double)v[i + 1] - v[i]) : v[n - 1];
+}
+
+void calib_sort(float *v, size_t n) {
+    if (n) qsort(v, n, sizeof *v, cmp_float);
+}
+
 void calibration_set_values(calibration *c, float *v, size_t n) {
     c->voxels = (int64_t)n;
-    if (n) qsort(v, n, sizeof *v, cmp_float);
-    for (int l = 0; l < CALIB_LEVELS; l++) {
-        if (!n) {
-            c->threshold[l] = NAN;
-            continue;
-        }
-        double pos = (1.0 - calib_fpr_levels[l]) * (double)(n - 1);  // numpy 'linear'
-        size_t i = (size_t)floor(pos);
-        double frac = pos - (double)i;
-        c->threshold[l] = i + 1 < n ? v[i] + frac * ((double)v[i + 1] - v[i]) : v[n - 1];
-    }
+    calib_sort(v, n);
+    for (int l = 0; l < CALIB_LEVELS; l++) c->threshold[l] = calib_quantile_sorted(v, n, 1.0 - calib_fpr_levels[l]);
 }
 
 double calibration_threshold(const calibration *c, double fpr) {
@@ -81,11 +84,13 @@ int calibration_write(const calibration *c, const char *path) {
     if (c->norm_mean) {  // the maps first: a JSON never names a file that is not there
         normative_path(npath, sizeof npath, path, &nbase);
         size_t nv = normative_voxels(c);
-        float *both = as_malloc(sizeof(float) * 2 * nv);
-        memcpy(both, c->norm_mean, sizeof(float) * nv);
-        memcpy(both + nv, c->norm_sd, sizeof(float) * nv);
-        int rc = fs_write_all(npath, both, sizeof(float) * 2 * nv);
-        free(both);
+        float *all = as_malloc(sizeof(float) * 2 * nv * c->norm_nscales);
+        for (int k = 0; k < c->norm_nscales; k++) {
+            memcpy(all + 2 * nv * k, c->norm_mean + nv * k, sizeof(float) * nv);
+            memcpy(all + 2 * nv * k + nv, c->norm_sd + nv * k, sizeof(float) * nv);
+        }
+        int rc = fs_write_all(npath, all, sizeof(float) * 2 * nv * c->norm_nscales);
+        free(all);
         if (rc) return -1;
     }
     fs_file af;
@@ -105,6 +110,11 @@ int calibration_write(const calibration *c, const char *path) {
         json_write_string(f, nbase);
         fprintf(f, ",\n  \"normative_size\": %d,\n  \"normative_sigma\": %g,\n  \"normative_sd_floor\": %g,\n",
                 c->norm_size, c->norm_sigma, c->norm_floor);
+        fprintf(f, "  \"normative_scales\": [");
+        for (int k = 0; k < c->norm_nscales; k++) fprintf(f, "%s%.9g", k ? ", " : "", c->norm_scales[k]);
+        fprintf(f, "],\n  \"normative_units\": [");
+        for (int k = 0; k < c->norm_nscales; k++) fprintf(f, "%s%.9g", k ? ", " : "", c->norm_unit[k]);
+        fprintf(f, "],\n");
     }
     fprintf(f, "  \"fpr\": [");
     for (int l = 0; l < CALIB_LEVELS; l++) fprintf(f, "%s%.17g", l ? ", " : "", calib_fpr_levels[l]);
@@ -189,23 +199,44 @@ int calibration_read(calibration *c, const char *path) {
             goto done;
         }
         c->norm_size = (int)size, c->norm_sigma = (float)sigma, c->norm_floor = (float)fl;
+        double sc[NORMATIVE_MAX_SCALES + 1], un[NORMATIVE_MAX_SCALES + 1];
+        int ns = json_top_numbers(text, "normative_scales", sc, NORMATIVE_MAX_SCALES + 1);
+        if (ns < 0 && !json_top_value(text, "normative_scales") && !json_top_value(text, "normative_units")) {
+            ns = 1, sc[0] = 0, un[0] = 1;  // written before multi-scale scoring: one scale, plain z-scores
+        } else if (ns < 1 || ns > NORMATIVE_MAX_SCALES ||
+                   json_top_numbers(text, "normative_units", un, NORMATIVE_MAX_SCALES + 1) != ns) {
+            as_fail("%s: \"normative_scales\" and \"normative_units\" must hold the same number (1..%d) of values",
+                    path, NORMATIVE_MAX_SCALES);
+            goto done;
+        }
+        for (int k = 0; k < ns; k++) {
+            if (!(sc[k] >= 0 && sc[k] <= 64) || !(un[k] > 0) || !isfinite(un[k])) {
+                as_fail("%s: normative scale %g (unit %g): scales 0..64 px with positive units", path, sc[k], un[k]);
+                goto done;
+            }
+            c->norm_scales[k] = (float)sc[k], c->norm_unit[k] = (float)un[k];
+        }
+        c->norm_nscales = ns;
         char npath[4200];
         const char *slash = strrchr(path, '/');
         snprintf(npath, sizeof npath, "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, nfile);
         unsigned char *nb;
         size_t len, nv = normative_voxels(c);
         if (fs_read_all(npath, &nb, &len)) goto done;
-        if (len != sizeof(float) * 2 * nv) {
+        if (len != sizeof(float) * 2 * nv * ns) {
             free(nb);
-            as_fail("%s: %zu bytes, expected %zu (mean and sd of %d slices of %dx%d)", npath, len,
-                    sizeof(float) * 2 * nv, c->z_last - c->z_first + 1, c->norm_size, c->norm_size);
+            as_fail("%s: %zu bytes, expected %zu (mean and sd of %d slices of %dx%d at %d scale%s)", npath, len,
+                    sizeof(float) * 2 * nv * ns, c->z_last - c->z_first + 1, c->norm_size, c->norm_size, ns,
+                    ns == 1 ? "" : "s");
             goto done;
         }
-        c->norm_mean = as_malloc(sizeof(float) * nv), c->norm_sd = as_malloc(sizeof(float) * nv);
-        memcpy(c->norm_mean, nb, sizeof(float) * nv);
-        memcpy(c->norm_sd, nb + sizeof(float) * nv, sizeof(float) * nv);
+        c->norm_mean = as_malloc(sizeof(float) * nv * ns), c->norm_sd = as_malloc(sizeof(float) * nv * ns);
+        for (int k = 0; k < ns; k++) {
+            memcpy(c->norm_mean + nv * k, nb + sizeof(float) * 2 * nv * k, sizeof(float) * nv);
+            memcpy(c->norm_sd + nv * k, nb + sizeof(float) * (2 * nv * k + nv), sizeof(float) * nv);
+        }
         free(nb);
-        for (size_t q = 0; q < nv; q++)
+        for (size_t q = 0; q < nv * ns; q++)
             if (!(c->norm_sd[q] > 0) || !isfinite(c->norm_mean[q])) {
                 as_fail("%s: normative sd not positive or mean not finite at voxel %zu", npath, q);
                 goto done;
@@ -236,15 +267,25 @@ int calibration_normalise(const calibration *c, const char *path, float *maps, c
     if (S != c->norm_size)
         return as_fail("%s: normative maps are %dx%d, this model's slices %dx%d", path, c->norm_size, c->norm_size,
                        S, S);
-    size_t hw = (size_t)S * S;
-    for (int i = 0; i < n; i++) {
+    size_t hw = (size_t)S * S, nv = normative_voxels(c);
+    for (int i = 0; i < n; i++)
         if (z[i] < c->z_first || z[i] > c->z_last)
             return as_fail("%s: slice %d lies outside the calibrated slices %d..%d; calibrate on the range you "
                            "detect on",
                            path, z[i], c->z_first, c->z_last);
+    float *raw = as_malloc(sizeof(float) * hw), *z1 = as_malloc(sizeof(float) * hw);
+    for (int i = 0; i < n; i++) {
+        float *m = maps + hw * i;
+        memcpy(raw, m, sizeof(float) * hw);
         size_t o = hw * (size_t)(z[i] - c->z_first);
-        normative_z(maps + hw * i, maps + hw * i, c->norm_mean + o, c->norm_sd + o, hw);
+        for (int k = 0; k < c->norm_nscales; k++) {
+            smooth_slices(z1, raw, S, S, 1, c->norm_scales[k]);
+            normative_z(z1, z1, c->norm_mean + nv * k + o, c->norm_sd + nv * k + o, hw);
+            float inv = 1.0f / c->norm_unit[k];
+            for (size_t q = 0; q < hw; q++) m[q] = k == 0 || z1[q] * inv > m[q] ? z1[q] * inv : m[q];
+        }
     }
+    free(raw), free(z1);
     return 0;
 }
 

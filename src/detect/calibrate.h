@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "detect/anomaly_map.h"
+#include "detect/normative.h"
 #include "data/slices.h"
 
 enum { CALIB_LEVELS = 15 };
@@ -30,10 +31,12 @@ typedef struct calibration {
     int scans;
     int64_t voxels;
     double threshold[CALIB_LEVELS];  // at calib_fpr_levels
-    // normative calibration (normative.h; sigma > 0): the thresholds are z-score thresholds, and
-    // mean / sd (slices, size, size) cover RAS axial slices z_first..z_last on the model grid
+    // normative calibration (normative.h; sigma > 0): the thresholds are thresholds of the
+    // multi-scale score (z-scores with one scale), and mean / sd (scales, slices, size, size) cover
+    // RAS axial slices z_first..z_last on the model grid, one model per scale
     float norm_sigma, norm_floor;
-    int norm_size;
+    int norm_size, norm_nscales;
+    float norm_scales[NORMATIVE_MAX_SCALES], norm_unit[NORMATIVE_MAX_SCALES];
     float *norm_mean, *norm_sd;  // owned; NULL when not normative
 } calibration;
 
@@ -42,20 +45,24 @@ uint64_t calib_hash_floats(const float *x, size_t n);
 
 // Records the map settings of a and s into c.
 void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s);
+// Ascending sort, and numpy.quantile(v, q) (linear) of n sorted values.
+void calib_sort(float *v, size_t n);
+double calib_quantile_sorted(const float *v, size_t n, double q);
 // Thresholds from the pooled healthy brain-voxel map values (sorted in place).
 void calibration_set_values(calibration *c, float *values, size_t n);
 // Threshold at voxel false-positive rate fpr (calib_fpr_levels[0] .. [last]); NAN outside.
 double calibration_threshold(const calibration *c, double fpr);
 
-// A normative calibration also writes its mean and sd maps, float32 little-endian, mean then sd,
-// to PATH with ".json" replaced by ".normative.f32" (named in the JSON as "normative_file",
+// A normative calibration also writes its mean and sd maps, float32 little-endian, for each scale
+// its mean then its sd, to PATH with ".json" replaced by ".normative.f32" (named in the JSON as "normative_file",
 // relative to the JSON's folder).
 int calibration_write(const calibration *c, const char *path);
 // Errors name the file: missing keys, a table that is not decreasing, a normative file of the
 // wrong size.
 int calibration_read(calibration *c, const char *path);
 void calibration_free(calibration *c);
-// Normative calibration: maps (n, S, S) of RAS axial slices z[0..n) -> z-scores in place. Error
+// Normative calibration: maps (n, S, S) of RAS axial slices z[0..n) -> multi-scale scores
+// (normative.h; z-scores with one scale) in place. Error
 // (naming path) for a slice outside the calibrated range or another size.
 int calibration_normalise(const calibration *c, const char *path, float *maps, const int *z, int n, int S);
 // 0 when c fits the map settings and weights; else -1 (as_fail naming `path` and the difference).

@@ -24,9 +24,32 @@ void detect_options_default(detect_options *o) {
     o->preset = "calibrated";
     o->fpr = DETECT_DEFAULT_FPR, o->fpr_low = DETECT_DEFAULT_FPR_LOW;
     o->normative_sigma = DETECT_DEFAULT_NORMATIVE_SIGMA;
+    detect_parse_scales(o, DETECT_DEFAULT_SCALES);
     o->amap.window_norm = 0, o->amap.slice_norm = 0;  // residual units, as the calibrated preset needs
     o->checkpoint = "";
     o->overlays = 1;
+}
+
+int detect_parse_scales(detect_options *o, const char *text) {
+    float v[NORMATIVE_MAX_SCALES];
+    int n = 0;
+    const char *p = text;
+    for (;;) {
+        char *end;
+        double d = strtod(p, &end);
+        if (end == p || !(d >= 0 && d <= 64) || n == NORMATIVE_MAX_SCALES)
+            return as_fail("scales \"%s\": 1 to %d comma-separated smoothing scales in 0..64 px", text,
+                           NORMATIVE_MAX_SCALES);
+        for (int k = 0; k < n; k++)
+            if (v[k] == (float)d) return as_fail("scales \"%s\": scale %g given twice", text, d);
+        v[n++] = (float)d;
+        if (*end == 0) break;
+        if (*end != ',') return as_fail("scales \"%s\": 1 to %d comma-separated numbers", text, NORMATIVE_MAX_SCALES);
+        p = end + 1;
+    }
+    memcpy(o->scales, v, sizeof(float) * n);
+    o->n_scales = n;
+    return 0;
 }
 
 void detect_view_slice(float *out, const float *in, int S) {
@@ -283,27 +306,51 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
                 "one global threshold", n);
         goto done;
     }
+    // Each scale: every scan smoothed, scored against the others (an honest false-positive rate),
+    // its unit from those leave-one-out scores; the calibration's score is the maximum over scales.
+    int K = o->normative_sigma > 0 ? o->n_scales : 1;
     size_t nval = 0;
-    float *vals = as_malloc(sizeof(float) * nv * (size_t)n), *z = as_malloc(sizeof(float) * nv);
-    float *mean = as_malloc(sizeof(float) * nv), *sd = as_malloc(sizeof(float) * nv);
-    for (int i = 0; i < n; i++) {
-        const float *v = stack + nv * i;
-        if (o->normative_sigma > 0) {  // each scan scored against the others: an honest false-positive rate
-            normative_fit(mean, sd, stack, n, i, S, S, ns, o->normative_sigma, DETECT_NORMATIVE_SD_FLOOR);
-            normative_z(z, v, mean, sd, nv);
-            v = z;
+    float *vals = as_malloc(sizeof(float) * nv * (size_t)n), *score = as_malloc(sizeof(float) * nv * (size_t)n);
+    float *smooth = as_malloc(sizeof(float) * nv * (size_t)n), *loo = as_malloc(sizeof(float) * nv * (size_t)n);
+    float *mean = as_malloc(sizeof(float) * nv * K), *sd = as_malloc(sizeof(float) * nv * K);
+    float *lmean = as_malloc(sizeof(float) * nv), *lsd = as_malloc(sizeof(float) * nv);  // leave-one-out model
+    if (o->normative_sigma <= 0) memcpy(score, stack, sizeof(float) * nv * n);
+    for (int k = 0; k < K && o->normative_sigma > 0; k++) {
+        float s = o->scales[k];
+        for (int i = 0; i < n; i++) smooth_slices(smooth + nv * i, stack + nv * i, S, S, ns, s);
+        nval = 0;
+        for (int i = 0; i < n; i++) {
+            normative_fit(lmean, lsd, smooth, n, i, S, S, ns, o->normative_sigma, DETECT_NORMATIVE_SD_FLOOR);
+            normative_z(loo + nv * i, smooth + nv * i, lmean, lsd, nv);
+            for (size_t q = 0; q < nv; q++)
+                if (brains[nv * i + q]) vals[nval++] = loo[nv * i + q];
         }
-        for (size_t q = 0; q < nv; q++)
-            if (brains[nv * i + q]) vals[nval++] = v[q];
+        float unit = 1;
+        if (K > 1 && nval) {
+            calib_sort(vals, nval);
+            unit = (float)calib_quantile_sorted(vals, nval, 1.0 - NORMATIVE_UNIT_FPR);
+            if (!(unit > 0)) unit = 1;  // a scale without a positive tail: plain z-scores
+        }
+        c->norm_scales[k] = s, c->norm_unit[k] = unit;
+        for (size_t q = 0; q < nv * n; q++) {
+            float v = loo[q] / unit;
+            score[q] = k == 0 || v > score[q] ? v : score[q];
+        }
+        normative_fit(mean + nv * k, sd + nv * k, smooth, n, -1, S, S, ns, o->normative_sigma,
+                      DETECT_NORMATIVE_SD_FLOOR);
     }
+    nval = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t q = 0; q < nv; q++)
+            if (brains[nv * i + q]) vals[nval++] = score[nv * i + q];
     if (nval && o->normative_sigma > 0) {
-        normative_fit(mean, sd, stack, n, -1, S, S, ns, o->normative_sigma, DETECT_NORMATIVE_SD_FLOOR);
         c->norm_mean = mean, c->norm_sd = sd, mean = sd = NULL;
         c->norm_sigma = o->normative_sigma, c->norm_floor = DETECT_NORMATIVE_SD_FLOOR, c->norm_size = S;
+        c->norm_nscales = K;
     }
     if (nval) calibration_set_values(c, vals, nval);
     else as_fail("calibration: no brain voxel in the %d healthy scan%s", n, n == 1 ? "" : "s");
-    free(vals), free(z), free(mean), free(sd);
+    free(vals), free(score), free(smooth), free(loo), free(mean), free(sd), free(lmean), free(lsd);
     rc = nval ? 0 : -1;
 done:
     free(stack), free(brains);

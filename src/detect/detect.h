@@ -35,6 +35,9 @@
 // threshold (normative.h).
 #define DETECT_DEFAULT_NORMATIVE_SIGMA 2.0f
 #define DETECT_NORMATIVE_SD_FLOOR 0.02f
+// Smoothing scales (px) of the multi-scale normative score (normative.h), chosen on tuning sets
+// (docs/detection.md): the raw map and the map smoothed with sigma 3 px.
+#define DETECT_DEFAULT_SCALES "0,3"
 
 typedef struct detect_options {
     amap_params amap;        // window, grid (patch and batch are taken from the model)
@@ -55,11 +58,16 @@ typedef struct detect_options {
     // calibrated mode (post.mode == POSTPROC_CALIBRATED): where the thresholds came from
     double fpr, fpr_low;     // voxel false-positive rates on healthy scans for threshold and low
     float normative_sigma;   // calibration: voxel-wise normative model (> 0) or one global threshold
+    int n_scales;            // calibration: smoothing scales of the normative score (normative.h)
+    float scales[NORMATIVE_MAX_SCALES];
     const calibration *calib;  // NULL when the thresholds were set by hand
     const char *calib_path;
 } detect_options;
 
 void detect_options_default(detect_options *o);
+// "0,2" -> o->scales / o->n_scales: 1..NORMATIVE_MAX_SCALES distinct values in 0..64 px. 0 or -1
+// (as_fail naming the text).
+int detect_parse_scales(detect_options *o, const char *text);
 
 typedef struct detect_result {
     int slices, windows, slices_with_findings, components;

@@ -47,6 +47,14 @@ void gaussian_filter3d(float *x, int nx, int ny, int nz, float sigma) {
     free(w);
 }
 
+void smooth_slices(float *out, const float *in, int nx, int ny, int nz, float s) {
+    size_t hw = (size_t)nx * ny;
+    if (out != in) memcpy(out, in, sizeof(float) * hw * nz);
+    // a single-slice volume: the third axis is the identity (reflect of one sample)
+    if (s > 0)
+        for (int k = 0; k < nz; k++) gaussian_filter3d(out + hw * k, nx, ny, 1, s);
+}
+
 void normative_fit(float *mean, float *sd, const float *maps, int n, int skip, int nx, int ny, int nz, float sigma,
                    float sd_floor) {
     size_t nvox = (size_t)nx * ny * nz;

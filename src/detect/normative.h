@@ -11,8 +11,22 @@
 
 #include <stddef.h>
 
+// Multi-scale scoring. A large lesion leaves a residual that is moderate at each voxel but
+// coherent over many; a small one a few high voxels. Each raw map is therefore also scored after
+// smoothing each slice in-plane with a Gaussian of s px (scale 0: as is), each scale against its
+// own normative model, and the map becomes the voxel-wise maximum over scales of
+// z_s / unit_s, where unit_s is the healthy scans' leave-one-out z at 1 - NORMATIVE_UNIT_FPR (so
+// that one scale's heavier tail does not dominate; 1 with a single scale, which leaves plain
+// z-scores). In-plane, so that a slice scores the same whatever range it is detected with.
+enum { NORMATIVE_MAX_SCALES = 4 };
+#define NORMATIVE_UNIT_FPR 1e-3
+
 // scipy.ndimage.gaussian_filter(x, sigma, mode='reflect', truncate=4.0) on (nz, ny, nx), in place.
 void gaussian_filter3d(float *x, int nx, int ny, int nz, float sigma);
+
+// Each of the nz slices (nx x ny) of in smoothed in-plane with a Gaussian of s px (scipy's
+// gaussian_filter with sigma (0, s, s)); s = 0 copies. out may alias in.
+void smooth_slices(float *out, const float *in, int nx, int ny, int nz, float s);
 
 // mean and sd (each nvox = nx*ny*nz) from n maps stacked in maps (n, nvox); skip >= 0 leaves that
 // map out (leave-one-out). n - (skip >= 0) must be >= 1.
