@@ -4,7 +4,7 @@ image in README.md and docs/**/*.md pointing at an existing file inside the repo
 `#anchor` links into Markdown, at an existing heading, slugged as GitHub does), and every page
 under docs/ reachable from README.md by such links (nothing moved out of the README is lost).
 
-    tools/check_doc_links.py [--root DIR] [--max-lines 150]
+    python3 tools/check_doc_links.py [--root DIR] [--max-lines 150]
 
 Prints one line per problem, `file:line: problem`, and exits 1 if there is any; 0 otherwise.
 Links inside code spans, fenced code blocks and indented code blocks are not links.
