@@ -3,7 +3,7 @@
 
 usage: check_synth_profiles.py DIR [--as PROFILE]
 DIR is a folder written by `anoswin data synth`; its synth.txt names the profile, whose promises
-(README "Lesion profiles") are checked on every test subject. --as checks against another
+(docs/data.md, the profile table) are checked on every test subject. --as checks against another
 profile's promises instead (the test uses it to see that the checks can fail).
 Exits non-zero when a check fails; prints one line per check.
 

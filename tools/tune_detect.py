@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Screening of the calibrated post-processing's settings by leave-one-profile-out, on the model grid.
 
-This is the proxy used to CHOOSE detect's defaults (README "Detection: choosing the defaults");
-the numbers the README reports come from `anoswin detect` + `anoswin eval` themselves. It reads
+This is the proxy used to CHOOSE detect's defaults (docs/detection.md, "Choosing the defaults");
+the numbers docs/detection.md reports come from `anoswin detect` + `anoswin eval` themselves. It reads
 what `anoswin detect --save-model-grid` wrote per subject (model_grid_map.f32, model_grid_brain.u8,
 model_grid_label.u8) for each residual and profile:
 

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "  table2   IXI T1 -> BraTS21 T2, IXI T2 -> BraTS21 T1, IXI T1 -> WMH FLAIR (preset wmh: k=1, N=7),\n"
             "           mask 64 px: models RUN/models/ixi-t1 and ixi-t2\n"
             "A row whose data set is not given is skipped with a note; a given data set that cannot be read\n"
-            "is an error before anything runs. Layouts: see `anoswin data list` and README \"Data layouts\".\n"
+            "is an error before anything runs. Layouts: see `anoswin data list` and docs/data.md.\n"
             "\n"
             "Options:\n"
             "      --ixi DIR            healthy IXI scans (required): IXI<nnn>-<site>-<nnn>-T1/T2.nii.gz\n"

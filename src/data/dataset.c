@@ -597,7 +597,7 @@ int dataset_open(dataset *d, const char *path, const char *modality) {
         if (rc == 0) rc = finish(d, &es, path, mod, LABEL_OPTIONAL, 1);
     } else {
         rc = as_fail("%s: no recognisable scans (expected a BraTS21, IXI, MSLUB, WMH or benchmark layout, or a "
-                     "manifest CSV; see README 'Data layouts')", path);
+                     "manifest CSV; see docs/data.md)", path);
     }
     entries_free(&es);
     strlist_free(&files);

@@ -1,6 +1,6 @@
 // Finding the scans of a data set on disk: which files are the images, labels and brain
 // masks of which subject. Pairing is by subject id (never by listing order); subjects come
-// out sorted by id. Layouts (detected automatically; see README "Data layouts"):
+// out sorted by id. Layouts (detected automatically; see docs/data.md):
 //
 //   manifest CSV  header subject,image,label,mask,split (any column order; subject and image
 //                 required); relative paths are resolved against the CSV's folder; "quoted,

@@ -1,7 +1,7 @@
 // The embedded data set: healthy and lesioned brains synthesised from the Colin27 template
 // (Debian's mricron-data), so that anoswin can train and be tested with no download.
 //
-// Pipeline (README "Synthetic data"): the skull-stripped Colin27 T1 is centred on a
+// Pipeline (docs/data.md, "Embedded synthetic data"): the skull-stripped Colin27 T1 is centred on a
 // 240x240x155 1 mm grid like SRI24 (MNI world coordinates kept); a T2-like contrast is made
 // by mapping T1 intensities through the CSF/GM/WM class means (CSF bright, WM dark). Each
 // subject gets a random global affine (rotation, scaling, shift) plus a smooth displacement
@@ -23,7 +23,7 @@ enum { SYNTH_NX = 240, SYNTH_NY = 240, SYNTH_NZ = 155 };
 // Ground-truth labels written to <id>_seg.nii.gz (BraTS-like; whole lesion = label > 0).
 enum { LESION_CORE = 1, LESION_HALO = 2, LESION_BODY = 4 };
 
-// Lesion profiles of the test subjects (README "Lesion profiles"); healthy subjects are the
+// Lesion profiles of the test subjects (docs/data.md, the profile table); healthy subjects are the
 // same whatever the profile.
 //   glioma      1-3 tumour-like lesions, radius 2.5-26 mm (the first 15-26 mm, centred in axial
 //               slices 76..93), blobby, 75 % T2-bright / 25 % T2-dark, some with a fluid core,

@@ -28,7 +28,7 @@
 #include "model/model.h"
 
 // Voxel false-positive rates on healthy scans for the calibrated thresholds (chosen on tuning
-// sets, README "Detection").
+// sets, docs/detection.md).
 #define DETECT_DEFAULT_FPR 2e-4
 #define DETECT_DEFAULT_FPR_LOW 6e-3
 // Gaussian sigma (model-grid px) of the normative calibration's mean and sd maps; 0: one global

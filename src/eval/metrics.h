@@ -2,7 +2,7 @@
 // length (a volume, a slice, or all voxels of a dataset), restricted to an optional evaluation
 // mask (the brain; NULL = every element counts).
 //
-// Conventions (also in README "Evaluation"): a voxel is predicted anomalous at threshold t when
+// Conventions (also in docs/evaluation.md): a voxel is predicted anomalous at threshold t when
 // score >= t (as scikit-learn's curves do). A metric that is mathematically undefined is returned
 // as NAN, which reports print as "n/a" (JSON null) and which means and bootstrap intervals skip,
 // counting only the defined values:

@@ -33,7 +33,7 @@
 // at 224 px (16 px units: 1/14 of the image). Detection: 48 px windows at an 8 px stride, without
 // the per-window or per-slice scaling, over the whole trained slice range, and detect's default
 // calibrated post-processing, its threshold calibrated on the validation set's healthy scans
-// (README "The demo": chosen by leave-one-profile-out on tuning sets).
+// (docs/demo.md: chosen by leave-one-profile-out on tuning sets).
 const demo_config demo_full = {
     .name = "demo",
     .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,

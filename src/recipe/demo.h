@@ -1,12 +1,12 @@
 // The demo recipe: the whole mission on the embedded synthetic data (or a user's data set), in
 // minutes on 2 cores: data synth -> train a demo-sized Swin MAE -> calibrate -> detect -> eval,
 // each step a command line of this executable run by the recipes' step runner (step.h). See
-// `anoswin demo --help` and README "The demo".
+// `anoswin demo --help` and docs/demo.md.
 #ifndef ANOSWIN_RECIPE_DEMO_H
 #define ANOSWIN_RECIPE_DEMO_H
 
-// ---- the demo configuration (README "The demo": what and why; values in demo.c) ------------
-// The residual of the demo's map (README "The demo": chosen on tuning sets).
+// ---- the demo configuration (docs/demo.md: what and why; values in demo.c) ------------
+// The residual of the demo's map (docs/demo.md: chosen on tuning sets).
 #define DEMO_RESIDUAL "abs"
 
 typedef struct demo_config {
