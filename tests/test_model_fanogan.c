@@ -1,0 +1,203 @@
+// The f-AnoGAN baseline against its PyTorch reference (tools/fanogan_ref.py) on a small config
+// that keeps every part (16 px, 2 channels, dim 3: channels 3/6/12, 2 residual blocks per network,
+// z 5, batch 3): a PyTorch state_dict loads strictly; then, in the reference's order,
+//  - a critic step: the loss, its Wasserstein and gradient-penalty terms and every critic
+//    gradient; the penalty's own gradients (torch.autograd.grad with create_graph=True, then
+//    grad of the penalty) compared on their own, as the difference of a step with lambda 10 and
+//    one with lambda 0, so that the double backward cannot hide behind the Wasserstein term;
+//  - a generator step: the loss and every generator gradient, the generator's running statistics
+//    after its two training forwards;
+//  - an izi_f encoder step (G in evaluation mode): the loss, both terms, every encoder gradient,
+//    the encoder's running statistics;
+//  - the evaluation reconstruction G(E(x));
+// and each step leaves the other networks' gradients at exactly 0. Tolerances as
+// tests/test_model_vae.c: values atol 1e-5 / rtol 1e-4, gradients atol 1e-4 / rtol 1e-3,
+// relative L2 <= 1e-5 per tensor.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers/testutil.h"
+#include "model/checkpoint.h"  // checkpoint_load
+#include "model/fanogan/fanogan.h"
+#include "model/model.h"
+
+static const char *dir;
+
+static float *rd(const char *name, size_t n) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.f32", dir, name);
+    return tu_read_f32(path, n);
+}
+
+static float rd1(const char *name) {
+    float *p = rd(name, 1), v = p[0];
+    free(p);
+    return v;
+}
+
+static void cmp_ref(const char *name, const float *got, const float *ref, size_t n, double atol, double rel) {
+    tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
+    double norm = 0;
+    for (size_t i = 0; i < n; i++) norm += (double)ref[i] * ref[i];
+    char buf[300];
+    if (sqrt(norm) < 1e-9) {
+        // The critic's output bias is outside the input gradient, so the penalty's gradient there
+        // is exactly 0; the elementwise bound above is the test.
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(got[i]));
+        snprintf(buf, sizeof buf, "%.200s is exactly 0 in the reference: ours %.3g", name, worst);
+        CHECK(worst <= 1e-6, "%s", buf);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.200s (rel L2)", name);
+    tu_rel_l2(buf, got, ref, n, rel);
+}
+
+static void cmp(const char *name, const float *got, const char *ref_name, size_t n, double atol) {
+    float *ref = rd(ref_name, n);
+    cmp_ref(name, got, ref, n, atol, 1e-5);
+    free(ref);
+}
+
+static void scalar(const char *what, float got, const char *ref_name) {
+    const float r = rd1(ref_name);
+    CHECK(fabsf(got - r) <= 1e-5f * fmaxf(1.0f, fabsf(r)), "%s %.9g vs torch %.9g", what, got, r);
+}
+
+static const char *CFG = "img_size=16,in_chans=2,patch_size=4,dim=3,z_dim=5,kappa=0.7,gp_lambda=10";
+
+// Compares the gradients of one network (entries named net.*) with the reference files
+// prefix + name; every other trainable entry must have a zero gradient. Returns the count.
+static int cmp_net_grads(const fanogan *f, const char *net, const char *prefix) {
+    int n = 0;
+    const size_t len = strlen(net);
+    for (int i = 0; i < f->table.n; i++) {
+        const param_entry *e = &f->table.entries[i];
+        if (e->dtype != PARAM_F32) continue;
+        const float *g = f->grads + e->offset;
+        if (!strncmp(e->name, net, len) && e->name[len] == '.' && e->trainable) {
+            char name[200], what[200];
+            snprintf(name, sizeof name, "%s%s", prefix, e->name);
+            snprintf(what, sizeof what, "d %s", e->name);
+            cmp(what, g, name, e->numel, 1e-4);
+            n++;
+        } else {
+            int zero = 1;
+            for (size_t k = 0; k < e->numel; k++) zero &= g[k] == 0.0f;
+            if (!zero) CHECK(0, "%s gets a gradient in the %s step", e->name, net);
+        }
+    }
+    return n;
+}
+
+static int cmp_stats(const fanogan *f, const char *net) {
+    int n = 0;
+    const size_t len = strlen(net);
+    for (int i = 0; i < f->table.n; i++) {
+        const param_entry *e = &f->table.entries[i];
+        if (e->dtype != PARAM_F32 || e->trainable || strncmp(e->name, net, len)) continue;
+        char name[200], what[200];
+        snprintf(name, sizeof name, "post__%s", e->name);
+        snprintf(what, sizeof what, "updated %s", e->name);
+        cmp(what, f->params + e->offset, name, e->numel, 1e-5);
+        n++;
+    }
+    return n;
+}
+
+static int load_ref(fanogan *f, const char *cfg_text, int B) {
+    fanogan_config c;
+    fanogan_config_default(&c);
+    if (fanogan_config_parse(&c, cfg_text, "test") || fanogan_create(f, &c, B, 1)) return -1;
+    char ref[4200];
+    snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
+    return checkpoint_load(ref, &f->table, f->params);
+}
+
+static void test_steps(void) {
+    const int B = 3;
+    fanogan f, w_only;
+    CHECK(load_ref(&f, CFG, B) == 0, "PyTorch state_dict loads strictly");
+    char cfg0[256];
+    snprintf(cfg0, sizeof cfg0, "%s,gp_lambda=0", CFG);
+    CHECK(load_ref(&w_only, cfg0, B) == 0, "the same weights with gp_lambda 0");
+    const fanogan_config *c = &f.cfg;
+    const size_t npx = (size_t)B * c->in_chans * c->img_size * c->img_size, Z = (size_t)c->z_dim;
+    float *real = rd("real", npx), *x = rd("x", npx), *z = rd("z", B * Z), *z2 = rd("z2", B * Z),
+          *alpha = rd("alpha", B);
+
+    // Critic step.
+    memset(f.grads, 0, sizeof(float) * f.table.n_floats);
+    float loss = fanogan_critic_step(&f, real, z, alpha, B);
+    scalar("critic loss", loss, "critic_loss");
+    scalar("gradient penalty", f.gp, "gp");
+    scalar("mean D(real)", f.d_real, "d_real");
+    scalar("mean D(fake)", f.d_fake, "d_fake");
+    CHECK(rd1("gp") > 0.1f * fabsf(rd1("critic_loss")), "the penalty is a large part of the loss (%g of %g)",
+          rd1("gp"), rd1("critic_loss"));
+    int n = cmp_net_grads(&f, "critic", "critic_grad__");
+    CHECK(n == 2 + 2 * 9 + 2, "every critic gradient compared (%d)", n);
+    memset(w_only.grads, 0, sizeof(float) * w_only.table.n_floats);
+    fanogan_critic_step(&w_only, real, z, alpha, B);
+    CHECK(w_only.gp == 0.0f, "gp_lambda 0: no penalty");
+    int n_gp = 0;
+    for (int i = 0; i < f.table.n; i++) {
+        const param_entry *e = &f.table.entries[i];
+        if (e->dtype != PARAM_F32 || !e->trainable || strncmp(e->name, "critic.", 7)) continue;
+        float *d = calloc(e->numel, sizeof(float));
+        for (size_t k = 0; k < e->numel; k++) d[k] = f.grads[e->offset + k] - w_only.grads[e->offset + k];
+        char name[200], what[200];
+        snprintf(name, sizeof name, "gp_grad__%s", e->name);
+        snprintf(what, sizeof what, "penalty's d %s (double backward)", e->name);
+        float *ref = rd(name, e->numel);
+        // A difference of two accumulated gradients: its rounding is the larger gradient's, so
+        // the relative L2 bound is 1e-4 here.
+        cmp_ref(what, d, ref, e->numel, 1e-4, 1e-4);
+        free(ref);
+        free(d);
+        n_gp++;
+    }
+    CHECK(n_gp == n, "every penalty gradient compared (%d)", n_gp);
+    fanogan_free(&w_only);
+
+    // Generator step.
+    memset(f.grads, 0, sizeof(float) * f.table.n_floats);
+    loss = fanogan_generator_step(&f, z2, B);
+    scalar("generator loss", loss, "gen_loss");
+    n = cmp_net_grads(&f, "generator", "gen_grad__");
+    int ns = cmp_stats(&f, "generator");
+    CHECK(n == 2 + 2 * 9 + 2 + 2 && ns == 2 * 4 + 2, "every generator gradient (%d) and statistic (%d) compared", n, ns);
+
+    // Encoder step (izi_f).
+    memset(f.grads, 0, sizeof(float) * f.table.n_floats);
+    loss = fanogan_encoder_step(&f, x, B);
+    scalar("izi_f loss", loss, "enc_loss");
+    scalar("izi_f image term", f.rec_img, "enc_rec");
+    scalar("izi_f feature term", f.rec_feat, "enc_feat");
+    n = cmp_net_grads(&f, "encoder", "enc_grad__");
+    ns = cmp_stats(&f, "encoder");
+    CHECK(n == 2 + 2 * 9 + 2 && ns == 2 * 4, "every encoder gradient (%d) and statistic (%d) compared", n, ns);
+
+    // Evaluation reconstruction.
+    float *y = calloc(npx, sizeof(float));
+    fanogan_reconstruct(&f, y, x, B, NULL);
+    cmp("G(E(x)) in evaluation mode", y, "y_eval", npx, 1e-5);
+    free(y);
+    free(real);
+    free(x);
+    free(z);
+    free(z2);
+    free(alpha);
+    fanogan_free(&f);
+}
+
+int main(void) {
+    dir = tu_scratch_dir("test_model_fanogan");
+    char args[4200];
+    snprintf(args, sizeof args, "dump %s", dir);
+    tu_run_python("tools/fanogan_ref.py", args);
+    test_steps();
+    return tu_finish();
+}
