@@ -193,11 +193,93 @@ static void test_steps(void) {
     fanogan_free(&f);
 }
 
+// Which networks' trainable parameters differ between two copies of the buffer (the generator's
+// running statistics move with every training forward, critic steps included, as in PyTorch).
+static void changed(const model *m, const float *before, int out[3]) {
+    static const char *const nets[3] = {"generator.", "critic.", "encoder."};
+    for (int k = 0; k < 3; k++) out[k] = 0;
+    for (int i = 0; i < m->table->n; i++) {
+        const param_entry *e = &m->table->entries[i];
+        if (e->dtype != PARAM_F32 || !e->trainable) continue;
+        for (int k = 0; k < 3; k++)
+            if (!strncmp(e->name, nets[k], strlen(nets[k])))
+                out[k] |= memcmp(before + e->offset, m->params + e->offset, sizeof(float) * e->numel) != 0;
+    }
+}
+
+static void test_interface(void) {
+    const int B = 3;
+    char ref[4200], ours[4200], xs[4200], ys[4200], args[17000];
+    snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
+    snprintf(ours, sizeof ours, "%s/ours.safetensors", dir);
+    snprintf(xs, sizeof xs, "%s/x01.f32", dir);
+    snprintf(ys, sizeof ys, "%s/y_ours.f32", dir);
+    CHECK(model_method_find("fanogan") != NULL, "the registry knows 'fanogan'");
+    const size_t npx = (size_t)B * 2 * 16 * 16;
+    float *x = rd("x", npx);
+    for (size_t i = 0; i < npx; i++) x[i] = 0.5f * (x[i] + 1.0f);  // the engine's [0, 1]
+    tu_write_f32(xs, x, npx);
+
+    // Training through the interface: a run of 8 steps, stage 1 for the first 4 (gan_frac 0.5),
+    // n_critic 2: the critic moves every step, the generator every second step, the encoder
+    // never; then only the encoder moves.
+    model t;
+    CHECK(model_create(&t, "fanogan", "img_size=16,in_chans=2,patch_size=4,dim=3,z_dim=5,n_critic=2", B, 1,
+                       "test") == 0,
+          "model_create fanogan (training)");
+    CHECK(t.method->train_step != NULL, "f-AnoGAN takes whole training steps");
+    t.method->init_params(&t, 3);
+    float *before = malloc(sizeof(float) * t.table->n_floats);
+    const int want[8][3] = {{0, 1, 0}, {1, 1, 0}, {0, 1, 0}, {1, 1, 0}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}};
+    for (int step = 0; step < 8; step++) {
+        memcpy(before, t.params, sizeof(float) * t.table->n_floats);
+        float loss = t.method->train_step(&t, x, B, step, 8, 100 + step);
+        int got[3];
+        changed(&t, before, got);
+        CHECK(isfinite(loss) && got[0] == want[step][0] && got[1] == want[step][1] && got[2] == want[step][2],
+              "step %d: loss %g, generator/critic/encoder moved %d/%d/%d (want %d/%d/%d)", step, loss, got[0], got[1],
+              got[2], want[step][0], want[step][1], want[step][2]);
+        if (step == 0) {
+            float v = t.method->predict(&t, NULL, x, NULL, B);
+            CHECK(isnan(v), "no validation loss during the GAN stage (%g)", v);
+        }
+    }
+    float v = t.method->predict(&t, NULL, x, NULL, B);
+    CHECK(isfinite(v) && v > 0, "the izi_f validation loss after the encoder stage (%g)", v);
+    free(before);
+    model_free(&t);
+
+    // Strict load of the PyTorch file through the registry, reconstruction, save, and PyTorch's
+    // strict load + the same reconstruction.
+    model m;
+    CHECK(model_load(&m, ref, B) == 0, "model_load of a PyTorch-written f-AnoGAN state_dict");
+    CHECK(!strcmp(m.method->name, "fanogan"), "the checkpoint's method is fanogan");
+    float *y = calloc(npx, sizeof(float));
+    float err = m.method->reconstruct(&m, y, x, NULL, B);
+    CHECK(isfinite(err) && err > 0, "reconstruct returns the izi_f loss (%g)", err);
+    float lo = 1, hi = 0;
+    for (size_t i = 0; i < npx; i++) lo = fminf(lo, y[i]), hi = fmaxf(hi, y[i]);
+    CHECK(lo >= 0.0f && hi <= 1.0f, "reconstructions in [0, 1] (%g..%g)", lo, hi);
+    CHECK(model_save(&m, ours, NULL, 0) == 0, "model_save");
+    tu_write_f32(ys, y, npx);
+    snprintf(args, sizeof args, "check %s %s %s %d", ours, xs, ys, B);
+    tu_run_python("tools/fanogan_ref.py", args);  // aborts the test when PyTorch disagrees
+    CHECK(1, "PyTorch loads our checkpoint strictly and reconstructs within 1e-4");
+    model back;
+    CHECK(model_load(&back, ours, B) == 0, "our checkpoint loads back");
+    CHECK(!memcmp(back.params, m.params, sizeof(float) * m.table->n_floats), "save/load round trip is exact");
+    model_free(&back);
+    model_free(&m);
+    free(y);
+    free(x);
+}
+
 int main(void) {
     dir = tu_scratch_dir("test_model_fanogan");
     char args[4200];
     snprintf(args, sizeof args, "dump %s", dir);
     tu_run_python("tools/fanogan_ref.py", args);
     test_steps();
+    test_interface();
     return tu_finish();
 }
