@@ -230,10 +230,11 @@ static void test_interface(void) {
     CHECK(t.method->train_step != NULL, "f-AnoGAN takes whole training steps");
     t.method->init_params(&t, 3);
     float *before = malloc(sizeof(float) * t.table->n_floats);
+    float *opt_m = calloc(t.table->n_floats, sizeof(float)), *opt_v = calloc(t.table->n_floats, sizeof(float));
     const int want[8][3] = {{0, 1, 0}, {1, 1, 0}, {0, 1, 0}, {1, 1, 0}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}, {0, 0, 1}};
     for (int step = 0; step < 8; step++) {
         memcpy(before, t.params, sizeof(float) * t.table->n_floats);
-        float loss = t.method->train_step(&t, x, B, step, 8, 100 + step);
+        float loss = t.method->train_step(&t, x, B, step, 8, 100 + step, opt_m, opt_v);
         int got[3];
         changed(&t, before, got);
         CHECK(isfinite(loss) && got[0] == want[step][0] && got[1] == want[step][1] && got[2] == want[step][2],
@@ -247,6 +248,8 @@ static void test_interface(void) {
     float v = t.method->predict(&t, NULL, x, NULL, B);
     CHECK(isfinite(v) && v > 0, "the izi_f validation loss after the encoder stage (%g)", v);
     free(before);
+    free(opt_m);
+    free(opt_v);
     model_free(&t);
 
     // Strict load of the PyTorch file through the registry, reconstruction, save, and PyTorch's

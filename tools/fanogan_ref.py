@@ -6,6 +6,8 @@ Its state_dict names are the checkpoint's tensor names.
 
 Usage:
   fanogan_ref.py dump OUTDIR        small-config parity case for tests/test_model_fanogan.c
+  fanogan_ref.py load CKPT          loads an anoswin checkpoint with strict=True and prints its
+                                    parameter counts
   fanogan_ref.py check CKPT X.f32 Y.f32 B
                                     loads an anoswin checkpoint with strict=True (config from its
                                     metadata), reconstructs X (B images in [0, 1]) as the method
@@ -233,28 +235,36 @@ def dump(out):
     save("y_eval", xr)
 
 
-def check(ckpt, xpath, ypath, B):
+def load(ckpt):
     tensors, meta = load_file(ckpt)
     assert meta.get("anoswin.method") == "fanogan", "not an f-AnoGAN checkpoint: %r" % meta.get("anoswin.method")
     cfg = json.loads(meta["anoswin.config"])
     m = FAnoGAN(**cfg).double()
     m.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in tensors.items()}, strict=True)
     m.eval()
+    count = {k: sum(p.numel() for p in getattr(m, k).parameters()) for k in ("generator", "critic", "encoder")}
+    return m, cfg, len(tensors), count
+
+
+def check(ckpt, xpath, ypath, B):
+    m, cfg, n_tensors, count = load(ckpt)
     shape = (B, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
     x = torch.from_numpy(np.fromfile(xpath, dtype="<f4").astype(np.float64).reshape(shape))
     want = torch.from_numpy(np.fromfile(ypath, dtype="<f4").astype(np.float64).reshape(shape))
     with torch.no_grad():
         y = (m.generator(m.encoder(2 * x - 1)[0]) + 1) / 2
     diff = (y - want).abs().max().item()
-    count = {k: sum(p.numel() for p in getattr(m, k).parameters()) for k in ("generator", "critic", "encoder")}
     print("strict load OK (%d tensors, parameters %s, total %d); reconstruction max |diff| %.3g"
-          % (len(tensors), count, sum(count.values()), diff))
+          % (n_tensors, count, sum(count.values()), diff))
     sys.exit(0 if diff <= 1e-4 else 1)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "dump":
         dump(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "load":
+        _, _, n_tensors, count = load(sys.argv[2])
+        print("strict load OK (%d tensors, parameters %s, total %d)" % (n_tensors, count, sum(count.values())))
     elif len(sys.argv) == 6 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:

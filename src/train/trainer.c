@@ -403,7 +403,8 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         if (nranks > 1) drop_seed ^= 0x9e3779b97f4a7c15ULL * (uint64_t)(rank + 1);
         // Forward, loss and grads += d loss / d params (or a method's whole step, update included).
         const int own_step = t->m.method->train_step != NULL;
-        float loss = own_step ? t->m.method->train_step(&t->m, t->images, o->batch, step, total, drop_seed)
+        float loss = own_step ? t->m.method->train_step(&t->m, t->images, o->batch, step, total, drop_seed,
+                                                          t->opt.m, t->opt.v)
                               : t->m.method->train_batch(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
         int stop = g_stop_signal != 0;
         if (nranks > 1) {

@@ -2,10 +2,10 @@
 // [0, 1] and are mapped to the generator's [-1, 1] (2x - 1) and back, as the authors' loader does.
 // Detection's reconstruction is G(E(x)) in evaluation mode, and the anomaly map its residual.
 //
-// Training takes whole steps (train_step) with the method's own Adam optimisers, as the authors'
-// recipe needs (config.h): the first gan_frac of the run's steps are WGAN-GP steps (a critic update
-// on every batch, a generator update after every n_critic-th), the rest izi_f encoder steps with
-// G and the critic frozen. train_batch (the benchmark's step) accumulates the gradients of one
+// Training takes whole steps (train_step) with an Adam per network, as the authors' recipe needs
+// (config.h), whose moments live in the trainer's buffers (saved with the run): the first
+// gan_frac of the run's steps are WGAN-GP steps (a critic update on every batch, a generator
+// update after every n_critic-th), the rest izi_f encoder steps with G and the critic frozen. train_batch (the benchmark's step) accumulates the gradients of one
 // critic step, one generator step and one izi_f step, each network its own loss.
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +24,8 @@ static const char *const NET_NAMES[N_NETS] = {"generator", "critic", "encoder"};
 typedef struct fg_impl {
     fanogan f;
     float *x, *y, *z, *alpha;  // images in [-1, 1], a reconstruction, latent draws, interpolation weights
-    // Per network: its floats [base, base + len) of the parameter buffer and its Adam (training).
+    // Per network: its floats [base, base + len) of the parameter buffer and its Adam (training):
+    // spans relative to base; the moments are the caller's (train_step's opt_m, opt_v from base).
     size_t base[N_NETS], len[N_NETS];
     adamw opt[N_NETS];
     int stage;  // 0: not trained in this process yet, 1: WGAN-GP, 2: izi_f
@@ -56,8 +57,11 @@ static void net_extent(fg_impl *s, int net) {
 static void opt_init(fg_impl *s, int net) {
     const fanogan_config *c = &s->f.cfg;
     // Adam (no weight decay), eps 1e-8 as torch's and TF's defaults; the running statistics are
-    // not trainable and stay outside its spans.
-    adamw_init(&s->opt[net], s->len[net], (adamw_hparams){c->beta1, c->beta2, 1e-8, 0.0});
+    // not trainable and stay outside its spans. Not adamw_init: the moments are not its own.
+    adamw *o = &s->opt[net];
+    memset(o, 0, sizeof *o);
+    o->h = (adamw_hparams){c->beta1, c->beta2, 1e-8, 0.0};
+    o->n = s->len[net];
     int b, e;
     fanogan_net_span(&s->f, NET_NAMES[net], &b, &e);
     for (int i = b; i < e; i++) {
@@ -99,8 +103,7 @@ static int create(model *m, const char *config_json, int max_batch, int training
 static void destroy(model *m) {
     fg_impl *s = impl(m);
     if (!s) return;
-    if (s->f.grads)
-        for (int k = 0; k < N_NETS; k++) adamw_free(&s->opt[k]);
+    for (int k = 0; k < N_NETS; k++) free(s->opt[k].spans);
     fanogan_free(&s->f);
     free(s->x);
     free(s->y);
@@ -159,34 +162,43 @@ static void draw(fg_impl *s, int B, uint64_t seed, uint64_t stream) {
 
 static void zero_net(fg_impl *s, int net) { memset(s->f.grads + s->base[net], 0, sizeof(float) * s->len[net]); }
 
-static void update_net(fg_impl *s, int net, float lr) {
-    adamw_update(&s->opt[net], s->f.params + s->base[net], s->f.grads + s->base[net], lr);
+// Adam step number `count` (1-based) of one network, its moments at opt_m/opt_v + base.
+static void update_net(fg_impl *s, int net, float lr, long count, float *opt_m, float *opt_v) {
+    adamw *o = &s->opt[net];
+    o->m = opt_m + s->base[net];
+    o->v = opt_v + s->base[net];
+    o->step = count - 1;  // adamw_update counts this step
+    adamw_update(o, s->f.params + s->base[net], s->f.grads + s->base[net], lr);
+    o->m = o->v = NULL;
 }
 
-static float train_step(model *m, const float *images, int B, long step, long total, uint64_t seed) {
+static float train_step(model *m, const float *images, int B, long step, long total, uint64_t seed, float *opt_m,
+                        float *opt_v) {
     fg_impl *s = impl(m);
     const fanogan_config *c = &s->f.cfg;
     to_gan_range(s, images, B);
     long gan_steps = (long)((double)c->gan_frac * (double)total);
     if (gan_steps < 1) gan_steps = 1;
+    // Each network's Adam step count follows from the global step, so a resumed run needs no
+    // more state than the moments.
     if (step < gan_steps) {
         s->stage = 1;
         draw(s, B, seed, 0);
         zero_net(s, NET_CRITIC);
         const float loss = fanogan_critic_step(&s->f, s->x, s->z, s->alpha, B);
-        update_net(s, NET_CRITIC, c->lr);
+        update_net(s, NET_CRITIC, c->lr, step + 1, opt_m, opt_v);
         if ((step + 1) % c->n_critic == 0) {
             draw(s, B, seed, 1);
             zero_net(s, NET_GEN);
             fanogan_generator_step(&s->f, s->z, B);
-            update_net(s, NET_GEN, c->lr);
+            update_net(s, NET_GEN, c->lr, (step + 1) / c->n_critic, opt_m, opt_v);
         }
         return loss;
     }
     s->stage = 2;
     zero_net(s, NET_ENC);
     const float loss = fanogan_encoder_step(&s->f, s->x, B);
-    update_net(s, NET_ENC, c->enc_lr);
+    update_net(s, NET_ENC, c->enc_lr, step - gan_steps + 1, opt_m, opt_v);
     return loss;
 }
 
