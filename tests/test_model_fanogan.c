@@ -244,6 +244,24 @@ static void test_interface(void) {
             float v = t.method->predict(&t, NULL, x, NULL, B);
             CHECK(isnan(v), "no validation loss during the GAN stage (%g)", v);
         }
+        if (step == 4) {
+            // The first encoder step is TF1's RMSProp from its mean-square slot at 1:
+            // p - lr g / sqrt(0.9 + 0.1 g^2 + 1e-10), with the gradients the step left behind.
+            double worst = 0;
+            int n_enc = 0;
+            for (int i = 0; i < t.table->n; i++) {
+                const param_entry *e = &t.table->entries[i];
+                if (e->dtype != PARAM_F32 || !e->trainable || strncmp(e->name, "encoder.", 8)) continue;
+                for (size_t k = 0; k < e->numel; k++) {
+                    const double g = t.grads[e->offset + k];
+                    const double want_p = before[e->offset + k] - 5e-5 * g / sqrt(0.9 + 0.1 * g * g + 1e-10);
+                    worst = fmax(worst, fabs(want_p - t.params[e->offset + k]));
+                    n_enc++;
+                }
+            }
+            CHECK(n_enc > 0 && worst <= 1e-7, "the first encoder step is TF's RMSProp (worst |diff| %.3g over %d)",
+                  worst, n_enc);
+        }
     }
     float v = t.method->predict(&t, NULL, x, NULL, B);
     CHECK(isfinite(v) && v > 0, "the izi_f validation loss after the encoder stage (%g)", v);

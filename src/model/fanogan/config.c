@@ -9,7 +9,7 @@
 
 void fanogan_config_default(fanogan_config *c) {
     // wgangp_64x64.py / z_encoding_izif.py: 64 px, DIM 64, ZDIM 128, CRITIC_ITERS 5, LAMBDA 10,
-    // Adam(1e-4, 0, 0.9) for the GAN, lr 5e-5 and kappa 1 for the encoder.
+    // Adam(1e-4, 0, 0.9) for the GAN, RMSProp(5e-5) and kappa 1 for the encoder.
     memset(c, 0, sizeof *c);
     c->img_size = 64;
     c->in_chans = 1;
@@ -82,7 +82,7 @@ int fanogan_config_to_json(const fanogan_config *c, char *out, size_t n) {
 void fanogan_config_describe(const fanogan_config *c, char *out, size_t n) {
     snprintf(out, n,
              "img %d in %d dim %d z %d blocks %d; WGAN-GP n_critic %d lambda %g lr %g betas (%g, %g) for %g of the "
-             "steps, then izi_f kappa %g lr %g",
+             "steps, then izi_f kappa %g RMSProp lr %g",
              c->img_size, c->in_chans, c->dim, c->z_dim, fanogan_blocks(c), c->n_critic, (double)c->gp_lambda,
              (double)c->lr, (double)c->beta1, (double)c->beta2, (double)c->gan_frac, (double)c->kappa,
              (double)c->enc_lr);

@@ -28,7 +28,7 @@ typedef struct fanogan_config {
     int n_critic;
     float gp_lambda, kappa;
     float lr, beta1, beta2;  // Adam of stage 1 (critic and generator alike)
-    float enc_lr;            // Adam of stage 2 (betas as stage 1's)
+    float enc_lr;            // RMSProp of stage 2 (TF1's: decay 0.9, epsilon 1e-10, slot from 1)
     float gan_frac;          // share of the training steps spent in stage 1; stage 2 takes the rest
 } fanogan_config;
 

@@ -2,8 +2,9 @@
 // [0, 1] and are mapped to the generator's [-1, 1] (2x - 1) and back, as the authors' loader does.
 // Detection's reconstruction is G(E(x)) in evaluation mode, and the anomaly map its residual.
 //
-// Training takes whole steps (train_step) with an Adam per network, as the authors' recipe needs
-// (config.h), whose moments live in the trainer's buffers (saved with the run): the first
+// Training takes whole steps (train_step) with the authors' optimisers (Adam for the critic and
+// the generator, TF's RMSProp for the encoder), whose moments live in the trainer's buffers (saved
+// with the run): the first
 // gan_frac of the run's steps are WGAN-GP steps (a critic update on every batch, a generator
 // update after every n_critic-th), the rest izi_f encoder steps with G and the critic frozen. train_batch (the benchmark's step) accumulates the gradients of one
 // critic step, one generator step and one izi_f step, each network its own loss.
@@ -24,8 +25,9 @@ static const char *const NET_NAMES[N_NETS] = {"generator", "critic", "encoder"};
 typedef struct fg_impl {
     fanogan f;
     float *x, *y, *z, *alpha;  // images in [-1, 1], a reconstruction, latent draws, interpolation weights
-    // Per network: its floats [base, base + len) of the parameter buffer and its Adam (training):
-    // spans relative to base; the moments are the caller's (train_step's opt_m, opt_v from base).
+    // Per network: its floats [base, base + len) of the parameter buffer and its optimiser's
+    // trainable spans relative to base (in an adamw; the encoder's RMSProp reads only the spans);
+    // the moments are the caller's (train_step's opt_m, opt_v from base).
     size_t base[N_NETS], len[N_NETS];
     adamw opt[N_NETS];
     int stage;  // 0: not trained in this process yet, 1: WGAN-GP, 2: izi_f
@@ -172,6 +174,25 @@ static void update_net(fg_impl *s, int net, float lr, long count, float *opt_m, 
     o->m = o->v = NULL;
 }
 
+// The encoder's optimiser in the authors' z_encoding_izif.py: TF1's RMSPropOptimizer(lr) with its
+// defaults (decay 0.9, momentum 0, epsilon 1e-10), whose mean-square slot starts at 1:
+//   ms = ms + (g^2 - ms) * (1 - 0.9);  p -= lr * g / sqrt(ms + 1e-10).
+// ms lives in opt_v (zero at the start of a run), so step `count` 1 sets it to 1 first.
+static void rmsprop_update(fg_impl *s, int net, float lr, long count, float *opt_v) {
+    const adamw *o = &s->opt[net];
+    float *p = s->f.params + s->base[net], *ms = opt_v + s->base[net];
+    const float *g = s->f.grads + s->base[net];
+    for (int k = 0; k < o->num_spans; k++) {
+        const size_t begin = o->spans[k][0], end = o->spans[k][1];
+#pragma omp parallel for schedule(static)
+        for (size_t i = begin; i < end; i++) {
+            if (count == 1) ms[i] = 1.0f;
+            ms[i] += (g[i] * g[i] - ms[i]) * 0.1f;
+            p[i] -= lr * g[i] / sqrtf(ms[i] + 1e-10f);
+        }
+    }
+}
+
 static float train_step(model *m, const float *images, int B, long step, long total, uint64_t seed, float *opt_m,
                         float *opt_v) {
     fg_impl *s = impl(m);
@@ -198,7 +219,7 @@ static float train_step(model *m, const float *images, int B, long step, long to
     s->stage = 2;
     zero_net(s, NET_ENC);
     const float loss = fanogan_encoder_step(&s->f, s->x, B);
-    update_net(s, NET_ENC, c->enc_lr, step - gan_steps + 1, opt_m, opt_v);
+    rmsprop_update(s, NET_ENC, c->enc_lr, step - gan_steps + 1, opt_v);
     return loss;
 }
 
