@@ -43,8 +43,9 @@ static void cmp_ref(const char *name, const float *got, const float *ref, size_t
     for (size_t i = 0; i < n; i++) norm += (double)ref[i] * ref[i];
     char buf[300];
     if (sqrt(norm) < 1e-9) {
-        // The critic's output bias is outside the input gradient, so the penalty's gradient there
-        // is exactly 0; the elementwise bound above is the test.
+        // An exact 0: the penalty's gradient of a bias after which the critic is linear (outside
+        // the input gradient), or a generator bias right before a training-mode BatchNorm (the
+        // batch mean cancels it). Ours must be 0 up to rounding.
         double worst = 0;
         for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(got[i]));
         snprintf(buf, sizeof buf, "%.200s is exactly 0 in the reference: ours %.3g", name, worst);
