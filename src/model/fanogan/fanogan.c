@@ -166,7 +166,6 @@ static void layout(fanogan *f, carve *a, int training) {
         f->x_hat = take(a, px);
         f->g_in = take(a, px);
         f->eps = take(a, px);
-        f->z = take(a, B * Z);
         f->d_img = take(a, px);
         f->d_z = take(a, B * Z);
         f->d_out = take(a, B * (Z > 1 ? Z : 1));

@@ -50,10 +50,10 @@ typedef struct fanogan {
     // The last pass's terms (batch means).
     float d_real, d_fake, gp;      // critic step: mean D(real), mean D(fake), the penalty (with lambda)
     float rec_img, rec_feat;       // encoder step / reconstruction: MSE(x, x̂), MSE(f(x), f(x̂))
-    // Scratch: interpolates, the critic's input gradient and dP/dg, features of x, latent codes, a
+    // Scratch: interpolates, the critic's input gradient and dP/dg, features of x, ones, a
     // shortcut's output, gradient buffers shared by the passes (each as large as the largest
     // activation), im2col columns.
-    float *x_hat, *g_in, *eps, *feat_x, *z, *ones, *tmp;
+    float *x_hat, *g_in, *eps, *feat_x, *ones, *tmp;
     float *junk;  // the frozen generator's BatchNorm gradients land here (batchnorm2d_backward needs some)
     float *d_a[2], *d_at[2], *d_pa, *d_pat, *d_c2, *d_ct2, *d_h2, *d_ht2, *d_c1, *d_ct1, *d_h1, *d_ht1, *d_u1;
     float *d_img, *d_z, *d_out, *d_feat;
