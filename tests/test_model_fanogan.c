@@ -10,7 +10,10 @@
 //  - an izi_f encoder step (G in evaluation mode): the loss, both terms, every encoder gradient,
 //    the encoder's running statistics;
 //  - the evaluation reconstruction G(E(x));
-// and each step leaves the other networks' gradients at exactly 0. Tolerances as
+// and each step leaves the other networks' gradients at exactly 0. Through the model interface:
+// train_step's stage schedule (which networks move at which step), no validation loss in the GAN
+// stage, the encoder's RMSProp step, and a checkpoint written here loads strictly in PyTorch and
+// reconstructs the same (tools/fanogan_ref.py check, within 1e-4). Tolerances as
 // tests/test_model_vae.c: values atol 1e-5 / rtol 1e-4, gradients atol 1e-4 / rtol 1e-3,
 // relative L2 <= 1e-5 per tensor.
 #include <math.h>
