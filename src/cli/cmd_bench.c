@@ -34,6 +34,8 @@ static void usage(FILE *f) {
             "  --batch N         images per step (default 10)\n"
             "  --threads N       threads for both (default 2)\n"
             "  --steps N         timed steps (default 3), after --warmup N untimed ones (default 1)\n"
+            "  --method M        swinmae (default), vae or fanogan; the PyTorch side of a method other than\n"
+            "                    swinmae is bench/torch_train_step_M.py (f-AnoGAN's step: docs/baselines.md)\n"
             "  --config C        model config (key=value list or JSON; default: the paper's)\n"
             "  --sgemm-size N    matrix side of the sgemm peak measurement (default 2048)\n"
             "  --no-torch        skip the PyTorch reference\n"
@@ -152,11 +154,12 @@ static int bench_train(int argc, char **argv) {
         {"steps", required_argument, 0, 's'},      {"warmup", required_argument, 0, 'w'},
         {"config", required_argument, 0, 'c'},     {"sgemm-size", required_argument, 0, 'g'},
         {"no-torch", no_argument, 0, 'n'},         {"python", required_argument, 0, 'p'},
-        {"torch-script", required_argument, 0, 'S'}, {"help", no_argument, 0, 'h'},
+        {"torch-script", required_argument, 0, 'S'}, {"method", required_argument, 0, 'm'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     long batch = 10, threads = 2, steps = 3, warmup = 1, sgemm_n = 2048;
-    const char *config = NULL, *python = getenv("ANOSWIN_PYTHON"), *script = NULL;
+    const char *config = NULL, *python = getenv("ANOSWIN_PYTHON"), *script = NULL, *method = NULL;
     int no_torch = 0, c;
     if (!python || !*python) python = "/usr/bin/python3";
     optind = 1;
@@ -179,6 +182,7 @@ static int bench_train(int argc, char **argv) {
             if (cli_parse_int("bench", "sgemm-size", optarg, 64, 16384, &sgemm_n)) return EXIT_USAGE;
             break;
         case 'c': config = optarg; break;
+        case 'm': method = optarg; break;
         case 'n': no_torch = 1; break;
         case 'p': python = optarg; break;
         case 'S': script = optarg; break;
@@ -186,16 +190,23 @@ static int bench_train(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
-    const model_method *mm = model_method_default();
+    const model_method *mm = method ? model_method_get(method, "bench --method") : model_method_default();
+    if (!mm) return cli_usage_error("bench", "%s", as_error());
     char cfg[2048];
     if (mm->config_parse(NULL, config, cfg, sizeof cfg, NULL, "--config")) return cli_report_error();
     char script_path[4300];
     if (!no_torch) {
+        // The default method's script is torch_train_step.py, another method's torch_train_step_<name>.py.
+        char rel[256];
+        if (mm == model_method_default())
+            snprintf(rel, sizeof rel, "bench/torch_train_step.py");
+        else
+            snprintf(rel, sizeof rel, "bench/torch_train_step_%s.py", mm->name);
         if (script)
             snprintf(script_path, sizeof script_path, "%s", script);
-        else if (cli_find_source_file("bench/torch_train_step.py", script_path, sizeof script_path))
-            return cli_usage_error("bench", "cannot find bench/torch_train_step.py (set ANOSWIN_SOURCE_DIR, "
-                                            "give --torch-script, or --no-torch)");
+        else if (cli_find_source_file(rel, script_path, sizeof script_path))
+            return cli_usage_error("bench", "cannot find %s (set ANOSWIN_SOURCE_DIR, give --torch-script, or --no-torch)",
+                                   rel);
     }
     // A model for its description and FLOPs only, freed before the measurements fork (their
     // peak RSS must not include it).

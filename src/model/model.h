@@ -59,6 +59,14 @@ struct model_method {
     // regularisation, applied when drop_path is 1. Returns the loss.
     float (*train_batch)(model *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                          uint64_t drop_seed);
+    // Optional (NULL: the trainer applies its AdamW to train_batch's gradients): a method that
+    // trains with its own optimisers and stages (f-AnoGAN) takes whole steps here: step `step` of
+    // a run of `total` steps on B images (gradients and parameter updates), seed drawing its
+    // randomness. Its optimiser moments live in opt_m, opt_v (table->n_floats each, zero at the
+    // start of a run), which the trainer saves and restores with the run, so that a resumed run
+    // repeats an uninterrupted one. Returns the step's loss. One process only (no allreduce).
+    float (*train_step)(model *m, const float *images, int B, long step, long total, uint64_t seed, float *opt_m,
+                        float *opt_v);
     // Detection: the reconstruction out (B, in_chans, H, W) of images whose tokens under
     // token_mask are hidden (or noised); valid at the hidden tokens at least. Returns the loss
     // there. B <= max_batch.

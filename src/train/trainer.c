@@ -314,6 +314,8 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         return as_fail("%s: the folder already holds a run (use --resume, or another --out)", o->out_dir);
     if (o->threads > 0) nn_set_threads(o->threads);
 
+    if (mm->train_step && nranks > 1)
+        return as_fail("train: method %s trains in one process only (not under mpirun -np %d)", mm->name, nranks);
     if (model_create(&t->m, o->method, o->config, o->batch, 1, "train")) return -1;
     t->S = t->m.img_size;
     t->C = t->m.in_chans;
@@ -399,8 +401,11 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         // one-process run exactly only without DropPath).
         uint64_t drop_seed = drop_seed_for_step(o->seed, step);
         if (nranks > 1) drop_seed ^= 0x9e3779b97f4a7c15ULL * (uint64_t)(rank + 1);
-        // Forward, loss and grads += d loss / d params.
-        float loss = t->m.method->train_batch(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
+        // Forward, loss and grads += d loss / d params (or a method's whole step, update included).
+        const int own_step = t->m.method->train_step != NULL;
+        float loss = own_step ? t->m.method->train_step(&t->m, t->images, o->batch, step, total, drop_seed,
+                                                          t->opt.m, t->opt.v)
+                              : t->m.method->train_batch(&t->m, t->images, t->tmask, o->batch, o->drop_path, drop_seed);
         int stop = g_stop_signal != 0;
         if (nranks > 1) {
             // The loss is the mean over the masked tokens of the batch. Over the global batch it
@@ -425,7 +430,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
             as_fail("train: the loss became %g at step %ld (lower --lr?)", (double)loss, step);
             goto fail_loop;
         }
-        adamw_update(&t->opt, t->m.params, t->m.grads, lr);
+        if (!own_step) adamw_update(&t->opt, t->m.params, t->m.grads, lr);
         if (nranks > 1 && check_every_step &&
             !dist_all_equal_u64(dist_checksum_f32(t->m.params, t->m.table->n_floats), "the parameter check")) {
             as_fail("train: the ranks' parameters differ after step %ld", step);

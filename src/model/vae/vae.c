@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/param_layers.h"  // param_add_conv, param_add_dense, param_add_bn
 #include "nn/nn.h"         // conv2d_*, conv_transpose2d_*, batchnorm2d_*, linear_*, losses
 #include "util/error.h"    // as_fail, as_calloc
 
@@ -12,47 +13,8 @@
 
 // ---- parameter table (tools/vae_ref.py's state_dict, in its order) -----------------------------
 
-// Names are built in buffers longer than an entry's, so that param_table_add reports a name that
-// does not fit instead of the compiler fearing truncation.
+// Names are built in buffers longer than an entry's (see param_layers.c).
 #define NAME_BUF (PARAM_NAME_MAX + 32)
-
-static void add_conv(param_table *t, const char *prefix, int in, int out, int k, int transposed) {
-    char name[NAME_BUF];
-    // PyTorch: Conv2d weight (out, in, k, k); ConvTranspose2d (in, out, k, k). Its default init
-    // takes fan_in from dim 1 in both cases.
-    int64_t w[4] = {transposed ? in : out, transposed ? out : in, k, k}, b[1] = {out};
-    int fan_in = (transposed ? out : in) * k * k;
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    param_table_add(t, PARAM_F32, INIT_KAIMING_CONV, 1, 4, w, name)->fan_in = fan_in;
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    param_table_add(t, PARAM_F32, INIT_CONV_BIAS, 1, 1, b, name)->fan_in = fan_in;
-}
-
-static void add_dense(param_table *t, const char *prefix, int in, int out) {
-    char name[NAME_BUF];
-    int64_t w[2] = {out, in}, b[1] = {out};
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    param_table_add(t, PARAM_F32, INIT_KAIMING_CONV, 1, 2, w, name)->fan_in = in;  // nn.Linear's default
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    param_table_add(t, PARAM_F32, INIT_CONV_BIAS, 1, 1, b, name)->fan_in = in;
-}
-
-static void add_bn(param_table *t, const char *prefix, int C) {
-    char name[NAME_BUF];
-    int64_t s[1] = {C};
-    static const struct {
-        const char *suffix;
-        param_init init;
-        int trainable;
-    } parts[4] = {{"weight", INIT_ONE, 1}, {"bias", INIT_ZERO, 1}, {"running_mean", INIT_ZERO, 0},
-                  {"running_var", INIT_ONE, 0}};
-    for (int i = 0; i < 4; i++) {
-        snprintf(name, sizeof name, "%s.%s", prefix, parts[i].suffix);
-        param_table_add(t, PARAM_F32, parts[i].init, parts[i].trainable, 1, s, name);
-    }
-    snprintf(name, sizeof name, "%s.num_batches_tracked", prefix);
-    param_table_add(t, PARAM_I64, INIT_COUNTER, 0, 0, s, name);
-}
 
 int vae_table_build(param_table *t, const vae_config *c) {
     memset(t, 0, sizeof *t);
@@ -61,23 +23,23 @@ int vae_table_build(param_table *t, const vae_config *c) {
     char p[PARAM_NAME_MAX];
     for (int i = 0; i < n; i++) {
         snprintf(p, sizeof p, "encoder.%d.conv", i);
-        add_conv(t, p, i ? vae_enc_ch(c, i - 1) : c->in_chans, vae_enc_ch(c, i), k, 0);
+        param_add_conv(t, p, i ? vae_enc_ch(c, i - 1) : c->in_chans, vae_enc_ch(c, i), k, 0, 1);
         snprintf(p, sizeof p, "encoder.%d.bn", i);
-        add_bn(t, p, vae_enc_ch(c, i));
+        param_add_bn(t, p, vae_enc_ch(c, i));
     }
-    add_conv(t, "enc_conv", C, C8, 1, 0);
-    add_dense(t, "mu", vae_flat(c), c->z_dim);
-    add_dense(t, "log_sigma", vae_flat(c), c->z_dim);
-    add_dense(t, "dec_dense", c->z_dim, vae_flat(c));
-    add_conv(t, "dec_conv", C8, C, 1, 0);
-    add_bn(t, "dec_bn", C);
+    param_add_conv(t, "enc_conv", C, C8, 1, 0, 1);
+    param_add_dense(t, "mu", vae_flat(c), c->z_dim);
+    param_add_dense(t, "log_sigma", vae_flat(c), c->z_dim);
+    param_add_dense(t, "dec_dense", c->z_dim, vae_flat(c));
+    param_add_conv(t, "dec_conv", C8, C, 1, 0, 1);
+    param_add_bn(t, "dec_bn", C);
     for (int j = 0; j < n; j++) {
         snprintf(p, sizeof p, "decoder.%d.conv", j);
-        add_conv(t, p, j ? vae_dec_ch(c, j - 1) : C, vae_dec_ch(c, j), k, 1);
+        param_add_conv(t, p, j ? vae_dec_ch(c, j - 1) : C, vae_dec_ch(c, j), k, 1, 1);
         snprintf(p, sizeof p, "decoder.%d.bn", j);
-        add_bn(t, p, vae_dec_ch(c, j));
+        param_add_bn(t, p, vae_dec_ch(c, j));
     }
-    add_conv(t, "final", vae_dec_ch(c, n - 1), c->in_chans, 1, 0);
+    param_add_conv(t, "final", vae_dec_ch(c, n - 1), c->in_chans, 1, 0, 1);
     return 0;
 }
 
