@@ -23,6 +23,7 @@ each model-grid voxel, each smoothed with a Gaussian of SIGMA px, sd = sqrt(var)
 thresholds come from the calibration scans' own z-maps computed leave-one-out.
 
 usage: tune_detect.py ROOT SIZE [--residuals positive,abs] [--profiles a,b,...] [--normative SIGMA]
+                      [--scales "0;0,3;..."]  (sets of smoothing scales to screen, with --normative)
 """
 import itertools, json, os, sys
 
