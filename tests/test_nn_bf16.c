@@ -8,7 +8,8 @@
 //    leaves C's padding columns alone and never reads C when beta is 0;
 //  - the result does not depend on the thread count (bitwise), and the linear layers follow the
 //    precision switch.
-// On a CPU without AVX512-BF16 only the rounding and the refusal of bf16 are checked.
+// Both kernels where the CPU has them (AMX-BF16 tiles, AVX512-BF16 vdpbf16ps); on a CPU without
+// AVX512-BF16 only the rounding and the refusal of bf16 are checked.
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -59,7 +60,8 @@ static const gcase CASES[] = {
     {0, 1, 37, 45, 67, 1.0f, 0.0f, 0, 0, 0},     {0, 0, 130, 33, 301, 1.0f, 1.0f, 3, 1, 2},
     {1, 0, 19, 70, 1000, 1.0f, 1.0f, 0, 5, 0},   {0, 1, 300, 1100, 40, 0.5f, 0.25f, 1, 0, 7},
     {1, 1, 9, 17, 5, 1.0f, 0.0f, 2, 2, 2},       {0, 0, 1, 1, 1, 2.0f, 0.0f, 0, 0, 0},
-    {1, 0, 96, 384, 2000, 1.0f, 1.0f, 0, 0, 0},
+    {1, 0, 96, 384, 2000, 1.0f, 1.0f, 0, 0, 0},  {1, 0, 200, 45, 777, 1.0f, 1.0f, 4, 3, 5},
+    {1, 0, 70, 33, 600, 0.5f, 0.0f, 0, 0, 1},
 };
 
 static void test_gemm_case(int idx, const gcase *g) {
@@ -157,7 +159,13 @@ int main(void) {
         printf("(no AVX512-BF16 on this CPU: the bf16 GEMM checks are skipped)\n");
         return tu_finish();
     }
-    for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
-    test_precision_switch();
+    // Each kernel this CPU has: AMX tiles where allowed, then vdpbf16ps.
+    for (int amx = 1; amx >= 0; amx--) {
+        nn_bf16_allow_amx(amx);
+        if (amx && strcmp(nn_bf16_kernel(), "amx-bf16")) continue;
+        printf("kernel %s\n", nn_bf16_kernel());
+        for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
+        test_precision_switch();
+    }
     return tu_finish();
 }

@@ -200,6 +200,225 @@ static void gemm_bf16_block(int ta, int tb, int m0, int m1, int n0, int n1, int 
     }
 }
 
+// ---- AMX-BF16 ----------------------------------------------------------------------------------
+// Where the CPU has AMX (Sapphire Rapids and later) one tdpbf16ps multiplies a 16x32 by a 32x16
+// bf16 tile into 16x16 fp32: measured here 1.75 TFLOP/s on one core against 0.11 for fp32 FMA
+// and 0.06 for vdpbf16ps, which this CPU runs at half the FMA's rate. The macro-kernel is
+// the one above with 32 x 32 register tiles (4 accumulator tiles), K padded to 32.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { AMX_T = 32, AMX_KC = 512, AMX_MC = 128, AMX_NC = 512 };
+
+#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+static int g_amx = -1;       // -1: not probed; 0: unusable; 1: ready
+static int g_amx_allow = 1;  // nn_bf16_allow_amx(0) tests the vdpbf16ps kernel on an AMX CPU
+
+// Linux hands out the 8 KiB tile state only on request (arch_prctl, kernel >= 5.16).
+static int amx_ready(void) {
+    if (g_amx < 0) {
+        g_amx = 0;
+        if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
+            enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+            g_amx = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+        }
+    }
+    return g_amx && g_amx_allow;
+}
+
+void nn_bf16_allow_amx(int on) { g_amx_allow = on != 0; }
+
+const char *nn_bf16_kernel(void) {
+    return amx_ready() ? "amx-bf16" : nn_bf16_supported() ? "avx512-bf16" : "fp32 (no bf16 instructions)";
+}
+
+// 16 floats rounded to bf16 (as bf16_from_float), one per 32-bit lane, in the low half.
+AVX512_TARGET static inline __m512i rne16(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x0040));
+}
+
+static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1); }
+
+// Ap[panel of 32 rows][row][kcp] bf16 for rows i0..i0+mc, k in k0..k0+kc; kcp = kc rounded up
+// to 32; zero past mc and kc.
+AVX512_TARGET static void amx_pack_a(uint16_t *Ap, const float *A, int lda, int trans, int i0, int mc, int k0, int kc,
+                                     int kcp) {
+    const int rows = (mc + AMX_T - 1) / AMX_T * AMX_T;
+    if (!trans) {
+        for (int i = 0; i < rows; i++) {
+            uint16_t *d = Ap + (size_t)i * kcp;
+            if (i >= mc) {
+                memset(d, 0, sizeof(uint16_t) * (size_t)kcp);
+                continue;
+            }
+            const float *src = A + (size_t)(i0 + i) * lda + k0;
+            for (int k = 0; k < kcp; k += 16) {
+                const __mmask16 m = tail_mask(kc - k > 0 ? kc - k : 0);
+                _mm256_storeu_si256((__m256i *)(d + k), _mm512_cvtepi32_epi16(rne16(_mm512_maskz_loadu_ps(m, src + k))));
+            }
+        }
+        return;
+    }
+    // A(i, k) = A[k*lda + i]: rows k and k+1 of A's storage give the (k, k+1) pairs of 16 rows
+    // i at once, scattered to those rows (a transpose; strided reads would be slower).
+    memset(Ap, 0, sizeof(uint16_t) * (size_t)rows * kcp);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(kcp / 2));
+    for (int k = 0; k < kc; k += 2) {
+        const float *lo = A + (size_t)(k0 + k) * lda + i0, *hi = k + 1 < kc ? lo + lda : NULL;
+        for (int i = 0; i < mc; i += 16) {
+            const __mmask16 m = tail_mask(mc - i);
+            const __m512 vl = _mm512_maskz_loadu_ps(m, lo + i);
+            const __m512 vh = hi ? _mm512_maskz_loadu_ps(m, hi + i) : _mm512_setzero_ps();
+            _mm512_mask_i32scatter_epi32(Ap + (size_t)i * kcp + k, m, idx,
+                                         _mm512_or_si512(rne16(vl), _mm512_slli_epi32(rne16(vh), 16)), 4);
+        }
+    }
+}
+
+// Bp[panel of 32 columns][kcp/2][32] pairs (k even low, k odd high) for columns j0..j0+nc.
+AVX512_TARGET static void amx_pack_b(uint32_t *Bp, const float *B, int ldb, int trans, int j0, int nc, int k0, int kc,
+                                     int kcp) {
+    const int cols = (nc + AMX_T - 1) / AMX_T * AMX_T, kpn = kcp / 2;
+    if (!trans) {  // B(k, j) = B[k*ldb + j]: interleave rows k and k+1
+        for (int p = 0; p < cols / AMX_T; p++)
+            for (int kp = 0; kp < kpn; kp++) {
+                uint32_t *d = Bp + ((size_t)p * kpn + kp) * AMX_T;
+                const int k = 2 * kp;
+                for (int h = 0; h < AMX_T; h += 16) {
+                    const int j = p * AMX_T + h, n = nc - j > 0 ? (nc - j < 16 ? nc - j : 16) : 0;
+                    const __mmask16 m = tail_mask(n);
+                    const __m512 lo = k < kc ? _mm512_maskz_loadu_ps(m, B + (size_t)(k0 + k) * ldb + j0 + j)
+                                             : _mm512_setzero_ps();
+                    const __m512 hi = k + 1 < kc ? _mm512_maskz_loadu_ps(m, B + (size_t)(k0 + k + 1) * ldb + j0 + j)
+                                                 : _mm512_setzero_ps();
+                    _mm512_storeu_si512(d + h, _mm512_or_si512(rne16(lo), _mm512_slli_epi32(rne16(hi), 16)));
+                }
+            }
+        return;
+    }
+    // B(k, j) = B[j*ldb + k]: column j is contiguous in k, already in pair order once rounded;
+    // its 16 pairs of 32 k go 32 words apart.
+    memset(Bp, 0, sizeof(uint32_t) * (size_t)cols * kpn);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(AMX_T));
+    for (int j = 0; j < nc; j++) {
+        const float *src = B + (size_t)(j0 + j) * ldb + k0;
+        uint32_t *d = Bp + (size_t)(j / AMX_T) * kpn * AMX_T + j % AMX_T;
+        for (int k = 0; k < kc; k += 32) {
+            const int n = kc - k < 32 ? kc - k : 32;
+            const __m512 x0 = _mm512_maskz_loadu_ps(tail_mask(n), src + k);
+            const __m512 x1 = _mm512_maskz_loadu_ps(tail_mask(n > 16 ? n - 16 : 0), src + k + 16);
+            // cvtepi32_epi16 keeps the lane order: 16 bf16 of x0 then 16 of x1 = 16 pairs.
+            const __m512i pairs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(rne16(x0))),
+                                                     _mm512_cvtepi32_epi16(rne16(x1)), 1);
+            _mm512_mask_i32scatter_epi32(d + (size_t)k / 2 * AMX_T, tail_mask((n + 1) / 2), idx, pairs, 4);
+        }
+    }
+}
+
+typedef struct amx_tilecfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_tilecfg;
+
+// Every tile 16 rows x 64 bytes: C 16x16 fp32, A 16 rows x 32 bf16, B 16 pairs x 16 columns.
+AMX_TARGET static void amx_config(void) {
+    amx_tilecfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
+    _tile_loadconfig(&c);
+}
+
+// tmp (32 x 32) = Ap (32 rows x kcp) · Bp (kcp x 32).
+AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *tmp) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const size_t as = (size_t)kcp * sizeof(uint16_t);
+    for (int k = 0; k < kcp; k += 32) {
+        _tile_loadd(4, Ap + k, as);
+        _tile_loadd(5, Ap + (size_t)16 * kcp + k, as);
+        _tile_loadd(6, Bp + (size_t)k / 2 * AMX_T, AMX_T * sizeof(uint32_t));
+        _tile_loadd(7, Bp + (size_t)k / 2 * AMX_T + 16, AMX_T * sizeof(uint32_t));
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, tmp, AMX_T * sizeof(float));
+    _tile_stored(1, tmp + 16, AMX_T * sizeof(float));
+    _tile_stored(2, tmp + 16 * AMX_T, AMX_T * sizeof(float));
+    _tile_stored(3, tmp + 16 * AMX_T + 16, AMX_T * sizeof(float));
+}
+
+AMX_TARGET static void amx_release(void) { _tile_release(); }
+
+// C[0..mr, 0..nr] = alpha*tmp + (first ? beta*C : C), as micro_kernel's tail.
+AVX512_TARGET static void amx_store(float *C, int ldc, const float *tmp, int mr, int nr, float alpha, float beta,
+                                    int first) {
+    const __mmask16 m0 = tail_mask(nr), m1 = tail_mask(nr > 16 ? nr - 16 : 0);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
+    const int keep = !first || beta != 0.0f;
+    for (int r = 0; r < mr; r++) {
+        float *cr = C + (size_t)r * ldc;
+        const float *t = tmp + (size_t)r * AMX_T;
+        __m512 v0 = _mm512_mul_ps(va, _mm512_loadu_ps(t)), v1 = _mm512_mul_ps(va, _mm512_loadu_ps(t + 16));
+        if (keep) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), v1);
+        }
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);
+    }
+}
+
+// The same into Cᵀ: C[c*ldc + r] for tmp's (r, c).
+static void amx_store_t(float *C, int ldc, const float *tmp, int mr, int nr, float alpha, float beta, int first) {
+    const int keep = !first || beta != 0.0f;
+    const float b = first ? beta : 1.0f;
+    for (int c = 0; c < nr; c++) {
+        float *cc = C + (size_t)c * ldc;
+        for (int r = 0; r < mr; r++) cc[r] = alpha * tmp[r * AMX_T + c] + (keep ? b * cc[r] : 0.0f);
+    }
+}
+
+// ct: the product computed is Cᵀ (rows of the problem are columns of C).
+static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, int ct, uint16_t *Ap, uint32_t *Bp) {
+    float tmp[AMX_T * AMX_T] __attribute__((aligned(64)));
+    for (int jc = n0; jc < n1; jc += AMX_NC) {
+        const int nc = n1 - jc < AMX_NC ? n1 - jc : AMX_NC;
+        for (int pc = 0; pc < K; pc += AMX_KC) {
+            const int kc = K - pc < AMX_KC ? K - pc : AMX_KC, kcp = (kc + 31) / 32 * 32;
+            amx_pack_b(Bp, B, ldb, tb, jc, nc, pc, kc, kcp);
+            for (int ic = m0; ic < m1; ic += AMX_MC) {
+                const int mc = m1 - ic < AMX_MC ? m1 - ic : AMX_MC;
+                amx_pack_a(Ap, A, lda, ta, ic, mc, pc, kc, kcp);
+                for (int jr = 0; jr < nc; jr += AMX_T)
+                    for (int ir = 0; ir < mc; ir += AMX_T) {
+                        amx_kernel(kcp, Ap + (size_t)ir * kcp, Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T, tmp);
+                        const int mr = mc - ir < AMX_T ? mc - ir : AMX_T, nr = nc - jr < AMX_T ? nc - jr : AMX_T;
+                        if (ct)
+                            amx_store_t(C + (size_t)(jc + jr) * ldc + ic + ir, ldc, tmp, mr, nr, alpha, beta, pc == 0);
+                        else
+                            amx_store(C + (size_t)(ic + ir) * ldc + jc + jr, ldc, tmp, mr, nr, alpha, beta, pc == 0);
+                    }
+            }
+        }
+    }
+}
+
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc) {
     if (!nn_bf16_supported()) {  // keeps the binary usable anywhere; nn_set_precision says so first
@@ -212,22 +431,41 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
             for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return;
     }
+    const int amx = amx_ready();
+    // AMX wants A with k contiguous: a transposed A is repacked through a scatter, the slow part
+    // of the weight gradients' Aᵀ·B (K = tokens). Cᵀ = Bᵀ·A then transposes the smaller operand.
+    int ct = 0;
+    if (amx && trans_a && !trans_b && N < M) {
+        const float *t = A;
+        A = B, B = t;
+        int ti = lda;
+        lda = ldb, ldb = ti;
+        ti = M, M = N, N = ti;
+        ct = 1;
+    }
     // The same split as gemm(): rows when C has enough of them, else columns (weight gradients
-    // of narrow layers). Splits fall on MR / NR boundaries so that every tile but the last is full.
+    // of narrow layers). Splits fall on tile boundaries so that every tile but the last is full.
     const int by_rows = M >= N || M >= 256;
 #pragma omp parallel
     {
         const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int unit = by_rows ? MR : NR, n = by_rows ? M : N, units = (n + unit - 1) / unit;
+        const int unit = amx ? AMX_T : by_rows ? MR : NR, n = by_rows ? M : N, units = (n + unit - 1) / unit;
         int lo = (int)((long)units * t / nt) * unit, hi = (int)((long)units * (t + 1) / nt) * unit;
         if (hi > n) hi = n;
-        if (hi > lo) {
+        const int m0 = by_rows ? lo : 0, m1 = by_rows ? hi : M, n0 = by_rows ? 0 : lo, n1 = by_rows ? N : hi;
+        if (hi > lo && amx) {
+            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
+            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            amx_config();
+            // Swapped (ct), the operands keep their flags: B stored (K, N) is Bᵀ transposed.
+            amx_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
+            amx_release();
+            free(Ap);
+            free(Bp);
+        } else if (hi > lo) {
             uint32_t *Ap = as_malloc(sizeof(uint32_t) * (size_t)MC * KC_PAIRS);
             uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)NC * KC_PAIRS);
-            if (by_rows)
-                gemm_bf16_block(trans_a, trans_b, lo, hi, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Bp);
-            else
-                gemm_bf16_block(trans_a, trans_b, 0, M, lo, hi, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Bp);
+            gemm_bf16_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Bp);
             free(Ap);
             free(Bp);
         }
@@ -238,4 +476,6 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
                int ldb, float beta, float *C, int ldc) {
     gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+void nn_bf16_allow_amx(int on) { (void)on; }
+const char *nn_bf16_kernel(void) { return "fp32 (no bf16 instructions)"; }
 #endif

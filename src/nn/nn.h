@@ -37,6 +37,11 @@ float bf16_to_float(uint16_t h);
 // optimizer, norms, softmax and losses stay fp32 whatever it is. Process-wide, like the threads.
 enum { NN_FP32 = 0, NN_BF16 = 1 };
 int nn_bf16_supported(void);
+// Which kernel gemm_bf16 runs: "amx-bf16" (tile multiply, where the CPU and OS allow it),
+// "avx512-bf16" (vdpbf16ps) or "fp32 (no bf16 instructions)".
+const char *nn_bf16_kernel(void);
+// 0: never use AMX (tests run the vdpbf16ps kernel on an AMX CPU this way); 1: use it if there.
+void nn_bf16_allow_amx(int on);
 // Returns 0, or -1 with an error (bf16 on a CPU without AVX512-BF16; the precision stays).
 int nn_set_precision(int p);
 int nn_precision(void);
