@@ -313,6 +313,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
     if (!resume && fs_exists(resume_path))
         return as_fail("%s: the folder already holds a run (use --resume, or another --out)", o->out_dir);
     if (o->threads > 0) nn_set_threads(o->threads);
+    if (nn_set_precision(o->precision)) return -1;
 
     if (model_create(&t->m, o->method, o->config, o->batch, 1, "train")) return -1;
     t->S = t->m.img_size;
