@@ -7,7 +7,8 @@
 //    (relative L2 between 1e-4 and 1e-2: a kernel that quietly ran in fp32 fails the lower bound),
 //    leaves C's padding columns alone and never reads C when beta is 0;
 //  - the result does not depend on the thread count (bitwise), and the linear layers follow the
-//    precision switch.
+//    precision switch;
+//  - window attention in fp32 and bf16 against torch (float64) with a shifted-window mask.
 // Both kernels where the CPU has them (AMX-BF16 tiles, AVX512-BF16 vdpbf16ps); on a CPU without
 // AVX512-BF16 only the rounding and the refusal of bf16 are checked.
 #include <math.h>
@@ -145,6 +146,47 @@ static void test_precision_switch(void) {
     free(x), free(w), free(y), free(yr), free(dx), free(dxr);
 }
 
+// Window attention (head_dim 32, T 49, a shifted-window mask) against torch in float64: fp32 to
+// 1e-5 (relative L2: the reference itself), bf16 to 1e-2 and, where its AMX path runs, farther
+// than 1e-4 (the operands really are bf16).
+static void test_attention(void) {
+    enum { NWIN = 4, NW = 2, T = 49, HEADS = 2, C = 64 };
+    float *qkv = rd("attn_qkv", (size_t)NWIN * T * 3 * C), *bias = rd("attn_bias", (size_t)HEADS * T * T),
+          *regf = rd("attn_region", (size_t)NW * T), *g = rd("attn_g", (size_t)NWIN * T * C),
+          *out_ref = rd("attn_out", (size_t)NWIN * T * C), *dqkv_ref = rd("attn_dqkv", (size_t)NWIN * T * 3 * C),
+          *dbias_ref = rd("attn_dbias", (size_t)HEADS * T * T);
+    int region[NW * T];
+    for (int i = 0; i < NW * T; i++) region[i] = (int)regf[i];
+    float *out = malloc(sizeof(float) * NWIN * T * C), *dqkv = malloc(sizeof(float) * NWIN * T * 3 * C),
+          *dbias = malloc(sizeof(float) * HEADS * T * T);
+    for (int p = NN_FP32; p <= NN_BF16; p++) {
+        nn_set_precision(p);
+        const char *pn = nn_precision_name(p);
+        const double tol = p == NN_BF16 ? 1e-2 : 1e-5;
+        char name[96];
+        window_attention_forward(out, qkv, bias, region, NWIN, NW, T, C, HEADS);
+        memset(dqkv, 0, sizeof(float) * NWIN * T * 3 * C);
+        memset(dbias, 0, sizeof(float) * HEADS * T * T);
+        window_attention_backward(dqkv, dbias, g, qkv, bias, region, NWIN, NW, T, C, HEADS);
+        snprintf(name, sizeof name, "attention %s (%s) out", pn, nn_bf16_kernel());
+        tu_rel_l2(name, out, out_ref, (size_t)NWIN * T * C, tol);
+        snprintf(name, sizeof name, "attention %s dqkv", pn);
+        tu_rel_l2(name, dqkv, dqkv_ref, (size_t)NWIN * T * 3 * C, tol);
+        snprintf(name, sizeof name, "attention %s dbias", pn);
+        tu_rel_l2(name, dbias, dbias_ref, (size_t)HEADS * T * T, tol);
+        if (p == NN_BF16 && !strcmp(nn_bf16_kernel(), "amx-bf16")) {
+            double e2 = 0, r2 = 0;
+            for (size_t i = 0; i < (size_t)NWIN * T * 3 * C; i++)
+                e2 += (dqkv[i] - dqkv_ref[i]) * (double)(dqkv[i] - dqkv_ref[i]), r2 += dqkv_ref[i] * (double)dqkv_ref[i];
+            CHECK(sqrt(e2 / r2) > 1e-4, "attention bf16 on AMX: dqkv differs from float64 as bf16 does (%.3g)",
+                  sqrt(e2 / r2));
+        }
+    }
+    nn_set_precision(NN_FP32);
+    free(qkv), free(bias), free(regf), free(g), free(out_ref), free(dqkv_ref), free(dbias_ref);
+    free(out), free(dqkv), free(dbias);
+}
+
 int main(void) {
     dir = tu_scratch_dir("nn_bf16");
     tu_run_python("tools/nn_bf16_ref.py", dir);
@@ -166,6 +208,7 @@ int main(void) {
         printf("kernel %s\n", nn_bf16_kernel());
         for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
         test_precision_switch();
+        test_attention();
     }
     return tu_finish();
 }

@@ -71,7 +71,7 @@ void gemm_prec(int trans_a, int trans_b, int M, int N, int K, float alpha, const
 
 // ---- kernel -------------------------------------------------------------------------------------
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "nn/amx.h"
 
 // MR x NR = 8 x 32: 16 zmm accumulators, 2 B loads and 8 broadcasts per pair of k. KC pairs of
 // k (2*KC_PAIRS values) make a B micro-panel of 16 KiB (L1); an MC x KC block of A 64 KiB (L2).
@@ -210,9 +210,6 @@ static void gemm_bf16_block(int ta, int tb, int m0, int m1, int n0, int n1, int 
 
 enum { AMX_T = 32, AMX_KC = 512, AMX_MC = 128, AMX_NC = 512 };
 
-#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
-#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
-
 static int g_amx = -1;       // -1: not probed; 0: unusable; 1: ready
 static int g_amx_allow = 1;  // nn_bf16_allow_amx(0) tests the vdpbf16ps kernel on an AMX CPU
 
@@ -234,17 +231,6 @@ void nn_bf16_allow_amx(int on) { g_amx_allow = on != 0; }
 const char *nn_bf16_kernel(void) {
     return amx_ready() ? "amx-bf16" : nn_bf16_supported() ? "avx512-bf16" : "fp32 (no bf16 instructions)";
 }
-
-// 16 floats rounded to bf16 (as bf16_from_float), one per 32-bit lane, in the low half.
-AVX512_TARGET static inline __m512i rne16(__m512 x) {
-    const __m512i u = _mm512_castps_si512(x);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x0040));
-}
-
-static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1); }
 
 // Ap[panel of 32 rows][row][kcp] bf16 for rows i0..i0+mc, k in k0..k0+kc; kcp = kc rounded up
 // to 32; zero past mc and kc.
@@ -331,13 +317,20 @@ typedef struct amx_tilecfg {
 } amx_tilecfg;
 
 // Every tile 16 rows x 64 bytes: C 16x16 fp32, A 16 rows x 32 bf16, B 16 pairs x 16 columns.
-AMX_TARGET static void amx_config(void) {
+AMX_TARGET void amx_tiles_config(void) {
     amx_tilecfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int t = 0; t < 8; t++) c.rows[t] = 16, c.colsb[t] = 64;
+    // GCC 12's ldtilecfg builtin does not tell the optimiser that it reads c: without this
+    // barrier the stores above were dropped (a garbage configuration, SIGSEGV).
+    __asm__ volatile("" : : "r"(&c) : "memory");
     _tile_loadconfig(&c);
 }
+
+AMX_TARGET void amx_tiles_release(void) { _tile_release(); }
+
+int amx_available(void) { return amx_ready(); }
 
 // tmp (32 x 32) = Ap (32 rows x kcp) · Bp (kcp x 32).
 AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *tmp) {
@@ -361,8 +354,6 @@ AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *B
     _tile_stored(2, tmp + 16 * AMX_T, AMX_T * sizeof(float));
     _tile_stored(3, tmp + 16 * AMX_T + 16, AMX_T * sizeof(float));
 }
-
-AMX_TARGET static void amx_release(void) { _tile_release(); }
 
 // C[0..mr, 0..nr] = alpha*tmp + (first ? beta*C : C), as micro_kernel's tail.
 AVX512_TARGET static void amx_store(float *C, int ldc, const float *tmp, int mr, int nr, float alpha, float beta,
@@ -456,10 +447,10 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
         if (hi > lo && amx) {
             uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
             uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
-            amx_config();
+            amx_tiles_config();
             // Swapped (ct), the operands keep their flags: B stored (K, N) is Bᵀ transposed.
             amx_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
-            amx_release();
+            amx_tiles_release();
             free(Ap);
             free(Bp);
         } else if (hi > lo) {
@@ -472,6 +463,9 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
     }
 }
 #else
+int amx_available(void) { return 0; }
+void amx_tiles_config(void) {}
+void amx_tiles_release(void) {}
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc) {
     gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
