@@ -13,7 +13,8 @@ Writes raw little-endian float32 (.f32) files:
                                  |alpha|·|A||B| + |beta·C| of its rounding error, and the product
                                  of the unrounded operands.
 The cases must match the C test: the transposes the linear layers use (forward 0/1, input
-gradient 0/0, weight gradient 1/0), odd sizes, K past one 256-deep block, M and N past a block.
+gradient 0/0, weight gradient 1/0), odd sizes, K past one 256-deep block, M and N past a block,
+and weight gradients with K long enough to be split over the threads.
 """
 import os
 import sys
@@ -35,6 +36,8 @@ CASES = [
     (1, 0, 96, 384, 2000, 1.0, 1.0, 0, 0, 0),
     (1, 0, 200, 45, 777, 1.0, 1.0, 4, 3, 5),
     (1, 0, 70, 33, 600, 0.5, 0.0, 0, 0, 1),
+    (1, 0, 40, 90, 2500, 1.0, 0.5, 1, 2, 3),
+    (1, 0, 100, 40, 2600, 1.0, 0.0, 0, 1, 0),
 ]
 
 

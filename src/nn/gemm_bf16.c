@@ -1,10 +1,11 @@
-// bf16 GEMM with fp32 accumulation (AVX512-BF16 vdpbf16ps) and the precision switch of the
-// linear layers. Debian 12's OpenBLAS exports no sbgemm, so this is our own Goto-style kernel:
+// bf16 GEMM with fp32 accumulation (AMX-BF16 tiles, else AVX512-BF16 vdpbf16ps) and the
+// precision switch of the linear layers. Debian 12's OpenBLAS exports no sbgemm, so this is our
+// own Goto-style kernel:
 // each thread owns a block of C's rows (or columns), packs the KC x NC block of B and the
 // MC x KC block of A it needs into private bf16 buffers, and runs an MR x NR register-tile
-// microkernel over them. Every element of C is summed over K by one thread in the same order
-// (KC blocks in sequence, pairs of k within a block) whatever the thread count, so results are
-// reproducible, and independent of the threads too.
+// microkernel over them. Every element of C is summed over K by one thread in a fixed order
+// (KC blocks in sequence, pairs of k within a block), so results are reproducible, and except
+// for long weight gradients on AMX (amx_ksplit) independent of the thread count too.
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,8 +275,10 @@ AVX512_TARGET static void amx_pack_b(uint32_t *Bp, const float *B, int ldb, int 
                                      int kcp) {
     const int cols = (nc + AMX_T - 1) / AMX_T * AMX_T, kpn = kcp / 2;
     if (!trans) {  // B(k, j) = B[k*ldb + j]: interleave rows k and k+1
-        for (int p = 0; p < cols / AMX_T; p++)
-            for (int kp = 0; kp < kpn; kp++) {
+        // Rows outermost: each pair of rows is read once, front to back (column strips of 32
+        // down the block ran 3x slower, stalled on memory).
+        for (int kp = 0; kp < kpn; kp++)
+            for (int p = 0; p < cols / AMX_T; p++) {
                 uint32_t *d = Bp + ((size_t)p * kpn + kp) * AMX_T;
                 const int k = 2 * kp;
                 for (int h = 0; h < AMX_T; h += 16) {
@@ -410,6 +413,52 @@ static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, flo
     }
 }
 
+// Weight gradients (Aᵀ·B, K = tokens, C small): split by rows or columns, every thread would pack
+// the whole of the operand it shares, the transposed one included. Split K instead: each thread
+// multiplies its K range into a private C, then the partial Cs are added in thread order (so a
+// result depends on the thread count, reproducibly, as fp32's reductions do). The problem as
+// amx_block takes it (after the Cᵀ swap: ct).
+static void amx_ksplit(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                       float *C, int ldc, int ct) {
+    const int rows = ct ? N : M, cols = ct ? M : N;
+    float *parts = NULL;
+    int nt = 1;
+#pragma omp parallel
+    {
+#pragma omp single
+        {
+            nt = omp_get_num_threads();
+            parts = as_malloc(sizeof(float) * (size_t)nt * rows * cols);
+        }
+        const int t = omp_get_thread_num(), units = (K + AMX_T - 1) / AMX_T;
+        int k0 = (int)((long)units * t / nt) * AMX_T, k1 = (int)((long)units * (t + 1) / nt) * AMX_T;
+        if (k1 > K) k1 = K;
+        float *part = parts + (size_t)t * rows * cols;
+        if (k1 > k0) {
+            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
+            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            amx_tiles_config();
+            // Aᵀ·B: both operands are k-major, so a K range starts k0 rows in.
+            amx_block(1, 0, 0, M, 0, N, k1 - k0, alpha, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb, ldb, 0.0f,
+                      part, cols, ct, Ap, Bp);
+            amx_tiles_release();
+            free(Ap);
+            free(Bp);
+        } else {
+            memset(part, 0, sizeof(float) * (size_t)rows * cols);
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) {
+                float v = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+                for (int u = 0; u < nt; u++) v += parts[((size_t)u * rows + i) * cols + j];
+                C[(size_t)i * ldc + j] = v;
+            }
+    }
+    free(parts);
+}
+
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc) {
     if (!nn_bf16_supported()) {  // keeps the binary usable anywhere; nn_set_precision says so first
@@ -433,6 +482,11 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
         lda = ldb, ldb = ti;
         ti = M, M = N, N = ti;
         ct = 1;
+    }
+    if (amx && trans_a && !trans_b && K >= 2048 && K >= 4 * (M > N ? M : N) && (long)M * N <= (1L << 20) &&
+        omp_get_max_threads() > 1) {
+        amx_ksplit(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ct);
+        return;
     }
     // The same split as gemm(): rows when C has enough of them, else columns (weight gradients
     // of narrow layers). Splits fall on tile boundaries so that every tile but the last is full.

@@ -28,7 +28,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
 // ---- bf16 mixed precision (gemm_bf16.c) ---------------------------------------------------------
 // The same product with A and B rounded to bfloat16 (round to nearest even, as torch's
 // .to(torch.bfloat16)) and fp32 accumulation, on AVX512-BF16; the fp32 gemm() on CPUs without
-// it. Reproducible for any thread count. Call it outside parallel regions.
+// it. Reproducible for a given thread count. Call it outside parallel regions.
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc);
 uint16_t bf16_from_float(float x);
