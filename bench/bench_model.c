@@ -1,5 +1,5 @@
 // Timing of the Swin MAE training step (not a test; run by hand):
-//   build/bench_model [batch=10] [threads=2] [steps=3] [config|paper] [infer]
+//   build/bench_model [batch=10] [threads=2] [steps=3] [config|paper] [infer|train] [fp32|bf16]
 // Allocates the model (training mode) plus two more parameter-sized buffers standing in for the
 // AdamW state, runs forward+backward `steps` times after one warm-up step, and prints img/s,
 // GFLOP/s, peak RSS and a per-part profile of the Swin blocks (wall seconds per step).
@@ -12,6 +12,7 @@
 #include "nn/nn.h"
 #include "nn/swin_block.h"
 #include "model/swinmae/flops.h"
+#include "util/error.h"
 #include "util/rng.h"
 #include "util/timer.h"
 
@@ -27,6 +28,11 @@ int main(int argc, char **argv) {
     swinmae_config_default(&cfg);
     if (argc > 4 && strcmp(argv[4], "paper") && swinmae_config_parse(&cfg, argv[4], "config")) return 1;
     nn_set_threads(threads);
+    int prec = NN_FP32;
+    if (argc > 6 && (nn_precision_parse(argv[6], &prec) || nn_set_precision(prec))) {
+        fprintf(stderr, "bench_model: %s\n", as_error());
+        return 1;
+    }
     swinmae m;
     int infer = argc > 5 && !strcmp(argv[5], "infer");
     if (swinmae_create(&m, &cfg, B, !infer)) return 1;
@@ -59,6 +65,7 @@ int main(int argc, char **argv) {
     }
     double wall = now_seconds() - w0, cpu = cpu_seconds() - c0;
     double flops = (infer ? swinmae_flops_forward(&cfg) : swinmae_flops_train(&cfg)) * B * steps;
+    printf("precision %s (%s)\n", nn_precision_name(prec), prec == NN_BF16 ? nn_bf16_kernel() : "sgemm");
     printf("batch %d threads %d: forward %.3f s, backward %.3f s per step; %.2f img/s, %.1f GFLOP/s; "
            "cpu/wall %.2f\n", B, threads, tf / steps, tb / steps, B * steps / wall, flops / wall * 1e-9, cpu / wall);
     printf("arena %.1f MiB, params+grads+adam %.1f MiB, peak RSS %.1f MiB\n", m.arena_floats * 4.0 / 1048576.0,

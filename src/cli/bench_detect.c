@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <sys/resource.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@ static void usage(FILE *f) {
             "                    embedded Colin27 template, as in the demo)\n"
             "  --phantom         time slices of the procedural phantom instead\n"
             "  --batch B         masked variants per forward (default 8)\n"
+            "  --precision P     fp32 (default) or bf16: bf16 also times anoswin with bf16 GEMM operands after\n"
+            "                    the fp32 run, and prints the speed ratio and the largest map difference\n"
             "  --no-torch        skip the PyTorch reference\n"
             "  --python PATH     Python with torch (default $ANOSWIN_PYTHON or /usr/bin/python3)\n"
             "  --torch-script P  bench/torch_detect.py (default: found next to the source tree)\n"
@@ -133,12 +136,13 @@ int bench_detect(int argc, char **argv) {
         {"batch", required_argument, 0, 'b'},     {"no-torch", no_argument, 0, 'N'},
         {"python", required_argument, 0, 'P'},    {"torch-script", required_argument, 0, 'S'},
         {"keep", required_argument, 0, 'k'},      {"image", required_argument, 0, 'i'},
-        {"phantom", no_argument, 0, 'F'},         {"help", no_argument, 0, 'h'},
+        {"phantom", no_argument, 0, 'F'},         {"precision", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     int sizes[2] = {64, 32}, nsizes = 2, threads = 2, nslices = 2, batch = 8, torch = 1, c;
     const char *config = "paper", *python = getenv("ANOSWIN_PYTHON"), *script_opt = NULL, *keep = NULL,
                *image = NULL;
-    int phantom = 0;
+    int phantom = 0, precision = NN_FP32;
     long v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -166,6 +170,9 @@ int bench_detect(int argc, char **argv) {
             case 'k': keep = optarg; break;
             case 'i': image = optarg; break;
             case 'F': phantom = 1; break;
+            case 'p':
+                if (nn_precision_parse(optarg, &precision)) return cli_usage_error("bench", "%s", as_error());
+                break;
             case 'h': usage(stdout); return EXIT_OK;
             default: return cli_usage_error("bench", "unknown option");
         }
@@ -184,6 +191,8 @@ int bench_detect(int argc, char **argv) {
     if (mm->config_parse(NULL, strcmp(config, "paper") ? config : NULL, cfg, sizeof cfg, NULL, "--config"))
         return cli_report_error();
     nn_set_threads(threads);
+    if (precision == NN_BF16 && nn_set_precision(NN_BF16)) return cli_report_error();
+    nn_set_precision(NN_FP32);  // fp32 first, always: the reference of the speed-up and of the maps
 
     char dir[4200];
     if (keep) snprintf(dir, sizeof dir, "%s", keep);
@@ -208,7 +217,7 @@ int bench_detect(int argc, char **argv) {
     printf("bench detect: %s, %d threads, batch %d, %d slices of %dx%d from %s\n", desc, threads, batch, s.n, S, S,
            source);
 
-    float *maps = as_malloc(sizeof(float) * s.n * hw);
+    float *maps = as_malloc(sizeof(float) * s.n * hw), *maps16 = as_malloc(sizeof(float) * s.n * hw);
     {  // warm-up forward (allocation, thread pools), untimed
         float *in = as_calloc((size_t)C * hw, sizeof(float));
         uint8_t *tm = as_calloc((size_t)model_tokens(&m), 1);
@@ -244,6 +253,23 @@ int bench_detect(int argc, char **argv) {
                 return cli_report_error();
         }
         double ours = (now_seconds() - t0) / s.n, ours_cpu = (cpu_seconds(RUSAGE_SELF) - c0) / s.n;
+        double ours16 = 0, ours16_cpu = 0, maxdiff = 0;
+        if (precision == NN_BF16) {  // the same slices again, GEMM operands in bf16
+            nn_set_precision(NN_BF16);
+            t0 = now_seconds(), c0 = cpu_seconds(RUSAGE_SELF);
+            for (int k = 0; k < s.n; k++) {
+                amap_model_ctx ctx = {.model = &m};
+                if (amap_slice(maps16 + k * hw, s.img + k * hw, s.brain + k * hw, S, S, C, &ap, amap_model_run,
+                               &ctx) < 0)
+                    return cli_report_error();
+            }
+            ours16 = (now_seconds() - t0) / s.n, ours16_cpu = (cpu_seconds(RUSAGE_SELF) - c0) / s.n;
+            nn_set_precision(NN_FP32);
+            for (size_t i = 0; i < (size_t)s.n * hw; i++) {
+                double d = fabs((double)maps16[i] - maps[i]);
+                maxdiff = d > maxdiff ? d : maxdiff;
+            }
+        }
         char name[64];
         snprintf(name, sizeof name, "windows_%d.i32", ms);
         fs_join(path, sizeof path, dir, name);
@@ -255,6 +281,10 @@ int bench_detect(int argc, char **argv) {
         printf("  %2d px mask: %.1f windows/slice\n", ms, (double)nw_total / s.n);
         printf("    anoswin   %8.3f s/slice  (%.3f CPU s/slice, %.1f GFLOP/s of full forwards)\n", ours, ours_cpu,
                mm->flops_per_image(&m, 0) * nw_total / s.n / ours * 1e-9);
+        if (precision == NN_BF16)
+            printf("    anoswin bf16 %5.3f s/slice  (%.3f CPU s/slice; %.2fx fp32's speed, %.2fx in CPU time; max |map "
+                   "difference| to fp32 %.2g; %s)\n",
+                   ours16, ours16_cpu, ours / ours16, ours_cpu / ours16_cpu, maxdiff, nn_bf16_kernel());
         fflush(stdout);
         if (torch) {
             double theirs = 0, theirs_cpu = 0, diff = 0;
@@ -292,7 +322,7 @@ int bench_detect(int argc, char **argv) {
         free(mask), free(found);
         fflush(stdout);
     }
-    free(maps);
+    free(maps), free(maps16);
     slices_free(&s);
     model_free(&m);
     if (!keep && fs_remove_tree(dir)) return cli_report_error();  // our own /tmp/anoswin-bench-detect-<pid>

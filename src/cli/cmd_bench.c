@@ -38,6 +38,8 @@ static void usage(FILE *f) {
             "                    swinmae is bench/torch_train_step_M.py (f-AnoGAN's step: docs/baselines.md)\n"
             "  --config C        model config (key=value list or JSON; default: the paper's)\n"
             "  --sgemm-size N    matrix side of the sgemm peak measurement (default 2048)\n"
+            "  --precision P     fp32 (default) or bf16: bf16 also times anoswin's step with bf16 GEMM operands\n"
+            "                    (after the fp32 one, same process tree) and the bf16 GEMM rate, and prints the ratio\n"
             "  --no-torch        skip the PyTorch reference\n"
             "  --python PATH     Python with torch (default $ANOSWIN_PYTHON or /usr/bin/python3)\n"
             "  --torch-script P  the PyTorch bench script (default: found next to the source tree)\n");
@@ -60,7 +62,7 @@ typedef struct measured {
 enum { JOB_SGEMM, JOB_STEP };
 
 static int run_child_job(int job, const char *method, const char *cfg, int batch, int threads, int steps, int warmup,
-                         int sgemm_n, measured *out) {
+                         int sgemm_n, int precision, measured *out) {
     int fd[2];
     if (pipe(fd)) return as_fail("bench: pipe: %s", strerror(errno));
     fflush(NULL);
@@ -71,8 +73,10 @@ static int run_child_job(int job, const char *method, const char *cfg, int batch
         child_result r;
         memset(&r, 0, sizeof r);
         nn_set_threads(threads);
-        if (job == JOB_SGEMM) {
-            r.value = bench_sgemm_gflops(sgemm_n, 3);
+        if (nn_set_precision(precision)) {
+            snprintf(r.error, sizeof r.error, "%s", as_error());
+        } else if (job == JOB_SGEMM) {
+            r.value = bench_gemm_gflops(sgemm_n, 3, precision);
             r.ok = 1;
         } else {
             bench_step_result s;
@@ -155,12 +159,13 @@ static int bench_train(int argc, char **argv) {
         {"config", required_argument, 0, 'c'},     {"sgemm-size", required_argument, 0, 'g'},
         {"no-torch", no_argument, 0, 'n'},         {"python", required_argument, 0, 'p'},
         {"torch-script", required_argument, 0, 'S'}, {"method", required_argument, 0, 'm'},
+        {"precision", required_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     long batch = 10, threads = 2, steps = 3, warmup = 1, sgemm_n = 2048;
     const char *config = NULL, *python = getenv("ANOSWIN_PYTHON"), *script = NULL, *method = NULL;
-    int no_torch = 0, c;
+    int no_torch = 0, c, precision = NN_FP32;
     if (!python || !*python) python = "/usr/bin/python3";
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -184,6 +189,9 @@ static int bench_train(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 'm': method = optarg; break;
         case 'n': no_torch = 1; break;
+        case 'P':
+            if (nn_precision_parse(optarg, &precision)) return cli_usage_error("bench", "%s", as_error());
+            break;
         case 'p': python = optarg; break;
         case 'S': script = optarg; break;
         default: return cli_usage_error("bench", "unknown option");
@@ -222,18 +230,38 @@ static int bench_train(int argc, char **argv) {
            gflop_fwd);
     fflush(stdout);
 
-    measured peak, ours, torch;
-    if (run_child_job(JOB_SGEMM, mm->name, cfg, 0, (int)threads, 0, 0, (int)sgemm_n, &peak)) return cli_report_error();
-    printf("sgemm peak: %.1f GFLOP/s (%ldx%ldx%ld, %ld threads, best of 3)\n\n", peak.r.value, sgemm_n, sgemm_n,
+    // Said before minutes of measuring (the children would fail one by one).
+    if (precision == NN_BF16 && nn_set_precision(NN_BF16)) return cli_report_error();
+    measured peak, ours, torch, peak16, ours16;
+    if (run_child_job(JOB_SGEMM, mm->name, cfg, 0, (int)threads, 0, 0, (int)sgemm_n, NN_FP32, &peak))
+        return cli_report_error();
+    printf("sgemm peak: %.1f GFLOP/s (%ldx%ldx%ld, %ld threads, best of 3)\n", peak.r.value, sgemm_n, sgemm_n,
            sgemm_n, threads);
+    if (precision == NN_BF16) {
+        if (run_child_job(JOB_SGEMM, mm->name, cfg, 0, (int)threads, 0, 0, (int)sgemm_n, NN_BF16, &peak16))
+            return cli_report_error();
+        printf("bf16 gemm peak: %.1f GFLOP/s (%s kernel, same size and threads)\n", peak16.r.value, nn_bf16_kernel());
+    }
+    printf("\n");
     printf("%-16s %9s %9s %9s %7s %12s\n", "", "img/s", "s/step", "GFLOP/s", "%peak", "peak RSS");
     fflush(stdout);
-    if (run_child_job(JOB_STEP, mm->name, cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, &ours))
+    if (run_child_job(JOB_STEP, mm->name, cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, NN_FP32, &ours))
         return cli_report_error();
     double g_ours = ours.r.value * gflop;
     printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", "anoswin", ours.r.value, ours.r.step_s, g_ours,
            100 * g_ours / peak.r.value, ours.rss_mib);
     fflush(stdout);
+    if (precision == NN_BF16) {  // %peak against the bf16 GEMM's rate
+        if (run_child_job(JOB_STEP, mm->name, cfg, (int)batch, (int)threads, (int)steps, (int)warmup, 0, NN_BF16,
+                          &ours16))
+            return cli_report_error();
+        double g16 = ours16.r.value * gflop;
+        printf("%-16s %9.3f %9.3f %9.1f %6.1f%% %8.0f MiB\n", "anoswin bf16", ours16.r.value, ours16.r.step_s, g16,
+               100 * g16 / peak16.r.value, ours16.rss_mib);
+        printf("anoswin bf16 / fp32: %.2fx images/s (loss after the last step %.5f / %.5f)\n",
+               ours16.r.value / ours.r.value, ours16.r.loss, ours.r.loss);
+        fflush(stdout);
+    }
     if (no_torch) return EXIT_OK;
     char tv[64];
     if (run_torch(python, script_path, config, (int)batch, (int)threads, (int)steps, (int)warmup, &torch, tv,

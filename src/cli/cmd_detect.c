@@ -92,6 +92,7 @@ static void usage(FILE *f, int calibrate) {
             "  --norm N            intensity scaling: minmax (default, as in training) or percentile\n"
             "  --modality M        t1, t2 (default) or flair, for folders\n"
             "  --threads T         threads (default: all)\n"
+            "  --precision P       fp32 (default) or bf16 (GEMM operands in bfloat16, needs AVX512-BF16)\n"
             "  --batch B           masked variants per forward (default 8)\n"
             "  --attention-maps    also write attention/z<k>_stage<s>.png (channel mean of each encoder stage)\n"
             "  --no-overlays       skip the overlay PNGs\n"
@@ -110,7 +111,7 @@ static void usage(FILE *f, int calibrate) {
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
        OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
-       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES };
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES, OPT_PRECISION };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -185,6 +186,7 @@ static int run(int argc, char **argv, int calibrate) {
         {"fpr", required_argument, 0, OPT_FPR},         {"fpr-low", required_argument, 0, OPT_FPR_LOW},
         {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"normative", required_argument, 0, OPT_NORMATIVE},
         {"scales", required_argument, 0, OPT_SCALES},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
@@ -192,7 +194,7 @@ static int run(int argc, char **argv, int calibrate) {
     o.verbose = 1;
     const char *ckpt = NULL, *out = NULL, *modality = "t2", *calib_file = NULL;
     const char *sets[64], *healthy[64];
-    int nsets = 0, nhealthy = 0, threads = 0, batch = 8, window_norm = -1, slice_norm = -1;
+    int nsets = 0, nhealthy = 0, threads = 0, batch = 8, window_norm = -1, slice_norm = -1, precision = NN_FP32;
     long v;
     double dv;
     int c;
@@ -284,6 +286,9 @@ static int run(int argc, char **argv, int calibrate) {
                 if (cli_parse_int(cmd, "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
                 threads = (int)v;
                 break;
+            case OPT_PRECISION:
+                if (nn_precision_parse(optarg, &precision)) return cli_usage_error(cmd, "%s", as_error());
+                break;
             case OPT_BATCH:
                 if (cli_parse_int(cmd, "batch", optarg, 1, 256, &v)) return EXIT_USAGE;
                 batch = (int)v;
@@ -325,6 +330,7 @@ static int run(int argc, char **argv, int calibrate) {
     if (postproc_validate(&o.post)) return cli_usage_error(cmd, "%s", as_error());
     if (calibrated && !threshold_by_hand) o.post.threshold = NAN;
     if (threads > 0) nn_set_threads(threads);
+    if (nn_set_precision(precision)) return cli_report_error();
 
     // the model first: a checkpoint that cannot score grey slices is refused before any subject
     model m;

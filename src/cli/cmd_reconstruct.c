@@ -38,6 +38,7 @@ static void usage(FILE *f) {
             "  --z-first K      first RAS axial slice of a volume (default: all slices)\n"
             "  --z-last K       last RAS axial slice (inclusive)\n"
             "  --threads T      threads (default: all)\n"
+            "  --precision P    fp32 (default) or bf16 (GEMM operands in bfloat16, needs AVX512-BF16)\n"
             "  --batch B        slices per forward (default 4)\n"
             "\n"
             "Prints the masked-token MSE (the training loss) on stdout. A checkpoint whose input channels are\n"
@@ -110,15 +111,16 @@ static int read_png_mask(uint8_t *pm, const char *path, int S) {
 }
 
 int cmd_reconstruct(int argc, char **argv) {
-    enum { OPT_CKPT = 256, OPT_MASK, OPT_OUT, OPT_PASTE, OPT_ZF, OPT_ZL, OPT_THREADS, OPT_BATCH };
+    enum { OPT_CKPT = 256, OPT_MASK, OPT_OUT, OPT_PASTE, OPT_ZF, OPT_ZL, OPT_THREADS, OPT_BATCH, OPT_PRECISION };
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, OPT_CKPT}, {"mask", required_argument, 0, OPT_MASK},
         {"out", required_argument, 0, OPT_OUT},         {"paste", no_argument, 0, OPT_PASTE},
         {"z-first", required_argument, 0, OPT_ZF},      {"z-last", required_argument, 0, OPT_ZL},
         {"threads", required_argument, 0, OPT_THREADS}, {"batch", required_argument, 0, OPT_BATCH},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     const char *ckpt = NULL, *maskp = NULL, *out = NULL;
-    int paste = 0, threads = 0, batch = 4, zf = -1, zl = -1, c;
+    int paste = 0, threads = 0, batch = 4, zf = -1, zl = -1, c, precision = NN_FP32;
     long v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -139,6 +141,9 @@ int cmd_reconstruct(int argc, char **argv) {
                 if (cli_parse_int("reconstruct", "threads", optarg, 1, 1024, &v)) return EXIT_USAGE;
                 threads = (int)v;
                 break;
+            case OPT_PRECISION:
+                if (nn_precision_parse(optarg, &precision)) return cli_usage_error("reconstruct", "%s", as_error());
+                break;
             case OPT_BATCH:
                 if (cli_parse_int("reconstruct", "batch", optarg, 1, 256, &v)) return EXIT_USAGE;
                 batch = (int)v;
@@ -157,6 +162,7 @@ int cmd_reconstruct(int argc, char **argv) {
     if (png_in != ends_with(out, ".png"))
         return cli_usage_error("reconstruct", "OUT must be a PNG for a PNG input and a NIfTI for a NIfTI input");
     if (threads > 0) nn_set_threads(threads);
+    if (nn_set_precision(precision)) return cli_report_error();
     model m;
     if (model_load(&m, ckpt, batch)) return cli_report_error();
     int S = m.img_size, rc = EXIT_OK;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "nn/nn.h"             // nn_precision_*
 #include "train/dist.h"        // dist_init, dist_rank: mpirun ranks
 #include "train/train_data.h"  // train_data_load
 #include "train/trainer.h"     // train_run
@@ -42,6 +43,8 @@ static void usage(FILE *f) {
             "  --out RUN             output folder (created; must not hold a run unless --resume)\n"
             "  --resume              continue the run in RUN exactly where it stopped\n"
             "  --seed N              (default 0)        --threads N (default: all cores)\n"
+            "  --precision P         fp32 (default) or bf16: linear layers' GEMM operands in bfloat16 with\n"
+            "                        fp32 accumulation, weights/optimizer/norms/losses in fp32 (needs AVX512-BF16)\n"
             "  --save-every N        numbered checkpoint every N epochs (default 10; 0 = none)\n"
             "  --recon N             slices in each reconstruction PNG (default 4; 0 = none)\n"
             "  --max-steps N         stop (and save) after N optimizer steps in all\n"
@@ -57,7 +60,7 @@ enum {
     OPT_DATA = 1000, OPT_MODALITY, OPT_OUT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MIN_LR, OPT_WARMUP, OPT_MASK_RATIO,
     OPT_MASK_SIZE, OPT_MASK_ANYWHERE, OPT_BRAIN_COVER, OPT_NO_DROP_PATH, OPT_SEED, OPT_THREADS, OPT_RESUME,
     OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET,
-    OPT_METHOD
+    OPT_METHOD, OPT_PRECISION
 };
 
 // Prints this rank's error (prefixed "rank R: " when distributed) and returns EXIT_BAD_INPUT.
@@ -110,6 +113,7 @@ int cmd_train(int argc, char **argv) {
         {"resume", no_argument, 0, OPT_RESUME},
         {"config", required_argument, 0, OPT_CONFIG},
         {"method", required_argument, 0, OPT_METHOD},
+        {"precision", required_argument, 0, OPT_PRECISION},
         {"val-fraction", required_argument, 0, OPT_VAL_FRACTION},
         {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"z-first", required_argument, 0, OPT_Z_FIRST},
@@ -188,6 +192,9 @@ int cmd_train(int argc, char **argv) {
                 if (cli_parse_double("train", name, optarg, 0, 0.999999, &o.brain_cover)) return EXIT_USAGE;
                 break;
             case OPT_NO_DROP_PATH: o.drop_path = 0; break;
+            case OPT_PRECISION:
+                if (nn_precision_parse(optarg, &o.precision)) return cli_usage_error("train", "%s", as_error());
+                break;
             case OPT_SEED:
                 if (cli_parse_int("train", name, optarg, 0, 1L << 62, &v)) return EXIT_USAGE;
                 o.seed = (uint64_t)v;
@@ -262,6 +269,8 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
         if (config && parse_config(&o, config)) return report_rank_error();
         if (o.z_last < o.z_first) return cli_usage_error("train", "--z-last %d is before --z-first %d", o.z_last, o.z_first);
     }
+    // Before minutes of data loading: bf16 on a CPU without it is refused here (train_run sets it).
+    if (nn_set_precision(o.precision)) return report_rank_error();
     if (!dist_is_root()) o.quiet = 1;  // one progress display: rank 0's
     // Fail early on an unusable output folder, before minutes of data loading (rank 0 alone
     // writes the run).
@@ -297,9 +306,10 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
     if (rc) return report_rank_error();
     int sig = train_stop_signal();
     if (!dist_is_root()) return sig ? 128 + sig : EXIT_OK;
-    fprintf(stderr, "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; run in %s\n",
+    fprintf(stderr,
+            "train: %s at step %ld (epoch %d): train loss %.5f, val loss %.5f, best val %.5f; precision %s; run in %s\n",
             sig ? "stopped by signal" : "done", res.global_step, res.epoch, res.last_train_loss, res.last_val_loss,
-            res.best_val_loss, out);
+            res.best_val_loss, nn_precision_name(nn_precision()), out);
     if (dist_size() > 1)
         fprintf(stderr, "train: %d ranks x batch %d; rank 0 spent %.1f s in MPI collectives (waits for other ranks "
                         "included)\n",

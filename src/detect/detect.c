@@ -11,6 +11,7 @@
 #include "detect/morph.h"   // morph_label
 #include "detect/normative.h"
 #include "io/png.h"
+#include "nn/nn.h"  // nn_precision: the GEMMs' precision, for the summary
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -144,6 +145,7 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     json_write_string(f, o->checkpoint ? o->checkpoint : "");
     fprintf(f, ",\n  \"config\": %s,\n  \"parameters\": %zu,\n  \"parameters_total\": %zu,\n", cfg,
             m->table->n_trainable, m->table->n_floats);
+    fprintf(f, "  \"precision\": \"%s\",\n", nn_precision_name(nn_precision()));
     fprintf(f, "  \"native_shape\": [%d, %d, %d],\n  \"voxel_size_mm\": [%g, %g, %g],\n", s->native.nx,
             s->native.ny, s->native.nz, s->native.pixdim[0], s->native.pixdim[1], s->native.pixdim[2]);
     fprintf(f, "  \"slice_range\": [%d, %d],\n  \"slices\": %d,\n", s->z[0], s->z[s->n - 1], s->n);

@@ -50,7 +50,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC) {
     // out = inp · Wᵀ, then the bias row by row.
-    gemm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
+    gemm_prec(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     if (!bias) return;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
@@ -62,9 +62,9 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int N, int IC, int OC) {
     // dinp (N, IC) += dout (N, OC) · W (OC, IC)
-    if (dinp) gemm(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+    if (dinp) gemm_prec(0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
     // dW (OC, IC) += doutᵀ (OC, N) · inp (N, IC)
-    if (dweight) gemm(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+    if (dweight) gemm_prec(1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
     if (dbias) colsum_accumulate(dbias, dout, N, OC);
 }
 
@@ -94,6 +94,14 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
                  int N, int C, int hid, int tile_rows) {
     // One thread per row tile: the tile's (rows, hid) activations stay in cache from fc1 through
     // the GELU to fc2, instead of three passes over the whole (N, hid) buffers in memory.
+    if (nn_precision() == NN_BF16) {
+        // The bf16 kernel packs its operands per call, so the per-tile fusion would repack the
+        // weights for every tile: unfused, through the same layers.
+        linear_forward(pre, x, w1, b1, N, C, hid);
+        gelu_forward(act, pre, (size_t)N * hid);
+        linear_forward(y, act, w2, NULL, N, hid, C);
+        return;
+    }
     const int ntiles = (N + tile_rows - 1) / tile_rows;
     blas_single_threaded();
 #pragma omp parallel for schedule(static)

@@ -25,6 +25,33 @@ int nn_threads(void);
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
           int ldb, float beta, float *C, int ldc);
 
+// ---- bf16 mixed precision (gemm_bf16.c) ---------------------------------------------------------
+// The same product with A and B rounded to bfloat16 (round to nearest even, as torch's
+// .to(torch.bfloat16)) and fp32 accumulation, on AVX512-BF16; the fp32 gemm() on CPUs without
+// it. Reproducible for a given thread count. Call it outside parallel regions.
+void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc);
+uint16_t bf16_from_float(float x);
+float bf16_to_float(uint16_t h);
+// Precision of the layers' big GEMMs (linear layers forward and backward, fused MLP); parameters,
+// optimizer, norms, softmax and losses stay fp32 whatever it is. Process-wide, like the threads.
+enum { NN_FP32 = 0, NN_BF16 = 1 };
+int nn_bf16_supported(void);
+// Which kernel gemm_bf16 runs: "amx-bf16" (tile multiply, where the CPU and OS allow it),
+// "avx512-bf16" (vdpbf16ps) or "fp32 (no bf16 instructions)".
+const char *nn_bf16_kernel(void);
+// 0: never use AMX (tests run the vdpbf16ps kernel on an AMX CPU this way); 1: use it if there.
+void nn_bf16_allow_amx(int on);
+// Returns 0, or -1 with an error (bf16 on a CPU without AVX512-BF16; the precision stays).
+int nn_set_precision(int p);
+int nn_precision(void);
+const char *nn_precision_name(int p);
+// "fp32" / "bf16" -> NN_*; -1 with an error otherwise.
+int nn_precision_parse(const char *s, int *p);
+// gemm() or gemm_bf16() as nn_precision() says.
+void gemm_prec(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+               int ldb, float beta, float *C, int ldc);
+
 // ---- Linear ---------------------------------------------------------------------------------
 // out (N, OC) = inp (N, IC) · weight (OC, IC)ᵀ + bias (OC); bias may be NULL.
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC);

@@ -11,17 +11,21 @@
 #include "util/rng.h"        // rng_uniform
 #include "util/timer.h"      // now_seconds
 
-double bench_sgemm_gflops(int n, int reps) {
+double bench_sgemm_gflops(int n, int reps) { return bench_gemm_gflops(n, reps, NN_FP32); }
+
+double bench_gemm_gflops(int n, int reps, int precision) {
     size_t nn = (size_t)n * n;
     float *a = as_malloc(sizeof(float) * nn), *b = as_malloc(sizeof(float) * nn), *c = as_malloc(sizeof(float) * nn);
     rng r;
     rng_seed(&r, 1);
     for (size_t i = 0; i < nn; i++) a[i] = (float)rng_uniform(&r), b[i] = (float)rng_uniform(&r), c[i] = 0.0f;
-    gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);  // warm-up
+    void (*g)(int, int, int, int, int, float, const float *, int, const float *, int, float, float *, int) =
+        precision == NN_BF16 ? gemm_bf16 : gemm;
+    g(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);  // warm-up
     double best = 1e30;
     for (int k = 0; k < reps; k++) {
         double t = now_seconds();
-        gemm(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        g(0, 1, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
         t = now_seconds() - t;
         if (t < best) best = t;
     }

@@ -6,6 +6,8 @@
 
 // Best GFLOP/s of `reps` single-precision n x n x n sgemm calls with OpenBLAS's current threads.
 double bench_sgemm_gflops(int n, int reps);
+// The same for gemm (NN_FP32) or gemm_bf16 (NN_BF16), nn/nn.h.
+double bench_gemm_gflops(int n, int reps, int precision);
 
 typedef struct bench_step_result {
     double step_s;     // mean seconds per training step (forward + backward + AdamW)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/nn.h"       // nn_precision_*
 #include "util/error.h"  // as_fail
 #include "util/json.h"   // json_write_*, json_mem_*, json_top_*
 
@@ -28,6 +29,7 @@ void train_options_default(train_options *o) {
     o->drop_path = 1;
     o->seed = 0;
     o->threads = 0;
+    o->precision = NN_FP32;
     o->save_every = 10;
     o->recon_count = 4;
     o->max_steps = 0;
@@ -72,7 +74,7 @@ int train_options_to_json(const train_options *o, char *out, size_t n) {
     json_write_string(f, o->modality);
     fprintf(f, ",\"z_first\":%d,\"z_last\":%d,\"val_fraction\":", o->z_first, o->z_last);
     json_write_number(f, o->val_fraction);
-    fprintf(f, ",\"ranks\":%d}", o->ranks > 0 ? o->ranks : 1);
+    fprintf(f, ",\"ranks\":%d,\"precision\":\"%s\"}", o->ranks > 0 ? o->ranks : 1, nn_precision_name(o->precision));
     return json_mem_close(&m, out, n);
 }
 
@@ -112,6 +114,10 @@ int train_options_from_json(train_options *o, const char *json, const char *what
     if (json_top_u64(json, "seed", &o->seed)) return as_fail("%s: run options lack \"seed\"", what);
     double ranks;  // absent in runs from before MPI: one process
     o->ranks = json_top_number(json, "ranks", &ranks) ? 1 : (int)ranks;
+    char prec[16];  // absent in runs from before bf16: fp32
+    if (json_top_value(json, "precision") &&
+        (json_top_string(json, "precision", prec, sizeof prec) || nn_precision_parse(prec, &o->precision)))
+        return as_fail("%s: bad precision in the run's options", what);
     if (json_top_string(json, "data", o->data, sizeof o->data) ||
         json_top_string(json, "modality", o->modality, sizeof o->modality))
         return as_fail("%s: run options lack the data settings", what);

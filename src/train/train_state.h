@@ -23,6 +23,7 @@ typedef struct train_options {
     int drop_path;          // 1: the method's stochastic regularisation (DropPath) during training
     uint64_t seed;
     int threads;            // 0: leave as is
+    int precision;          // NN_FP32 or NN_BF16 (nn/nn.h): the GEMMs' operands; a training option
     int save_every;         // epochs between numbered checkpoints (0: none)
     int recon_count;        // slices per reconstruction PNG (0: none)
     long max_steps;         // stop (and save) once the global step reaches this (0: no limit)

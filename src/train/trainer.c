@@ -313,6 +313,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
     if (!resume && fs_exists(resume_path))
         return as_fail("%s: the folder already holds a run (use --resume, or another --out)", o->out_dir);
     if (o->threads > 0) nn_set_threads(o->threads);
+    if (nn_set_precision(o->precision)) return -1;
 
     if (mm->train_step && nranks > 1)
         return as_fail("train: method %s trains in one process only (not under mpirun -np %d)", mm->name, nranks);

@@ -1,0 +1,35 @@
+// Internal to src/nn: the AMX-BF16 tile state and the vector bf16 rounding that gemm_bf16.c and
+// the bf16 attention share (x86-64 with GCC/clang; the functions exist elsewhere and report no AMX).
+#ifndef ANOSWIN_NN_AMX_H
+#define ANOSWIN_NN_AMX_H
+
+#include <stdint.h>
+
+// 1 when the CPU has AMX-BF16, Linux granted the tile state, and nn_bf16_allow_amx has not
+// turned it off. Call outside parallel regions (the first call asks the kernel).
+int amx_available(void);
+// Per thread, around tile use: every tile 16 rows x 64 bytes (C 16x16 fp32, A 16 x 32 bf16,
+// B 16 pairs x 16 columns).
+void amx_tiles_config(void);
+void amx_tiles_release(void);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+// 16 floats rounded to bf16 (as bf16_from_float: nearest even, denormals kept, NaN quiet), one
+// per 32-bit lane, in the low half.
+AVX512_TARGET static inline __m512i rne16(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x0040));
+}
+
+static inline __mmask16 tail_mask(int n) { return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+#endif
+
+#endif
