@@ -228,6 +228,13 @@ static void json_panel(FILE *f, const latent_panel *p) {
     fprintf(f, "]}");
 }
 
+// A float option as the decimal it was given as (0.1, not 0.10000000149).
+static double float_decimal(float v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.7g", v);
+    return strtod(buf, NULL);
+}
+
 static int write_json(const char *path, const latent_options *o, const latent_result *r, const char *method) {
     fs_file af;
     if (fs_file_open(&af, path)) return -1;
@@ -240,13 +247,13 @@ static int write_json(const char *path, const latent_options *o, const latent_re
     fprintf(f, "\"healthy_scans\":%d,\"lesion_scans\":%d,\"healthy_slices\":%d,\"lesion_slices\":%d,", r->healthy_scans,
             r->lesion_scans, r->n_healthy, r->n_lesion);
     fprintf(f, "\"slice_range\":[%d,%d],\"mask_size\":%d,\"min_lesion_px\":%d,\"knn_k\":%d,", o->slices.z_first,
-            o->slices.z_last, o->mask_size, o->min_lesion_px, o->knn_k);
+            o->slices.z_last, r->mask_size, o->min_lesion_px, o->knn_k);
     fprintf(f, "\"projection\":\"%s\",", o->projection == LATENT_PCA ? "pca" : "umap");
     const umap_params *u = &o->umap;
     fprintf(f, "\"umap\":{\"n_neighbors\":%d,\"min_dist\":", u->n_neighbors);
-    json_write_number(f, u->min_dist);
+    json_write_number(f, float_decimal(u->min_dist));
     fprintf(f, ",\"spread\":");
-    json_write_number(f, u->spread);
+    json_write_number(f, float_decimal(u->spread));
     fprintf(f, ",\"n_epochs\":%d,\"init\":\"%s\",\"seed\":%llu},", u->n_epochs,
             u->init == UMAP_INIT_RANDOM ? "random" : "spectral", (unsigned long long)u->seed);
     fprintf(f, "\"seconds\":{\"latents\":");
@@ -346,6 +353,7 @@ int latent_run(const latent_options *o, latent_result *r) {
         return -1;
     }
     const int ms = o->mask_size ? o->mask_size : m.patch_size;
+    r->mask_size = ms;
     if (ms % m.patch_size || m.img_size % ms) {
         as_fail("%s: --mask-size %d must be a multiple of the patch size %d and divide the image size %d",
                 o->checkpoint, ms, m.patch_size, m.img_size);

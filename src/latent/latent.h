@@ -55,6 +55,7 @@ typedef struct latent_panel {
 typedef struct latent_result {
     int n_healthy, n_lesion, latent_dim;
     int healthy_scans, lesion_scans;
+    int mask_size;  // the lesion cells' side in px (the token when not given)
     double seconds_latents, seconds_projection;
     latent_panel panel[2];  // 0: unmasked, 1: lesions masked
 } latent_result;
