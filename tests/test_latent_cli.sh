@@ -21,7 +21,7 @@ l=("$bin" latent --checkpoint "$tmp/tiny.safetensors" --z-first 70 --z-last 89 -
 expect 0 "" "latent, one data set" "${l[@]}" --data "$tmp/syn" --out "$tmp/a" --threads 1
 check "table printed" "grep -q '^unmasked ' '$tmp/out' && grep -q '^masked ' '$tmp/out' && grep -q '40 healthy slices (2 scans)' '$tmp/out'"
 check "progress on stderr" "grep -q 'latent' '$tmp/err'"
-for f in latent.png latent.json latents.npy latents.csv embedding.npy embedding.csv; do
+for f in latent.png latent.svg latent.json latents.npy latents.csv embedding.npy embedding.csv; do
   check "wrote $f" "[ -s '$tmp/a/$f' ]"
 done
 succeeds "outputs vs scikit-learn" "$py" "$ref" check "$tmp/a"
@@ -30,6 +30,15 @@ import sys; sys.path.insert(0, '$src/tools')
 import png_decode
 px, info = png_decode.decode('$tmp/a/latent.png')[:2]
 assert px.shape[0] == 480 and px.shape[1] == 968, px.shape
+"
+succeeds "svg: one circle per slice and panel, titles" "$py" -c "
+import json, xml.etree.ElementTree as E
+js = json.load(open('$tmp/a/latent.json')); n = js['healthy_slices'] + js['lesion_slices']
+t = E.parse('$tmp/a/latent.svg'); ns = '{http://www.w3.org/2000/svg}'
+c = [e for e in t.iter(ns + 'circle') if e.get('r') == '2.2']
+assert len(c) == 2 * n, (len(c), n)
+txt = ' '.join(e.text or '' for e in t.iter(ns + 'text'))
+assert '(a) unmasked' in txt and '(b) lesions masked' in txt and 'healthy slices (%d)' % js['healthy_slices'] in txt
 "
 expect 0 "" "same seed again" "${l[@]}" --data "$tmp/syn" --out "$tmp/b" --threads 1 --quiet
 check "the same bytes" "cmp -s '$tmp/a/embedding.npy' '$tmp/b/embedding.npy' && cmp -s '$tmp/a/latents.npy' '$tmp/b/latents.npy'"

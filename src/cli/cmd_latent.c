@@ -24,7 +24,8 @@ static void usage(FILE *f) {
             "least --min-lesion label pixels on the model grid.\n"
             "\n"
             "Writes DIR/latent.png (healthy blue, lesion red, 2-means 2-sd ellipses black; left unmasked,\n"
-            "right masked), latent.json, latents.{npy,csv}, embedding.{npy,csv}.\n"
+            "right masked; latent.svg: the same with titles, legend and numbers), latent.json,\n"
+            "latents.{npy,csv}, embedding.{npy,csv}.\n"
             "\n"
             "Options:\n"
             "  -c, --checkpoint CK     a trained model\n"
@@ -165,6 +166,6 @@ int cmd_latent(int argc, char **argv) {
         printf("%-9s %11.3f %11.3f %9.3f %9.3f %8.3f %8.3f\n", p ? "masked" : "unmasked", lp->silhouette_latent,
                lp->silhouette_2d, lp->knn_latent, lp->knn_2d, lp->kmeans_ari, lp->kmeans_accuracy);
     }
-    printf("wrote %s/latent.png, latent.json, latents.{npy,csv}, embedding.{npy,csv}\n", o.out);
+    printf("wrote %s/latent.png, latent.svg, latent.json, latents.{npy,csv}, embedding.{npy,csv}\n", o.out);
     return EXIT_OK;
 }

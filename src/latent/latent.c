@@ -276,6 +276,31 @@ static void put_px(rgb_image *im, int x, int y, const unsigned char c[3]) {
     memcpy(im->px + ((size_t)y * im->w + x) * 3, c, 3);
 }
 
+// Panel coordinates: one scale for both axes (distances keep their meaning), the box of the
+// points and ellipses centred.
+typedef struct view {
+    double sc, ox, oy;
+} view;
+
+static view panel_view(const float *Y, int n, const latent_panel *p) {
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < 2; t++) lo[t] = fmin(lo[t], Y[2 * i + t]), hi[t] = fmax(hi[t], Y[2 * i + t]);
+    for (int e = 0; e < 2; e++) {
+        const sep_ellipse *el = &p->ellipse[e];
+        if (el->n < 2) continue;
+        double ca = cos(el->angle), sa = sin(el->angle);
+        double hx = hypot(2 * el->sd1 * ca, 2 * el->sd2 * sa), hy = hypot(2 * el->sd1 * sa, 2 * el->sd2 * ca);
+        lo[0] = fmin(lo[0], el->cx - hx), hi[0] = fmax(hi[0], el->cx + hx);
+        lo[1] = fmin(lo[1], el->cy - hy), hi[1] = fmax(hi[1], el->cy + hy);
+    }
+    double span = fmax(hi[0] - lo[0], hi[1] - lo[1]);
+    view v;
+    v.sc = span > 0 ? (PANEL - 2 * MARGIN) / span : 1.0;
+    v.ox = PANEL / 2.0 - v.sc * (lo[0] + hi[0]) / 2, v.oy = PANEL / 2.0 + v.sc * (lo[1] + hi[1]) / 2;
+    return v;
+}
+
 static void draw_panel(rgb_image *im, const float *Y, const collect *c, const latent_panel *p) {
     static const unsigned char white[3] = {255, 255, 255}, frame[3] = {160, 160, 160}, black[3] = {0, 0, 0};
     static const unsigned char healthy[3] = {31, 119, 180}, lesion[3] = {214, 39, 40};
@@ -285,25 +310,11 @@ static void draw_panel(rgb_image *im, const float *Y, const collect *c, const la
         put_px(im, i, 0, frame), put_px(im, i, PANEL - 1, frame);
         put_px(im, 0, i, frame), put_px(im, PANEL - 1, i, frame);
     }
-    // One scale for both axes (distances keep their meaning), the points' box centred.
-    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
-    for (int i = 0; i < c->n; i++)
-        for (int t = 0; t < 2; t++) lo[t] = fmin(lo[t], Y[2 * i + t]), hi[t] = fmax(hi[t], Y[2 * i + t]);
-    for (int e = 0; e < 2; e++) {  // the ellipses stay inside the frame too
-        const sep_ellipse *el = &p->ellipse[e];
-        if (el->n < 2) continue;
-        double ca = cos(el->angle), sa = sin(el->angle);
-        double hx = hypot(2 * el->sd1 * ca, 2 * el->sd2 * sa), hy = hypot(2 * el->sd1 * sa, 2 * el->sd2 * ca);
-        lo[0] = fmin(lo[0], el->cx - hx), hi[0] = fmax(hi[0], el->cx + hx);
-        lo[1] = fmin(lo[1], el->cy - hy), hi[1] = fmax(hi[1], el->cy + hy);
-    }
-    double span = fmax(hi[0] - lo[0], hi[1] - lo[1]);
-    double sc = span > 0 ? (PANEL - 2 * MARGIN) / span : 1.0;
-    double ox = PANEL / 2.0 - sc * (lo[0] + hi[0]) / 2, oy = PANEL / 2.0 + sc * (lo[1] + hi[1]) / 2;
+    const view v = panel_view(Y, c->n, p);
     for (int pass = 0; pass < 2; pass++)  // lesion points over healthy ones
         for (int i = 0; i < c->n; i++) {
             if (c->items[i].lesion != pass) continue;
-            int x = (int)lround(ox + sc * Y[2 * i]), y = (int)lround(oy - sc * Y[2 * i + 1]);
+            int x = (int)lround(v.ox + v.sc * Y[2 * i]), y = (int)lround(v.oy - v.sc * Y[2 * i + 1]);
             for (int dy = -2; dy <= 2; dy++)
                 for (int dx = -2; dx <= 2; dx++)
                     if (dx * dx + dy * dy <= 5) put_px(im, x + dx, y + dy, pass ? lesion : healthy);
@@ -313,11 +324,56 @@ static void draw_panel(rgb_image *im, const float *Y, const collect *c, const la
         if (el->n < 2) continue;
         double ca = cos(el->angle), sa = sin(el->angle);
         for (int k = 0; k < 1440; k++) {
-            double th = 2 * M_PI * k / 1440, u = 2 * el->sd1 * cos(th), v = 2 * el->sd2 * sin(th);
-            double x = el->cx + u * ca - v * sa, y = el->cy + u * sa + v * ca;
-            put_px(im, (int)lround(ox + sc * x), (int)lround(oy - sc * y), black);
+            double th = 2 * M_PI * k / 1440, u = 2 * el->sd1 * cos(th), w = 2 * el->sd2 * sin(th);
+            double x = el->cx + u * ca - w * sa, y = el->cy + u * sa + w * ca;
+            put_px(im, (int)lround(v.ox + v.sc * x), (int)lround(v.oy - v.sc * y), black);
         }
     }
+}
+
+// The same two panels as SVG, with what a PNG cannot say: titles, legend and the numbers.
+static int write_svg(const char *path, float *const Y[2], const collect *c, const latent_result *r,
+                     const char *projection, int knn) {
+    fs_file af;
+    if (fs_file_open(&af, path)) return -1;
+    FILE *f = af.f;
+    const int top = 44, W = 2 * PANEL + 8, H = PANEL + top + 40;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\">\n"
+            "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>\n", W, H, W, H);
+    const char *titles[2] = {"(a) unmasked", "(b) lesions masked"};
+    for (int p = 0; p < 2; p++) {
+        const latent_panel *lp = &r->panel[p];
+        const view v = panel_view(Y[p], c->n, lp);
+        const int x0 = p * (PANEL + 8);
+        fprintf(f, "<g transform=\"translate(%d,%d)\">\n", x0, top);
+        fprintf(f, "<rect width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#a0a0a0\"/>\n", PANEL, PANEL);
+        fprintf(f, "<text x=\"%d\" y=\"-24\" font-size=\"15\" text-anchor=\"middle\">%s: %s of the latents</text>\n",
+                PANEL / 2, titles[p], projection);
+        fprintf(f, "<text x=\"%d\" y=\"-7\" font-size=\"12\" text-anchor=\"middle\">silhouette %.3f (latent %.3f), "
+                "%d-NN accuracy %.3f, 2-means ARI %.3f</text>\n", PANEL / 2, lp->silhouette_2d, lp->silhouette_latent,
+                knn, lp->knn_2d, lp->kmeans_ari);
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < c->n; i++) {
+                if (c->items[i].lesion != pass) continue;
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"%s\"/>\n", v.ox + v.sc * Y[p][2 * i],
+                        v.oy - v.sc * Y[p][2 * i + 1], pass ? "#d62728" : "#1f77b4");
+            }
+        for (int e = 0; e < 2; e++) {
+            const sep_ellipse *el = &lp->ellipse[e];
+            if (el->n < 2) continue;
+            fprintf(f, "<ellipse cx=\"%.1f\" cy=\"%.1f\" rx=\"%.1f\" ry=\"%.1f\" transform=\"rotate(%.2f %.1f %.1f)\" "
+                    "fill=\"none\" stroke=\"black\"/>\n", v.ox + v.sc * el->cx, v.oy - v.sc * el->cy,
+                    2 * v.sc * el->sd1, 2 * v.sc * el->sd2, -el->angle * 180 / M_PI, v.ox + v.sc * el->cx,
+                    v.oy - v.sc * el->cy);
+        }
+        fprintf(f, "</g>\n");
+    }
+    fprintf(f, "<g font-size=\"13\" transform=\"translate(10,%d)\">"
+            "<circle cx=\"5\" cy=\"-4\" r=\"4\" fill=\"#1f77b4\"/><text x=\"14\" y=\"0\">healthy slices (%d)</text>"
+            "<circle cx=\"185\" cy=\"-4\" r=\"4\" fill=\"#d62728\"/><text x=\"194\" y=\"0\">lesion slices (%d)</text>"
+            "<text x=\"370\" y=\"0\">ellipses: 2-means clusters, 2 sd of their covariance</text></g>\n</svg>\n",
+            top + PANEL + 26, r->n_healthy, r->n_lesion);
+    return fs_file_commit(&af);
 }
 
 // ---- the run ---------------------------------------------------------------------------------------
@@ -467,6 +523,10 @@ int latent_run(const latent_options *o, latent_result *r) {
             rc = pngfile_write_rgb(path, &all);
             rgb_image_free(&all);
             for (int p = 0; p < 2; p++) rgb_image_free(&tiles[p]);
+        }
+        if (!rc) {
+            fs_join(path, sizeof path, o->out, "latent.svg");
+            rc = write_svg(path, Y, &c, r, o->projection == LATENT_PCA ? "PCA" : "UMAP", o->knn_k);
         }
         if (!rc) {
             fs_join(path, sizeof path, o->out, "latent.json");

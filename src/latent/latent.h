@@ -15,6 +15,7 @@
 //   embedding.csv               panel, subject, z, group, x, y, k-means cluster
 //   latent.png                  the two panels: healthy blue, lesion red, each 2-means cluster's
 //                               2-sd covariance ellipse in black
+//   latent.svg                  the same with titles, legend and numbers
 //   latent.json                 the numbers below, counts, pooling and projection settings
 #ifndef ANOSWIN_LATENT_LATENT_H
 #define ANOSWIN_LATENT_LATENT_H
