@@ -53,6 +53,17 @@ assert np.allclose(a, b, rtol=1e-5, atol=1e-5), np.abs(a - b).max()
 "
 expect 0 "" "--healthy and --lesion" "${l[@]}" --healthy "$tmp/syn/healthy" --lesion "$tmp/syn/test" --out "$tmp/c" --threads 1 --quiet
 check "the same analysis as the healthy split" "cmp -s '$tmp/a/embedding.npy' '$tmp/c/embedding.npy'"
+# detect's masks locate the lesions of unlabelled scans: the labels as masks give the same analysis
+mkdir -p "$tmp/pred"
+{ echo "subject,image,split"
+  for d in "$tmp"/syn/healthy/* "$tmp"/syn/test/*; do
+    id=$(basename "$d") split=$(basename "$(dirname "$d")")
+    echo "$id,$(realpath "$d/${id}_t2.nii.gz"),$split"
+    [ "$split" = test ] && mkdir -p "$tmp/pred/$id" && cp "$d/${id}_seg.nii.gz" "$tmp/pred/$id/mask.nii.gz"
+  done; } > "$tmp/unlabelled.csv"
+expect 0 "" "--pred" "${l[@]}" --data "$tmp/unlabelled.csv" --pred "$tmp/pred" --out "$tmp/e" --threads 1 --quiet
+check "detect's masks as labels: the same analysis" "cmp -s '$tmp/a/embedding.npy' '$tmp/e/embedding.npy'"
+expect 1 "lesion slices" "unlabelled without --pred" "${l[@]}" --data "$tmp/unlabelled.csv" --out "$tmp/x"
 expect 0 "" "another seed" "${l[@]}" --data "$tmp/syn" --out "$tmp/d" --threads 1 --quiet --seed 4
 check "another seed: another embedding" "! cmp -s '$tmp/a/embedding.npy' '$tmp/d/embedding.npy'"
 expect 0 "" "pca, 16 px lesion cells" "${l[@]}" --data "$tmp/syn" --out "$tmp/p" --projection pca --mask-size 16 --quiet

@@ -32,6 +32,8 @@ static void usage(FILE *f) {
             "  -d, --data DIR|CSV      the lesion scans with labels (any layout of `anoswin data list`)\n"
             "      --lesion DIR|CSV    the same as --data\n"
             "      --healthy DIR|CSV   healthy scans (default: --data's split \"healthy\")\n"
+            "      --pred DIR          `anoswin detect` output: a scan without a label is a lesion scan with\n"
+            "                          DIR/<subject>/mask.nii.gz as its lesion (where it is and what to mask)\n"
             "  -o, --out DIR\n"
             "  -m, --modality M        t1, t2 (default) or flair\n"
             "      --z-first K         first RAS axial slice (default 75)\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f) {
 
 enum {
     OPT_LESION = 256, OPT_HEALTHY, OPT_ZF, OPT_ZL, OPT_MASK, OPT_MINLES, OPT_PROJ, OPT_NEIGH, OPT_MINDIST, OPT_EPOCHS,
-    OPT_INIT, OPT_KNN, OPT_SEED, OPT_BATCH
+    OPT_INIT, OPT_KNN, OPT_SEED, OPT_BATCH, OPT_PRED
 };
 
 int cmd_latent(int argc, char **argv) {
@@ -61,6 +63,7 @@ int cmd_latent(int argc, char **argv) {
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"data", required_argument, 0, 'd'},
         {"lesion", required_argument, 0, OPT_LESION}, {"healthy", required_argument, 0, OPT_HEALTHY},
+        {"pred", required_argument, 0, OPT_PRED},
         {"out", required_argument, 0, 'o'},        {"modality", required_argument, 0, 'm'},
         {"z-first", required_argument, 0, OPT_ZF}, {"z-last", required_argument, 0, OPT_ZL},
         {"mask-size", required_argument, 0, OPT_MASK}, {"min-lesion", required_argument, 0, OPT_MINLES},
@@ -84,6 +87,7 @@ int cmd_latent(int argc, char **argv) {
             case 'd':
             case OPT_LESION: o.lesion = optarg; break;
             case OPT_HEALTHY: o.healthy = optarg; break;
+            case OPT_PRED: o.pred = optarg; break;
             case 'o': o.out = optarg; break;
             case 'm': o.modality = optarg; break;
             case OPT_ZF:

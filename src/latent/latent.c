@@ -74,6 +74,16 @@ static int lesion_tokens(uint8_t *tm, const uint8_t *lab, int S, int P, int ms) 
 }
 
 // Latents of the chosen slices of one scan. lesion: the scan's label picks and masks the slices.
+// Where a scan's lesion is: its label, else (with --pred) detect's mask of it; NULL when neither.
+static const char *lesion_file(const subject *sub, const latent_options *o, char *buf, size_t n) {
+    if (*sub->label) return sub->label;
+    if (!o->pred) return NULL;
+    char d[4200];
+    fs_join(d, sizeof d, o->pred, sub->id);
+    fs_join(buf, n, d, "mask.nii.gz");
+    return fs_exists(buf) ? buf : NULL;
+}
+
 static int scan_latents(collect *c, model *m, const subject *sub, int lesion, const latent_options *o, int ms) {
     slice_options so = o->slices;
     so.size = m->img_size;
@@ -83,7 +93,8 @@ static int scan_latents(collect *c, model *m, const subject *sub, int lesion, co
     uint8_t *lab = NULL;
     if (lesion) {
         volume lv;
-        if (volume_read(&lv, sub->label)) {
+        char buf[8500];
+        if (volume_read(&lv, lesion_file(sub, o, buf, sizeof buf))) {
             slices_free(&s);
             return -1;
         }
@@ -431,7 +442,9 @@ int latent_run(const latent_options *o, latent_result *r) {
     const dataset *hs = have_hea ? &hea : &les;
     int total = 0;
     for (int i = 0; i < hs->n; i++) total += have_hea || !strcmp(hs->subjects[i].split, "healthy");
-    for (int i = 0; i < les.n; i++) total += *les.subjects[i].label && strcmp(les.subjects[i].split, "healthy") != 0;
+    char buf[8500];
+    for (int i = 0; i < les.n; i++)
+        total += lesion_file(&les.subjects[i], o, buf, sizeof buf) && strcmp(les.subjects[i].split, "healthy") != 0;
     progress pr;
     if (o->verbose) progress_begin(&pr, "latent", total);
     int done = 0;
@@ -441,7 +454,7 @@ int latent_run(const latent_options *o, latent_result *r) {
             const subject *s = &d->subjects[i];
             int is_healthy_split = !strcmp(s->split, "healthy");
             if (pass == 0 && !have_hea && !is_healthy_split) continue;
-            if (pass == 1 && (!*s->label || is_healthy_split)) continue;
+            if (pass == 1 && (!lesion_file(s, o, buf, sizeof buf) || is_healthy_split)) continue;
             rc = scan_latents(&c, &m, s, pass, o, ms);
             if (!rc) {
                 pass ? r->lesion_scans++ : r->healthy_scans++;

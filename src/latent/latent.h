@@ -6,7 +6,7 @@
 // the last encoder stage's output, averaged over its tokens (the paper does not state its
 // pooling). Healthy slices: every axial slice in the range with brain pixels, of the healthy
 // scans. Lesion slices: the slices with at least min_lesion_px label pixels (model grid) of the
-// labelled scans. Masked: the cells of a mask_size grid holding a label pixel are hidden, as the
+// labelled scans (or, with `pred`, of the scans detect found lesions in, located by its mask). Masked: the cells of a mask_size grid holding a label pixel are hidden, as the
 // paper masks "pathological locations"; healthy slices stay unmasked in both panels.
 //
 // Outputs in `out` (each file written atomically, all after the work is done):
@@ -32,6 +32,8 @@ typedef struct latent_options {
     const char *checkpoint;
     const char *lesion;    // data set (folder or manifest) with the lesion scans and their labels
     const char *healthy;   // data set of healthy scans; NULL: the "healthy" split of `lesion`
+    const char *pred;      // detect's output folder: PRED/<id>/mask.nii.gz locates the lesion of
+                           // a scan without a label (NULL: only labelled scans are lesion scans)
     const char *modality;  // NULL: t2
     const char *out;
     slice_options slices;  // size comes from the model
