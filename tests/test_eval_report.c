@@ -235,6 +235,26 @@ int main(void) {
           "report.html: the latent-space table and picture");
     free(md);
     free(ht);
+    // eval --latent DIR: another folder's analysis copied in (numbers and pictures).
+    char other[4200], ojson[4300], opng[4300], copied[4300];
+    fs_join(other, sizeof other, root, "latent-elsewhere");
+    fs_mkdirs(other);
+    fs_join(ojson, sizeof ojson, other, "latent.json");
+    fs_join(opng, sizeof opng, other, "latent.png");
+    char *lj2 = as_strdup(lj);
+    memcpy(strstr(lj2, "0.83"), "0.33", 4);
+    fs_write_all(ojson, lj2, strlen(lj2));
+    fs_write_all(opng, "png", 3);
+    CHECK(report_latent_import(other, run) == 0 && report_write(&res, &meta, run) == 0, "report_latent_import: %s",
+          as_error());
+    fs_join(copied, sizeof copied, latdir, "latent.png");
+    fs_read_all(mdp, &md, &nmd);
+    CHECK(md && strstr((char *)md, "| unmasked | 0.6100 | 0.7200 | 0.9800 | 0.9700 | 0.3300 |") && fs_exists(copied),
+          "report_latent_import: the other folder's numbers and picture");
+    free(md);
+    free(lj2);
+    CHECK(report_latent_import(root, run) == -1 && strstr(as_error(), root) && strstr(as_error(), "latent.json"),
+          "a folder without latent.json refused naming it: %s", as_error());
     eval_result_free(&res);
 
     // A missing prediction is an error naming the file.

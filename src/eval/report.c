@@ -527,7 +527,7 @@ static int latent_numbers_read(latent_numbers *ln, const char *run_dir) {
     char dir[4096], path[4200];
     fs_join(dir, sizeof dir, run_dir, "latent");
     fs_join(path, sizeof path, dir, "latent.json");
-    if (!run_dir || !fs_exists(path)) return -1;
+    if (!fs_exists(path)) return -1;
     char *text = json_read_file(path);
     if (!text) return -1;
     static const char *keys[6] = {"silhouette_latent", "silhouette_2d", "knn_accuracy_latent", "knn_accuracy_2d",
@@ -725,6 +725,27 @@ static int write_one(const char *run_dir, const char *name, report_writer w, con
     if (fs_file_open(&af, path) != 0) return -1;
     w(af.f, res, meta, run_dir);
     return fs_file_commit(&af);
+}
+
+int report_latent_import(const char *latent_dir, const char *run_dir) {
+    char src[4200], dst_dir[4096], dst[4200];
+    fs_join(src, sizeof src, latent_dir, "latent.json");
+    if (!fs_exists(src)) return as_fail("%s: no latent.json (anoswin latent's output)", latent_dir);
+    fs_join(dst_dir, sizeof dst_dir, run_dir, "latent");
+    if (fs_mkdirs(dst_dir)) return -1;
+    static const char *const names[3] = {"latent.json", "latent.png", "latent.svg"};
+    for (int k = 0; k < 3; k++) {
+        unsigned char *data;
+        size_t n;
+        fs_join(src, sizeof src, latent_dir, names[k]);
+        fs_join(dst, sizeof dst, dst_dir, names[k]);
+        if (!fs_exists(src)) continue;
+        if (fs_read_all(src, &data, &n)) return -1;
+        int rc = fs_write_all(dst, data, n);
+        free(data);
+        if (rc) return -1;
+    }
+    return 0;
 }
 
 int report_write(const eval_result *res, const report_meta *meta, const char *run_dir) {
