@@ -1,6 +1,7 @@
 // The latent analysis' pieces against references: the Swin MAE's latent hook (mean of the
 // bottleneck tokens, with and without hidden tokens) equals the PyTorch reference model's
-// forward_encoder averaged over tokens (tools/latent_ref.py encode); silhouette, leave-one-out
+// forward_encoder averaged over tokens (tools/latent_ref.py encode), the VAE's equals mu of
+// tools/vae_ref.py's module with the hidden tokens' pixels zeroed (encode-vae); silhouette, leave-one-out
 // k-NN accuracy, adjusted Rand index, 2-means inertia and the covariance ellipse equal
 // scikit-learn / NumPy (tools/latent_ref.py separation); PCA scores equal numpy.linalg.svd's.
 #include <math.h>
@@ -63,6 +64,46 @@ static void test_hook(void) {
     CHECK(!memcmp(z, z2, sizeof(float) * (size_t)B * D), "latent after a predict: the same bits");
     free(rec);
     free(z2);
+    free(ref);
+    free(tm);
+    free(z);
+    free(img);
+    model_free(&m);
+}
+
+// The VAE's hook: mu of the evaluation forward, hidden tokens as zero pixels, against
+// tools/vae_ref.py's PyTorch module (float64) fed the same images with those pixels zeroed.
+static void test_vae_hook(void) {
+    model m;
+    const int B = 3;
+    CHECK(model_create(&m, "vae", "img_size=32,in_chans=2,patch_size=8,res=4,z_dim=6,base_ch=8,max_ch=16", B, 0,
+                       "test") == 0, "model_create vae: %s", as_error());
+    m.method->init_params(&m, 7);
+    char ck[4300], args[20000];
+    snprintf(ck, sizeof ck, "%s", in_dir("vae.safetensors"));
+    CHECK(model_save(&m, ck, NULL, 0) == 0, "model_save vae: %s", as_error());
+    const int S = 32, C = 2, L = model_tokens(&m), D = m.method->latent(&m, NULL, NULL, NULL, 0);
+    CHECK(D == 6 && L == 16, "VAE latent length z_dim %d, %d tokens", D, L);
+    rng r;
+    rng_seed(&r, 12);
+    float *img = malloc(sizeof(float) * (size_t)B * C * S * S), *z = malloc(sizeof(float) * (size_t)B * D);
+    uint8_t *tm = calloc((size_t)B * L, 1);
+    for (int i = 0; i < B * C * S * S; i++) img[i] = (float)rng_uniform(&r);
+    for (int i = L; i < B * L; i++) tm[i] = rng_uniform(&r) < 0.4;
+    m.method->latent(&m, z, img, tm, B);
+    tu_write_f32(in_dir("vimg.f32"), img, (size_t)B * C * S * S);
+    if (fs_write_all(in_dir("vmask.u8"), tm, (size_t)B * L)) abort();
+    snprintf(args, sizeof args, "encode-vae %s %s %s %d %s", ck, in_dir("vimg.f32"), in_dir("vmask.u8"), B,
+             in_dir("vz.f32"));
+    tu_run_python("tools/latent_ref.py", args);
+    float *ref = tu_read_f32(in_dir("vz.f32"), (size_t)B * D);
+    tu_allclose("VAE latent hook vs PyTorch mu (hidden tokens zeroed)", z, ref, (size_t)B * D, 1e-5, 1e-4);
+    float *z0 = malloc(sizeof(float) * (size_t)B * D);
+    uint8_t *none = calloc((size_t)B * L, 1);
+    m.method->latent(&m, z0, img, none, B);
+    CHECK(memcmp(z0 + D, z + D, sizeof(float) * D) != 0, "hidden tokens change the VAE's latent");
+    free(none);
+    free(z0);
     free(ref);
     free(tm);
     free(z);
@@ -159,6 +200,7 @@ static void test_pca(void) {
 int main(void) {
     dir = tu_scratch_dir("test_latent_separation");
     test_hook();
+    test_vae_hook();
     test_separation();
     test_pca();
     return tu_finish();

@@ -5,6 +5,9 @@
         the PyTorch reference Swin MAE's (tools/swin_mae_ref.py) forward_encoder of B images
         (B, in_chans, S, S) under token masks (B, L) uint8, averaged over the bottleneck tokens:
         OUT (B, 8C).
+  encode-vae CKPT IMG.f32 MASK.u8 B OUT.f32
+        the PyTorch VAE's (tools/vae_ref.py, float64, evaluation) mu of B images whose hidden
+        tokens' pixels are set to 0: OUT (B, z_dim).
   separation X.f32 N D LABELS.i32 K ASSIGN.i32 KM_ASSIGN.i32
         scikit-learn on X (N, D) with labels: prints silhouette_score, the leave-one-out K-NN
         accuracy (ties by index, majority vote, ties to the smaller label), adjusted_rand_score of
@@ -50,6 +53,27 @@ def encode(ckpt, img_path, mask_path, B, out):
     with torch.no_grad():
         z = model.forward_encoder(x, m)  # (B, R, R, 8C)
     z.mean(dim=(1, 2)).numpy().astype("<f4").tofile(out)
+
+
+def encode_vae(ckpt, img_path, mask_path, B, out):
+    import torch
+    from safetensors_io import load_file
+    import vae_ref
+
+    tensors, meta = load_file(ckpt)
+    cfg = json.loads(meta["anoswin.config"])
+    m = vae_ref.VAE(**cfg).double()
+    m.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in tensors.items()}, strict=True)
+    m.eval()
+    S, C, P = cfg["img_size"], cfg["in_chans"], cfg["patch_size"]
+    G = S // P
+    x = np.fromfile(img_path, dtype="<f4").astype(np.float64).reshape(B, C, S, S)
+    tok = np.fromfile(mask_path, dtype=np.uint8).reshape(B, G, G).astype(bool)
+    pix = np.repeat(np.repeat(tok, P, axis=1), P, axis=2)
+    x = np.where(pix[:, None], 0.0, x)
+    with torch.no_grad():
+        _, mu, _ = m(torch.from_numpy(x))
+    mu.numpy().astype("<f4").tofile(out)
 
 
 def knn_accuracy(X, lab, k):
@@ -158,6 +182,8 @@ def main():
         sys.exit(__doc__)
     if a[0] == "encode":
         encode(a[1], a[2], a[3], int(a[4]), a[5])
+    elif a[0] == "encode-vae":
+        encode_vae(a[1], a[2], a[3], int(a[4]), a[5])
     elif a[0] == "separation":
         separation(a[1], int(a[2]), int(a[3]), a[4], int(a[5]), a[6], a[7])
     elif a[0] == "pca":
