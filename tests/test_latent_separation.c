@@ -1,8 +1,8 @@
 // The latent analysis' pieces against references: the Swin MAE's latent hook (mean of the
 // bottleneck tokens, with and without hidden tokens) equals the PyTorch reference model's
 // forward_encoder averaged over tokens (tools/latent_ref.py encode), the VAE's equals mu of
-// tools/vae_ref.py's module with the hidden tokens' pixels zeroed (encode-vae); silhouette, leave-one-out
-// k-NN accuracy, adjusted Rand index, 2-means inertia and the covariance ellipse equal
+// tools/vae_ref.py's module with the hidden tokens' pixels zeroed (encode-vae); silhouette,
+// leave-one-out and leave-one-subject-out k-NN accuracy, adjusted Rand index, 2-means inertia and the covariance ellipse equal
 // scikit-learn / NumPy (tools/latent_ref.py separation); PCA scores equal numpy.linalg.svd's.
 #include <math.h>
 #include <stdio.h>
@@ -113,27 +113,31 @@ static void test_vae_hook(void) {
 
 static void separation_case(const char *name, const float *X, int n, int d, const int *lab, int k) {
     int *asg = malloc(sizeof(int) * (size_t)n), *km = malloc(sizeof(int) * (size_t)n);
+    int *subj = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) subj[i] = lab[i] * 1000 + (i / 3) % 11;  // "scans" of one group each
     rng r;
     rng_seed(&r, 3);
     for (int i = 0; i < n; i++) asg[i] = lab[i] ^ (rng_uniform(&r) < 0.2) ? (int)rng_below(&r, 3) : lab[i];
     float *cent = malloc(sizeof(float) * 2 * (size_t)d);
     double inertia = sep_kmeans(X, n, d, 2, 10, 0, km, cent);
-    double sil = sep_silhouette(X, n, d, lab), acc = sep_knn_accuracy(X, n, d, lab, k);
-    double ari = sep_adjusted_rand(asg, lab, n);
+    double sil = sep_silhouette(X, n, d, lab), acc = sep_knn_accuracy(X, n, d, lab, NULL, k);
+    double ari = sep_adjusted_rand(asg, lab, n), acc_s = sep_knn_accuracy(X, n, d, lab, subj, k);
     tu_write_f32(in_dir("X.f32"), X, (size_t)n * d);
     write_i32(in_dir("lab.i32"), lab, n);
     write_i32(in_dir("asg.i32"), asg, n);
     write_i32(in_dir("km.i32"), km, n);
+    write_i32(in_dir("subj.i32"), subj, n);
     char args[30000];
-    snprintf(args, sizeof args, "separation %s %d %d %s %d %s %s > %s", in_dir("X.f32"), n, d, in_dir("lab.i32"), k,
-             in_dir("asg.i32"), in_dir("km.i32"), in_dir("sep.txt"));
+    snprintf(args, sizeof args, "separation %s %d %d %s %d %s %s %s > %s", in_dir("X.f32"), n, d, in_dir("lab.i32"),
+             k, in_dir("asg.i32"), in_dir("km.i32"), in_dir("subj.i32"), in_dir("sep.txt"));
     tu_run_python("tools/latent_ref.py", args);
     FILE *f = fopen(in_dir("sep.txt"), "r");
-    double v[10] = {0};
+    double v[11] = {0};
     int got = 0;
-    while (f && got < 10 && fscanf(f, "%lf", &v[got]) == 1) got++;
+    while (f && got < 11 && fscanf(f, "%lf", &v[got]) == 1) got++;
     if (f) fclose(f);
-    CHECK(got == (d == 2 ? 10 : 5), "%s: scikit-learn's numbers read", name);
+    CHECK(got == (d == 2 ? 11 : 6), "%s: scikit-learn's numbers read", name);
+    CHECK(fabs(acc_s - v[5]) <= 1e-8, "%s: leave-one-scan-out %d-NN accuracy %.6f, NumPy %.6f", name, k, acc_s, v[5]);
     CHECK(fabs(sil - v[0]) <= 1e-6, "%s: silhouette %.8f, scikit-learn %.8f", name, sil, v[0]);
     CHECK(fabs(acc - v[1]) <= 1e-8, "%s: %d-NN accuracy %.6f, NumPy %.6f", name, k, acc, v[1]);
     CHECK(fabs(ari - v[2]) <= 1e-9, "%s: adjusted Rand %.8f, scikit-learn %.8f", name, ari, v[2]);
@@ -142,14 +146,15 @@ static void separation_case(const char *name, const float *X, int n, int d, cons
     if (d == 2) {
         sep_ellipse e;
         int m = sep_ellipse_of(X, n, km, 0, &e);
-        double da = fabs(e.angle - v[9]);
+        double da = fabs(e.angle - v[10]);
         da = fmin(da, M_PI - da);  // an axis, not a direction
-        CHECK(m > 0 && fabs(e.cx - v[5]) <= 1e-5 && fabs(e.cy - v[6]) <= 1e-5 && fabs(e.sd1 - v[7]) <= 1e-5 * v[7] &&
-                  fabs(e.sd2 - v[8]) <= 1e-5 * v[8] && da <= 1e-5,
+        CHECK(m > 0 && fabs(e.cx - v[6]) <= 1e-5 && fabs(e.cy - v[7]) <= 1e-5 && fabs(e.sd1 - v[8]) <= 1e-5 * v[8] &&
+                  fabs(e.sd2 - v[9]) <= 1e-5 * v[9] && da <= 1e-5,
               "%s: ellipse (%.5f, %.5f) sd %.5f %.5f angle %.5f; NumPy (%.5f, %.5f) sd %.5f %.5f angle %.5f", name, e.cx,
-              e.cy, e.sd1, e.sd2, e.angle, v[5], v[6], v[7], v[8], v[9]);
+              e.cy, e.sd1, e.sd2, e.angle, v[6], v[7], v[8], v[9], v[10]);
     }
     free(cent);
+    free(subj);
     free(km);
     free(asg);
 }

@@ -8,11 +8,12 @@
   encode-vae CKPT IMG.f32 MASK.u8 B OUT.f32
         the PyTorch VAE's (tools/vae_ref.py, float64, evaluation) mu of B images whose hidden
         tokens' pixels are set to 0: OUT (B, z_dim).
-  separation X.f32 N D LABELS.i32 K ASSIGN.i32 KM_ASSIGN.i32
+  separation X.f32 N D LABELS.i32 K ASSIGN.i32 KM_ASSIGN.i32 SUBJECTS.i32
         scikit-learn on X (N, D) with labels: prints silhouette_score, the leave-one-out K-NN
         accuracy (ties by index, majority vote, ties to the smaller label), adjusted_rand_score of
-        ASSIGN vs labels, the inertia of KM_ASSIGN (our 2-means) and of KMeans(2, n_init=10), and
-        the covariance ellipse (centre, sds, angle) of cluster 0 of KM_ASSIGN when D = 2.
+        ASSIGN vs labels, the inertia of KM_ASSIGN (our 2-means) and of KMeans(2, n_init=10), the
+        leave-one-subject-out K-NN accuracy, and the covariance ellipse (centre, sds, angle) of
+        cluster 0 of KM_ASSIGN when D = 2.
   pca X.f32 N D K OUT.f32
         the scores (N, K) on the first K principal axes of the centred X by numpy.linalg.svd, each
         axis signed so that its largest loading is positive.
@@ -76,15 +77,20 @@ def encode_vae(ckpt, img_path, mask_path, B, out):
     mu.numpy().astype("<f4").tofile(out)
 
 
-def knn_accuracy(X, lab, k):
+def knn_accuracy(X, lab, k, subj=None):
+    """Leave-one-out (with subj: leave-one-subject-out) k-NN accuracy; ties to the smaller label."""
     X = X.astype(np.float64)
     n = X.shape[0]
     d2 = np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=2)
     np.fill_diagonal(d2, np.inf)
+    if subj is not None:
+        d2[subj[:, None] == subj[None, :]] = np.inf
     k = min(k, n - 1)
-    nb = np.argsort(d2, axis=1, kind="stable")[:, :k]
-    votes = np.stack([np.sum(lab[nb] == c, axis=1) for c in range(lab.max() + 1)], axis=1)
-    return float(np.mean(np.argmax(votes, axis=1) == lab))
+    order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    ok = np.take_along_axis(d2, order, axis=1) < np.inf
+    votes = np.stack([np.sum((lab[order] == c) & ok, axis=1) for c in range(lab.max() + 1)], axis=1)
+    counted = ok.any(axis=1)
+    return float(np.mean((np.argmax(votes, axis=1) == lab)[counted]))
 
 
 def ellipse(Y, sel):
@@ -101,7 +107,7 @@ def inertia(X, a):
     return float(sum(np.sum((X[a == c] - X[a == c].mean(axis=0)) ** 2) for c in np.unique(a)))
 
 
-def separation(xp, n, d, lp, k, ap, kp):
+def separation(xp, n, d, lp, k, ap, kp, sp):
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
@@ -110,8 +116,9 @@ def separation(xp, n, d, lp, k, ap, kp):
     asg = np.fromfile(ap, dtype="<i4")
     km = np.fromfile(kp, dtype="<i4")
     sk = KMeans(n_clusters=2, n_init=10, random_state=0).fit(X.astype(np.float64))
+    subj = np.fromfile(sp, dtype="<i4")
     vals = [silhouette_score(X.astype(np.float64), lab), knn_accuracy(X, lab, k), adjusted_rand_score(lab, asg),
-            inertia(X, km), sk.inertia_]
+            inertia(X, km), sk.inertia_, knn_accuracy(X, lab, k, subj)]
     if d == 2:
         c, sd, a = ellipse(X, km == 0)
         vals += [c[0], c[1], sd[0], sd[1], a]
@@ -154,6 +161,8 @@ def check(out):
     if not np.allclose(ec, emb, rtol=1e-6, atol=1e-6):
         fail("embedding.csv differs from embedding.npy")
     k = js["knn_k"]
+    keys = [(r["group"], r["subject"]) for r in rows[:n]]
+    scan = np.array([sorted(set(keys)).index(key) for key in keys])
     for p, name in enumerate(["unmasked", "masked"]):
         X = lat[:n].copy()
         if p == 1:
@@ -163,8 +172,8 @@ def check(out):
         ref = {
             "silhouette_latent": silhouette_score(X.astype(np.float64), lab),
             "silhouette_2d": silhouette_score(Y.astype(np.float64), lab),
-            "knn_accuracy_latent": knn_accuracy(X, lab, k),
-            "knn_accuracy_2d": knn_accuracy(Y, lab, k),
+            "knn_accuracy_latent": knn_accuracy(X, lab, k, scan),
+            "knn_accuracy_2d": knn_accuracy(Y, lab, k, scan),
             "kmeans_ari": adjusted_rand_score(lab, km),
             "kmeans_accuracy": max(np.mean(km == lab), np.mean(km != lab)),
         }
@@ -185,7 +194,7 @@ def main():
     elif a[0] == "encode-vae":
         encode_vae(a[1], a[2], a[3], int(a[4]), a[5])
     elif a[0] == "separation":
-        separation(a[1], int(a[2]), int(a[3]), a[4], int(a[5]), a[6], a[7])
+        separation(a[1], int(a[2]), int(a[3]), a[4], int(a[5]), a[6], a[7], a[8])
     elif a[0] == "pca":
         pca(a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
     elif a[0] == "check":

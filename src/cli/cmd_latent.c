@@ -15,7 +15,7 @@ static void usage(FILE *f) {
             "Usage: anoswin latent --checkpoint CK --data DIR|CSV [--healthy DIR|CSV] --out DIR [options]\n"
             "Encoder latents of healthy and lesion slices, projected to 2-D (UMAP) twice: (a) every slice\n"
             "unmasked, (b) the lesion slices with their lesion tokens hidden (the paper's Figure 3), and\n"
-            "how well healthy and lesion separate in each: silhouette, leave-one-out k-NN accuracy and\n"
+            "how well healthy and lesion separate in each: silhouette, leave-one-scan-out k-NN accuracy and\n"
             "2-means agreement (adjusted Rand index, accuracy), in the latent space and in 2-D.\n"
             "Latent of a slice: the mean of the model's bottleneck tokens (last encoder stage).\n"
             "\n"

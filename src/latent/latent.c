@@ -29,6 +29,7 @@ void latent_options_default(latent_options *o) {
 // One analysed slice.
 typedef struct item {
     const char *subject;
+    int scan;  // 0.. in reading order
     int z, lesion, lesion_px;
 } item;
 
@@ -36,7 +37,7 @@ typedef struct collect {
     item *items;
     float *lat;     // (n, D) unmasked
     float *lat_m;   // (n, D) lesion tokens masked (healthy: = unmasked)
-    int n, cap, D;
+    int n, cap, D, scans;
 } collect;
 
 static void collect_push(collect *c, const item *it, const float *z, const float *zm) {
@@ -123,7 +124,7 @@ static int scan_latents(collect *c, model *m, const subject *sub, int lesion, co
             if (!brain || (lesion && lpx < o->min_lesion_px)) continue;
             slices_input(img + (size_t)nb * C * S * S, &s, k, C);
             if (lesion) lesion_tokens(tm + (size_t)nb * L, lab + (size_t)k * S * S, S, m->patch_size, ms);
-            its[nb] = (item){sub->id, s.z[k], lesion, lpx};
+            its[nb] = (item){sub->id, c->scans, s.z[k], lesion, lpx};
             nb++;
         }
         if (nb == B || (k == s.n && nb > 0)) {
@@ -134,6 +135,7 @@ static int scan_latents(collect *c, model *m, const subject *sub, int lesion, co
             nb = 0;
         }
     }
+    c->scans++;
     free(its);
     free(zm);
     free(z);
@@ -406,7 +408,9 @@ static void project(const float *X, int n, int D, const latent_options *o, float
         linalg_pca(X, n, D, 2, Y, NULL);
         *rc = 0;
     } else {
-        *rc = umap_embed(X, n, D, &o->umap, Y);
+        umap_params u = o->umap;
+        u.verbose = o->verbose;
+        *rc = umap_embed(X, n, D, &u, Y);
     }
 }
 
@@ -471,10 +475,11 @@ int latent_run(const latent_options *o, latent_result *r) {
     if (!rc && c.n < 3) rc = as_fail("%s: %d slices; the projection needs at least 3", o->lesion, c.n);
 
     float *Y[2] = {NULL, NULL};
-    int *cl[2] = {NULL, NULL}, *group = NULL;
+    int *cl[2] = {NULL, NULL}, *group = NULL, *scan = NULL;
     if (!rc) {
         group = as_malloc(sizeof(int) * (size_t)c.n);
-        for (int i = 0; i < c.n; i++) group[i] = c.items[i].lesion;
+        scan = as_malloc(sizeof(int) * (size_t)c.n);
+        for (int i = 0; i < c.n; i++) group[i] = c.items[i].lesion, scan[i] = c.items[i].scan;
         t0 = now_seconds();
         for (int p = 0; p < 2 && !rc; p++) {
             const float *X = p ? c.lat_m : c.lat;
@@ -488,8 +493,8 @@ int latent_run(const latent_options *o, latent_result *r) {
             sep_kmeans(Y[p], c.n, 2, 2, 10, o->umap.seed, cl[p], cent);
             lp->silhouette_latent = sep_silhouette(X, c.n, c.D, group);
             lp->silhouette_2d = sep_silhouette(Y[p], c.n, 2, group);
-            lp->knn_latent = sep_knn_accuracy(X, c.n, c.D, group, o->knn_k);
-            lp->knn_2d = sep_knn_accuracy(Y[p], c.n, 2, group, o->knn_k);
+            lp->knn_latent = sep_knn_accuracy(X, c.n, c.D, group, scan, o->knn_k);
+            lp->knn_2d = sep_knn_accuracy(Y[p], c.n, 2, group, scan, o->knn_k);
             lp->kmeans_ari = sep_adjusted_rand(cl[p], group, c.n);
             int agree = 0;
             for (int i = 0; i < c.n; i++) agree += cl[p][i] == group[i];
@@ -547,6 +552,7 @@ int latent_run(const latent_options *o, latent_result *r) {
         }
     }
     for (int p = 0; p < 2; p++) free(Y[p]), free(cl[p]);
+    free(scan);
     free(group);
     free(c.items);
     free(c.lat);

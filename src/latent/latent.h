@@ -41,7 +41,7 @@ typedef struct latent_options {
     int min_lesion_px;     // default 1
     int projection;        // LATENT_UMAP (default) or LATENT_PCA
     umap_params umap;      // its seed also seeds k-means
-    int knn_k;             // leave-one-out k-NN accuracy (default 5)
+    int knn_k;             // leave-one-scan-out k-NN accuracy (default 5)
     int batch;             // slices per forward (default 8)
     int verbose;           // progress on stderr
 } latent_options;
@@ -50,7 +50,7 @@ void latent_options_default(latent_options *o);
 
 typedef struct latent_panel {
     double silhouette_latent, silhouette_2d;  // of the healthy/lesion labels
-    double knn_latent, knn_2d;                // leave-one-out k-NN accuracy of healthy vs lesion
+    double knn_latent, knn_2d;                // leave-one-scan-out k-NN accuracy of healthy vs lesion
     double kmeans_ari, kmeans_accuracy;       // 2-means on the 2-D points vs healthy/lesion
     sep_ellipse ellipse[2];
 } latent_panel;

@@ -53,20 +53,20 @@ typedef struct nb {
     int j;
 } nb;
 
-double sep_knn_accuracy(const float *X, int n, int d, const int *label, int k) {
+double sep_knn_accuracy(const float *X, int n, int d, const int *label, const int *subject, int k) {
     if (k > n - 1) k = n - 1;
     if (k < 1) return NAN;
     int nl = 0;
     for (int i = 0; i < n; i++) nl = label[i] + 1 > nl ? label[i] + 1 : nl;
-    int correct = 0;
-#pragma omp parallel for schedule(dynamic, 16) reduction(+ : correct)
+    int correct = 0, counted = 0;
+#pragma omp parallel for schedule(dynamic, 16) reduction(+ : correct, counted)
     for (int i = 0; i < n; i++) {
         nb *best = malloc(sizeof(nb) * (size_t)k);
         int *votes = calloc((size_t)nl, sizeof(int));
         if (!best || !votes) abort();
         int m = 0;
         for (int j = 0; j < n; j++) {
-            if (j == i) continue;
+            if (j == i || (subject && subject[j] == subject[i])) continue;
             double dd = dist2(X + (size_t)i * d, X + (size_t)j * d, d);
             if (m == k && dd >= best[m - 1].d) continue;  // ties keep the smaller index
             int p = m < k ? m++ : m - 1;
@@ -80,11 +80,11 @@ double sep_knn_accuracy(const float *X, int n, int d, const int *label, int k) {
         int win = 0;
         for (int l = 1; l < nl; l++)
             if (votes[l] > votes[win]) win = l;
-        correct += win == label[i];
+        if (m > 0) correct += win == label[i], counted++;
         free(votes);
         free(best);
     }
-    return (double)correct / n;
+    return counted ? (double)correct / counted : NAN;
 }
 
 static double lloyd(const float *X, int n, int d, int k, int *assign, double *c) {

@@ -1,6 +1,6 @@
 // How well two groups (healthy vs lesion slices) separate in a point cloud, as numbers, so that
 // the paper's Figure 3 claim ("two clusters without masking, one with") becomes a measurement:
-// silhouette of the group labels, leave-one-out k-NN accuracy, and 2-means clustering with each
+// silhouette of the group labels, leave-one-out (or -subject-out) k-NN accuracy, and 2-means clustering with each
 // cluster's covariance ellipse (the paper's k-means + eigen-decomposition) and its agreement with
 // the groups (adjusted Rand index, best-matching accuracy).
 #ifndef ANOSWIN_LATENT_SEPARATION_H
@@ -13,8 +13,11 @@
 // are present.
 double sep_silhouette(const float *X, int n, int d, const int *label);
 // Leave-one-out k-NN accuracy: each point's label predicted by the majority of its k nearest
-// other points (ties: the smallest label), compared with its label.
-double sep_knn_accuracy(const float *X, int n, int d, const int *label, int k);
+// other points (ties: the smallest label), compared with its label. With `subject` (NULL: none)
+// the points of the same subject are left out too: neighbouring slices of one scan are near each
+// other and share its label, which would credit the scan, not the group; points with no other
+// subject's point are not counted (NAN when none counts).
+double sep_knn_accuracy(const float *X, int n, int d, const int *label, const int *subject, int k);
 // k-means (Lloyd) with k-means++ starts, n_init restarts from the seed, the lowest inertia kept:
 // assign (n) in 0..k-1, centres (k, d). Returns the inertia (sum of squared distances).
 double sep_kmeans(const float *X, int n, int d, int k, int n_init, uint64_t seed, int *assign, float *centres);
