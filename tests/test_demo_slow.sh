@@ -31,7 +31,8 @@ for f in data/synth.txt val-data/synth.txt train/log.csv train/last.safetensors 
          report/report.html report/report.json report/report.csv report/report.md report/summary.txt \
          calibration.json healthy-test/synth.txt \
          stamps/data.txt stamps/val-data.txt stamps/healthy-test.txt stamps/train.txt stamps/calibrate.txt \
-         stamps/detect-val.txt stamps/detect-healthy.txt stamps/detect.txt stamps/eval.txt; do
+         stamps/detect-val.txt stamps/detect-healthy.txt stamps/detect.txt stamps/latent.txt stamps/eval.txt \
+         latent/latent.json latent/latent.png report/latent/latent.svg; do
   [ -s "$out/$f" ] && ok || bad "missing $out/$f"
 done
 for d in "$out"/data/test/*/; do
@@ -50,7 +51,7 @@ grep -q '"mode": "calibrated"' "$out"/detect/test_000/summary.json && grep -q '"
 # The summary on stdout: the table, the paper protocol row, the report path.
 grep -q "| calibrated | per-volume |" "$out.stdout" && ok || bad "no paper/per-volume row in the summary"
 grep -q "Report: $out/report/report.html" "$out.stdout" && ok || bad "no report path in the summary"
-grep -q "^\[9/9\] eval" "$out.stderr" && ok || bad "no step header for eval on stderr"
+grep -q "^\[10/10\] eval" "$out.stderr" && ok || bad "no step header for eval on stderr"
 
 # Reports parse; numbers are finite and in range; HTML references exist.
 "$py" - "$out/report" <<'EOF' && ok || bad "report checks"
@@ -85,14 +86,14 @@ EOF
 # A rerun reuses every step and prints the same table.
 t0=$(date +%s)
 "$bin" demo --small --out "$out" --threads 2 >"$out.stdout2" 2>"$out.stderr2" && ok || bad "rerun failed"
-[ "$(grep -c "reusing the finished step" "$out.stderr2")" = 9 ] && ok || bad "rerun did not reuse all 9 steps: $(cat "$out.stderr2")"
+[ "$(grep -c "reusing the finished step" "$out.stderr2")" = 10 ] && ok || bad "rerun did not reuse all 10 steps: $(cat "$out.stderr2")"
 diff <(grep "^|" "$out.stdout") <(grep "^|" "$out.stdout2") >/dev/null && ok || bad "rerun table differs"
 [ $(( $(date +%s) - t0 )) -lt 20 ] && ok || bad "rerun took too long"
 
 # A changed stamp (as after changing an option) redoes that step and every later one.
 echo "changed" >"$out/stamps/eval.txt"
 "$bin" demo --small --out "$out" --threads 2 >"$out.stdout3" 2>"$out.stderr3" && ok || bad "rerun after a stamp change failed"
-[ "$(grep -c "reusing the finished step" "$out.stderr3")" = 8 ] && grep -q "^\[9/9\] eval" "$out.stderr3" && ok \
+[ "$(grep -c "reusing the finished step" "$out.stderr3")" = 9 ] && grep -q "^\[10/10\] eval" "$out.stderr3" && ok \
   || bad "stamp change did not redo eval alone: $(grep '^\[' "$out.stderr3")"
 
 # --data: the same recipe on a data set in the healthy/ + test/ layout (here: synthetic scans).
@@ -101,7 +102,7 @@ echo "changed" >"$out/stamps/eval.txt"
   || bad "demo --data failed: $(tail -5 "$out.stderr4")"
 [ "$(($(wc -l <"$out-ud/train.csv") - 1))" = 4 ] && [ "$(($(wc -l <"$out-ud/calibration.csv") - 1))" = 2 ] && ok \
   || bad "--data split: $(cat "$out-ud/train.csv" "$out-ud/calibration.csv")"
-grep -q "^\[5/5\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" "$out.stdout4" && [ -s "$out-ud/report/report.html" ] \
+grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" "$out.stdout4" && [ -s "$out-ud/report/report.html" ] \
   && ok || bad "demo --data did not reach the report"
 ! grep -q "$out-user/healthy/healthy_000" "$out-ud/calibration.csv" && grep -q "healthy_002" "$out-ud/calibration.csv" && ok \
   || bad "calibration scans: $(cat "$out-ud/calibration.csv")"

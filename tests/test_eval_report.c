@@ -204,6 +204,57 @@ int main(void) {
     snprintf(args, sizeof args, "%s %s", root, run);
     tu_run_python("tools/eval_report_check.py", args);
     CHECK(1, "reference check of the report passed");
+    char mdp[4200], htp[4200], latdir[4200], latjson[4300];
+    fs_join(mdp, sizeof mdp, run, "report.md");
+    fs_join(htp, sizeof htp, run, "report.html");
+    unsigned char *md = NULL, *ht = NULL;
+    size_t nmd = 0, nht = 0;
+    fs_read_all(mdp, &md, &nmd);
+    CHECK(md && !strstr((char *)md, "Latent space"), "no latent.json: no latent-space section");
+    free(md);
+    // anoswin latent --out RUN/latent: the report shows its numbers and picture.
+    fs_join(latdir, sizeof latdir, run, "latent");
+    fs_mkdirs(latdir);
+    fs_join(latjson, sizeof latjson, latdir, "latent.json");
+    const char *lj = "{\"healthy_slices\":40,\"lesion_slices\":25,\"projection\":\"umap\",\"panels\":{"
+                     "\"unmasked\":{\"silhouette_latent\":0.61,\"silhouette_2d\":0.72,\"knn_accuracy_latent\":0.98,"
+                     "\"knn_accuracy_2d\":0.97,\"kmeans_ari\":0.83,\"kmeans_accuracy\":0.95,\"kmeans_ellipses\":[]},"
+                     "\"masked\":{\"silhouette_latent\":0.05,\"silhouette_2d\":0.04,\"knn_accuracy_latent\":0.55,"
+                     "\"knn_accuracy_2d\":0.52,\"kmeans_ari\":-0.01,\"kmeans_accuracy\":0.51,\"kmeans_ellipses\":[]}}}\n";
+    fs_write_all(latjson, lj, strlen(lj));
+    CHECK(report_write(&res, &meta, run) == 0, "report_write with a latent analysis: %s", as_error());
+    fs_read_all(mdp, &md, &nmd);
+    fs_read_all(htp, &ht, &nht);
+    CHECK(md && strstr((char *)md, "## Latent space") && strstr((char *)md, "40 healthy and 25 lesion slices, UMAP") &&
+              strstr((char *)md, "| unmasked | 0.6100 | 0.7200 | 0.9800 | 0.9700 | 0.8300 | 0.9500 |") &&
+              strstr((char *)md, "| lesions masked | 0.0500 | 0.0400 | 0.5500 | 0.5200 | -0.0100 | 0.5100 |") &&
+              strstr((char *)md, "latent/latent.png"),
+          "report.md: the latent-space table and picture");
+    CHECK(ht && strstr((char *)ht, "<h2>Latent space") && strstr((char *)ht, "<td>0.8300</td>") &&
+              strstr((char *)ht, "latent/latent.svg"),
+          "report.html: the latent-space table and picture");
+    free(md);
+    free(ht);
+    // eval --latent DIR: another folder's analysis copied in (numbers and pictures).
+    char other[4200], ojson[4300], opng[4300], copied[4300];
+    fs_join(other, sizeof other, root, "latent-elsewhere");
+    fs_mkdirs(other);
+    fs_join(ojson, sizeof ojson, other, "latent.json");
+    fs_join(opng, sizeof opng, other, "latent.png");
+    char *lj2 = as_strdup(lj);
+    memcpy(strstr(lj2, "0.83"), "0.33", 4);
+    fs_write_all(ojson, lj2, strlen(lj2));
+    fs_write_all(opng, "png", 3);
+    CHECK(report_latent_import(other, run) == 0 && report_write(&res, &meta, run) == 0, "report_latent_import: %s",
+          as_error());
+    fs_join(copied, sizeof copied, latdir, "latent.png");
+    fs_read_all(mdp, &md, &nmd);
+    CHECK(md && strstr((char *)md, "| unmasked | 0.6100 | 0.7200 | 0.9800 | 0.9700 | 0.3300 |") && fs_exists(copied),
+          "report_latent_import: the other folder's numbers and picture");
+    free(md);
+    free(lj2);
+    CHECK(report_latent_import(root, run) == -1 && strstr(as_error(), root) && strstr(as_error(), "latent.json"),
+          "a folder without latent.json refused naming it: %s", as_error());
     eval_result_free(&res);
 
     // A missing prediction is an error naming the file.

@@ -18,6 +18,7 @@ int cmd_reconstruct(int argc, char **argv);
 int cmd_detect(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);  // src/cli/cmd_detect.c: detect's map options
 int cmd_eval(int argc, char **argv);
+int cmd_latent(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_experiment(int argc, char **argv);

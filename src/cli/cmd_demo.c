@@ -17,7 +17,8 @@ static void usage(FILE *f) {
             "The whole pipeline on the embedded synthetic data (no download): synthesise healthy and lesion\n"
             "scans (data synth), train a demo-sized Swin MAE (train), calibrate the detection threshold on\n"
             "held-out healthy scans (calibrate), detect lesions with sliding masks over the whole trained slice\n"
-            "range (detect), evaluate (eval), print a Table-1-shaped summary and the path of the HTML report.\n"
+            "range (detect), project the encoder latents of healthy and lesion slices (latent: the paper's\n"
+            "Figure 3), evaluate (eval), print a Table-1-shaped summary and the path of the HTML report.\n"
             "Each step runs this executable with the command line it prints.\n"
             "\n"
             "With --data DIR the same recipe runs on a data set of your own in the same layout: DIR/healthy/\n"
@@ -38,8 +39,9 @@ static void usage(FILE *f) {
             "\n"
             "Writes OUT/data (training set), OUT/val-data (validation set), OUT/healthy-test (held-out\n"
             "healthy scans), OUT/train (run: log.csv, checkpoints, reconstructions), OUT/calibration.json,\n"
-            "OUT/detect, OUT/detect-val and OUT/detect-healthy (maps and masks per subject), OUT/report\n"
-            "(report.{html,md,csv,json}, panels/, summary.txt) and OUT/stamps. With --data: OUT/train.csv\n"
+            "OUT/detect, OUT/detect-val and OUT/detect-healthy (maps and masks per subject), OUT/latent\n"
+            "(latent.{png,svg,json}, latents, embedding), OUT/report (report.{html,md,csv,json}, panels/,\n"
+            "latent/, summary.txt) and OUT/stamps. With --data: OUT/train.csv\n"
             "and OUT/calibration.csv (the split of DIR/healthy) instead of the data folders.\n");
 }
 

@@ -47,6 +47,8 @@ static void usage(FILE *f) {
             "      --dataset NAME       data set name in the table (default: the --data path)\n"
             "  -o, --out RUNDIR         write report.{md,csv,json,html} and panels/ there\n"
             "      --log CSV            training log for the loss curve (default RUNDIR/log.csv)\n"
+            "      --latent DIR         an `anoswin latent` output for the report's latent-space section\n"
+            "                           (default RUNDIR/latent when it holds one)\n"
             "      --no-panels          do not draw the per-subject pictures\n"
             "      --bootstrap N        bootstrap resamples (default 1000; 0 = no intervals)\n"
             "      --seed S             bootstrap seed (default 0)\n"
@@ -82,7 +84,7 @@ static int add_inputs(eval_input **in, int *n, const dataset *d, const char *spl
 
 int cmd_eval(int argc, char **argv) {
     enum { O_SPLIT = 256, O_VSPLIT, O_VDATA, O_VPRED, O_HEALTHY, O_HPRED, O_SLICES, O_METHOD, O_DATASET, O_LOG,
-           O_NOPANELS, O_BOOT, O_SEED, O_JSON };
+           O_NOPANELS, O_BOOT, O_SEED, O_JSON, O_LATENT };
     static const struct option opts[] = {
         {"pred", required_argument, 0, 'p'},       {"data", required_argument, 0, 'd'},
         {"modality", required_argument, 0, 'm'},   {"split", required_argument, 0, O_SPLIT},
@@ -93,11 +95,12 @@ int cmd_eval(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},        {"log", required_argument, 0, O_LOG},
         {"no-panels", no_argument, 0, O_NOPANELS}, {"bootstrap", required_argument, 0, O_BOOT},
         {"seed", required_argument, 0, O_SEED},    {"json", no_argument, 0, O_JSON},
+        {"latent", required_argument, 0, O_LATENT},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *pred = NULL, *data = NULL, *modality = "t2", *split = NULL, *val_split = NULL, *val_data = NULL;
     const char *val_pred = NULL, *healthy = NULL, *healthy_pred = NULL, *method = "Ano-swinMAE (anoswin)";
-    const char *dataset_name = NULL, *out = NULL, *log = NULL;
+    const char *dataset_name = NULL, *out = NULL, *log = NULL, *latent = NULL;
     int panels = 1, json = 0, quiet = 0;
     eval_options opt;
     eval_options_default(&opt);
@@ -136,6 +139,7 @@ int cmd_eval(int argc, char **argv) {
             opt.seed = (uint64_t)v;
             break;
         case O_JSON: json = 1; break;
+        case O_LATENT: latent = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         default: return cli_usage_error("eval", "unknown option");
@@ -195,6 +199,7 @@ int cmd_eval(int argc, char **argv) {
         if (panels)
             for (int i = 0, t = 0; i < n; i++)
                 if (in[i].role == EVAL_TEST && eval_panels_write(&in[i], &res.subjects[t++], out) != 0) goto done;
+        if (latent && report_latent_import(latent, out) != 0) goto done;
         if (report_write(&res, &meta, out) != 0) goto done;
     }
     if (json) report_print_json(stdout, &res, &meta);

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"calibrate", cmd_calibrate, "detection thresholds from healthy scans"},
     {"detect", cmd_detect, "anomaly maps and lesion masks for new scans"},
     {"eval", cmd_eval, "Dice, AUPRC and AUROC against ground truth"},
+    {"latent", cmd_latent, "the paper's latent-space analysis (Figure 3): UMAP of healthy vs lesion"},
     {"bench", cmd_bench, "measure speed and memory against the PyTorch reference"},
     {"demo", cmd_demo, "synthesise data, train, detect and evaluate end to end"},
     {"experiment", cmd_experiment, "run the paper's Table 1 / Table 2 experiments"},

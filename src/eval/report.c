@@ -514,6 +514,76 @@ static void html_loss_svg(FILE *f, const loss_log *l) {
     fputs("</svg>\n", f);
 }
 
+// ---- latent-space section (anoswin latent --out RUN/latent) --------------------------------------
+// The numbers of RUN/latent/latent.json (the paper's Figure 3 as a measurement), when that run
+// wrote one; nothing otherwise.
+typedef struct latent_numbers {
+    int healthy, lesion;
+    char projection[16];
+    double v[2][6];  // panel x (silhouette latent, 2-D, k-NN latent, 2-D, k-means ARI, accuracy)
+} latent_numbers;
+
+static int latent_numbers_read(latent_numbers *ln, const char *run_dir) {
+    char dir[4096], path[4200];
+    fs_join(dir, sizeof dir, run_dir, "latent");
+    fs_join(path, sizeof path, dir, "latent.json");
+    if (!fs_exists(path)) return -1;
+    char *text = json_read_file(path);
+    if (!text) return -1;
+    static const char *keys[6] = {"silhouette_latent", "silhouette_2d", "knn_accuracy_latent", "knn_accuracy_2d",
+                                  "kmeans_ari", "kmeans_accuracy"};
+    double h = 0, l = 0;
+    int ok = !json_top_number(text, "healthy_slices", &h) && !json_top_number(text, "lesion_slices", &l) &&
+             !json_top_string(text, "projection", ln->projection, sizeof ln->projection);
+    const char *panels = ok ? json_top_value(text, "panels") : NULL;
+    for (int p = 0; p < 2 && panels; p++) {
+        const char *pv = json_top_value(panels, p ? "masked" : "unmasked");
+        for (int k = 0; k < 6; k++)
+            if (!pv || json_top_number(pv, keys[k], &ln->v[p][k])) ln->v[p][k] = NAN;
+    }
+    free(text);
+    if (!panels) return -1;
+    for (char *c = ln->projection; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);  // umap -> UMAP
+    ln->healthy = (int)h, ln->lesion = (int)l;
+    return 0;
+}
+
+static const char *const latent_cols[6] = {"silhouette (latent)", "silhouette (2-D)", "k-NN accuracy (latent)",
+                                           "k-NN accuracy (2-D)", "2-means ARI", "2-means accuracy"};
+
+static void latent_markdown(FILE *f, const char *run_dir) {
+    latent_numbers ln;
+    if (latent_numbers_read(&ln, run_dir)) return;
+    fprintf(f, "\n## Latent space (the paper's Figure 3)\n\n%d healthy and %d lesion slices, %s of the encoder "
+            "latents (`anoswin latent`); healthy vs lesion:\n\n| panel |", ln.healthy, ln.lesion, ln.projection);
+    for (int k = 0; k < 6; k++) fprintf(f, " %s |", latent_cols[k]);
+    fputs("\n|---|---|---|---|---|---|---|\n", f);
+    for (int p = 0; p < 2; p++) {
+        char b[32];
+        fprintf(f, "| %s |", p ? "lesions masked" : "unmasked");
+        for (int k = 0; k < 6; k++) fprintf(f, " %s |", fmt_num(b, sizeof b, ln.v[p][k], "n/a"));
+        fputc('\n', f);
+    }
+    fputs("\n![latent space](latent/latent.png)\n", f);
+}
+
+static void latent_html(FILE *f, const char *run_dir) {
+    latent_numbers ln;
+    if (latent_numbers_read(&ln, run_dir)) return;
+    fprintf(f, "<h2>Latent space (the paper's Figure 3)</h2>\n<p>%d healthy and %d lesion slices, %s of the encoder "
+            "latents (<code>anoswin latent</code>); healthy vs lesion:</p>\n<table>\n<tr><th>panel</th>",
+            ln.healthy, ln.lesion, ln.projection);
+    for (int k = 0; k < 6; k++) fprintf(f, "<th>%s</th>", latent_cols[k]);
+    fputs("</tr>\n", f);
+    for (int p = 0; p < 2; p++) {
+        char b[32];
+        fprintf(f, "<tr><td>%s</td>", p ? "lesions masked" : "unmasked");
+        for (int k = 0; k < 6; k++) fprintf(f, "<td>%s</td>", fmt_num(b, sizeof b, ln.v[p][k], "n/a"));
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n<p><img src=\"latent/latent.svg\" alt=\"latent space\"></p>\n", f);
+}
+
 static void report_print_html(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>anoswin report</title>\n"
           "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
@@ -580,6 +650,8 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     }
     loss_log_free(&ll);
 
+    latent_html(f, run_dir);
+
     fputs("<h2>Subjects</h2>\n", f);
     for (int i = 0; i < res->n_subjects; i++) {
         const eval_subject *s = &res->subjects[i];
@@ -612,10 +684,10 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
 typedef void (*report_writer)(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir);
 
 static void w_md(FILE *f, const eval_result *res, const report_meta *meta, const char *run_dir) {
-    (void)run_dir;
     fprintf(f, "# anoswin evaluation: %s on %s\n\nPredictions: `%s`\n\n", meta_or(meta->method, "anoswin"),
             meta_or(meta->dataset, "?"), meta_or(meta->pred_dir, "?"));
     report_print_table(f, res, meta);
+    latent_markdown(f, run_dir);
     fputs("\n## Subjects\n\n| subject | lesion voxels | Dice (paper mask) | AUPRC | AUROC | lesions detected | false "
           "components | FP ml |\n|---|---|---|---|---|---|---|---|\n",
           f);
@@ -653,6 +725,27 @@ static int write_one(const char *run_dir, const char *name, report_writer w, con
     if (fs_file_open(&af, path) != 0) return -1;
     w(af.f, res, meta, run_dir);
     return fs_file_commit(&af);
+}
+
+int report_latent_import(const char *latent_dir, const char *run_dir) {
+    char src[4200], dst_dir[4096], dst[4200];
+    fs_join(src, sizeof src, latent_dir, "latent.json");
+    if (!fs_exists(src)) return as_fail("%s: no latent.json (anoswin latent's output)", latent_dir);
+    fs_join(dst_dir, sizeof dst_dir, run_dir, "latent");
+    if (fs_mkdirs(dst_dir)) return -1;
+    static const char *const names[3] = {"latent.json", "latent.png", "latent.svg"};
+    for (int k = 0; k < 3; k++) {
+        unsigned char *data;
+        size_t n;
+        fs_join(src, sizeof src, latent_dir, names[k]);
+        fs_join(dst, sizeof dst, dst_dir, names[k]);
+        if (!fs_exists(src)) continue;
+        if (fs_read_all(src, &data, &n)) return -1;
+        int rc = fs_write_all(dst, data, n);
+        free(data);
+        if (rc) return -1;
+    }
+    return 0;
 }
 
 int report_write(const eval_result *res, const report_meta *meta, const char *run_dir) {

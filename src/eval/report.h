@@ -23,9 +23,14 @@ void report_print_table(FILE *f, const eval_result *res, const report_meta *meta
 // Machine-readable JSON of everything (rows, thresholds, per-subject values).
 void report_print_json(FILE *f, const eval_result *res, const report_meta *meta);
 // Writes report.md, report.csv, report.json, report.html into run_dir (created if needed).
+// When run_dir/latent/latent.json exists (`anoswin latent --out RUN/latent`, or
+// report_latent_import), report.md and report.html gain a "Latent space" section.
 // The HTML shows RUN/panels/<id>_<kind>.png for the kinds that exist (see eval_panels_write).
 int report_write(const eval_result *res, const report_meta *meta, const char *run_dir);
 
+// Copies an `anoswin latent` output (latent.json, latent.png, latent.svg) from latent_dir to
+// run_dir/latent/ for that section. Error naming latent_dir when it has no latent.json.
+int report_latent_import(const char *latent_dir, const char *run_dir);
 // Per-subject pictures for the HTML report: the axial slice with the most ground truth (the
 // middle evaluated slice when there is none), as RUN/panels/<id>_{input,reconstruction,residual,
 // map,mask,gt}.png. Missing inputs (e.g. no reconstruction.nii.gz) skip their picture.

@@ -82,6 +82,11 @@ struct model_method {
     int (*stage_maps)(model *m, const float *image, float **maps, int *res, int max);
     // FLOPs per image of a forward pass (training = 0) or a training step (1).
     double (*flops_per_image)(const model *m, int training);
+    // Optional (NULL: the method has none): the encoder's latent of each image, the vector the
+    // latent analysis (src/latent/) projects: out (B, n) for images whose tokens under token_mask
+    // are hidden (evaluation mode). Returns n, the latent's length; out NULL: only n. B <=
+    // max_batch.
+    int (*latent)(model *m, float *out, const float *images, const uint8_t *token_mask, int B);
 };
 
 // The method of a tag, or NULL.

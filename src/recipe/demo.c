@@ -129,7 +129,7 @@ int demo_run(const demo_options *o) {
     if (fs_mkdirs(out)) return -1;
     char data[4200], val[4200], htest[4200], trainrun[4200], det[4200], detval[4200], dethealthy[4200], rep[4200],
         ckpt[4400], summary[4400], html[4400], logcsv[4400], calhealthy[4400], testdir[4400], valtestdir[4400],
-        heldhealthy[4400], calib[4200], train_csv[4200], calib_csv[4200];
+        heldhealthy[4400], calib[4200], train_csv[4200], calib_csv[4200], latent[4200];
     fs_join(data, sizeof data, out, "data");
     fs_join(val, sizeof val, out, "val-data");
     fs_join(htest, sizeof htest, out, "healthy-test");
@@ -138,6 +138,7 @@ int demo_run(const demo_options *o) {
     fs_join(detval, sizeof detval, out, "detect-val");
     fs_join(dethealthy, sizeof dethealthy, out, "detect-healthy");
     fs_join(rep, sizeof rep, out, "report");
+    fs_join(latent, sizeof latent, out, "latent");
     fs_join(calib, sizeof calib, out, "calibration.json");
     fs_join(train_csv, sizeof train_csv, out, "train.csv");
     fs_join(calib_csv, sizeof calib_csv, out, "calibration.csv");
@@ -160,7 +161,7 @@ int demo_run(const demo_options *o) {
 
     // Every step reuses its stamp unless --force; once one runs, the later ones run too.
     step_runner d = {.dir = out, .who = "demo", .reuse = !o->force, .chain = 1, .numbered = 1,
-                     .nsteps = user_data ? 5 : 9, .t_start = now_seconds()};
+                     .nsteps = user_data ? 6 : 10, .t_start = now_seconds()};
     if (user_data)
         fprintf(stderr,
                 "anoswin demo on %s (%s): %d healthy scans to train on, %d to calibrate on, model %s, %d epochs "
@@ -228,6 +229,18 @@ int demo_run(const demo_options *o) {
             arg_free(&a);
         }
     }
+    {  // the paper's Figure 3: latents of the held-out healthy and the test lesion slices
+        const char *outs[] = {latent, NULL};
+        arg_add(&a, "latent"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
+        arg_add(&a, "--data"), arg_add(&a, "%s", testdir), arg_add(&a, "--healthy"), arg_add(&a, "%s", heldhealthy);
+        arg_add(&a, "--modality"), arg_add(&a, "%s", modality), arg_add(&a, "--out"), arg_add(&a, "%s", latent);
+        arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
+        arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
+        arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->mask_size);
+        arg_add(&a, "--seed"), arg_add(&a, "%ld", seed), arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
+        if (demo_step(&d, "latent", &a, outs, NULL, 0, NULL)) goto done;
+        arg_free(&a);
+    }
     {  // evaluation and reports
         const char *outs[] = {rep, NULL};
         arg_add(&a, "eval"), arg_add(&a, "--pred"), arg_add(&a, "%s", det), arg_add(&a, "--data"), arg_add(&a, "%s", testdir);
@@ -238,6 +251,7 @@ int demo_run(const demo_options *o) {
         if (user_data) arg_add(&a, "--dataset"), arg_add(&a, "%s (%s)", user_data, modality);
         else arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2 (%d test subjects)", cfg->test);
         arg_add(&a, "--out"), arg_add(&a, "%s", rep), arg_add(&a, "--log"), arg_add(&a, "%s", logcsv);
+        arg_add(&a, "--latent"), arg_add(&a, "%s", latent);
         arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", seed);
         // The table goes to report/summary.txt and is printed below, also when the step is reused.
         if (demo_step(&d, "eval", &a, outs, summary, 0, NULL)) goto done;

@@ -107,6 +107,24 @@ static int stage_maps(model *m, const float *image, float **maps, int *res, int 
     return n;
 }
 
+// The bottleneck (the last encoder stage's output, before the decoder's first expansion)
+// averaged over its G/8 x G/8 tokens: one 8C vector per image.
+static int latent(model *m, float *out, const float *images, const uint8_t *token_mask, int B) {
+    swinmae *s = impl(m);
+    const swinmae_config *c = &s->cfg;
+    const int R = swinmae_stage_res(c, 3), D = swinmae_stage_dim(c, 3);
+    if (!out) return D;
+    swinmae_encode(s, images, token_mask, B);
+    const float *x = swinmae_stage_output(s, 3);
+    for (int b = 0; b < B; b++)
+        for (int d = 0; d < D; d++) {
+            double sum = 0;
+            for (int t = 0; t < R * R; t++) sum += x[((size_t)b * R * R + t) * D + d];
+            out[(size_t)b * D + d] = (float)(sum / (R * R));
+        }
+    return D;
+}
+
 static double flops_per_image(const model *m, int training) {
     return training ? swinmae_flops_train(&impl(m)->cfg) : swinmae_flops_forward(&impl(m)->cfg);
 }
@@ -126,4 +144,5 @@ const model_method model_swinmae = {
     .predict = predict,
     .stage_maps = stage_maps,
     .flops_per_image = flops_per_image,
+    .latent = latent,
 };

@@ -479,6 +479,8 @@ static void last_stage_masked(struct swinmae_plan *p, int first, int depth, int 
     free(need);
 }
 
+enum { ENCODER_ONLY = 2 };  // forward's masked_only value that stops after the encoder
+
 static float forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                      uint64_t drop_seed, int masked_only) {
     struct swinmae_plan *p = m->plan;
@@ -510,6 +512,7 @@ static float forward(swinmae *m, const float *images, const uint8_t *token_mask,
             linear_forward(mg->out, nrm, mg->red, NULL, N4, 4 * Cs, 2 * Cs);
         }
     }
+    if (masked_only == ENCODER_ONLY) return 0.0f;
     const float *x = p->stage_out[3];
     for (int e = 0; e < 3; e++) {
         mae_expand *ex = &p->expand[e];
@@ -545,6 +548,10 @@ float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask
 
 float swinmae_forward_masked(swinmae *m, const float *images, const uint8_t *token_mask, int B) {
     return forward(m, images, token_mask, B, 0, 0, 1);
+}
+
+void swinmae_encode(swinmae *m, const float *images, const uint8_t *token_mask, int B) {
+    forward(m, images, token_mask, B, 0, 0, ENCODER_ONLY);
 }
 
 // ---- backward -----------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask
 // windows those tokens depend on, and the prediction at other tokens is left undefined. On a
 // training model it is swinmae_forward without DropPath.
 float swinmae_forward_masked(swinmae *m, const float *images, const uint8_t *token_mask, int B);
+// The encoder only (eval mode): afterwards swinmae_stage_output(m, 3) holds the bottleneck
+// (B, G/8, G/8, 8C) of images under token_mask; the decoder does not run.
+void swinmae_encode(swinmae *m, const float *images, const uint8_t *token_mask, int B);
 void swinmae_zero_grad(swinmae *m);
 // After a forward on a training model: grads += d loss / d params.
 void swinmae_backward(swinmae *m);

@@ -129,6 +129,30 @@ static float reconstruct(model *m, float *out, const float *images, const uint8_
     return predict(m, out, images, token_mask, B);
 }
 
+// mu of the evaluation forward (z = mu there). The VAE reads no mask, so a hidden token is its
+// pixels set to 0: the latent analysis' masked panel then shows the VAE the slice without its
+// lesion, the closest a mask-free method comes to the MAE's hidden tokens.
+static int latent(model *m, float *out, const float *images, const uint8_t *token_mask, int B) {
+    vae_impl *s = impl(m);
+    const vae_config *c = &s->v.cfg;
+    if (!out) return c->z_dim;
+    const int S = c->img_size, P = c->patch_size, G = S / P, C = c->in_chans;
+    const size_t img = (size_t)C * S * S;
+    float *x = as_malloc(sizeof(float) * img * (size_t)B);
+    memcpy(x, images, sizeof(float) * img * (size_t)B);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < G * G; t++) {
+            if (!token_mask[(size_t)b * G * G + t]) continue;
+            for (int ch = 0; ch < C; ch++)
+                for (int y = (t / G) * P; y < (t / G + 1) * P; y++)
+                    memset(x + (size_t)b * img + ((size_t)ch * S + y) * S + (t % G) * P, 0, sizeof(float) * (size_t)P);
+        }
+    vae_forward(&s->v, x, NULL, NULL, B, 0);
+    memcpy(out, s->v.mu, sizeof(float) * (size_t)B * c->z_dim);
+    free(x);
+    return c->z_dim;
+}
+
 static double flops_per_image(const model *m, int training) {
     // 2 FLOPs per multiply-add of every convolution and dense layer; a training step is about 3x.
     const vae_config *c = &impl(m)->v.cfg;
@@ -167,4 +191,5 @@ const model_method model_vae = {
     .predict = predict,
     .stage_maps = NULL,
     .flops_per_image = flops_per_image,
+    .latent = latent,
 };
