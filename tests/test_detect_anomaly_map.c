@@ -241,8 +241,55 @@ static void test_map_fake_model(void) {
           "brain in the bottom-left quadrant: one window there (%d)", n);
 }
 
+// A whole-image method (model.h whole_image): one forward per slice with nothing hidden, and the
+// map is its residual at every pixel, scaled as one window.
+static int mean_model(void *ctx, float *recon, const float *images, const uint8_t *tm, int B) {
+    fake *f = ctx;
+    int hw = f->H * f->W, L = (f->H / f->P) * (f->W / f->P);
+    f->calls++, f->total += B;
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < L; t++) f->max_b += tm[b * L + t];  // counts hidden tokens: must stay 0
+        for (int c = 0; c < 3; c++)
+            for (int i = 0; i < hw; i++) recon[(b * 3 + c) * hw + i] = 0.25f + 0.5f * images[(b * 3 + c) * hw + i];
+    }
+    return 0;
+}
+
+static void test_map_whole_image(void) {
+    enum { H = 16, W = 16 };
+    float img[H * W], map[H * W], expect[H * W];
+    rng r;
+    rng_seed(&r, 9);
+    for (int i = 0; i < H * W; i++) img[i] = (float)rng_uniform(&r);
+    uint8_t brain[H * W] = {0};
+    for (int y = 4; y < 12; y++)
+        for (int x = 2; x < 14; x++) brain[x + W * y] = 1;
+    amap_params p;
+    amap_defaults(&p);
+    p.window = 8, p.stride = 4, p.whole_image = 1, p.window_norm = 0, p.slice_norm = 0;
+    fake f = {.H = H, .W = W, .P = 4};
+    int n = amap_slice(map, img, brain, H, W, 3, &p, mean_model, &f);
+    for (int i = 0; i < H * W; i++) expect[i] = fabsf(img[i] - (0.25f + 0.5f * img[i]));
+    CHECK(n == 1 && f.calls == 1 && f.total == 1, "whole image: 1 window, 1 forward of 1 image (%d, %d, %d)", n,
+          f.calls, f.total);
+    CHECK(f.max_b == 0, "whole image: no token hidden (%d hidden)", f.max_b);
+    tu_allclose("whole image: the raw residual at every pixel, in and outside the brain", map, expect, H * W, 1e-6,
+                1e-6);
+    p.window_norm = 1, p.slice_norm = 1;
+    amap_slice(map, img, brain, H, W, 3, &p, mean_model, &f);
+    float lo = 1e9f, hi = -1e9f;
+    for (int i = 0; i < H * W; i++) lo = fminf(lo, expect[i]), hi = fmaxf(hi, expect[i]);
+    for (int i = 0; i < H * W; i++) expect[i] = (expect[i] - lo) / (hi - lo);
+    tu_allclose("whole image, the paper's scaling: one window over the slice, min-max", map, expect, H * W, 1e-6, 1e-5);
+    uint8_t none[H * W] = {0};
+    f.calls = 0;
+    CHECK(amap_slice(map, img, none, H, W, 3, &p, mean_model, &f) == 0 && f.calls == 0,
+          "whole image, no brain: no forward, 0 windows");
+}
+
 int main(void) {
     test_geometry();
     test_map_fake_model();
+    test_map_whole_image();
     return tu_finish();
 }

@@ -56,4 +56,7 @@ for f in anomaly_map.nii.gz reconstruction.nii.gz mask.nii.gz summary.json; do
     check "detect wrote $f" '[ -s "$W/det/test_000_t2/$f" ]'
 done
 check "the summary names the f-AnoGAN config" 'grep -q "\"gp_lambda\"" "$W/det/test_000_t2/summary.json"'
+# a whole-image method (ignores masks): one forward per slice, not one per window
+check "one window per slice (whole-image method)" \
+    '[ "$(grep -o "\"windows\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" = "$(grep -o "\"slices\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" ]'
 finish

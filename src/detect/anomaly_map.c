@@ -80,19 +80,24 @@ int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W,
     int n = amap_windows(NULL, 0, brain, H, W, p);
     if (n <= 0) return n;
     if (p->max_batch < 1) return as_fail("anomaly map: batch %d < 1", p->max_batch);
+    if (p->whole_image) n = 1;
     amap_window *win = as_malloc(sizeof(amap_window) * (size_t)n);
-    amap_windows(win, n, brain, H, W, p);
+    if (p->whole_image) win[0] = (amap_window){0, 0, W, H};
+    else amap_windows(win, n, brain, H, W, p);
     int P = p->patch, L = (H / P) * (W / P), B = p->max_batch < n ? p->max_batch : n;
     float *images = as_malloc(sizeof(float) * (size_t)B * C * hw), *recon = as_malloc(sizeof(float) * (size_t)B * C * hw);
     uint8_t *tm = as_malloc((size_t)B * L);
-    float *resid = as_malloc(sizeof(float) * (size_t)p->window * p->window);
+    float *resid = as_malloc(sizeof(float) * (p->whole_image ? hw : (size_t)p->window * p->window));
     uint16_t *covered = as_calloc(hw, sizeof(uint16_t));
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) memcpy(images + ((size_t)b * C + c) * hw, img, sizeof(float) * hw);
     int rc = n;
     for (int first = 0; first < n; first += B) {
         int nb = n - first < B ? n - first : B;
-        for (int b = 0; b < nb; b++) amap_token_mask(tm + (size_t)b * L, &win[first + b], H, W, P);
+        for (int b = 0; b < nb; b++) {
+            if (p->whole_image) memset(tm + (size_t)b * L, 0, (size_t)L);
+            else amap_token_mask(tm + (size_t)b * L, &win[first + b], H, W, P);
+        }
         if (model(ctx, recon, images, tm, nb)) {
             rc = -1;
             break;

@@ -35,6 +35,8 @@ typedef struct amap_params {
     int stride;             // grid step in px, a multiple of patch up to window (0 = window: the
                             // paper's non-overlapping grid); overlapping windows are averaged
     int window_norm;        // 1 (default, the paper): per-window min-max scaling; 0: raw residual
+    int whole_image;        // 1: the model ignores masks (model.h whole_image): one forward of the
+                            // unmasked slice, scored as one window covering the image
     int slice_norm;         // 1 (default, the paper): slice map divided by its maximum; 0: kept in
                             // residual units, so that a threshold calibrated on healthy scans means
                             // the same in every slice and subject (a lesion-free slice keeps a low map)
@@ -59,7 +61,7 @@ void amap_token_mask(uint8_t *token_mask, const amap_window *win, int H, int W, 
 // 1 = masked; eval mode. Returns 0 or -1 (as_fail).
 typedef int (*amap_model_fn)(void *ctx, float *recon, const float *images, const uint8_t *token_mask, int B);
 
-// map (H, W) of slice img (H, W) in [0,1] (repeated to C channels for the model); brain (H, W)
+// map (H, W) of slice img (H, W) in [0,1]; with whole_image one window, the whole slice, unmasked (repeated to C channels for the model); brain (H, W)
 // or NULL. Returns the number of windows scored, or -1 on error.
 int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W, int C, const amap_params *p,
                amap_model_fn model, void *ctx);

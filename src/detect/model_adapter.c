@@ -13,13 +13,14 @@ int amap_model_run(void *vctx, float *recon, const float *images, const uint8_t 
         const float *in = images + (size_t)first * img_floats;
         const uint8_t *tm = token_mask + (size_t)first * L;
         float *out = recon + (size_t)first * img_floats;
-        // The map and the composite read the prediction at the masked tokens only.
+        // The map and the composite read the prediction at the masked tokens only (everywhere for
+        // a whole-image method).
         m->method->reconstruct(m, out, in, tm, nb);
         ctx->forwards += nb;
         if (!ctx->composite) continue;
         for (int b = 0; b < nb; b++)
             for (int t = 0; t < L; t++) {
-                if (!tm[(size_t)b * L + t]) continue;
+                if (!tm[(size_t)b * L + t] && !m->method->whole_image) continue;
                 int y0 = (t / G) * P, x0 = (t % G) * P;
                 for (int y = y0; y < y0 + P; y++)
                     for (int x = x0; x < x0 + P; x++) {
@@ -35,6 +36,7 @@ int amap_model_run(void *vctx, float *recon, const float *images, const uint8_t 
 void amap_params_for_model(amap_params *p, const model *m) {
     p->patch = m->patch_size;
     p->max_batch = m->max_batch;
+    p->whole_image = m->method->whole_image;
 }
 
 int amap_check_model(const model *m, int size, int window, const char *what) {

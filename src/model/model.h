@@ -37,6 +37,9 @@ typedef struct model {
 struct model_method {
     const char *name;   // the type tag ("swinmae")
     const char *title;  // for people ("Swin MAE")
+    // 1: the method reconstructs the whole image and ignores token masks (VAE, f-AnoGAN), so
+    // detection runs it once per slice and scores its residual, instead of once per window.
+    int whole_image;
     // The config JSON of `text` (the method's JSON, or a "key=value,..." override list; NULL: no
     // overrides) applied on top of `base` (a config JSON; NULL: the defaults), validated, and its
     // shape (may be NULL). Errors name `what`.

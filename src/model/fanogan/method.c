@@ -300,5 +300,6 @@ const model_method model_fanogan = {
     .reconstruct = reconstruct,
     .predict = predict,
     .stage_maps = NULL,
+    .whole_image = 1,
     .flops_per_image = flops_per_image,
 };

@@ -190,6 +190,7 @@ const model_method model_vae = {
     .reconstruct = reconstruct,
     .predict = predict,
     .stage_maps = NULL,
+    .whole_image = 1,
     .flops_per_image = flops_per_image,
     .latent = latent,
 };
