@@ -17,6 +17,7 @@
 #include "detect/calibrate.h"
 #include "detect/normative.h"
 #include "helpers/testutil.h"
+#include "nn/nn.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/rng.h"
@@ -106,8 +107,12 @@ static void sample(calibration *c) {
     snprintf(c->checkpoint, sizeof c->checkpoint, "runs/a \"quoted\" dir\\b/best.safetensors");
     c->weights_hash = 0xfedcba9876543210ull;
     c->scans = 17, c->voxels = 5000000123ll;
+    c->precision = NN_BF16;
     for (int l = 0; l < CALIB_LEVELS; l++) c->threshold[l] = 0.9 / (1 + l) + 1e-7 * l;
 }
+
+static char *slurp(const char *p);
+static void spit(const char *p, const char *s);
 
 static void test_round_trip(void) {
     calibration a, b;
@@ -119,7 +124,7 @@ static void test_round_trip(void) {
                b.window_norm == a.window_norm && b.slice_norm == a.slice_norm &&
                b.restrict_to_brain == a.restrict_to_brain && b.norm == a.norm && b.z_first == a.z_first &&
                b.z_last == a.z_last && !strcmp(b.checkpoint, a.checkpoint) && b.weights_hash == a.weights_hash &&
-               b.scans == a.scans && b.voxels == a.voxels;
+               b.scans == a.scans && b.voxels == a.voxels && b.precision == NN_BF16;
     CHECK(same, "round trip: settings, checkpoint '%s', hash %016llx, scans, voxels %lld", b.checkpoint,
           (unsigned long long)b.weights_hash, (long long)b.voxels);
     double worst = 0;
@@ -131,6 +136,26 @@ static void test_round_trip(void) {
     CHECK(calibration_read(&b, p) == 0 && b.positive_residual == 0 && b.window_norm == 1 && b.slice_norm == 1 &&
               b.restrict_to_brain == 0 && b.norm == SLICE_NORM_MINMAX,
           "round trip of the other settings");
+    // written before bf16 existed: no "precision" key, read as fp32; a bad value refused
+    char *text = slurp(p), *at = text ? strstr(text, "  \"precision\": \"bf16\",\n") : NULL;
+    CHECK(at != NULL, "\"precision\": \"bf16\" written");
+    if (at) {
+        memmove(at, at + strlen("  \"precision\": \"bf16\",\n"), strlen(at + strlen("  \"precision\": \"bf16\",\n")) + 1);
+        spit(p, text);
+        CHECK(calibration_read(&b, p) == 0 && b.precision == NN_FP32, "no precision key: fp32 (%s)", as_error());
+    }
+    free(text);
+    text = slurp(p);
+    char *brace = text ? strchr(text, '{') : NULL;
+    if (brace) {
+        char *bad = malloc(strlen(text) + 64);
+        sprintf(bad, "{\n  \"precision\": \"fp8\",%s", brace + 1);
+        spit(p, bad);
+        CHECK(calibration_read(&b, p) == -1 && strstr(as_error(), "precision") && strstr(as_error(), p),
+              "precision fp8 refused naming the file: %s", as_error());
+        free(bad);
+    }
+    free(text);
 }
 
 static char *slurp(const char *p) {
@@ -252,6 +277,11 @@ static void test_check(void) {
     s2 = so;
     s2.z_first = so.z_first + 3;
     CHECK(calibration_check(&c, "cal.json", &ap, &s2, 42) == 0, "another slice range is allowed (informative)");
+    CHECK(c.precision == nn_precision(), "the process's GEMM precision recorded (%d)", c.precision);
+    c.precision = c.precision == NN_FP32 ? NN_BF16 : NN_FP32;
+    CHECK(calibration_check(&c, "my/cal.json", &ap, &so, 42) == -1 && strstr(as_error(), "my/cal.json") &&
+              strstr(as_error(), "precision"),
+          "a calibration made in the other precision refused: %s", as_error());
     float w[4] = {1, 2, 3, 4}, w2[4] = {1, 2, 3, 4.0000005f};
     CHECK(calib_hash_floats(w, 4) != calib_hash_floats(w2, 4) && calib_hash_floats(w, 4) == calib_hash_floats(w, 4),
           "the weights hash sees a one-ulp change");

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detect/normative.h"
+#include "nn/nn.h"  // nn_precision: bf16 maps differ from fp32 ones by more than a threshold's margin
 #include "util/error.h"
 #include "util/fs.h"
-#include "detect/normative.h"
 #include "util/json.h"
 
 const double calib_fpr_levels[CALIB_LEVELS] = {1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3,
@@ -26,6 +27,7 @@ void calibration_set_map(calibration *c, const amap_params *a, const slice_optio
     c->positive_residual = a->positive_residual, c->window_norm = a->window_norm, c->slice_norm = a->slice_norm;
     c->restrict_to_brain = a->restrict_to_brain, c->norm = s->norm;
     c->z_first = s->z_first, c->z_last = s->z_last;
+    c->precision = nn_precision();
 }
 
 static int cmp_float(const void *a, const void *b) {
@@ -103,6 +105,7 @@ int calibration_write(const calibration *c, const char *path) {
             c->window, c->stride, c->positive_residual ? "positive" : "abs", c->window_norm ? "minmax" : "none");
     fprintf(f, "  \"slice_norm\": \"%s\",\n  \"brain_only\": %s,\n  \"norm\": \"%s\",\n",
             c->slice_norm ? "max" : "none", c->restrict_to_brain ? "true" : "false", norm_name(c->norm));
+    fprintf(f, "  \"precision\": \"%s\",\n", nn_precision_name(c->precision));
     fprintf(f, "  \"slice_range\": [%d, %d],\n  \"scans\": %d,\n  \"voxels\": %lld,\n", c->z_first, c->z_last,
             c->scans, (long long)c->voxels);
     if (c->norm_mean) {
@@ -175,6 +178,13 @@ int calibration_read(calibration *c, const char *path) {
         goto done;
     }
     c->restrict_to_brain = bo[0] == 't';
+    char prec[16];
+    c->precision = NN_FP32;  // files written before bf16 existed
+    if (json_top_value(text, "precision") &&
+        (json_top_string(text, "precision", prec, sizeof prec) || nn_precision_parse(prec, &c->precision))) {
+        as_fail("%s: calibration key \"precision\" is not fp32|bf16", path);
+        goto done;
+    }
     if (json_top_numbers(text, "slice_range", range, 3) != 2 || json_top_number(text, "voxels", &voxels) ||
         json_top_string(text, "checkpoint", c->checkpoint, sizeof c->checkpoint) ||
         json_top_string(text, "weights_fnv1a", hash, sizeof hash)) {
@@ -300,6 +310,7 @@ int calibration_check(const calibration *c, const char *path, const amap_params 
                        : want.slice_norm != c->slice_norm             ? "slice norm"
                        : want.restrict_to_brain != c->restrict_to_brain ? "brain-only"
                        : want.norm != c->norm                         ? "intensity norm"
+                       : want.precision != c->precision               ? "precision (--precision fp32|bf16)"
                                                                       : NULL;
     if (what) return as_fail("%s: calibrated with another %s than this detection's; calibrate again", path, what);
     if (weights_hash != c->weights_hash)

@@ -25,6 +25,7 @@ extern const double calib_fpr_levels[CALIB_LEVELS];
 typedef struct calibration {
     // map settings the thresholds belong to
     int window, stride, positive_residual, window_norm, slice_norm, restrict_to_brain, norm;
+    int precision;        // NN_FP32 / NN_BF16 (nn.h): the GEMMs' precision the maps were made in
     int z_first, z_last;  // slice range of the healthy scans (informative)
     char checkpoint[1024];
     uint64_t weights_hash;
@@ -43,7 +44,7 @@ typedef struct calibration {
 // FNV-1a over the bytes of n floats (the model's weights).
 uint64_t calib_hash_floats(const float *x, size_t n);
 
-// Records the map settings of a and s into c.
+// Records the map settings of a and s (and the process's GEMM precision) into c.
 void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s);
 // Ascending sort, and numpy.quantile(v, q) (linear) of n sorted values.
 void calib_sort(float *v, size_t n);
