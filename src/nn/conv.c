@@ -74,7 +74,14 @@ static void col2im_batch(float *img, const float *cols, size_t ld, int B, int C,
                         float *d = dst + (size_t)h * W;
                         const float *s = src + (size_t)oh * OW;
                         const int w0 = kw - pad;
-                        for (int ow = lo; ow < hi; ow++) d[ow * stride + w0] += s[ow];
+                        if (stride == 1) {  // contiguous: a plain vector add
+                            float *dd = d + lo + w0;
+                            const float *ss = s + lo;
+#pragma omp simd
+                            for (int i = 0; i < hi - lo; i++) dd[i] += ss[i];
+                        } else {
+                            for (int ow = lo; ow < hi; ow++) d[ow * stride + w0] += s[ow];
+                        }
                     }
                 }
         }
