@@ -170,7 +170,8 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
                     int IC, int H, int W, int OC, int k, int stride, int pad) {
     const int OH = conv_out_size(H, k, stride, pad), OW = conv_out_size(W, k, stride, pad), K = IC * k * k;
     const size_t P = (size_t)OH * OW;
-    const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW)), pointwise = k == 1 && stride == 1 && pad == 0;
+    const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW));
+    const int pointwise = k == 1 && stride == 1 && pad == 0;
     for (int b0 = 0; b0 < B; b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t N = (size_t)n * P;
@@ -193,7 +194,8 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, 
                      const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad) {
     const int OH = conv_out_size(H, k, stride, pad), OW = conv_out_size(W, k, stride, pad), K = IC * k * k;
     const size_t P = (size_t)OH * OW;
-    const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW)), pointwise = k == 1 && stride == 1 && pad == 0;
+    const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW));
+    const int pointwise = k == 1 && stride == 1 && pad == 0;
     for (int b0 = 0; b0 < B && (dinp || dweight); b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t N = (size_t)n * P;
