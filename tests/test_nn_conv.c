@@ -48,7 +48,7 @@ static void test_conv(const char *tag, int B, int IC, int H, int W, int OC, int 
     const size_t nx = (size_t)B * IC * H * W, nw = (size_t)OC * IC * k * k, ny = (size_t)B * OC * OH * OW;
     float *x = rd(tag, "x", nx), *w = rd(tag, "w", nw), *g = rd(tag, "g", ny), *b = bias ? rd(tag, "b", OC) : NULL;
     float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = bias ? zeros(OC) : NULL;
-    float *cols = zeros(conv2d_scratch_floats(IC, k, OH, OW));
+    float *cols = zeros(conv2d_scratch_floats(B, IC, OC, k, OH, OW));
     conv2d_forward(y, cols, x, w, b, B, IC, H, W, OC, k, s, p);
     conv2d_backward(dx, dw, db, cols, g, x, w, B, IC, H, W, OC, k, s, p);
     cmp(tag, "y", y, rd(tag, "y", ny), ny, 1e-5);
@@ -67,7 +67,7 @@ static void test_convt(const char *tag, int B, int IC, int H, int W, int OC, int
     const size_t nx = (size_t)B * IC * H * W, nw = (size_t)IC * OC * k * k, ny = (size_t)B * OC * OH * OW;
     float *x = rd(tag, "x", nx), *w = rd(tag, "w", nw), *g = rd(tag, "g", ny), *b = bias ? rd(tag, "b", OC) : NULL;
     float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = bias ? zeros(OC) : NULL;
-    float *cols = zeros(conv_transpose2d_scratch_floats(OC, k, H, W));
+    float *cols = zeros(conv_transpose2d_scratch_floats(B, IC, OC, k, H, W));
     conv_transpose2d_forward(y, cols, x, w, b, B, IC, H, W, OC, k, s, p, op);
     conv_transpose2d_backward(dx, dw, db, cols, g, x, w, B, IC, H, W, OC, k, s, p, op);
     cmp(tag, "y", y, rd(tag, "y", ny), ny, 1e-5);
@@ -168,6 +168,49 @@ static void test_kl(void) {
     cmp("kl", "dlog_sigma", dls, rd("kl", "dls", n), n, 1e-5);
 }
 
+static float *noise(size_t n, unsigned *state) {
+    float *x = zeros(n);
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 1664525u + 1013904223u;
+        x[i] = (float)(*state >> 8) / (float)(1u << 24) - 0.5f;
+    }
+    return x;
+}
+
+// The layers multiply a few images at a time (about 2048 columns a product, src/nn/conv.c): a batch
+// of three 32x32 images runs as a chunk of two and a chunk of one, and must match the images one
+// by one (single-image products, no channel-major copies).
+static void test_chunks(int transposed) {
+    const int B = 3, IC = 2, H = 32, W = 32, OC = 3, k = 3, s = transposed ? 2 : 1, p = 1, op = transposed;
+    const int OH = transposed ? convt_out_size(H, k, s, p, op) : conv_out_size(H, k, s, p);
+    const int OW = transposed ? convt_out_size(W, k, s, p, op) : conv_out_size(W, k, s, p);
+    const size_t nx = (size_t)IC * H * W, ny = (size_t)OC * OH * OW, nw = (size_t)IC * OC * k * k;
+    unsigned st = 12345u + (unsigned)transposed;
+    float *x = noise(B * nx, &st), *g = noise(B * ny, &st), *w = noise(nw, &st), *b = noise(OC, &st);
+    float *y = zeros(B * ny), *dx = zeros(B * nx), *dw = zeros(nw), *db = zeros(OC);
+    float *y1 = zeros(B * ny), *dx1 = zeros(B * nx), *dw1 = zeros(nw), *db1 = zeros(OC);
+    const size_t sc = transposed ? conv_transpose2d_scratch_floats(B, IC, OC, k, H, W)
+                                 : conv2d_scratch_floats(B, IC, OC, k, OH, OW);
+    float *cols = zeros(sc);
+    for (int i = -1; i < B; i++) {  // i = -1: the whole batch; then image i alone
+        const int n = i < 0 ? B : 1, o = i < 0 ? 0 : i;
+        float *yy = (i < 0 ? y : y1) + o * ny, *dd = (i < 0 ? dx : dx1) + o * nx;
+        float *ww = i < 0 ? dw : dw1, *bb = i < 0 ? db : db1;
+        if (transposed) {
+            conv_transpose2d_forward(yy, cols, x + o * nx, w, b, n, IC, H, W, OC, k, s, p, op);
+            conv_transpose2d_backward(dd, ww, bb, cols, g + o * ny, x + o * nx, w, n, IC, H, W, OC, k, s, p, op);
+        } else {
+            conv2d_forward(yy, cols, x + o * nx, w, b, n, IC, H, W, OC, k, s, p);
+            conv2d_backward(dd, ww, bb, cols, g + o * ny, x + o * nx, w, n, IC, H, W, OC, k, s, p);
+        }
+    }
+    const char *tag = transposed ? "convt_chunks" : "conv_chunks";
+    cmp(tag, "y", y, y1, B * ny, 1e-5);
+    cmp(tag, "dx", dx, dx1, B * nx, 1e-5);
+    cmp(tag, "dw", dw, dw1, nw, 1e-4);
+    cmp(tag, "db", db, db1, OC, 1e-4);
+}
+
 int main(void) {
     dir = tu_scratch_dir("test_nn_conv");
     tu_run_python("tools/nn_conv_ref.py", dir);
@@ -179,6 +222,8 @@ int main(void) {
     test_convt("convt_dcgan", 2, 3, 6, 4, 5, 4, 2, 1, 0, 1);
     test_convt("convt_start", 2, 6, 1, 1, 4, 4, 1, 0, 0, 0);
     test_convt("convt_odd", 1, 2, 5, 3, 3, 3, 2, 1, 0, 1);
+    test_chunks(0);
+    test_chunks(1);
     test_bn("bn_train", 3, 5, 7, 5, 1);
     test_bn("bn_eval", 2, 4, 3, 5, 0);
     test_pointwise();

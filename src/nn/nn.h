@@ -183,9 +183,10 @@ static inline int convt_out_size(int n, int k, int stride, int pad, int out_pad)
 void conv_im2col(float *cols, const float *img, int C, int H, int W, int k, int stride, int pad, int OH, int OW);
 // The adjoint: img (C, H, W) += the columns scattered back (overlapping windows add).
 void conv_col2im(float *img, const float *cols, int C, int H, int W, int k, int stride, int pad, int OH, int OW);
-// Floats of scratch the conv2d / conv_transpose2d calls below need (one image's columns).
-size_t conv2d_scratch_floats(int IC, int k, int OH, int OW);
-size_t conv_transpose2d_scratch_floats(int OC, int k, int H, int W);
+// Floats of scratch the conv2d / conv_transpose2d calls below need for batches of up to B images
+// (the columns and the channel-major output of a chunk of them).
+size_t conv2d_scratch_floats(int B, int IC, int OC, int k, int OH, int OW);
+size_t conv_transpose2d_scratch_floats(int B, int IC, int OC, int k, int H, int W);
 
 // out (B, OC, OH, OW) = Conv2d(inp (B, IC, H, W)), weight (OC, IC, k, k), bias (OC) or NULL;
 // OH, OW from conv_out_size. cols: conv2d_scratch_floats.

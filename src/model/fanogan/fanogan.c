@@ -105,12 +105,15 @@ static void layout_down(fanogan *f, fg_down *d, carve *a, int tangent) {
     const size_t B = (size_t)f->max_batch;
     const int n = f->n, img = c->img_size;
     const size_t stat = B > (size_t)fanogan_ch(c, n) ? B : (size_t)fanogan_ch(c, n);  // LN: B, BN: C
-    cols_need(a, conv2d_scratch_floats(c->in_chans, 3, img, img));
+    cols_need(a, conv2d_scratch_floats((int)B, c->in_chans, fanogan_ch(c, 0), 3, img, img));
     d->a[0] = act(a, B * fanogan_ch(c, 0) * img * img);
     if (tangent) d->at[0] = act(a, B * fanogan_ch(c, 0) * img * img);
     for (int i = 0; i < n; i++) {
         const size_t ci = (size_t)fanogan_ch(c, i), co = (size_t)fanogan_ch(c, i + 1), S = (size_t)img >> i;
-        cols_need(a, conv2d_scratch_floats((int)ci, 3, (int)S, (int)S));
+        // conv1 (ci -> ci) and conv2 (ci -> co) at S; the 1x1 shortcut at S/2 needs less.
+        cols_need(a, conv2d_scratch_floats((int)B, (int)ci, (int)ci, 3, (int)S, (int)S));
+        cols_need(a, conv2d_scratch_floats((int)B, (int)ci, (int)co, 3, (int)S, (int)S));
+        cols_need(a, conv2d_scratch_floats((int)B, (int)ci, (int)co, 1, (int)S / 2, (int)S / 2));
         float **bufs[6] = {&d->h1[i], &d->c1[i], &d->h2[i], &d->c2[i], &d->pa[i], &d->a[i + 1]};
         float **tbufs[6] = {&d->ht1[i], &d->ct1[i], &d->ht2[i], &d->ct2[i], &d->pat[i], &d->at[i + 1]};
         const size_t sz[6] = {B * ci * S * S, B * ci * S * S, B * ci * S * S, B * co * S * S, B * ci * S * S / 4,
@@ -135,8 +138,9 @@ static void layout(fanogan *f, carve *a, int training) {
     g->a[0] = act(a, B * fanogan_feat(c));
     for (int j = 0; j < n; j++) {
         const size_t ci = (size_t)fanogan_ch(c, n - j), co = (size_t)fanogan_ch(c, n - j - 1), s = (size_t)4 << j;
-        cols_need(a, conv2d_scratch_floats((int)ci, 3, (int)(2 * s), (int)(2 * s)));
-        cols_need(a, conv2d_scratch_floats((int)co, 3, (int)(2 * s), (int)(2 * s)));
+        cols_need(a, conv2d_scratch_floats((int)B, (int)ci, (int)co, 3, (int)(2 * s), (int)(2 * s)));
+        cols_need(a, conv2d_scratch_floats((int)B, (int)co, (int)co, 3, (int)(2 * s), (int)(2 * s)));
+        cols_need(a, conv2d_scratch_floats((int)B, (int)ci, (int)co, 1, (int)s, (int)s));
         g->h1[j] = act(a, B * ci * s * s);
         g->u1[j] = act(a, B * ci * 4 * s * s);
         g->c1[j] = act(a, B * co * 4 * s * s);
@@ -148,7 +152,7 @@ static void layout(fanogan *f, carve *a, int training) {
         g->r2[j] = take(a, co);
     }
     const size_t ch0 = (size_t)fanogan_ch(c, 0);
-    cols_need(a, conv2d_scratch_floats((int)ch0, 3, (int)img, (int)img));
+    cols_need(a, conv2d_scratch_floats((int)B, (int)ch0, c->in_chans, 3, (int)img, (int)img));
     g->mb = take(a, ch0);
     g->rb = take(a, ch0);
     g->hb = act(a, B * ch0 * img * img);

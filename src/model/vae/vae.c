@@ -65,7 +65,7 @@ static void layout(vae *v, carve *a, int training) {
     int side = c->img_size, in = c->in_chans;
     for (int i = 0; i < n; i++) {
         const int ch = vae_enc_ch(c, i), s2 = side / 2;
-        const size_t sz = B * ch * s2 * s2, cc = conv2d_scratch_floats(in, c->kernel, s2, s2);
+        const size_t sz = B * ch * s2 * s2, cc = conv2d_scratch_floats((int)B, in, ch, c->kernel, s2, s2);
         cols = cc > cols ? cc : cols;
         v->enc_pre[i] = take(a, sz);
         v->enc_act[i] = take(a, sz);
@@ -78,9 +78,11 @@ static void layout(vae *v, carve *a, int training) {
         side = s2;
         in = ch;
     }
-    const size_t rr = (size_t)c->res * c->res;
-    // 1x1 convolutions need C*res^2 columns; the decoder's transposed ones OC*k*k*H*W.
-    if ((size_t)C * rr > cols) cols = (size_t)C * rr;
+    const size_t rr = (size_t)c->res * c->res, C8 = (size_t)vae_bottleneck_ch(c);
+    const size_t c1 = conv2d_scratch_floats((int)B, C, (int)C8, 1, c->res, c->res);
+    const size_t c2 = conv2d_scratch_floats((int)B, (int)C8, C, 1, c->res, c->res);
+    cols = c1 > cols ? c1 : cols;
+    cols = c2 > cols ? c2 : cols;
     v->h = take(a, B * F);
     v->mu_pre = take(a, B * Z);
     v->ls_pre = take(a, B * Z);
@@ -106,9 +108,10 @@ static void layout(vae *v, carve *a, int training) {
         v->d_dec_in = take(a, B * C * rr);
     }
     side = c->res;
+    in = C;
     for (int j = 0; j < n; j++) {
         const int ch = vae_dec_ch(c, j), s2 = side * 2;
-        const size_t sz = B * ch * s2 * s2, cc = conv_transpose2d_scratch_floats(ch, c->kernel, side, side);
+        const size_t sz = B * ch * s2 * s2, cc = conv_transpose2d_scratch_floats((int)B, in, ch, c->kernel, side, side);
         cols = cc > cols ? cc : cols;
         v->dec_pre[j] = take(a, sz);
         v->dec_act[j] = take(a, sz);
@@ -119,10 +122,11 @@ static void layout(vae *v, carve *a, int training) {
             v->d_dec_act[j] = take(a, sz);
         }
         side = s2;
+        in = ch;
     }
     const size_t img = (size_t)c->in_chans * c->img_size * c->img_size;
-    if ((size_t)vae_dec_ch(c, n - 1) * c->img_size * c->img_size > cols)
-        cols = (size_t)vae_dec_ch(c, n - 1) * c->img_size * c->img_size;
+    const size_t cf = conv2d_scratch_floats((int)B, in, c->in_chans, 1, c->img_size, c->img_size);
+    cols = cf > cols ? cf : cols;
     v->out = take(a, B * img);
     if (training) v->d_out = take(a, B * img);
     v->cols = take(a, cols);
