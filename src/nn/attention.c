@@ -102,6 +102,28 @@ static void attn_probs(float *S, const float *q, const float *kT, const float *b
 #define FA_HD 32
 
 // Scores of query row qi (scaled) against kT (FA_HD, FA_TP), plus bias/mask, softmax in place.
+// s (FA_TP) holds the scores of row i; adds bias and mask, softmax in place, zeros past T.
+static inline void fa_softmax_row(float *restrict s, const float *restrict br, const int *reg, int i, int T) {
+    if (reg) {
+        int ri = reg[i];
+        for (int j = 0; j < T; j++) s[j] += br[j] + (reg[j] != ri ? -100.0f : 0.0f);
+    } else {
+        for (int j = 0; j < T; j++) s[j] += br[j];
+    }
+    float mx = s[0];
+    for (int j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < T; j++) {
+        float e = exp_neg(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < T; j++) s[j] *= inv;
+    for (int j = T; j < FA_TP; j++) s[j] = 0.0f;
+}
+
 static inline void fa_prob_row(float *restrict s, const float *restrict qi, const float *restrict kT,
                                const float *restrict br, const int *reg, int i, int T) {
     float acc[FA_TP];
@@ -111,24 +133,8 @@ static inline void fa_prob_row(float *restrict s, const float *restrict qi, cons
         const float *kr = kT + d * FA_TP;
         for (int j = 0; j < FA_TP; j++) acc[j] += qd * kr[j];
     }
-    if (reg) {
-        int ri = reg[i];
-        for (int j = 0; j < T; j++) acc[j] += br[j] + (reg[j] != ri ? -100.0f : 0.0f);
-    } else {
-        for (int j = 0; j < T; j++) acc[j] += br[j];
-    }
-    float mx = acc[0];
-    for (int j = 1; j < T; j++) mx = acc[j] > mx ? acc[j] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < T; j++) {
-        float e = exp_neg(acc[j] - mx);
-        acc[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < T; j++) s[j] = acc[j] * inv;
-    for (int j = T; j < FA_TP; j++) s[j] = 0.0f;
+    fa_softmax_row(acc, br, reg, i, T);
+    memcpy(s, acc, sizeof acc);
 }
 
 static void fa_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
@@ -323,28 +329,6 @@ static void ab_transpose(uint32_t *restrict dst, const uint32_t *restrict src, i
         for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
 }
 
-// s (FA_TP) holds the scores of row i; adds bias and mask, softmax in place (fa_prob_row's tail).
-static inline void ab_softmax_row(float *restrict s, const float *restrict br, const int *reg, int i, int T) {
-    if (reg) {
-        int ri = reg[i];
-        for (int j = 0; j < T; j++) s[j] += br[j] + (reg[j] != ri ? -100.0f : 0.0f);
-    } else {
-        for (int j = 0; j < T; j++) s[j] += br[j];
-    }
-    float mx = s[0];
-    for (int j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int j = 0; j < T; j++) {
-        float e = exp_neg(s[j] - mx);
-        s[j] = e;
-        sum += e;
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j < T; j++) s[j] *= inv;
-    for (int j = T; j < FA_TP; j++) s[j] = 0.0f;
-}
-
 // P (64 x 64) = softmax(scores + bias + mask) of the task, rows past T zero; Qa/KB scratch.
 static void ab_probs(float *P, uint16_t *Qa, uint32_t *KB, uint32_t *W, const float *base, size_t C3, int C,
                      const float *bh, const int *reg, int T, float scale) {
@@ -352,7 +336,7 @@ static void ab_probs(float *P, uint16_t *Qa, uint32_t *KB, uint32_t *W, const fl
     ab_rows((uint16_t *)W, base + C, C3, T, FA_HD, 1.0f);  // k, A layout
     ab_transpose(KB, W, AB_ROWS, FA_HD / 2);                 // kᵀ, B layout
     ab_matmul(P, Qa, KB, FA_HD, AB_ROWS);
-    for (int i = 0; i < T; i++) ab_softmax_row(P + (size_t)i * AB_ROWS, bh + (size_t)i * T, reg, i, T);
+    for (int i = 0; i < T; i++) fa_softmax_row(P + (size_t)i * AB_ROWS, bh + (size_t)i * T, reg, i, T);
     memset(P + (size_t)T * AB_ROWS, 0, sizeof(float) * (size_t)(AB_ROWS - T) * AB_ROWS);
 }
 
