@@ -117,6 +117,30 @@ int synth_write_nifti(const char *path, const void *data, int datatype, int nx, 
 
 // ---- the template: Colin27 on the SRI24-like grid, T1 and a T2-like contrast ------------------
 
+int synth_template_placement(const volume *v, int shift[3], double origin[3], int lo[3], int hi[3]) {
+    int n[3] = {NX, NY, NZ};
+    for (int d = 0; d < 3; d++) lo[d] = n[d] + v->nx + v->ny + v->nz, hi[d] = -1;
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++)
+            for (int i = 0; i < v->nx; i++) {
+                if (!(v->data[(size_t)i + (size_t)v->nx * ((size_t)j + (size_t)v->ny * k)] > 0)) continue;
+                int p[3] = {i, j, k};
+                for (int d = 0; d < 3; d++) {
+                    if (p[d] < lo[d]) lo[d] = p[d];
+                    if (p[d] > hi[d]) hi[d] = p[d];
+                }
+            }
+    if (hi[0] < 0) return -1;
+    // Centre the bounding box on the grid (crop where it does not fit); world(new index) =
+    // world(old index) = affine * (new - shift).
+    for (int d = 0; d < 3; d++) {
+        shift[d] = (int)floor((n[d] - (lo[d] + hi[d] + 1)) / 2.0);
+        origin[d] = v->affine[d][3] - shift[d] * v->affine[d][d];
+    }
+    return 0;
+}
+
+
 typedef struct template3 {
     float *tpl;        // (NZ, NY, NX, 3): t1 (WM = 1), t2 (CSF = 1, WM ~ 0.33), brain indicator (0/1)
     int lo[3], hi[3];  // bounding box of the brain on the grid
@@ -160,27 +184,13 @@ static int template_build(template3 *T, const char *path) {
                 return as_fail("%s: synth needs a 1 mm RAS-aligned skull-stripped template", path);
             }
         }
-    int lo[3] = {v.nx, v.ny, v.nz}, hi[3] = {-1, -1, -1};
-    float vmax = 0;
-    for (int k = 0; k < v.nz; k++)
-        for (int j = 0; j < v.ny; j++)
-            for (int i = 0; i < v.nx; i++) {
-                float x = v.data[(size_t)i + (size_t)v.nx * ((size_t)j + (size_t)v.ny * k)];
-                if (x <= 0) continue;
-                int p[3] = {i, j, k};
-                for (int d = 0; d < 3; d++) {
-                    if (p[d] < lo[d]) lo[d] = p[d];
-                    if (p[d] > hi[d]) hi[d] = p[d];
-                }
-                if (x > vmax) vmax = x;
-            }
-    if (hi[0] < 0) {
+    int lo[3], hi[3], shift[3], n[3] = {NX, NY, NZ};
+    if (synth_template_placement(&v, shift, T->origin, lo, hi) != 0) {
         volume_free(&v);
         return as_fail("%s: template is empty (no voxel > 0)", path);
     }
-    // Centre the brain's bounding box on the grid (crop where it does not fit).
-    int n[3] = {NX, NY, NZ}, shift[3];
-    for (int d = 0; d < 3; d++) shift[d] = (int)floor((n[d] - (lo[d] + hi[d] + 1)) / 2.0);
+    float vmax = 0;
+    for (size_t i = 0; i < volume_voxels(&v); i++) vmax = fmaxf(vmax, v.data[i]);
     // Class means from a histogram of brain intensities.
     enum { NB = 512 };
     double hist[NB] = {0}, binw = vmax / NB;
@@ -197,8 +207,6 @@ static int template_build(template3 *T, const char *path) {
         T->lo[d] = lo[d] + shift[d] < 0 ? 0 : lo[d] + shift[d];
         T->hi[d] = hi[d] + shift[d] >= n[d] ? n[d] - 1 : hi[d] + shift[d];
         T->centre[d] = 0.5f * (T->lo[d] + T->hi[d]);
-        // world(new index) = world(old index) = affine * (new - shift)
-        T->origin[d] = v.affine[d][3] - shift[d] * v.affine[d][d];
     }
     for (int k = T->lo[2]; k <= T->hi[2]; k++)
         for (int j = T->lo[1]; j <= T->hi[1]; j++)
