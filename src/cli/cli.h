@@ -13,6 +13,7 @@ int cmd_info(int argc, char **argv);
 int info_model(const char *config, const char *checkpoint);
 int info_safetensors(const char *path);
 int cmd_data(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_detect(int argc, char **argv);

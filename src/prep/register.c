@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prep/mask.h"  // mask_dilate_box
 #include "util/affine.h"
 #include "util/error.h"
 #include "util/rng.h"
@@ -69,31 +70,6 @@ void reg_centre_of_mass(double c[3], const volume *v) {
     if (s > 0)
         for (int d = 0; d < 3; d++) p[d] = m[d] / s;
     affine_apply(c, v->affine, p);
-}
-
-// Binary dilation by a box of half-width r voxels (three sliding-window passes).
-static void box_dilate(uint8_t *m, int nx, int ny, int nz, const int r[3]) {
-    int n[3] = {nx, ny, nz};
-    size_t stride[3] = {1, (size_t)nx, (size_t)nx * ny};
-    int maxn = nx > ny ? (nx > nz ? nx : nz) : (ny > nz ? ny : nz);
-    uint8_t *line = as_malloc((size_t)maxn);
-    for (int a = 0; a < 3; a++) {
-        if (r[a] <= 0) continue;
-        int b = a == 0 ? 1 : 0, c = a == 2 ? 1 : 2;
-        for (int v = 0; v < n[c]; v++)
-            for (int u = 0; u < n[b]; u++) {
-                uint8_t *p = m + stride[b] * u + stride[c] * v;
-                int cnt = 0, len = n[a];
-                for (int i = 0; i < len; i++) line[i] = p[stride[a] * i] != 0;
-                for (int i = 0; i < r[a] && i < len; i++) cnt += line[i];
-                for (int i = 0; i < len; i++) {
-                    if (i + r[a] < len) cnt += line[i + r[a]];
-                    if (i - r[a] - 1 >= 0) cnt -= line[i - r[a] - 1];
-                    p[stride[a] * i] = cnt > 0;
-                }
-            }
-    }
-    free(line);
 }
 
 // ---- the pyramid: block averages and Gaussian smoothing ---------------------------------------
@@ -526,7 +502,7 @@ static uint8_t *sampling_region(const volume *fixed, const uint8_t *mask, double
     for (size_t i = 0; i < nv; i++) r[i] = mask[i] != 0;
     int rad[3];
     for (int d = 0; d < 3; d++) rad[d] = (int)lround(margin / fixed->pixdim[d]);
-    box_dilate(r, fixed->nx, fixed->ny, fixed->nz, rad);
+    mask_dilate_box(r, fixed->nx, fixed->ny, fixed->nz, rad);
     return r;
 }
 
