@@ -64,8 +64,20 @@ static void put_f32(unsigned char *h, int off, double v) {
 
 int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
                       int level) {
-    int bytes = datatype == 4 ? 2 : 1;
-    if (datatype != 4 && datatype != 2) return as_fail("%s: synth writes int16 or uint8 only", path);
+    double a[4][4] = {{1, 0, 0, origin[0]}, {0, 1, 0, origin[1]}, {0, 0, 1, origin[2]}, {0, 0, 0, 1}};
+    return synth_write_nifti_affine(path, data, datatype, nx, ny, nz, a, level);
+}
+
+int synth_write_nifti_affine(const char *path, const void *data, int datatype, int nx, int ny, int nz,
+                             const double affine[4][4], int level) {
+    int bytes = datatype == 16 ? 4 : datatype == 4 ? 2 : 1;
+    if (datatype != 4 && datatype != 2 && datatype != 16) return as_fail("%s: synth writes int16, uint8 or float32 only", path);
+    // The 1 mm axis-aligned grid of the synthetic set keeps its qform (identity rotation); any
+    // other affine goes in the sform alone (qform_code 0), which every reader then uses.
+    int aligned = 1;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) aligned &= affine[r][c] == (r == c ? 1.0 : 0.0);
+    double origin[3] = {affine[0][3], affine[1][3], affine[2][3]};
     // NIfTI-1 single file: 348-byte header, 4 extension bytes (none), data at offset 352.
     // Little-endian like every machine anoswin targets; readers detect the order by sizeof_hdr.
     unsigned char h[352];
@@ -77,21 +89,21 @@ int synth_write_nifti(const char *path, const void *data, int datatype, int nx, 
     put_i16(h, 70, datatype);
     put_i16(h, 72, 8 * bytes);
     float pixdim[8] = {1, 1, 1, 1, 1, 1, 1, 1};  // pixdim[0] = qfac = 1
+    for (int c = 0; c < 3; c++)
+        pixdim[1 + c] = (float)sqrt(affine[0][c] * affine[0][c] + affine[1][c] * affine[1][c] + affine[2][c] * affine[2][c]);
     for (int d = 0; d < 8; d++) put_f32(h, 76 + 4 * d, pixdim[d]);
     put_f32(h, 108, 352);  // vox_offset
     put_f32(h, 112, 1);    // scl_slope
     put_f32(h, 116, 0);    // scl_inter
     h[123] = 2 | 8;        // mm, s
     snprintf((char *)h + 148, 80, "anoswin data synth (Colin27-derived)");
-    put_i16(h, 252, 2);  // qform_code: aligned anatomy
-    put_i16(h, 254, 2);  // sform_code
+    put_i16(h, 252, aligned ? 2 : 0);  // qform_code: aligned anatomy
+    put_i16(h, 254, 2);                // sform_code
     // quatern b,c,d = 0: identity rotation; offsets = origin
-    for (int d = 0; d < 3; d++) put_f32(h, 268 + 4 * d, origin[d]);
-    for (int r = 0; r < 3; r++) {
-        double row[4] = {0, 0, 0, origin[r]};
-        row[r] = 1;
-        for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * r + 4 * c, row[c]);
-    }
+    if (aligned)
+        for (int d = 0; d < 3; d++) put_f32(h, 268 + 4 * d, origin[d]);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * r + 4 * c, affine[r][c]);
     memcpy(h + 344, "n+1\0", 4);
 
     char tmp[4300];

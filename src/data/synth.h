@@ -127,5 +127,9 @@ int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char 
 // slower for the 60 volumes of the default data set.)
 int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
                       int level);
+// The same for any voxel-to-world affine (sform; the qform too when it is the 1 mm axis-aligned
+// grid above), and float32 (datatype 16) as well.
+int synth_write_nifti_affine(const char *path, const void *data, int datatype, int nx, int ny, int nz,
+                             const double affine[4][4], int level);
 
 #endif

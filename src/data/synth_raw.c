@@ -6,6 +6,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "data/synth.h"
@@ -170,10 +171,21 @@ static int raw_subject_run(const synth_options *o, const volume *head, int index
     snprintf(id, sizeof id, "raw_%03d", index);
     snprintf(dir, sizeof dir, "%s/healthy/%s", o->out, id);
     int rc = fs_mkdirs(dir);
-    if (rc == 0) snprintf(path, sizeof path, "%s/bias.nii.gz", dir), rc = volume_write(&bias, &img, path, 16);
+    size_t nv = volume_voxels(&img);
+    short *q = as_malloc(nv * sizeof(short));
+    for (size_t i = 0; i < nv; i++) {  // int16 like a scanner's
+        long x = lrintf(img.data[i]);
+        q[i] = (short)(x > 32767 ? 32767 : x);
+    }
+    if (rc == 0)
+        snprintf(path, sizeof path, "%s/bias.nii.gz", dir),
+            rc = synth_write_nifti_affine(path, bias.data, 16, s.n[0], s.n[1], s.n[2], s.affine, o->gzip_level);
     if (rc == 0) snprintf(path, sizeof path, "%s/truth.json", dir), rc = raw_write_truth(path, &s, o->template_path, o->seed);
     // the scan last: a subject folder with its scan is complete
-    if (rc == 0) snprintf(path, sizeof path, "%s/%s_t1.nii.gz", dir, id), rc = volume_write(&img, &img, path, 16);
+    if (rc == 0)
+        snprintf(path, sizeof path, "%s/%s_t1.nii.gz", dir, id),
+            rc = synth_write_nifti_affine(path, q, 4, s.n[0], s.n[1], s.n[2], s.affine, o->gzip_level);
+    free(q);
     volume_free(&img);
     volume_free(&bias);
     return rc;
