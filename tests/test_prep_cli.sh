@@ -1,7 +1,9 @@
 #!/bin/bash
 # anoswin prep from the command line: usage errors (exit 2), a raw-looking scan from
-# `data synth --raw` with a label alongside prepared into the BraTS layout that `data list`
-# reads, and bad inputs (not a NIfTI, an empty image) each reported on one line, written
+# `data synth --raw` with a label alongside prepared on the default template (Colin27 with
+# skull, 240x240x155 1 mm) into the BraTS layout that `data list` reads, scored in NumPy against
+# the recorded truth (mean registration error over the template brain <= 1 mm, brain-mask Dice
+# >= 0.95); bad inputs (not a NIfTI, an empty image) each reported on one line, written
 # nowhere, exit 1 while the good scan is still prepared.
 set -u
 bin=${ANOSWIN_BIN:?}
@@ -33,16 +35,25 @@ im = nib.load(d + "/subj_t1.nii.gz")
 x = np.asarray(im.dataobj)
 nib.save(nib.Nifti1Image((x > np.percentile(x, 90)).astype(np.uint8), im.affine), d + "/subj_seg.nii.gz")
 nib.save(nib.Nifti1Image(np.zeros((40, 40, 30), np.int16), np.eye(4)), d + "/empty.nii.gz")
+# a slab of 24 slices of the head: a field of view that cannot hold the brain
+ax = int(np.argmax(np.abs(im.affine[2, :3])))
+sl = [slice(None)] * 3
+sl[ax] = slice(x.shape[ax] // 2 - 12, x.shape[ax] // 2 + 12)
+a = im.affine.copy()
+a[:3, 3] = im.affine[:3, :3] @ np.array([s.start or 0 for s in sl]) + im.affine[:3, 3]
+nib.save(nib.Nifti1Image(x[tuple(sl)], a), d + "/slab.nii.gz")
 PY
-expect 1 "" "prep with two bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 \
-  "$tmp/in/subj_t1.nii.gz" "$tmp/in/bad.nii.gz" "$tmp/in/empty.nii.gz"
+expect 1 "" "prep with three bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 \
+  "$tmp/in/subj_t1.nii.gz" "$tmp/in/bad.nii.gz" "$tmp/in/empty.nii.gz" "$tmp/in/slab.nii.gz"
 check "bad input: one line naming the file" "grep -c 'subject bad failed: .*bad.nii.gz' $tmp/err | grep -qx 1"
 check "empty image: one line naming the file and the problem" "grep 'subject empty failed' $tmp/err | grep -q 'empty.nii.gz: empty image'"
-check "failed subjects written nowhere" "[ ! -e $tmp/prep/bad ] && [ ! -e $tmp/prep/empty ]"
+check "slab: one line naming the file and the field of view" "grep 'subject slab failed' $tmp/err | grep -q 'slab.nii.gz: .*field of view'"
+check "each failure on one line" "[ \$(grep -c 'failed:' $tmp/err) = 3 ]"
+check "failed subjects written nowhere" "[ ! -e $tmp/prep/bad ] && [ ! -e $tmp/prep/empty ] && [ ! -e $tmp/prep/slab ]"
 for f in subj_t1.nii.gz subj_mask.nii.gz subj_seg.nii.gz subj_qc.png subj_prep.json; do
   check "prepared scan has $f" "[ -s $tmp/prep/subj/$f ]"
 done
-check "summary lists 1 ok, 2 failed" "grep -q '\"subjects_ok\": 1' $tmp/prep/prep.json && grep -q '\"subjects_failed\": 2' $tmp/prep/prep.json"
+check "summary lists 1 ok, 3 failed" "grep -q '\"subjects_ok\": 1' $tmp/prep/prep.json && grep -q '\"subjects_failed\": 3' $tmp/prep/prep.json"
 check "summary has the error lines" "grep -q 'empty image' $tmp/prep/prep.json"
 expect 0 "" "data list reads prep's output" "$bin" data list "$tmp/prep" --modality t1
 check "data list: subject with mask and label" "grep -q '^subj,.*subj_t1.nii.gz,.*subj_seg.nii.gz,.*subj_mask.nii.gz' $tmp/out"
@@ -56,5 +67,26 @@ for v in (img, m, s):
 x, mk, sg = (np.asarray(v.dataobj) for v in (img, m, s))
 assert set(np.unique(sg)) <= {0, 1} and sg.sum() > 0
 assert set(np.unique(mk)) == {0, 1} and (x[mk == 0] == 0).all() and 1.0e6 < mk.sum() < 2.2e6, mk.sum()
+PY
+"$py" - "$tmp" <<'PY' && ok "registration error <= 1 mm, brain mask Dice >= 0.95 against the truth" || bad "accuracy against the truth"
+import json, sys, numpy as np, nibabel as nib
+tmp = sys.argv[1]
+est = np.array(json.load(open(tmp + "/prep/subj/subj_prep.json"))["template_to_subject"]).reshape(4, 4)
+tru = np.array(json.load(open(tmp + "/raw/healthy/raw_000/truth.json"))["template_to_subject"]).reshape(4, 4)
+# truth on the template grid: Colin27's brain (ch2bet > 0) where the scan's brain maps, placed
+# like the output grid (same world coordinates: compare in world space)
+bet = nib.load("/usr/share/mricron/templates/ch2bet.nii.gz")
+ijk = np.argwhere(np.asarray(bet.dataobj) > 0)
+x = bet.affine @ np.c_[ijk, np.ones(len(ijk))].T
+e = np.linalg.norm((est @ x - tru @ x)[:3], axis=0)
+m = nib.load(tmp + "/prep/subj/subj_mask.nii.gz")
+mk = np.asarray(m.dataobj) > 0
+truth = np.zeros(mk.shape, bool)
+g = np.rint(np.linalg.inv(m.affine) @ x).astype(int)[:3]
+keep = ((g >= 0) & (g < np.array(mk.shape)[:, None])).all(0)
+truth[tuple(g[:, keep])] = True
+dice = 2 * (mk & truth).sum() / (mk.sum() + truth.sum())
+print(f"default template: registration error mean {e.mean():.3f} mm, max {e.max():.3f} mm; brain mask Dice {dice:.4f}")
+sys.exit(0 if e.mean() <= 1.0 and dice >= 0.95 else 1)
 PY
 finish

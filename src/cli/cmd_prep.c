@@ -30,6 +30,8 @@ static void usage(FILE *f) {
             "      --template-mask FILE  the template's brain mask (> 0 = brain; with --template)\n"
             "      --modality M          t1, t2 or flair (default t1): the scans taken from folders\n"
             "                            and the outputs' name\n"
+            "      --rigid               rigid registration only (6 dof, as the benchmark line's SRI24\n"
+            "                            preprocessing); default rigid then affine (12 dof)\n"
             "      --no-n4               no bias-field correction (N4 is not in this build yet: the\n"
             "                            scans are written with their bias field either way)\n"
             "  -s, --seed S              seed of the registration's samples (default 1)\n"
@@ -45,6 +47,7 @@ int cmd_prep(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},      {"template", required_argument, 0, 'T'},
         {"template-mask", required_argument, 0, 'M'}, {"modality", required_argument, 0, 'm'},
         {"no-n4", no_argument, 0, 'N'},          {"seed", required_argument, 0, 's'},
+        {"rigid", no_argument, 0, 'R'},
         {"threads", required_argument, 0, 't'},  {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -61,6 +64,7 @@ int cmd_prep(int argc, char **argv) {
             o.modality = optarg;
             break;
         case 'N': o.n4 = 0; break;
+        case 'R': o.reg.affine = 0; break;
         case 's':
             if (cli_parse_int("prep", "seed", optarg, 0, 0x7fffffffffffffffL, &v) != 0) return EXIT_USAGE;
             o.reg.seed = (unsigned long)v;

@@ -575,7 +575,7 @@ int reg_affine(reg_result *res, const volume *fixed, const uint8_t *fixed_mask, 
                 rc = as_fail("%s: the subject's field of view holds almost none of the template's brain after "
                              "matching the centres of mass", volume_source_name(moving));
         }
-        if (rc == 0 && rigid_phase && lev < o->rigid_levels)
+        if (rc == 0 && rigid_phase && (lev < o->rigid_levels || !o->affine))
             res->iterations += optimise(&L, p, 1, c, radius, step, o->min_step_mm, o->iters);
         if (rc == 0 && o->affine && lev >= o->rigid_levels - 1) {
             if (rigid_phase) {  // the rigid result as the affine start
@@ -603,28 +603,29 @@ int reg_affine(reg_result *res, const volume *fixed, const uint8_t *fixed_mask, 
     return rc;
 }
 
-double reg_mattes_mi(const volume *fixed, const uint8_t *fixed_mask, const volume *moving, const reg_options *o,
-                     int lev, const double m[4][4], double grad[12]) {
+int reg_mattes_mi(double *mi, double grad[12], const volume *fixed, const uint8_t *fixed_mask, const volume *moving,
+                  const reg_options *o, int lev, const double (*m)[4][4], int n) {
+    if (check_options(o) != 0 || lev < 0 || lev >= o->nlevels) return as_fail("reg_mattes_mi: bad options or level");
     uint8_t *region = sampling_region(fixed, fixed_mask, o->margin_mm);
     double c[3];
     fixed_centre(c, fixed, region);
     level L;
-    double mi = NAN;
-    if (level_build(&L, fixed, region, moving, c, o, lev) == 0) {
+    int rc = level_build(&L, fixed, region, moving, c, o, lev);
+    for (int e = 0; rc == 0 && e < n; e++) {
         // y = A x + m_t = A (x - c) + (A c + m_t)
         xform T;
         T.P = 12;
         for (int i = 0; i < 3; i++) {
-            for (int j = 0; j < 3; j++) T.A[i][j] = m[i][j];
-            T.b[i] = m[i][3] + m[i][0] * c[0] + m[i][1] * c[1] + m[i][2] * c[2];
+            for (int j = 0; j < 3; j++) T.A[i][j] = m[e][i][j];
+            T.b[i] = m[e][i][3] + m[e][i][0] * c[0] + m[e][i][1] * c[1] + m[e][i][2] * c[2];
         }
-        mi = level_eval(&L, &T, grad);
-        // d/dA at fixed b is d/dA at fixed m_t minus the shift of b: dMI/dA_ij|m_t = g_ij + g_t_i c_j
-        if (grad)
+        mi[e] = level_eval(&L, &T, e == 0 ? grad : NULL);
+        // d/dA at fixed m_t = d/dA at fixed b + d/db db/dA: g_A[i][j] + g_t[i] c[j]
+        if (e == 0 && grad)
             for (int i = 0; i < 3; i++)
                 for (int j = 0; j < 3; j++) grad[3 * i + j] += grad[9 + i] * c[j];
     }
     level_free(&L);
     free(region);
-    return mi;
+    return rc;
 }

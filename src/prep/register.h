@@ -30,7 +30,7 @@ typedef struct reg_options {
     float sigma_mm[REG_MAX_LEVELS];  // 4, 2, 1: Gaussian smoothing of both images
     int rigid_levels;             // 1: the rigid stage runs on the first this many levels, the affine
                                   // stage from the last of them on
-    int affine;                   // 1: an affine stage after the rigid one
+    int affine;                   // 1: an affine stage after the rigid one; 0: rigid on every level
     int samples;                  // 20000 per level
     int bins;                     // 32 histogram bins (2 of padding at each end)
     int iters;                    // 150 per level and stage at most
@@ -57,11 +57,11 @@ typedef struct reg_result {
 int reg_affine(reg_result *res, const volume *fixed, const uint8_t *fixed_mask, const volume *moving,
                const reg_options *o);
 
-// Mattes MI and its gradient for the test against finite differences: the metric of the
-// finest level at matrix m with the affine parameterisation (grad: 12 entries, d/dA row-major
-// then d/dt; NULL for the value only). Same sampling as reg_affine at level `lev`.
-double reg_mattes_mi(const volume *fixed, const uint8_t *fixed_mask, const volume *moving, const reg_options *o,
-                     int lev, const double m[4][4], double grad[12]);
+// Mattes MI for the test against finite differences: mi[e] of level `lev` (the sampling of
+// reg_affine) at the n matrices m[e] (template world -> subject world, affine parameterisation
+// y = A x + t); grad (12: d/dA row-major, then d/dt; may be NULL) at m[0]. 0 or -1.
+int reg_mattes_mi(double *mi, double grad[12], const volume *fixed, const uint8_t *fixed_mask, const volume *moving,
+                  const reg_options *o, int lev, const double (*m)[4][4], int n);
 
 // Centre of mass (world mm) of the voxels above 10 % of the 99th intensity percentile, weighted
 // by intensity: the head's, with the background noise left out.
