@@ -1,8 +1,9 @@
 // anoswin prep on raw-looking Colin27 scans (`data synth --raw`: known random affine, grid,
 // storage orientation, bias field, noise): the registration error against the recorded truth
 // (mean over the template's brain voxels <= 1 mm), the brain mask's Dice against the truth
-// (>= 0.95), the Mattes MI gradient against finite differences, and a result that does not
-// depend on the thread count; on the default template (Colin27 with skull) averaged to 2 mm and
+// (>= 0.95), also with the scan's contrast inverted (a T2-like scan against the T1 template),
+// the Mattes MI gradient against finite differences, and a result that does not depend on the
+// thread count; on the default template (Colin27 with skull) averaged to 2 mm and
 // given as --template/--template-mask (the user-template path, and a quicker grid). The default
 // 1 mm template is scored the same way by tests/test_prep_cli.sh (and against elastix by
 // tests/test_prep_elastix_slow.sh).
@@ -204,6 +205,30 @@ int main(void) {
         int rc2 = reg_affine(&r2, &tpl2.head, tpl2.brain, &ras, &ro);
         CHECK(rc1 == 0 && rc2 == 0, "reg_affine: %s", as_error());
         CHECK(!memcmp(r1.matrix, r2.matrix, sizeof r1.matrix), "1 and 2 threads give different transforms");
+
+        // ---- another contrast: the T1 scan with its tissue contrast inverted (CSF bright, white
+        // matter and fat dark, background still dark), as a T2 against the T1 template --------
+        double mean, max, w = 0;
+        size_t nv = volume_voxels(&ras), cnt[1024] = {0};
+        float vmax = 0;
+        for (size_t i = 0; i < nv; i++) vmax = ras.data[i] > vmax ? ras.data[i] : vmax;
+        for (size_t i = 0; i < nv; i++) cnt[(int)(ras.data[i] / vmax * 1023)]++;
+        for (size_t b = 0, cum = 0; b < 1024; b++)
+            if ((cum += cnt[b]) >= 0.99 * nv) {
+                w = (b + 0.5) / 1024 * vmax;
+                break;
+            }
+        for (size_t i = 0; i < nv; i++) {
+            double v = ras.data[i] / w;
+            ras.data[i] = (float)(v < 0.1 ? v : w * fmax(1.2 - v, 0.05));
+        }
+        reg_result r3;
+        CHECK(reg_affine(&r3, &tpl2.head, tpl2.brain, &ras, &ro) == 0, "reg_affine (inverted contrast): %s", as_error());
+        double tm[4][4];
+        read_matrix(truth, "template_to_subject", tm);
+        displacement(&mean, &max, &tpl2.head, tpl2.brain, r3.matrix, tm);
+        printf("inverted contrast (T2-like) to the T1 template: error mean %.3f mm, max %.3f mm\n", mean, max);
+        CHECK(mean <= 1.0, "inverted contrast: mean registration error %.3f mm > 1 mm", mean);
         volume_free(&ras);
     }
 

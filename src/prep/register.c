@@ -237,10 +237,15 @@ static int level_build(level *L, const volume *fixed, const uint8_t *region, con
             }
     int rc = affine_invert(L->w2v, ms.affine);
     volume_free(&ms);
-    if (rc != 0) return as_fail("%s: singular affine", volume_source_name(moving));
+    if (rc != 0) {
+        level_free(L);
+        return as_fail("%s: singular affine", volume_source_name(moving));
+    }
     int nb = o->bins - 2 * PAD;
-    if (!(fmax > fmin) || !(mq[1] > mq[0]))
+    if (!(fmax > fmin) || !(mq[1] > mq[0])) {
+        level_free(L);
         return as_fail("%s: flat image (no intensity contrast)", volume_source_name(!(fmax > fmin) ? fixed : moving));
+    }
     L->fmin = fmin, L->fw = (fmax - fmin) / nb * (1 + 1e-9);
     L->mmin = mq[0], L->mw = (mq[1] - mq[0]) / nb;
     L->ok = as_malloc(n);
