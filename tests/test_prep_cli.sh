@@ -3,7 +3,7 @@
 # `data synth --raw` with a label alongside prepared on the default template (Colin27 with
 # skull, 240x240x155 1 mm) into the BraTS layout that `data list` reads, scored in NumPy against
 # the recorded truth (mean registration error over the template brain <= 1 mm, brain-mask Dice
-# >= 0.95); bad inputs (not a NIfTI, an empty image) each reported on one line, written
+# >= 0.95), its resampling against SciPy's map_coordinates; bad inputs (not a NIfTI, an empty image) each reported on one line, written
 # nowhere, exit 1 while the good scan is still prepared.
 set -u
 bin=${ANOSWIN_BIN:?}
@@ -88,5 +88,21 @@ truth[tuple(g[:, keep])] = True
 dice = 2 * (mk & truth).sum() / (mk.sum() + truth.sum())
 print(f"default template: registration error mean {e.mean():.3f} mm, max {e.max():.3f} mm; brain mask Dice {dice:.4f}")
 sys.exit(0 if e.mean() <= 1.0 and dice >= 0.95 else 1)
+PY
+"$py" - "$tmp" <<'PY' && ok "resampling matches scipy.ndimage.map_coordinates (order 1) inside the brain" || bad "resampling vs SciPy"
+import json, sys, numpy as np, nibabel as nib
+from scipy.ndimage import map_coordinates
+tmp = sys.argv[1]
+est = np.array(json.load(open(tmp + "/prep/subj/subj_prep.json"))["template_to_subject"]).reshape(4, 4)
+raw = nib.load(tmp + "/in/subj_t1.nii.gz")
+out = nib.load(tmp + "/prep/subj/subj_t1.nii.gz")
+mk = np.asarray(nib.load(tmp + "/prep/subj/subj_mask.nii.gz").dataobj) > 0
+ijk = np.argwhere(mk)[::13]
+q = np.linalg.inv(raw.affine) @ est @ out.affine @ np.c_[ijk, np.ones(len(ijk))].T
+ref = map_coordinates(np.asarray(raw.dataobj, np.float64), q[:3], order=1, mode="constant", cval=0)
+got = np.asarray(out.dataobj)[tuple(ijk.T)]
+err = np.abs(got - ref).max() / np.abs(ref).max()
+print(f"resampling vs scipy: max relative difference {err:.2e} over {len(ijk)} brain voxels")
+sys.exit(0 if err < 1e-4 else 1)
 PY
 finish

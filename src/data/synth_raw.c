@@ -10,27 +10,13 @@
 #include <string.h>
 
 #include "data/synth.h"
-#include "data/volume.h"  // volume_read, volume_write
+#include "data/resample.h"  // volume_sample_linear
+#include "data/volume.h"    // volume_read, volume_write
 #include "util/affine.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/timer.h"
-
-// Trilinear sample of v at continuous voxel index p; 0 outside.
-static float sample_lin(const volume *v, const double p[3]) {
-    double fx = floor(p[0]), fy = floor(p[1]), fz = floor(p[2]);
-    int x = (int)fx, y = (int)fy, z = (int)fz;
-    if (x < -1 || y < -1 || z < -1 || x >= v->nx || y >= v->ny || z >= v->nz) return 0;
-    double ax = p[0] - fx, ay = p[1] - fy, az = p[2] - fz, s = 0;
-    for (int c = 0; c < 8; c++) {
-        int i = x + (c & 1), j = y + ((c >> 1) & 1), k = z + (c >> 2);
-        if (i < 0 || j < 0 || k < 0 || i >= v->nx || j >= v->ny || k >= v->nz) continue;
-        double w = ((c & 1) ? ax : 1 - ax) * (((c >> 1) & 1) ? ay : 1 - ay) * ((c >> 2) ? az : 1 - az);
-        s += w * v->data[(size_t)i + (size_t)v->nx * ((size_t)j + (size_t)v->ny * k)];
-    }
-    return (float)s;
-}
 
 typedef struct raw_subject {
     double g[4][4];     // template world -> subject world (the anatomy's motion)
@@ -163,7 +149,7 @@ static int raw_subject_run(const synth_options *o, const volume *head, int index
                         for (int c = 0; c < 3; c++) lb += s.bias_w[a][b][c] * cs[0][a][i] * cs[1][b][j] * cs[2][c][k];
                 size_t id = (size_t)i + (size_t)s.n[0] * ((size_t)j + (size_t)s.n[1] * k);
                 bias.data[id] = (float)exp(lb);
-                double v = sample_lin(head, q) * s.gain * bias.data[id];
+                double v = volume_sample_linear(head, q) * s.gain * bias.data[id];
                 double re = v + sig * rng_normal(&r), im = sig * rng_normal(&r);
                 img.data[id] = (float)sqrt(re * re + im * im);
             }

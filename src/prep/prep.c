@@ -8,6 +8,7 @@
 
 #include "data/dataset.h"   // dataset_open, volume_check_same_grid
 #include "data/reorient.h"  // volume_to_ras
+#include "data/resample.h"  // volume_sample_linear
 #include "io/png.h"         // rgb_image_*, image_axial_slice, pngfile_write_rgb
 #include "prep/mask.h"      // mask_refine
 #include "prep/template.h"  // prep_template_load
@@ -111,21 +112,6 @@ static int collect_inputs(prep_input **out, int *n, const prep_options *o, char 
 
 // ---- resampling -------------------------------------------------------------------------------
 
-// Trilinear at voxel coordinates p; 0 outside (and outside counts as 0 at the edges).
-static float sample_linear(const volume *v, const double p[3]) {
-    double fx = floor(p[0]), fy = floor(p[1]), fz = floor(p[2]);
-    int x = (int)fx, y = (int)fy, z = (int)fz;
-    if (!(fx >= -1 && fy >= -1 && fz >= -1 && x < v->nx && y < v->ny && z < v->nz)) return 0;
-    double ax = p[0] - fx, ay = p[1] - fy, az = p[2] - fz, s = 0;
-    for (int c = 0; c < 8; c++) {
-        int i = x + (c & 1), j = y + ((c >> 1) & 1), k = z + (c >> 2);
-        if (i < 0 || j < 0 || k < 0 || i >= v->nx || j >= v->ny || k >= v->nz) continue;
-        double w = ((c & 1) ? ax : 1 - ax) * (((c >> 1) & 1) ? ay : 1 - ay) * ((c >> 2) ? az : 1 - az);
-        s += w * v->data[(size_t)i + (size_t)v->nx * ((size_t)j + (size_t)v->ny * k)];
-    }
-    return (float)s;
-}
-
 // out (on grid `g`) = src at the points matrix * world(g voxel); nearest for labels. inside
 // (may be NULL) gets 1 where the point falls inside src's grid.
 static void resample(float *out, uint8_t *inside, const volume *g, const volume *src, const double matrix[4][4],
@@ -150,7 +136,7 @@ static void resample(float *out, uint8_t *inside, const volume *g, const volume 
                                   ? src->data[(size_t)a + (size_t)src->nx * ((size_t)b + (size_t)src->ny * c)]
                                   : 0.0f;
                 } else {
-                    out[id] = sample_linear(src, q);
+                    out[id] = volume_sample_linear(src, q);
                 }
             }
 }
