@@ -1,7 +1,8 @@
 // anoswin prep on raw-looking Colin27 scans (`data synth --raw`: known random affine, grid,
 // storage orientation, bias field, noise): the registration error against the recorded truth
 // (mean over the template's brain voxels <= 1 mm), the brain mask's Dice against the truth
-// (>= 0.95), also with the scan's contrast inverted (a T2-like scan against the T1 template),
+// (>= 0.95), also with the scan's contrast inverted (a T2-like scan against the T1 template)
+// and then its header rotated by 120 degrees (the orientation search),
 // the Mattes MI gradient against finite differences, and a result that does not depend on the
 // thread count; on the default template (Colin27 with skull) averaged to 2 mm and
 // given as --template/--template-mask (the user-template path, and a quicker grid). The default
@@ -229,6 +230,17 @@ int main(void) {
         displacement(&mean, &max, &tpl2.head, tpl2.brain, r3.matrix, tm);
         printf("inverted contrast (T2-like) to the T1 template: error mean %.3f mm, max %.3f mm\n", mean, max);
         CHECK(mean <= 1.0, "inverted contrast: mean registration error %.3f mm > 1 mm", mean);
+
+        // ---- and a header 120 degrees off (about the y axis): the orientation search --------
+        double Rw[4][4], a = 120 * M_PI / 180;
+        affine_identity(Rw);
+        Rw[2][2] = Rw[0][0] = cos(a), Rw[2][0] = -sin(a), Rw[0][2] = sin(a);
+        affine_mul(ras.affine, Rw, ras.affine);
+        affine_mul(tm, Rw, tm);  // the world moved with the header: so did the truth
+        CHECK(reg_affine(&r3, &tpl2.head, tpl2.brain, &ras, &ro) == 0, "reg_affine (rotated header): %s", as_error());
+        displacement(&mean, &max, &tpl2.head, tpl2.brain, r3.matrix, tm);
+        printf("the same with its header rotated 120 degrees: error mean %.3f mm, max %.3f mm\n", mean, max);
+        CHECK(mean <= 1.0, "rotated header: mean registration error %.3f mm > 1 mm", mean);
         volume_free(&ras);
     }
 

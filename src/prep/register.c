@@ -24,6 +24,7 @@ void reg_options_default(reg_options *o) {
     o->min_step_mm = 0.02;
     o->margin_mm = 12;
     o->seed = 1;
+    o->orientation_search = 1;
 }
 
 enum { PAD = 2, NCHUNK = 64 };
@@ -421,10 +422,23 @@ static void rot3(double R[3][3], const double th[3], int deriv) {
         for (int j = 0; j < 3; j++) R[i][j] = T[i][0] * M[0][0][j] + T[i][1] * M[0][1][j] + T[i][2] * M[0][2][j];
 }
 
-static void xform_rigid(xform *T, const double *p, const double c[3]) {
+static void mat3_mul(double out[3][3], const double a[3][3], const double b[3][3]) {
+    double r[3][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) r[i][j] = a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j];
+    memcpy(out, r, sizeof r);
+}
+
+// y = R0 R(theta) x' + c + t: the rigid parameters turn about a base rotation R0 (the start
+// the orientation search chose; identity otherwise).
+static void xform_rigid(xform *T, const double *p, const double c[3], const double R0[3][3]) {
     T->P = 6;
     rot3(T->A, p, -1);
-    for (int k = 0; k < 3; k++) rot3(T->dR[k], p, k);
+    mat3_mul(T->A, R0, T->A);
+    for (int k = 0; k < 3; k++) {
+        rot3(T->dR[k], p, k);
+        mat3_mul(T->dR[k], R0, T->dR[k]);
+    }
     for (int i = 0; i < 3; i++) T->b[i] = c[i] + p[3 + i];
 }
 
@@ -436,8 +450,8 @@ static void xform_affine(xform *T, const double *p, const double c[3]) {
 
 // Regular-step gradient ascent on the parameters p (P of them), scaled so that a unit step
 // moves points by about 1 mm: rotations and matrix entries by the sampling radius.
-static int optimise(level *L, double *p, int rigid, const double c[3], double radius, double step, double min_step,
-                    int iters) {
+static int optimise(level *L, double *p, int rigid, const double c[3], const double R0[3][3], double radius,
+                    double step, double min_step, int iters) {
     int P = rigid ? 6 : 12, it;
     double scale[12], g[12], prev[12], best[12], best_mi = -INFINITY;
     for (int e = 0; e < P; e++) scale[e] = (rigid ? e < 3 : e < 9) ? radius : 1.0;
@@ -445,7 +459,7 @@ static int optimise(level *L, double *p, int rigid, const double c[3], double ra
     memset(prev, 0, sizeof prev);
     xform T;
     for (it = 0; it < iters && step >= min_step; it++) {
-        if (rigid) xform_rigid(&T, p, c);
+        if (rigid) xform_rigid(&T, p, c, R0);
         else xform_affine(&T, p, c);
         double mi = level_eval(L, &T, g), norm = 0, dot = 0;
         if (mi > best_mi) best_mi = mi, memcpy(best, p, P * sizeof(double));
@@ -461,11 +475,43 @@ static int optimise(level *L, double *p, int rigid, const double c[3], double ra
         memcpy(prev, g, P * sizeof(double));
     }
     // the last step is not evaluated: keep the best point seen
-    if (rigid) xform_rigid(&T, p, c);
+    if (rigid) xform_rigid(&T, p, c, R0);
     else xform_affine(&T, p, c);
     double mi = level_eval(L, &T, NULL);
     if (best_mi > mi) memcpy(p, best, P * sizeof(double));
     return it;
+}
+
+// The orientation search: a short rigid optimisation from each of the 24 rotations that map
+// the axes onto the axes (a scan whose header is wrong by a multiple of 90 degrees, or which is
+// tilted far: beyond ~45 degrees the gradient ascent alone finds another optimum), on a subset
+// of the coarsest level's samples; the best by the metric becomes the base rotation R0. The
+// identity comes first and wins ties.
+static int orientation_search(level *L, double *p, double R0[3][3], const double c[3], double radius, double step,
+                              double min_step) {
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    int n = L->n, iters = 0;
+    L->n = n < 4000 ? n : 4000;
+    double best_mi = -INFINITY, best_p[6], start[6];
+    memcpy(start, p, sizeof start);
+    for (int q = 0; q < 6; q++)
+        for (int sg = 0; sg < 8; sg++) {
+            double R[3][3] = {{0}};
+            for (int i = 0; i < 3; i++) R[i][perms[q][i]] = (sg >> i) & 1 ? -1 : 1;
+            if (R[0][0] * (R[1][1] * R[2][2] - R[1][2] * R[2][1]) - R[0][1] * (R[1][0] * R[2][2] - R[1][2] * R[2][0]) +
+                    R[0][2] * (R[1][0] * R[2][1] - R[1][1] * R[2][0]) < 0)
+                continue;  // a mirror, not a rotation
+            double pp[6];
+            memcpy(pp, start, sizeof pp);
+            iters += optimise(L, pp, 1, c, (const double(*)[3])R, radius, step, min_step * 10, 30);
+            xform T;
+            xform_rigid(&T, pp, c, (const double(*)[3])R);
+            double mi = level_eval(L, &T, NULL);
+            if (mi > best_mi) best_mi = mi, memcpy(best_p, pp, sizeof pp), memcpy(R0, R, sizeof R);
+        }
+    L->n = n;
+    memcpy(p, best_p, sizeof best_p);
+    return iters;
 }
 
 // Singular values of a 3x3 matrix: square roots of the eigenvalues of A^T A (cyclic Jacobi).
@@ -567,6 +613,8 @@ int reg_affine(reg_result *res, const volume *fixed, const uint8_t *fixed_mask, 
     level L;
     xform T;
     double pa[12] = {1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0};
+    const double I3[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
+    double R0[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     // Level by level, coarse to fine, each level's samples and smoothed images built once: the
     // rigid stage on the first rigid_levels levels, then the affine stage from the rigid result
     // (once the affine stage has begun, the rigid one does not come back).
@@ -574,29 +622,31 @@ int reg_affine(reg_result *res, const volume *fixed, const uint8_t *fixed_mask, 
         if ((rc = level_build(&L, fixed, region, moving, c, o, lev)) != 0) break;
         double radius = sample_radius(&L), step = o->step_mm * o->shrink[lev];
         if (lev == 0) {  // is anything of the template inside the subject's grid?
-            xform_rigid(&T, p, c);
+            xform_rigid(&T, p, c, I3);
             level_eval(&L, &T, NULL);
             if (level_valid_fraction(&L) < 0.05)
                 rc = as_fail("%s: the subject's field of view holds almost none of the template's brain after "
                              "matching the centres of mass", volume_source_name(moving));
+            if (rc == 0 && o->orientation_search)
+                res->iterations += orientation_search(&L, p, R0, c, radius, step, o->min_step_mm);
         }
         if (rc == 0 && rigid_phase && (lev < o->rigid_levels || !o->affine))
-            res->iterations += optimise(&L, p, 1, c, radius, step, o->min_step_mm, o->iters);
+            res->iterations += optimise(&L, p, 1, c, (const double(*)[3])R0, radius, step, o->min_step_mm, o->iters);
         if (rc == 0 && o->affine && lev >= o->rigid_levels - 1) {
             if (rigid_phase) {  // the rigid result as the affine start
-                xform_rigid(&T, p, c);
+                xform_rigid(&T, p, c, (const double(*)[3])R0);
                 for (int i = 0; i < 9; i++) pa[i] = T.A[i / 3][i % 3];
                 for (int i = 0; i < 3; i++) pa[9 + i] = p[3 + i];
                 rigid_phase = 0;
             }
-            res->iterations += optimise(&L, pa, 0, c, radius, step, o->min_step_mm, o->iters);
+            res->iterations += optimise(&L, pa, 0, c, I3, radius, step, o->min_step_mm, o->iters);
         }
         if (rc == 0 && lev == last) {  // the metric at the finest level, at the start and at the end
             double p0[6] = {0, 0, 0, cm[0] - cf_head[0], cm[1] - cf_head[1], cm[2] - cf_head[2]};
-            xform_rigid(&T, p0, c);
+            xform_rigid(&T, p0, c, I3);
             res->mi_initial = level_eval(&L, &T, NULL);
             if (!rigid_phase) xform_affine(&T, pa, c);
-            else xform_rigid(&T, p, c);
+            else xform_rigid(&T, p, c, (const double(*)[3])R0);
             res->mi_final = level_eval(&L, &T, NULL);
             res->valid_fraction = level_valid_fraction(&L);
             matrix_from(res->matrix, &T, c);

@@ -11,7 +11,8 @@
 //
 // The transform maps template world coordinates (mm) to subject world coordinates:
 // y = A (x - c) + c + t, c the template's centre of mass; it starts from the subject's centre
-// of mass (A = I). The metric is sampled at template voxels in the template's brain mask dilated
+// of mass, with A the best of the 24 rotations that map axes onto axes after a short rigid
+// ascent from each (so a head tilted far, or a header wrong by 90 degrees, still registers). The metric is sampled at template voxels in the template's brain mask dilated
 // by a margin (the skull and scalp inside it help), a seeded random subset of them, the same at
 // every iteration: a run is reproducible and does not depend on the thread count (the sums go
 // over fixed chunks in a fixed order).
@@ -38,6 +39,8 @@ typedef struct reg_options {
     double min_step_mm;           // 0.02: a level ends when the step falls below this
     double margin_mm;             // 12: the sampling region is the brain mask dilated by this
     uint64_t seed;                // 1
+    int orientation_search;       // 1: start from the best of the 24 axis-aligned rotations (see
+                                  // register.c); 0: from the identity only
 } reg_options;
 
 void reg_options_default(reg_options *o);
