@@ -262,7 +262,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     for (size_t i = 0; i < nv; i++) pos += raw.data[i] > 0;
     if (pos < 1000) {
         volume_free(&raw);
-        char msg[1024];
+        char msg[8192];
         snprintf(msg, sizeof msg, "%s: empty image (%zu voxels above 0; a head scan has millions)", in->image, pos);
         return subject_fail(r, "%s", msg);
     }
@@ -294,7 +294,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     int rc = reg_affine(&r->reg, &tpl->head, tpl->brain, &ras, &o->reg);
     r->t_register = now_seconds() - t;
     if (rc != 0) {
-        char msg[1024];
+        char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration failed: %s", in->image, as_error());
         volume_free(&ras), volume_free(&lab);
         return subject_fail(r, "%s", msg);
@@ -306,7 +306,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     else if (!(g->sv[2] >= PREP_MIN_SCALE && g->sv[0] <= PREP_MAX_SCALE && g->sv[0] <= PREP_MAX_ANISO * g->sv[2]))
         snprintf(why, sizeof why, "implausible transform (scales %.3f, %.3f, %.3f)", g->sv[0], g->sv[1], g->sv[2]);
     if (why[0]) {
-        char msg[1024];
+        char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration %s", in->image, why);
         volume_free(&ras), volume_free(&lab);
         return subject_fail(r, "%s", msg);
@@ -332,7 +332,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     long kept = mask_refine(mask, reg.data, reg.nx, reg.ny, reg.nz, reg.pixdim);
     r->t_strip = now_seconds() - t;
     if (r->fov_fraction < PREP_MIN_FOV || kept == 0) {
-        char msg[1024];
+        char msg[8192];
         if (kept == 0) snprintf(msg, sizeof msg, "%s: empty brain mask after skull stripping", in->image);
         else
             snprintf(msg, sizeof msg, "%s: the scan's field of view holds only %.0f %% of the template's brain", in->image,
