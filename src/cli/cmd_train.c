@@ -296,7 +296,11 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
     slice_set train, val;
     memset(&train, 0, sizeof train);
     memset(&val, 0, sizeof val);
-    if (train_data_load(&o, &train, &val)) return report_rank_error();
+    // What the data looks like, recorded in every checkpoint for detect's input guard.
+    fingerprint fp;
+    char fp_json[4096];
+    if (train_data_load(&o, &train, &val, &fp)) return report_rank_error();
+    if (!fingerprint_to_json(&fp, fp_json, sizeof fp_json)) o.fingerprint = fp_json;
     train_install_signal_handlers();
     train_result res;
     memset(&res, 0, sizeof res);

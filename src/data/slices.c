@@ -47,8 +47,7 @@ static void select_kth(float *a, size_t n, size_t k) {
     }
 }
 
-// numpy.percentile(a, q) with the default linear method; reorders a.
-static double percentile(float *a, size_t n, double q) {
+double slices_percentile(float *a, size_t n, double q) {
     double pos = q / 100.0 * (double)(n - 1);
     size_t i = (size_t)floor(pos);
     if (i >= n - 1) i = n - 1;
@@ -132,8 +131,8 @@ int slices_from_volume(slice_stack *s, const volume *img, const volume *mask, co
         float *vals = as_malloc(nb * sizeof(float));
         for (size_t i = 0, j = 0; i < total; i++)
             if (brain[i]) vals[j++] = rv[i];
-        lo = (float)percentile(vals, nb, o->pct_lo);
-        hi = (float)percentile(vals, nb, o->pct_hi);
+        lo = (float)slices_percentile(vals, nb, o->pct_lo);
+        hi = (float)slices_percentile(vals, nb, o->pct_hi);
         free(vals);
         float scale = hi > lo ? 1.0f / (hi - lo) : 0.0f;
         for (size_t i = 0; i < total; i++) {
