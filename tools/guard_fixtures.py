@@ -3,20 +3,23 @@
 (src/data/fingerprint.h, tests/test_input_guard.sh).
 
 Usage:
-  guard_fixtures.py voxel IN OUT          IN resampled (linear) onto the same dimensions with
-                                          1.1 x 1.1 x 1.3 mm voxels, centred on the same point:
-                                          only the voxel size differs
-  guard_fixtures.py crop IN OUT           IN cropped to 200 x 216 x 155 voxels (1 mm, world
-                                          positions kept): only the grid differs
-  guard_fixtures.py shell IN OUT MASK     IN with a scalp-like shell 3..16 mm outside its
-                                          foreground (intensity: the brain's median), and MASK =
-                                          IN > 0: a head around the same brain
-  guard_fixtures.py head CH2 OUT          the Colin27 head with skull (mricron's ch2.nii.gz), T1,
-                                          on a 1.1 x 1.1 x 1.3 mm grid covering its field of view
+  guard_fixtures.py make T2 T1 CH2 CKPT OUTDIR
+      writes into OUTDIR, each unlike the training data (T2 scans) in one way, the last in several:
+        voxel.nii       T2 resampled (linear) onto the same dimensions with 1.1 x 1.1 x 1.3 mm
+                        voxels, centred on the same point: only the voxel size differs
+        crop.nii        T2 cropped to 200 x 216 x 155 voxels (1 mm, world positions kept): only
+                        the grid differs
+        shell.nii       T2 with a scalp-like shell 3..16 voxels outside its foreground
+        shell_mask.nii  (chessboard distance; intensity: the brain's median), and T2 > 0 as the
+                        brain mask: a head around the same brain
+        scan_b.nii      T1 under a name that says nothing: only the intensities differ
+        colin_t1.nii    the Colin27 head with skull (mricron's ch2.nii.gz), T1, on a
+                        1.1 x 1.1 x 1.3 mm grid covering its field of view (issue 18's case)
+        old.safetensors CKPT without its anoswin.fingerprint metadata (an older checkpoint)
   guard_fixtures.py scan SUMMARY IMAGE [MASK]
-                                          detect's summary.json "input_guard.scan" against NumPy
-  guard_fixtures.py print CKPT IMAGE...   the checkpoint's anoswin.fingerprint against NumPy over
-                                          the training volumes
+      detect's summary.json "input_guard.scan" against NumPy
+  guard_fixtures.py print CKPT IMAGE...
+      the checkpoint's anoswin.fingerprint against NumPy over the training volumes
 """
 import json
 import struct
@@ -46,13 +49,13 @@ def save(data, affine, path, dtype=np.float32):
     nib.save(img, path)
 
 
-def resample(src, src_aff, shape, aff, order=1):
-    """src sampled at the world positions of the voxels of (shape, aff)."""
-    idx = np.indices(shape, dtype=np.float64).reshape(3, -1)
-    world = aff[:3, :3] @ idx + aff[:3, 3:4]
-    vox = np.linalg.solve(src_aff[:3, :3], world - src_aff[:3, 3:4])
-    out = ndimage.map_coordinates(src, vox, order=order, mode="constant", cval=0.0)
-    return out.reshape(shape)
+def resample(src, src_aff, shape, aff):
+    """src (linear) at the world positions of the voxels of (shape, aff), both axis-aligned."""
+    m = np.linalg.solve(src_aff, aff)  # output voxel -> source voxel
+    if np.abs(m[:3, :3] - np.diag(np.diag(m[:3, :3]))).max() > 1e-9:
+        fail("resample: the grids are not axis-aligned with each other")
+    return ndimage.affine_transform(src, np.diag(m[:3, :3]), offset=m[:3, 3], output_shape=shape, order=1,
+                                    mode="constant", cval=0.0)
 
 
 def centre_world(shape, aff):
@@ -65,39 +68,47 @@ def grid(shape, zooms, centre):
     return aff
 
 
-def cmd_voxel(src, out):
-    img, a = load(src)
+def strip_fingerprint(ckpt, out):
+    with open(ckpt, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    header["__metadata__"].pop("anoswin.fingerprint")
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(out, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+
+
+def cmd_make(t2, t1, ch2, ckpt, d):
+    img, a = load(t2)
     aff = grid(a.shape, (1.1, 1.1, 1.3), centre_world(a.shape, img.affine))
-    save(np.maximum(resample(a, img.affine, a.shape, aff), 0), aff, out)
+    save(np.maximum(resample(a, img.affine, a.shape, aff), 0), aff, f"{d}/voxel.nii")
 
-
-def cmd_crop(src, out):
-    img, a = load(src)
     shape = (200, 216, 155)
     o = [(a.shape[i] - shape[i]) // 2 for i in range(3)]
-    aff = img.affine.copy()
-    aff[:3, 3] = img.affine[:3, :3] @ np.array(o, dtype=np.float64) + img.affine[:3, 3]
-    save(a[o[0]:o[0] + shape[0], o[1]:o[1] + shape[1], o[2]:o[2] + shape[2]], aff, out)
+    caff = img.affine.copy()
+    caff[:3, 3] = img.affine[:3, :3] @ np.array(o, dtype=np.float64) + img.affine[:3, 3]
+    save(a[o[0]:o[0] + shape[0], o[1]:o[1] + shape[1], o[2]:o[2] + shape[2]], caff, f"{d}/crop.nii")
 
-
-def cmd_shell(src, out, mask_out):
-    img, a = load(src)
     brain = a > 0
-    dist = ndimage.distance_transform_edt(~brain, sampling=img.header.get_zooms()[:3])
-    shell = (dist >= 3) & (dist <= 16)
+    dist = ndimage.distance_transform_cdt(~brain, metric="chessboard")
     b = a.copy()
-    b[shell] = np.median(a[brain])
-    save(b, img.affine, out)
-    save(brain, img.affine, mask_out, np.uint8)
+    b[(dist >= 3) & (dist <= 16)] = np.median(a[brain])
+    save(b, img.affine, f"{d}/shell.nii")
+    save(brain, img.affine, f"{d}/shell_mask.nii", np.uint8)
 
+    timg, ta = load(t1)
+    save(ta, timg.affine, f"{d}/scan_b.nii")
 
-def cmd_head(ch2, out):
-    img, a = load(ch2)
+    himg, h = load(ch2)
     zooms = (1.1, 1.1, 1.3)
-    ext = np.array(a.shape) * np.array(img.header.get_zooms()[:3])
-    shape = tuple(int(np.floor(e / z)) for e, z in zip(ext, zooms))
-    aff = grid(shape, zooms, centre_world(a.shape, img.affine))
-    save(np.maximum(resample(a, img.affine, shape, aff), 0), aff, out, np.int16)
+    ext = np.array(h.shape) * np.array(himg.header.get_zooms()[:3])
+    hshape = tuple(int(np.floor(e / z)) for e, z in zip(ext, zooms))
+    haff = grid(hshape, zooms, centre_world(h.shape, himg.affine))
+    save(np.maximum(resample(h, himg.affine, hshape, haff), 0), haff, f"{d}/colin_t1.nii", np.int16)
+
+    strip_fingerprint(ckpt, f"{d}/old.safetensors")
 
 
 def measure(image, mask=None):
@@ -164,9 +175,8 @@ def cmd_print(ckpt, images):
 
 def main():
     a = sys.argv[1:]
-    cmds = {"voxel": (cmd_voxel, 2), "crop": (cmd_crop, 2), "shell": (cmd_shell, 3), "head": (cmd_head, 2)}
-    if a and a[0] in cmds and len(a) == cmds[a[0]][1] + 1:
-        cmds[a[0]][0](*a[1:])
+    if a and a[0] == "make" and len(a) == 6:
+        cmd_make(*a[1:])
     elif a and a[0] == "scan" and len(a) in (3, 4):
         cmd_scan(*a[1:])
     elif a and a[0] == "print" and len(a) >= 3:

@@ -32,7 +32,9 @@ static void usage(FILE *f, int calibrate) {
                 "maximum over scales of each scale's z-score in units of its healthy 1e-3 quantile, so that a\n"
                 "large lesion's weak but coherent residual counts as well as a small lesion's strong one.\n"
                 "detect --calibration FILE then sets its thresholds at --fpr / --fpr-low from it, and refuses\n"
-                "it if the map settings or the checkpoint's weights differ.\n",
+                "it if the map settings or the checkpoint's weights differ.\n"
+                "Each healthy scan is checked against what the model was trained on, as detect does (see\n"
+                "anoswin detect --help, 'Input guard'); --force silences those warnings.\n",
                 DETECT_DEFAULT_NORMATIVE_SIGMA, DETECT_DEFAULT_SCALES);
         return;
     }
@@ -99,6 +101,16 @@ static void usage(FILE *f, int calibrate) {
             "  --quiet             no progress on stderr\n"
             "  --save-model-grid   also write model_grid_map.f32 (the maps on the model grid, raw float32\n"
             "                      (slices, S, S); for --maps-from and tests)\n"
+            "  --force             no input guard warnings (summary.json still records the differences)\n"
+            "\n"
+            "Input guard: train records in the checkpoint what it trained on (modality, grid, voxel size,\n"
+            "foreground volume, brain intensity distribution). Each scan unlike that gets one line per\n"
+            "difference on stderr, 'anoswin: warning: <scan>: <difference>': another modality (when the\n"
+            "data set or the file name says), another grid or voxel size, a foreground that is a head rather\n"
+            "than a brain (skull not stripped), brain intensities far from training's. The model's\n"
+            "findings on such a scan may mean nothing. summary.json's input_guard lists them and says\n"
+            "whether --force was given. Checkpoints without a fingerprint (older, converted) are not\n"
+            "checked, and detect says so once.\n"
             "\n"
             "A subject that cannot be processed is reported on stderr ('anoswin: <file>: <problem>') and\n"
             "skipped; the others are still written, and the exit status is then 1. A checkpoint that does not\n"

@@ -51,7 +51,9 @@ static void usage(FILE *f) {
             "  --quiet               no progress lines\n"
             "\n"
             "Writes RUN/log.csv, RUN/{last,best,epoch_NNNN}.safetensors (load strictly in PyTorch),\n"
-            "RUN/resume.safetensors and RUN/recon/*.png. Ctrl-C (SIGINT) or SIGTERM finishes the\n"
+            "RUN/resume.safetensors and RUN/recon/*.png. Every checkpoint records what the model was trained\n"
+            "on (modality, grid, voxel size, brain intensity statistics: metadata anoswin.fingerprint), which\n"
+            "detect checks each scan against. Ctrl-C (SIGINT) or SIGTERM finishes the\n"
             "current step, saves, and exits with status 130 / 143; --resume then continues with the\n"
             "same losses as an uninterrupted run (same thread count).\n");
 }
