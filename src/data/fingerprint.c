@@ -40,12 +40,15 @@ void scan_print_measure(scan_print *p, const volume *img, const volume *mask) {
     float *v = as_malloc(sizeof(float) * nb);
     for (size_t q = 0, m = 0; q < n; q++)
         if (mask ? mask->data[q] > 0 : img->data[q] > 0) v[m++] = img->data[q];
-    p->raw_q[0] = slices_percentile(v, nb, 1);
-    p->raw_q[1] = slices_percentile(v, nb, 50);
-    p->raw_q[2] = slices_percentile(v, nb, 99);
-    double unit = p->raw_q[2] != 0 ? p->raw_q[2] : 1;
-    for (int l = 0; l < FP_LEVELS; l++) p->q[l] = slices_percentile(v, nb, level(l)) / unit;
+    // 1, 5, 10, ..., 95, 99 %, in one partitioning
+    double lv[FP_LEVELS + 2], qv[FP_LEVELS + 2];
+    lv[0] = 1, lv[FP_LEVELS + 1] = 99;
+    for (int l = 0; l < FP_LEVELS; l++) lv[l + 1] = level(l);
+    slices_percentiles(qv, v, nb, lv, FP_LEVELS + 2);
     free(v);
+    p->raw_q[0] = qv[0], p->raw_q[1] = qv[10], p->raw_q[2] = qv[FP_LEVELS + 1];
+    double unit = p->raw_q[2] != 0 ? p->raw_q[2] : 1;
+    for (int l = 0; l < FP_LEVELS; l++) p->q[l] = qv[l + 1] / unit;
 }
 
 int scan_print_load_slices(slice_stack *s, scan_print *p, const char *image, const char *mask_path,
