@@ -19,6 +19,7 @@
 #include "io/safetensors.h"
 #include "fuzz_common.h"
 #include "model/swinmae/config.h"
+#include "train/train_data.h"  // train_data_load (wrapped), fingerprint
 #include "train/trainer.h"
 
 int anoswin_cli_main(int argc, char **argv);
