@@ -87,7 +87,7 @@ static void pass_eval(double *out, float *outf, const double *in, const int dim[
     axis_strides(dim, axis, &inner, &outer);
     int n = A->n, ncp = A->ncp, k = A->order + 1;
     long rows = (long)outer * n;
-#pragma omp parallel for schedule(static) if (rows * (long)inner > 65536)
+#pragma omp parallel for schedule(static) if (rows * (long)inner > (1L << 20))
     for (long r = 0; r < rows; r++) {
         size_t o = (size_t)r / n;
         int i = (int)(r % n);
@@ -111,7 +111,7 @@ static void pass_adjoint(double *out, const double *in, const int dim[3], int ax
     axis_strides(dim, axis, &inner, &outer);
     int n = A->n, ncp = A->ncp, k = A->order + 1;
     long rows = (long)outer * ncp;
-#pragma omp parallel for schedule(static) if (rows * (long)inner > 65536)
+#pragma omp parallel for schedule(static) if (rows * (long)inner > (1L << 20))
     for (long r = 0; r < rows; r++) {
         size_t o = (size_t)r / ncp;
         int c = (int)(r % ncp);

@@ -200,22 +200,18 @@ static int check_options(const n4_options *o) {
     return 0;
 }
 
-// Coefficient of variation of exp(a - b) over the mask: ITK's convergence measure.
-static double change_cv(const float *a, const float *b, const uint8_t *m, size_t n) {
+// Coefficient of variation of exp(a - b) over the mask: ITK's convergence measure. tmp: n floats.
+static double change_cv(const float *a, const float *b, const uint8_t *m, size_t n, float *tmp) {
     double s = 0, s2 = 0;
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++)
         if (m[i]) {
-            s += exp((double)a[i] - b[i]);
-            cnt++;
+            tmp[cnt] = (float)exp((double)a[i] - b[i]);
+            s += tmp[cnt++];
         }
     if (cnt < 2) return 0;
     double mu = s / cnt;
-    for (size_t i = 0; i < n; i++)
-        if (m[i]) {
-            double d = exp((double)a[i] - b[i]) - mu;
-            s2 += d * d;
-        }
+    for (size_t i = 0; i < cnt; i++) s2 += (tmp[i] - mu) * (tmp[i] - mu);
     return sqrt(s2 / (cnt - 1)) / mu;
 }
 
@@ -309,7 +305,7 @@ int n4_correct(const float *img, const uint8_t *mask, int nx, int ny, int nz, co
             for (size_t c = 0; c < (size_t)total.ncp[0] * total.ncp[1] * total.ncp[2]; c++) total.c[c] += phi.c[c];
             bspline_lattice_free(&phi);
             bspline_eval(newb, &total, ax);
-            conv = change_cv(newb, logb, sm, ns);
+            conv = change_cv(newb, logb, sm, ns, sharp);  // sharp is free until the next iteration
             float *t = logb;
             logb = newb;
             newb = t;
