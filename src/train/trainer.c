@@ -248,7 +248,7 @@ static int save_named_model(trainer *t, const char *name) {
     char file[256], path[4200];
     snprintf(file, sizeof file, "%s.safetensors", name);
     fs_join(path, sizeof path, t->o.out_dir, file);
-    return run_save_model(path, &t->m, &t->st);
+    return run_save_model(path, &t->m, &t->st, t->o.fingerprint);
 }
 
 static int save_resume_point(trainer *t) {
@@ -284,6 +284,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         t->o.threads = o_in->threads;
         t->o.max_steps = o_in->max_steps;
         t->o.quiet = o_in->quiet;
+        t->o.fingerprint = o_in->fingerprint;
     }
     train_options *o = &t->o;
     // Data parallelism (train/dist.h): rank r of N computes samples [r*batch, (r+1)*batch) of
