@@ -43,7 +43,8 @@ a = im.affine.copy()
 a[:3, 3] = im.affine[:3, :3] @ np.array([s.start or 0 for s in sl]) + im.affine[:3, 3]
 nib.save(nib.Nifti1Image(x[tuple(sl)], a), d + "/slab.nii.gz")
 PY
-expect 1 "" "prep with three bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 \
+# --no-n4: the resampling is then checked against the input itself (N4 is on in test_prep_register)
+expect 1 "" "prep with three bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 --no-n4 \
   "$tmp/in/subj_t1.nii.gz" "$tmp/in/bad.nii.gz" "$tmp/in/empty.nii.gz" "$tmp/in/slab.nii.gz"
 check "bad input: one line naming the file" "grep -c 'subject bad failed: .*bad.nii.gz' $tmp/err | grep -qx 1"
 check "empty image: one line naming the file and the problem" "grep 'subject empty failed' $tmp/err | grep -q 'empty.nii.gz: empty image'"

@@ -11,6 +11,7 @@
 #include "data/resample.h"  // volume_sample_linear
 #include "io/png.h"         // rgb_image_*, image_axial_slice, pngfile_write_rgb
 #include "prep/mask.h"      // mask_refine
+#include "prep/n4.h"        // n4_correct
 #include "prep/template.h"  // prep_template_load
 #include "util/affine.h"
 #include "util/error.h"
@@ -203,7 +204,7 @@ static void write_subject(FILE *f, const prep_input *in, const prep_result *r, c
     json_write_string(f, r->error);
     fprintf(f, ",\n%s  \"output\": ", ind);
     json_write_string(f, r->ok ? r->dir : "");
-    fprintf(f, ",\n%s  \"n4\": \"%s\"", ind, o->n4 ? "not available in this build (src/prep/n4.c)" : "off (--no-n4)");
+    fprintf(f, ",\n%s  \"n4\": %s", ind, o->n4 ? "true" : "false");
     if (r->reg.iterations > 0) {
         double m[16];
         for (int i = 0; i < 16; i++) m[i] = r->reg.matrix[i / 4][i % 4];
@@ -246,8 +247,8 @@ static int write_subject_json(const char *path, const prep_input *in, const prep
 
 // ---- one subject ------------------------------------------------------------------------------
 
-static int subject_fail(prep_result *r, const char *fmt, const char *arg) {
-    snprintf(r->error, sizeof r->error, fmt, arg);
+static int subject_fail(prep_result *r, const char *msg) {
+    snprintf(r->error, sizeof r->error, "%.1000s", msg);
     r->ok = 0;
     return -1;
 }
@@ -257,23 +258,23 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     double t0 = now_seconds(), t;
     volume raw, ras, lab_raw, lab;
     memset(&lab, 0, sizeof lab);
-    if (volume_read(&raw, in->image) != 0) return subject_fail(r, "%s", as_error());
+    if (volume_read(&raw, in->image) != 0) return subject_fail(r, as_error());
     size_t nv = volume_voxels(&raw), pos = 0;
     for (size_t i = 0; i < nv; i++) pos += raw.data[i] > 0;
     if (pos < 1000) {
         volume_free(&raw);
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: empty image (%zu voxels above 0; a head scan has millions)", in->image, pos);
-        return subject_fail(r, "%s", msg);
+        return subject_fail(r, msg);
     }
     if (in->label[0]) {
         if (volume_read(&lab_raw, in->label) != 0) {
             volume_free(&raw);
-            return subject_fail(r, "%s", as_error());
+            return subject_fail(r, as_error());
         }
         if (volume_check_same_grid(&raw, in->image, &lab_raw, in->label) != 0) {
             volume_free(&raw), volume_free(&lab_raw);
-            return subject_fail(r, "%s", as_error());
+            return subject_fail(r, as_error());
         }
         volume_to_ras(&lab, &lab_raw, NULL);
         volume_free(&lab_raw);
@@ -282,14 +283,17 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     volume_free(&raw);
     r->t_read = now_seconds() - t0;
 
-    // ---- PREP_N4: bias-field correction goes here (src/prep/n4.h, branch `n4`) ----------------
-    // When n4.c is merged: if (o->n4) { build a foreground mask of ras (e.g. > 10 % of the 99th
-    // percentile), then n4_correct(ras.data, fg, ras.nx, ras.ny, ras.nz, ras.pixdim, &n4o,
-    // corrected, log_bias) and register/resample `corrected` }, and time it into r->t_n4.
-    // Registration does not need it (mutual information tolerates a smooth bias); the
-    // intensities written do.
+    // N4 bias-field correction (src/prep/n4.h) on the head's Otsu foreground, before
+    // registration: the written intensities need it; mutual information would cope without.
     t = now_seconds();
-    r->t_n4 = 0;
+    if (o->n4 && n4_correct(ras.data, NULL, ras.nx, ras.ny, ras.nz, ras.pixdim, NULL, ras.data, NULL) != 0) {
+        char msg[8192];
+        snprintf(msg, sizeof msg, "%s: bias correction failed: %s", in->image, as_error());
+        volume_free(&ras), volume_free(&lab);
+        return subject_fail(r, msg);
+    }
+    r->t_n4 = now_seconds() - t;
+    t = now_seconds();
 
     int rc = reg_affine(&r->reg, &tpl->head, tpl->brain, &ras, &o->reg);
     r->t_register = now_seconds() - t;
@@ -297,7 +301,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration failed: %s", in->image, as_error());
         volume_free(&ras), volume_free(&lab);
-        return subject_fail(r, "%s", msg);
+        return subject_fail(r, msg);
     }
     char why[512] = "";
     const reg_result *g = &r->reg;
@@ -309,7 +313,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration %s", in->image, why);
         volume_free(&ras), volume_free(&lab);
-        return subject_fail(r, "%s", msg);
+        return subject_fail(r, msg);
     }
 
     t = now_seconds();
@@ -338,7 +342,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
             snprintf(msg, sizeof msg, "%s: the scan's field of view holds only %.0f %% of the template's brain", in->image,
                      100 * r->fov_fraction);
         free(inside), free(mask), volume_free(&reg), volume_free(&seg);
-        return subject_fail(r, "%s", msg);
+        return subject_fail(r, msg);
     }
     r->brain_ml = kept * (double)reg.pixdim[0] * reg.pixdim[1] * reg.pixdim[2] / 1000;
 
@@ -381,7 +385,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     free(inside), free(mask), volume_free(&reg), volume_free(&seg), volume_free(&mv);
     if (rc != 0) {
         r->ok = 0;
-        return subject_fail(r, "%s", as_error());
+        return subject_fail(r, as_error());
     }
     return 0;
 }

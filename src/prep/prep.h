@@ -1,5 +1,5 @@
 // `anoswin prep`: raw scans to the template's grid, one subject at a time: reorientation to
-// RAS, (N4 bias correction: see PREP_N4 below), rigid then affine registration to the template
+// RAS, N4 bias-field correction (src/prep/n4.h), rigid then affine registration to the template
 // by Mattes mutual information (src/prep/register.h), skull stripping (the template's brain
 // mask carried onto the scan, refined on its intensities: src/prep/mask.h), and resampling onto
 // the template grid (linear for the image, nearest for a label given alongside).
@@ -26,7 +26,7 @@ typedef struct prep_options {
     const char *template_mask;  // with template_path
     const char *modality;       // "t1" (default), "t2", "flair": the name of the outputs and the
                                 // scans picked from folders
-    int n4;                     // 1: bias-correct before registering (when built in; --no-n4)
+    int n4;                     // 1: N4 bias-field correction before registering (0: --no-n4)
     reg_options reg;
 } prep_options;
 
