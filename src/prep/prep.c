@@ -421,7 +421,7 @@ int prep_run(const prep_options *o, char *const *inputs, int ninputs) {
             fprintf(stderr, "anoswin: prep: subject %s failed: %s\n", in[s].id, res[s].error);
         }
         char extra[256];
-        snprintf(extra, sizeof extra, "%s %s %.1f s", in[s].id, res[s].ok ? "ok" : "FAILED", res[s].t_total);
+        snprintf(extra, sizeof extra, "%.200s %s %.1f s", in[s].id, res[s].ok ? "ok" : "FAILED", res[s].t_total);
         progress_update(&pr, s + 1, "scans", extra);
     }
     progress_end(&pr);
