@@ -32,7 +32,7 @@ def frame_box(img):
     hit = np.all(img[..., :3] == FRAME, axis=2)
     rows = np.where(hit.sum(axis=1) > 0.5 * img.shape[1])[0]
     cols = np.where(hit.sum(axis=0) > 100)[0]
-    if len(rows) < 2 or len(cols) < 2:
+    if len(rows) < 2 or len(cols) < 2 or rows.max() - rows.min() < 100 or cols.max() - cols.min() < 100:
         return None
     return rows.min() + 2, rows.max() - 1, cols.min() + 2, cols.max() - 1
 

@@ -5,7 +5,7 @@ check(js_path, image, anomaly_map, mask, label, brain) -> list of problems (empt
 may be None for absent layers.
 Command line: viewer_data_check.py JS IMAGE MAP MASK LABEL BRAIN MAX_VOXELS ("-" = none). Recomputes with nibabel, NumPy and SciPy on the native grid:
 the crop (brain bounding box + 2 voxels), the stride (smallest f that keeps the viewer grid at
-most 2**22 voxels), each layer's affine (native affine times the crop/stride), the uint8 scan
+most max_voxels voxels, the report's 6 << 20 by default), each layer's affine (native affine times the crop/stride), the uint8 scan
 (0.1st..99.9th percentile in the brain, scl_slope/scl_inter back to the scan's units) and map
 (0..max, scl_slope = max/255), the outlines (region minus its erosion by the 6-connected cross,
 the grid's edge counting as outside), the map's 99th percentile in the brain and the focus
@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-CAP = 1 << 22
+CAP = 6 << 20  # VIEWER_MAX_VOXELS
 PREFIX = "anoswinViewerData("
 
 

@@ -654,6 +654,8 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     free(notes);
     fputs("</p>\n", f);
 
+    if (viewer) report_viewer_section(f, res, run_dir, res->val_threshold);
+
     loss_log ll;
     if (loss_log_read(&ll, meta->log_csv) > 0 && ll.ncols > 0) {
         fputs("<h2>Training loss</h2>\n", f);
@@ -662,7 +664,6 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     loss_log_free(&ll);
 
     latent_html(f, run_dir);
-    if (viewer) report_viewer_section(f, res, run_dir, res->val_threshold);
 
     fputs("<h2>Subjects</h2>\n", f);
     for (int i = 0; i < res->n_subjects; i++) {

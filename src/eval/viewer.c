@@ -75,9 +75,10 @@ static void outline(unsigned char *out, const float *r, const int m[3]) {
         for (int j = 0; j < m[1]; j++)
             for (int i = 0; i < m[0]; i++) {
                 size_t v = i * sx + j * sy + k * sz;
-                int in = r[v] > 0, edge = i == 0 || j == 0 || k == 0 || i == m[0] - 1 || j == m[1] - 1 || k == m[2] - 1;
-                out[v] = in && (edge || !(r[v - sx] > 0) || !(r[v + sx] > 0) || !(r[v - sy] > 0) || !(r[v + sy] > 0) ||
-                                !(r[v - sz] > 0) || !(r[v + sz] > 0));
+                int in = r[v] > 0;
+                int edge = i == 0 || j == 0 || k == 0 || i == m[0] - 1 || j == m[1] - 1 || k == m[2] - 1;
+                out[v] = in && (edge || !(r[v - sx] > 0) || !(r[v + sx] > 0) || !(r[v - sy] > 0) ||
+                                !(r[v + sy] > 0) || !(r[v - sz] > 0) || !(r[v + sz] > 0));
             }
 }
 
@@ -99,7 +100,8 @@ static int centroid_mm(double mm[3], const float *r, const viewer_grid *g) {
 // ---- bytes: NIfTI-1, gzip, base64 ---------------------------------------------------------------
 
 // A uint8 NIfTI-1 file (.nii: header, 4-byte empty extension, voxels) in memory; sform = affine.
-static unsigned char *nifti_u8(size_t *len, const unsigned char *vox, const viewer_grid *g, float slope, float inter) {
+static unsigned char *nifti_u8(size_t *len, const unsigned char *vox, const viewer_grid *g, float slope,
+                               float inter) {
     nifti_1_header h;
     memset(&h, 0, sizeof h);
     h.sizeof_hdr = 348;
@@ -224,12 +226,12 @@ int eval_viewer_write(const volume *img, const volume *map, const volume *pred, 
     // scan: uint8 over its 0.1st..99.9th percentile in the brain
     float lo, hi;
     image_window_percentile(&lo, &hi, v, bm, n, 0.1, 99.9);
-    float span = hi > lo ? hi - lo : 1;
+    double span = hi > lo ? (double)hi - lo : 1;
     for (size_t t = 0; t < n; t++) {
-        double x = rint((v[t] - lo) / span * 255.0);
+        double x = rint(((double)v[t] - lo) / span * 255.0);  // in double, as NumPy would
         q[t] = (unsigned char)(x < 0 ? 0 : x > 255 ? 255 : x);
     }
-    if (layer_write(f, "scan", q, &g, span / 255.0f, lo) != 0) goto fail_file;
+    if (layer_write(f, "scan", q, &g, (float)(span / 255.0), lo) != 0) goto fail_file;
     // map: uint8 over 0..max
     double focus[3], map_max = NAN;
     float p1, p99 = NAN;
@@ -311,7 +313,8 @@ int report_viewer_present(const eval_result *res, const char *run_dir) {
 }
 
 void report_viewer_head(FILE *f) {
-    fputs("<style>#nv-box .nvc{margin:4px 0;font-size:14px}#nv-frame{height:560px;background:#000;border:2px solid #334}"
+    fputs("<style>#nv-box .nvc{margin:4px 0;font-size:14px}"
+          "#nv-frame{height:560px;background:#000;border:2px solid #334}"
           ".sw{display:inline-block;width:12px;height:12px;vertical-align:middle;border:1px solid #444}"
           "#page-errors{color:#a00;white-space:pre-wrap}</style>\n"
           "<script>window.anoswinErrors = [];\n"
@@ -319,7 +322,9 @@ void report_viewer_head(FILE *f) {
           "  function add(m) {\n"
           "    window.anoswinErrors.push(String(m));\n"
           "    var e = document.getElementById('page-errors');\n"
-          "    if (e) { e.hidden = false; e.textContent = 'Errors on this page:\\n' + window.anoswinErrors.join('\\n'); }\n"
+          "    if (!e) return;\n"
+          "    e.hidden = false;\n"
+          "    e.textContent = 'Errors on this page:\\n' + window.anoswinErrors.join('\\n');\n"
           "  }\n"
           "  window.addEventListener('error', function (e) {\n"
           "    var t = e.target;\n"
@@ -329,7 +334,10 @@ void report_viewer_head(FILE *f) {
           "    add('unhandled: ' + ((e.reason && e.reason.message) || e.reason));\n"
           "  });\n"
           "  var ce = console.error;\n"
-          "  console.error = function () { add(Array.prototype.join.call(arguments, ' ')); ce.apply(console, arguments); };\n"
+          "  console.error = function () {\n"
+          "    add(Array.prototype.join.call(arguments, ' '));\n"
+          "    ce.apply(console, arguments);\n"
+          "  };\n"
           "})();</script>\n",
           f);
 }
@@ -339,7 +347,10 @@ void report_viewer_head(FILE *f) {
 static const char viewer_js[] =
     "(function () {\n"
     "  var status = document.getElementById('nv-status');\n"
-    "  function say(s, state) { status.textContent = s; document.documentElement.setAttribute('data-viewer', state); }\n"
+    "  function say(s, state) {\n"
+    "    status.textContent = s;\n"
+    "    document.documentElement.setAttribute('data-viewer', state);\n"
+    "  }\n"
     "  function fail(e) { say('3-D viewer failed: ' + e, 'failed'); console.error('3-D viewer: ' + e); }\n"
     "  if (typeof niivue === 'undefined') { fail('viewer/niivue.umd.js did not load'); return; }\n"
     "  var cfg = JSON.parse(document.getElementById('nv-config').textContent);\n"
@@ -376,7 +387,11 @@ static const char viewer_js[] =
     "      nv.addVolume(v);\n"
     "      vols[s[0]] = v;\n"
     "    }\n"
-    "    if (d.map_max !== null) { thr.max = d.map_max; thr.step = d.map_max / 255; thr.value = t0; }\n"
+    "    if (d.map_max !== null) {\n"
+    "      thr.max = Math.max(d.map_max, t0);  // a validation threshold above this subject's maximum stays\n"
+    "      thr.step = 'any';\n"
+    "      thr.value = t0;\n"
+    "    }\n"
     "    thr.disabled = !vols.map;\n"
     "    nv.setInterpolation(true);\n"
     "    apply();\n"

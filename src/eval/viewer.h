@@ -14,8 +14,9 @@
 
 // The viewer's grid: the native grid cropped to the brain's bounding box plus a 2-voxel margin,
 // then every f-th voxel along each axis with the smallest f that leaves at most max_voxels voxels;
-// the report uses VIEWER_MAX_VOXELS (a 1 mm brain, about 140 x 175 x 140, stays at f = 1).
-enum { VIEWER_MAX_VOXELS = 1 << 22 };
+// the report uses VIEWER_MAX_VOXELS, 6.3 M: a 1 mm adult brain with its margin (some 4-5 M voxels)
+// stays at f = 1, about 2-3 MB of data.
+enum { VIEWER_MAX_VOXELS = 6 << 20 };
 
 // Writes RUN/viewer/<safe id>.js (atomically) on a grid of at most max_voxels voxels. img is
 // required; map, pred, lab and brain may have data == NULL (then that layer is absent; brain
