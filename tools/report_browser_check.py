@@ -59,11 +59,15 @@ def main():
     elif not info or "layers: scan, map, mask, gt" not in info.group(1):
         errors.append(f"viewer lacks a layer: {info and info.group(1)!r}")
 
-    img, _ = decode(shot)
-    box = frame_box(img)
-    if box is None:
-        errors.append("no viewer frame in the screenshot")
+    box = None
+    if not os.path.exists(shot):
+        errors.append(f"no screenshot {shot}: Chromium failed (its log: {log})")
     else:
+        img, _ = decode(shot)
+        box = frame_box(img)
+        if box is None:
+            errors.append("no viewer frame in the screenshot")
+    if box is not None:
         y0, y1, x0, x1 = box
         c = img[y0:y1, x0:x1, :3].astype(np.int64)
         r, g, b = c[..., 0], c[..., 1], c[..., 2]
