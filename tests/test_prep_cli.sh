@@ -3,7 +3,8 @@
 # `data synth --raw` with a label alongside prepared on the default template (Colin27 with
 # skull, 240x240x155 1 mm) into the BraTS layout that `data list` reads, scored in NumPy against
 # the recorded truth (mean registration error over the template brain <= 1 mm, brain-mask Dice
-# >= 0.95), its resampling against SciPy's map_coordinates; bad inputs (not a NIfTI, an empty image) each reported on one line, written
+# >= 0.95), its resampling against SciPy's map_coordinates; bad inputs (not a NIfTI, an empty
+# image, a slab too thin for the brain, a featureless blob) each reported on one line, written
 # nowhere, exit 1 while the good scan is still prepared.
 set -u
 bin=${ANOSWIN_BIN:?}
@@ -42,19 +43,26 @@ sl[ax] = slice(x.shape[ax] // 2 - 12, x.shape[ax] // 2 + 12)
 a = im.affine.copy()
 a[:3, 3] = im.affine[:3, :3] @ np.array([s.start or 0 for s in sl]) + im.affine[:3, 3]
 nib.save(nib.Nifti1Image(x[tuple(sl)], a), d + "/slab.nii.gz")
+# a uniform ellipsoid the size of a head, with noise: nothing of the template to find
+g = np.mgrid[:90, :100, :85].astype(np.float32)
+e = ((g[0] - 45) / 35) ** 2 + ((g[1] - 50) / 42) ** 2 + ((g[2] - 42) / 32) ** 2 < 1
+rng = np.random.default_rng(1)
+blob = np.abs(e * 800.0 + rng.normal(0, 20, e.shape)).astype(np.float32)
+nib.save(nib.Nifti1Image(blob, np.diag([2.0, 2.0, 2.0, 1.0]) @ np.array([[1, 0, 0, -45], [0, 1, 0, -55], [0, 0, 1, -35], [0, 0, 0, 1.0]])), d + "/blob.nii.gz")
 PY
 # --no-n4: the resampling is then checked against the input itself (N4 is on in test_prep_register)
-expect 1 "" "prep with three bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 --no-n4 \
-  "$tmp/in/subj_t1.nii.gz" "$tmp/in/bad.nii.gz" "$tmp/in/empty.nii.gz" "$tmp/in/slab.nii.gz"
+expect 1 "" "prep with four bad inputs exits 1" "$bin" prep --out "$tmp/prep" --threads 2 --no-n4 \
+  "$tmp/in/subj_t1.nii.gz" "$tmp/in/bad.nii.gz" "$tmp/in/empty.nii.gz" "$tmp/in/slab.nii.gz" "$tmp/in/blob.nii.gz"
 check "bad input: one line naming the file" "grep -c 'subject bad failed: .*bad.nii.gz' $tmp/err | grep -qx 1"
 check "empty image: one line naming the file and the problem" "grep 'subject empty failed' $tmp/err | grep -q 'empty.nii.gz: empty image'"
 check "slab: one line naming the file and the field of view" "grep 'subject slab failed' $tmp/err | grep -q 'slab.nii.gz: .*field of view'"
-check "each failure on one line" "[ \$(grep -c 'failed:' $tmp/err) = 3 ]"
-check "failed subjects written nowhere" "[ ! -e $tmp/prep/bad ] && [ ! -e $tmp/prep/empty ] && [ ! -e $tmp/prep/slab ]"
+check "blob: one line, the registration refused" "grep 'subject blob failed' $tmp/err | grep -q 'blob.nii.gz: registration'"
+check "each failure on one line" "[ \$(grep -c 'failed:' $tmp/err) = 4 ]"
+check "failed subjects written nowhere" "[ ! -e $tmp/prep/bad ] && [ ! -e $tmp/prep/empty ] && [ ! -e $tmp/prep/slab ] && [ ! -e $tmp/prep/blob ]"
 for f in subj_t1.nii.gz subj_mask.nii.gz subj_seg.nii.gz subj_qc.png subj_prep.json; do
   check "prepared scan has $f" "[ -s $tmp/prep/subj/$f ]"
 done
-check "summary lists 1 ok, 3 failed" "grep -q '\"subjects_ok\": 1' $tmp/prep/prep.json && grep -q '\"subjects_failed\": 3' $tmp/prep/prep.json"
+check "summary lists 1 ok, 4 failed" "grep -q '\"subjects_ok\": 1' $tmp/prep/prep.json && grep -q '\"subjects_failed\": 4' $tmp/prep/prep.json"
 check "summary has the error lines" "grep -q 'empty image' $tmp/prep/prep.json"
 expect 0 "" "data list reads prep's output" "$bin" data list "$tmp/prep" --modality t1
 check "data list: subject with mask and label" "grep -q '^subj,.*subj_t1.nii.gz,.*subj_seg.nii.gz,.*subj_mask.nii.gz' $tmp/out"

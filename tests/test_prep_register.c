@@ -205,6 +205,7 @@ int main(void) {
         omp_set_num_threads(2);
         int rc2 = reg_affine(&r2, &tpl2.head, tpl2.brain, &ras, &ro);
         CHECK(rc1 == 0 && rc2 == 0, "reg_affine: %s", as_error());
+        printf("T1 to the 2 mm template: Mattes MI %.3f -> %.3f\n", r1.mi_initial, r1.mi_final);
         CHECK(!memcmp(r1.matrix, r2.matrix, sizeof r1.matrix), "1 and 2 threads give different transforms");
 
         // ---- another contrast: the T1 scan with its tissue contrast inverted (CSF bright, white
@@ -228,7 +229,8 @@ int main(void) {
         double tm[4][4];
         read_matrix(truth, "template_to_subject", tm);
         displacement(&mean, &max, &tpl2.head, tpl2.brain, r3.matrix, tm);
-        printf("inverted contrast (T2-like) to the T1 template: error mean %.3f mm, max %.3f mm\n", mean, max);
+        printf("inverted contrast (T2-like) to the T1 template: error mean %.3f mm, max %.3f mm, Mattes MI %.3f -> %.3f\n",
+               mean, max, r3.mi_initial, r3.mi_final);
         CHECK(mean <= 1.0, "inverted contrast: mean registration error %.3f mm > 1 mm", mean);
 
         // ---- and a header 120 degrees off (about the y axis): the orientation search --------

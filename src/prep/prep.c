@@ -23,10 +23,13 @@ void prep_options_default(prep_options *o) {
     memset(o, 0, sizeof *o);
     o->modality = "t1";
     o->n4 = 1;
+    o->min_mi = 0.3;
     reg_options_default(&o->reg);
 }
 
-// A transform is refused when a scale leaves [PREP_MIN_SCALE, PREP_MAX_SCALE] or the largest
+// A transform is refused when the metric ends below o->min_mi (registered heads end at 1.1-1.5,
+// a T1 with its contrast inverted at 1.27; pure noise at 0.01, a uniform ellipsoid at 0.18), when
+// a scale leaves [PREP_MIN_SCALE, PREP_MAX_SCALE] or the largest
 // over the smallest exceeds PREP_MAX_ANISO (heads differ by ~20 % in size, not by half), when
 // the metric ended below where it started, or when less than PREP_MIN_FOV of the template's
 // brain lands inside the scan.
@@ -307,6 +310,9 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     const reg_result *g = &r->reg;
     if (!(g->mi_final > g->mi_initial))
         snprintf(why, sizeof why, "diverged (Mattes MI %.4f at the start, %.4f at the end)", g->mi_initial, g->mi_final);
+    else if (!(g->mi_final >= o->min_mi))
+        snprintf(why, sizeof why, "found too little of the template in the scan (Mattes MI %.3f at the end, below %.2f: "
+                 "not a head scan?)", g->mi_final, o->min_mi);
     else if (!(g->sv[2] >= PREP_MIN_SCALE && g->sv[0] <= PREP_MAX_SCALE && g->sv[0] <= PREP_MAX_ANISO * g->sv[2]))
         snprintf(why, sizeof why, "implausible transform (scales %.3f, %.3f, %.3f)", g->sv[0], g->sv[1], g->sv[2]);
     if (why[0]) {

@@ -27,6 +27,7 @@ typedef struct prep_options {
     const char *modality;       // "t1" (default), "t2", "flair": the name of the outputs and the
                                 // scans picked from folders
     int n4;                     // 1: N4 bias-field correction before registering (0: --no-n4)
+    double min_mi;              // 0.3: a registration ending below this Mattes MI fails (see prep.c)
     reg_options reg;
 } prep_options;
 
