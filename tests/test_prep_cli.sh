@@ -5,7 +5,8 @@
 # the recorded truth (mean registration error over the template brain <= 1 mm, brain-mask Dice
 # >= 0.95), its resampling against SciPy's map_coordinates; bad inputs (not a NIfTI, an empty
 # image, a slab too thin for the brain, a featureless blob) each reported on one line, written
-# nowhere, exit 1 while the good scan is still prepared.
+# nowhere, exit 1 while the good scan is still prepared; prep -> train -> detect runs, and
+# detect's input guard is quiet on a prepared scan, not on the raw one.
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -114,4 +115,18 @@ err = np.abs(got - ref).max() / np.abs(ref).max()
 print(f"resampling vs scipy: max relative difference {err:.2e} over {len(ijk)} brain voxels")
 sys.exit(0 if err < 1e-4 else 1)
 PY
+
+# prep -> train -> detect: a (tiny, one-step) model trained on prepared scans; detect on a
+# prepared scan warns about nothing, on the raw scan (its input guard) about the head and grid
+succeeds "prep the raw folder (split kept)" "$bin" prep --out "$tmp/prep_raw" --threads 2 "$tmp/raw"
+check "split kept" "[ -s $tmp/prep_raw/healthy/raw_000/raw_000_t1.nii.gz ]"
+succeeds "train on prepared scans" "$bin" train --data "$tmp/prep_raw" --modality t1 --out "$tmp/run" \
+  --config "img_size=112,patch_size=2,embed_dim=24,depths=[1,1,1,1],num_heads=[1,2,4,8]" --epochs 1 --batch 4 \
+  --max-steps 1 --val-fraction 0 --threads 2 --recon 0 --quiet
+expect 0 "" "detect on a prepared scan" "$bin" detect --checkpoint "$tmp/run/last.safetensors" --out "$tmp/det" \
+  --preset brats --modality t1 --z-first 80 --z-last 81 --threads 2 --quiet "$tmp/prep_raw/healthy/raw_000/raw_000_t1.nii.gz"
+check "no input-guard warning for a prepared scan" "! grep -q warning $tmp/err"
+expect 0 "head rather than a brain" "detect on the raw scan warns" "$bin" detect --checkpoint "$tmp/run/last.safetensors" \
+  --out "$tmp/det_raw" --preset brats --modality t1 --z-first 80 --z-last 81 --threads 2 --quiet \
+  "$tmp/raw/healthy/raw_000/raw_000_t1.nii.gz"
 finish
