@@ -126,3 +126,23 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
         for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
     }
 }
+
+// ---- SiLU ------------------------------------------------------------------------------------
+void silu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = x / (1.0f + expf(-x));
+    }
+}
+
+void silu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    // d/dx [x s(x)] = s + x s (1 - s).
+    const int add = dinp != dout;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], s = 1.0f / (1.0f + expf(-x));
+        float g = dout[i] * (s + x * s * (1.0f - s));
+        dinp[i] = add ? dinp[i] + g : g;
+    }
+}
