@@ -656,8 +656,10 @@ void full_attention_backward(float *dqkv, float *scratch, const float *dout, con
 #pragma omp parallel for schedule(static)
             for (int i = 0; i < T; i++) {
                 const float *p = P + (size_t)i * T;
-                float *ds = dS + (size_t)i * T, dot = 0.0f;
-                for (int j = 0; j < T; j++) dot += p[j] * ds[j];
+                float *ds = dS + (size_t)i * T;
+                double acc = 0.0;  // rowsum(P dP) is subtracted from each dP: keep its rounding small
+                for (int j = 0; j < T; j++) acc += (double)p[j] * ds[j];
+                const float dot = (float)acc;
                 for (int j = 0; j < T; j++) ds[j] = p[j] * (ds[j] - dot);
             }
             gemm(0, 0, T, hd, T, scale, dS, T, k, C3, 1.0f, dq, C3);
