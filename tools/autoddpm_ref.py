@@ -18,6 +18,7 @@ Usage:
                                   (x_t = X at t_recon, the first noise) into step.f32, and the
                                   full autoDDPM inference of X with the noise after it (x_rec,
                                   mask, final, amap .f32)
+  autoddpm_ref.py load CKPT        strict load of an anoswin checkpoint (config from its metadata)
   autoddpm_ref.py count [key=value,...]
                                   parameter count of a config (the default: the paper's)
 """
@@ -338,6 +339,11 @@ if __name__ == "__main__":
         dump(sys.argv[2])
     elif len(sys.argv) == 7 and sys.argv[1] == "infer":
         infer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+    elif len(sys.argv) == 3 and sys.argv[1] == "load":
+        tensors, meta = load_file(sys.argv[2])
+        m = DDPM(dict(DEFAULTS, **json.loads(meta["anoswin.config"])))
+        m.load_state_dict({k: v.double() for k, v in tensors.items()}, strict=True)
+        print("strict load OK (%d tensors, %d parameters)" % (len(tensors), sum(p.numel() for p in m.parameters())))
     elif len(sys.argv) in (2, 3) and sys.argv[1] == "count":
         count(sys.argv[2] if len(sys.argv) == 3 else "")
     else:
