@@ -11,25 +11,28 @@
 #include "cli/cli.h"
 #include "data/reorient.h"
 #include "data/volume.h"
+#include "model/model.h"  // model_method_find: --method
 #include "util/error.h"
 
 static void info_usage(FILE *f) {
     fprintf(f,
             "Usage: anoswin info [options] FILE.nii[.gz]|FILE.safetensors...\n"
-            "       anoswin info --model [--config S] [--checkpoint FILE.safetensors]\n"
+            "       anoswin info --model [--method M] [--config S] [--checkpoint FILE.safetensors]\n"
             "Describe NIfTI-1/2 volumes: dimensions, voxel size, datatype, orientation code\n"
             "(nibabel's aff2axcodes, e.g. RAS or LPS) and intensity range (after scl_slope/inter).\n"
             "A file that cannot be used (not NIfTI, not 3-D, bad geometry, NaN voxels, ...) is\n"
             "reported as 'anoswin: FILE: problem' and makes the exit status 1.\n\n"
             "A .safetensors file is listed tensor by tensor (name, dtype, shape) with its metadata.\n"
-            "--model prints every tensor of the Swin MAE model (state_dict names, dtypes, shapes) and\n"
-            "the parameter totals, for the paper config, --config, or the checkpoint's config (the\n"
-            "checkpoint is then also loaded strictly).\n\n"
+            "--model prints every tensor of a method's model (state_dict names, dtypes, shapes) and\n"
+            "the parameter totals, for the method's default config, --config, or the checkpoint's config\n"
+            "(the checkpoint is then also loaded strictly).\n\n"
             "Options:\n"
             "  --model               describe the model\n"
+            "  --method M            swinmae (default), vae, fanogan, ... (a checkpoint names its own)\n"
             "  --config S            model config, e.g. \"img_size=112,patch_size=2,embed_dim=48\"\n"
             "                        (keys: img_size patch_size in_chans embed_dim depths=[a,b,c,d]\n"
-            "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate)\n"
+            "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate), or the name of\n"
+            "                        one of the method's presets (e.g. tiny); other methods: docs/baselines.md\n"
             "  --checkpoint FILE     a model checkpoint (.safetensors) to check and describe\n"
             "  -h, --help            show this help\n");
 }
@@ -98,9 +101,10 @@ int cmd_info(int argc, char **argv) {
                                          {"model", no_argument, NULL, 'M'},
                                          {"config", required_argument, NULL, 'C'},
                                          {"checkpoint", required_argument, NULL, 'K'},
+                                         {"method", required_argument, NULL, 'E'},
                                          {NULL, 0, NULL, 0}};
     int model = 0;
-    const char *config = NULL, *checkpoint = NULL;
+    const char *config = NULL, *checkpoint = NULL, *method = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -110,14 +114,18 @@ int cmd_info(int argc, char **argv) {
             case 'M': model = 1; break;
             case 'C': config = optarg; break;
             case 'K': checkpoint = optarg; break;
+            case 'E':
+                if (!model_method_find(optarg)) return cli_usage_error("info", "--method: unknown method '%s'", optarg);
+                method = optarg;
+                break;
             case ':': return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
             default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if ((config || checkpoint) && !model) model = 1;
+    if ((config || checkpoint || method) && !model) model = 1;
     if (model) {
         if (optind < argc) return cli_usage_error("info", "--model takes no file arguments (use --checkpoint)");
-        return info_model(config, checkpoint);
+        return info_model(method, config, checkpoint);
     }
     if (optind >= argc) return cli_usage_error("info", "no input file");
     int status = EXIT_OK;
