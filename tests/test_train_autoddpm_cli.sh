@@ -3,7 +3,8 @@
 # channels 8-16-16, attention at the two lower levels): the run trains through the shared trainer
 # and its AdamW, the checkpoint is tagged autoddpm and loads strictly into tools/autoddpm_ref.py,
 # detect takes it through the method interface (one autoDDPM inference per slice, short noise
-# levels), and bad configs fail with one line naming the problem.
+# levels), `experiment table1 --methods autoddpm` reports an anoswin row, and bad configs fail
+# with one line naming the problem.
 set -u
 BIN=${ANOSWIN_BIN:?}
 PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -43,4 +44,15 @@ for f in anomaly_map.nii.gz mask.nii.gz summary.json; do
 done
 check "one window per slice (whole-image method)" \
     '[ "$(grep -o "\"windows\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" = "$(grep -o "\"slices\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" ]'
+
+# ---- the experiment's method-agnostic path ----------------------------------------------------------
+mkdir -p "$W/ixi"
+ln -s "$W/data/healthy/healthy_000/healthy_000_t2.nii.gz" "$W/ixi/IXI100-Guys-1000-T2.nii.gz"
+ln -s "$W/data/healthy/healthy_001/healthy_001_t2.nii.gz" "$W/ixi/IXI101-Guys-1001-T2.nii.gz"
+succeeds "experiment table1 --methods autoddpm" "$BIN" experiment table1 --ixi "$W/ixi" --brats "$W/data/test" \
+    --out "$W/exp" --methods autoddpm --config "autoddpm:$CFG" --epochs 1 --batch 4 --max-steps 2 \
+    --train-slices 80:84 --test-slices 82:84 --mask-sizes 32 --val-share 0 --bootstrap 20 --threads 1
+check "the authors' recipe in the commands (batch from --batch, constant lr 1e-4)" \
+    'grep -q "^anoswin train --method autoddpm .* --lr 0.0001 --warmup-epochs 0 --min-lr 0.0001 " "$W/exp/commands.txt"'
+check "the report has an anoswin autoDDPM row" 'grep -q "^| autoDDPM (Bercea et al. 2023) | IXI T2 | BraTS21 T2 | anoswin | paper | per-volume" "$W/exp/report.md"'
 finish
