@@ -613,8 +613,9 @@ static void softmax_rows(float *S, int T) {
         float *s = S + (size_t)i * T, mx = s[0];
         for (int j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < T; j++) {
-            s[j] = expf(s[j] - mx);
+            s[j] = exp_neg(s[j] - mx);
             sum += s[j];
         }
         const float inv = 1.0f / sum;
