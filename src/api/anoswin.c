@@ -181,7 +181,7 @@ int anoswin_eval(const char *pred_dir, const char *data, const char *modality, c
     eval_options opt;
     eval_options_default(&opt);
     eval_result res = {0};
-    report_meta meta = {"Ano-swinMAE (anoswin)", data, pred_dir, NULL};
+    report_meta meta = {"Ano-swinMAE (anoswin)", data, pred_dir, NULL, NULL};
     if (!n) as_fail("%s: no subject with a label has predictions in %s", data, pred_dir);
     else if (!eval_run(&res, in, n, &opt) && !fs_mkdirs(out_dir)) rc = report_write(&res, &meta, out_dir);
     eval_result_free(&res);
