@@ -126,3 +126,29 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
         for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
     }
 }
+
+// ---- SiLU ------------------------------------------------------------------------------------
+// sigmoid from exp(-|x|) <= 1: the vectorisable exp_neg, no overflow on either side.
+static inline float sigmoid_fast(float x) {
+    float e = exp_neg(-fabsf(x)), r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+void silu_forward(float *out, const float *inp, size_t n) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = x * sigmoid_fast(x);
+    }
+}
+
+void silu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    // d/dx [x s(x)] = s + x s (1 - s).
+    const int add = dinp != dout;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], s = sigmoid_fast(x);
+        float g = dout[i] * (s + x * s * (1.0f - s));
+        dinp[i] = add ? dinp[i] + g : g;
+    }
+}

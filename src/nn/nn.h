@@ -254,4 +254,37 @@ float vae_kl_forward(const float *mu, const float *log_sigma, size_t n, float sc
 // dmu += scale*mu, dlog_sigma += scale*(sigma^2 - 1).
 void vae_kl_backward(float *dmu, float *dlog_sigma, const float *mu, const float *log_sigma, size_t n, float scale);
 
+// ---- Diffusion U-Net layers (the autoDDPM baseline) ------------------------------------------------
+// GroupNorm over (B, C, P): G groups of C/G consecutive channels, biased variance, eps as given
+// (the U-Net's 1e-6), per-channel affine w, b. mean/rstd (B*G) are kept for the backward (either
+// may be NULL for inference).
+void groupnorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b, int B,
+                       int C, size_t P, int G, float eps);
+// dinp (B, C, P) += (skipped when NULL), dw, db (C) += (either may be NULL) given dout.
+void groupnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *mean,
+                        const float *rstd, const float *w, int B, int C, size_t P, int G);
+// SiLU: out = x * sigmoid(x). out may equal inp.
+void silu_forward(float *out, const float *inp, size_t n);
+// dinp += dout * silu'(inp), from the forward's input. dinp may equal dout (then overwritten).
+void silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+// Nearest-neighbour 2x upsampling: out (B, C, 2H, 2W) from inp (B, C, H, W).
+void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W);
+// dinp (B, C, H, W) += the 2x2 sums of dout (B, C, 2H, 2W).
+void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W);
+// Sinusoidal timestep embedding (Ho et al.; MONAI's get_timestep_embedding): out (B, dim) =
+// [cos(t f_i), sin(t f_i)], f_i = exp(-ln(10000) i / (dim/2)), i < dim/2, a 0 last when dim is odd.
+void timestep_embedding(float *out, const float *t, int B, int dim);
+// (B, C, P) -> (B, P, C) tokens, and back (accumulate: out +=).
+void channels_last(float *out, const float *inp, int B, int C, int P);
+void channels_first(float *out, const float *inp, int B, int C, int P, int accumulate);
+// Full multi-head self-attention over T tokens per image: qkv (B*T, 3C) columns (3, heads, hd) as
+// the window attention's, out (B*T, C) = softmax(q kᵀ / sqrt(hd)) v, no bias or mask. The scratch
+// (full_attention_scratch_floats) holds one (image, head)'s T x T scores; the products run through
+// gemm(), so call these outside parallel regions.
+size_t full_attention_scratch_floats(int T);
+void full_attention_forward(float *out, float *scratch, const float *qkv, int B, int T, int C, int heads);
+// dqkv (B*T, 3C) += given dout (B*T, C); recomputes the softmax.
+void full_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, int B, int T, int C,
+                             int heads);
+
 #endif
