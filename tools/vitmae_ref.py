@@ -29,8 +29,16 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import load_file, save_file  # noqa: E402
 
-DEFAULTS = dict(img_size=128, in_chans=1, patch_size=4, embed_dim=128, depth=4, num_heads=4, decoder_embed_dim=64,
+DEFAULTS = dict(img_size=128, in_chans=1, patch_size=4, embed_dim=128, depth=6, num_heads=4, decoder_embed_dim=64,
                 decoder_depth=2, decoder_num_heads=2, mlp_ratio=4, norm_pix_loss=0)
+# src/model/vitmae/config.c's named configs (the key `preset`, applied where it appears).
+PRESETS = {
+    "demo": dict(DEFAULTS),
+    "vit-b16": dict(img_size=224, in_chans=1, patch_size=16, embed_dim=768, depth=12, num_heads=12,
+                    decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16, mlp_ratio=4, norm_pix_loss=0),
+    "vit-l16": dict(img_size=224, in_chans=1, patch_size=16, embed_dim=1024, depth=24, num_heads=16,
+                    decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16, mlp_ratio=4, norm_pix_loss=0),
+}
 LN_EPS = 1e-6  # the named configs' partial(nn.LayerNorm, eps=1e-6)
 
 
@@ -104,7 +112,9 @@ class Block(nn.Module):
 class MaskedAutoencoderViT(nn.Module):
     def __init__(self, **kw):
         super().__init__()
-        c = dict(DEFAULTS, **kw)
+        c = dict(DEFAULTS)
+        for k, v in kw.items():  # in order, so that keys after a preset override it
+            c.update(PRESETS[v] if k == "preset" else {k: v})
         self.c = c
         D, Dd, p = c["embed_dim"], c["decoder_embed_dim"], c["patch_size"]
         self.grid = c["img_size"] // p
@@ -168,6 +178,17 @@ class MaskedAutoencoderViT(nn.Module):
 
     def forward_decoder(self, latents, keep, mask):
         B, L = mask.shape
+        if len(latents) == 1:  # the original's batched unshuffle
+            d = self.decoder_embed(latents[0])
+            hide = [torch.nonzero(mask[b] != 0).flatten() for b in range(B)]
+            ids_restore = torch.argsort(torch.stack([torch.cat((keep[b], hide[b])) for b in range(B)]), dim=1)
+            mask_tokens = self.mask_token.repeat(B, L + 1 - d.shape[1], 1)
+            x_ = torch.cat([d[:, 1:, :], mask_tokens], dim=1)
+            x_ = torch.gather(x_, dim=1, index=ids_restore.unsqueeze(-1).repeat(1, 1, d.shape[2]))
+            x = torch.cat([d[:, :1, :], x_], dim=1) + self.decoder_pos_embed
+            for blk in self.decoder_blocks:
+                x = blk(x)
+            return self.decoder_pred(self.decoder_norm(x))[:, 1:, :]
         rows = []
         for b in range(B):
             lat = latents[0][b:b + 1] if len(latents) == 1 else latents[b]

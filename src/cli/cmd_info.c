@@ -16,17 +16,18 @@
 static void info_usage(FILE *f) {
     fprintf(f,
             "Usage: anoswin info [options] FILE.nii[.gz]|FILE.safetensors...\n"
-            "       anoswin info --model [--config S] [--checkpoint FILE.safetensors]\n"
+            "       anoswin info --model [--method M] [--config S] [--checkpoint FILE.safetensors]\n"
             "Describe NIfTI-1/2 volumes: dimensions, voxel size, datatype, orientation code\n"
             "(nibabel's aff2axcodes, e.g. RAS or LPS) and intensity range (after scl_slope/inter).\n"
             "A file that cannot be used (not NIfTI, not 3-D, bad geometry, NaN voxels, ...) is\n"
             "reported as 'anoswin: FILE: problem' and makes the exit status 1.\n\n"
             "A .safetensors file is listed tensor by tensor (name, dtype, shape) with its metadata.\n"
-            "--model prints every tensor of the Swin MAE model (state_dict names, dtypes, shapes) and\n"
-            "the parameter totals, for the paper config, --config, or the checkpoint's config (the\n"
+            "--model prints every tensor of a method's model (state_dict names, dtypes, shapes) and\n"
+            "the parameter totals, for its default config, --config, or the checkpoint's config (the\n"
             "checkpoint is then also loaded strictly).\n\n"
             "Options:\n"
             "  --model               describe the model\n"
+            "  --method M            the method (default swinmae; a checkpoint names its own)\n"
             "  --config S            model config, e.g. \"img_size=112,patch_size=2,embed_dim=48\"\n"
             "                        (keys: img_size patch_size in_chans embed_dim depths=[a,b,c,d]\n"
             "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate)\n"
@@ -97,10 +98,11 @@ int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                          {"model", no_argument, NULL, 'M'},
                                          {"config", required_argument, NULL, 'C'},
+                                         {"method", required_argument, NULL, 'm'},
                                          {"checkpoint", required_argument, NULL, 'K'},
                                          {NULL, 0, NULL, 0}};
     int model = 0;
-    const char *config = NULL, *checkpoint = NULL;
+    const char *config = NULL, *checkpoint = NULL, *method = NULL;
     optind = 1;
     opterr = 0;
     int c;
@@ -109,15 +111,16 @@ int cmd_info(int argc, char **argv) {
             case 'h': info_usage(stdout); return EXIT_OK;
             case 'M': model = 1; break;
             case 'C': config = optarg; break;
+            case 'm': method = optarg; break;
             case 'K': checkpoint = optarg; break;
             case ':': return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
             default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if ((config || checkpoint) && !model) model = 1;
+    if ((config || checkpoint || method) && !model) model = 1;
     if (model) {
         if (optind < argc) return cli_usage_error("info", "--model takes no file arguments (use --checkpoint)");
-        return info_model(config, checkpoint);
+        return info_model(method, config, checkpoint);
     }
     if (optind >= argc) return cli_usage_error("info", "no input file");
     int status = EXIT_OK;

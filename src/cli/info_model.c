@@ -1,4 +1,4 @@
-// `anoswin info --model [--config S] [--checkpoint C]` and `anoswin info FILE.safetensors`:
+// `anoswin info --model [--method M] [--config S] [--checkpoint C]` and `anoswin info FILE.safetensors`:
 // the parameter table (every state_dict tensor with dtype and shape) with totals, and a
 // generic listing of any safetensors file. Called from cmd_info.c.
 #include <stdio.h>
@@ -25,12 +25,16 @@ static const char *commas(size_t v, char *buf, size_t n) {
 }
 
 // The config (the checkpoint's, with --config on top) and its source, for info_model.
-static int info_config(const model_method **mm, char *cfg, size_t n, const char **source, const char *config,
-                       st_file *f, const char *checkpoint) {
+static int info_config(const model_method **mm, char *cfg, size_t n, const char **source, const char *method,
+                       const char *config, st_file *f, const char *checkpoint) {
     char base[2048];
-    *mm = checkpoint ? model_method_of_checkpoint(f) : model_method_default();
-    *source = "paper default";
+    const model_method *asked = method ? model_method_get(method, "--method") : NULL;
+    if (method && !asked) return -1;
+    *mm = checkpoint ? model_method_of_checkpoint(f) : asked ? asked : model_method_default();
     if (!*mm) return -1;
+    *source = *mm == model_method_default() ? "paper default" : "default config";
+    if (asked && *mm != asked)
+        return as_fail("%s: a checkpoint of method '%s', not '%s'", checkpoint, (*mm)->name, asked->name);
     if (checkpoint) {
         if ((*mm)->checkpoint_config(f, base, sizeof base)) return -1;
         *source = st_meta(f, "anoswin.config") ? "checkpoint metadata" : "checkpoint tensor shapes";
@@ -39,14 +43,14 @@ static int info_config(const model_method **mm, char *cfg, size_t n, const char 
     return (*mm)->config_parse(checkpoint ? base : NULL, config, cfg, n, NULL, "--config");
 }
 
-int info_model(const char *config, const char *checkpoint) {
+int info_model(const char *method, const char *config, const char *checkpoint) {
     st_file f = {0};
     if (checkpoint && st_open(&f, checkpoint)) return cli_report_error();
     const model_method *mm;
     const char *source;
     char cfg[2048];
     model m = {0};
-    if (info_config(&mm, cfg, sizeof cfg, &source, config, &f, checkpoint) ||
+    if (info_config(&mm, cfg, sizeof cfg, &source, method, config, &f, checkpoint) ||
         model_create(&m, mm->name, cfg, 1, 0, "--config") ||
         (checkpoint && checkpoint_load_file(&f, m.table, m.params))) {
         if (checkpoint) st_close(&f);

@@ -16,7 +16,7 @@ typedef struct preset {
 // matched); vit-b16 / vit-l16: models_mae.py's mae_vit_base / large_patch16_dec512d8b, one
 // channel (MRI), at their 224 px.
 static const preset presets[] = {
-    {"demo", {128, 1, 8, 128, 4, 4, 64, 2, 2, 4, 0}},
+    {"demo", {128, 1, 8, 128, 6, 4, 64, 2, 2, 4, 0}},
     {"vit-b16", {224, 1, 16, 768, 12, 12, 512, 8, 16, 4, 0}},
     {"vit-l16", {224, 1, 16, 1024, 24, 16, 512, 8, 16, 4, 0}},
 };
