@@ -12,6 +12,7 @@ norm.*, decoder_embed.*, decoder_blocks.i.*, decoder_norm.*, decoder_pred.*).
 
 Usage:
   vitmae_ref.py dump OUTDIR         small-config parity cases for tests/test_model_vitmae.c
+  vitmae_ref.py load CKPT           loads an anoswin checkpoint with strict=True (config from its metadata)
   vitmae_ref.py check CKPT X.f32 M.u8 Y.f32 B
                                     loads an anoswin checkpoint with strict=True (config from its
                                     metadata), predicts X (B images) under the token mask M and
@@ -278,13 +279,18 @@ def dump(out):
     dump_case(os.path.join(out, "b"), cfg_n, [8, 8], 9)
 
 
-def check(ckpt, xpath, mpath, ypath, B):
+def load(ckpt):
     tensors, meta = load_file(ckpt)
     assert meta.get("anoswin.method") == "vitmae", "not a ViT MAE checkpoint: %r" % meta.get("anoswin.method")
     cfg = json.loads(meta["anoswin.config"])
     m = MaskedAutoencoderViT(**cfg).double()
     m.load_state_dict({k: v.double() for k, v in tensors.items()}, strict=True)
-    m.eval()
+    print("strict load OK (%d tensors, %d parameters)" % (len(tensors), sum(p.numel() for p in m.parameters())))
+    return m.eval(), cfg, tensors
+
+
+def check(ckpt, xpath, mpath, ypath, B):
+    m, cfg, tensors = load(ckpt)
     shape = (B, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
     x = torch.from_numpy(np.fromfile(xpath, dtype="<f4").astype(np.float64).reshape(shape))
     mask = torch.from_numpy(np.fromfile(mpath, dtype=np.uint8).reshape(B, -1))
@@ -293,14 +299,15 @@ def check(ckpt, xpath, mpath, ypath, B):
         _, pred = m(x, mask)
         y = m.pixels(x, pred)
     diff = (y - want).abs().max().item()
-    n_params = sum(p.numel() for p in m.parameters())
-    print("strict load OK (%d tensors, %d parameters); prediction max |diff| %.3g" % (len(tensors), n_params, diff))
+    print("prediction max |diff| %.3g" % diff)
     sys.exit(0 if diff <= 1e-4 else 1)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "dump":
         dump(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "load":
+        load(sys.argv[2])
     elif len(sys.argv) == 7 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))
     else:
