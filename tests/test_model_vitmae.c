@@ -1,7 +1,7 @@
 // The ViT MAE against its PyTorch reference (tools/vitmae_ref.py) on two small configs with odd
 // sizes (head dims 5 and 4, MLP ratio 3, two channels): case a hides 6, 6 and 13 of 16 tokens (so
-// the encoder runs two groups of different lengths), case b has norm_pix_loss and one encoder
-// block. A PyTorch state_dict loads strictly; the prediction, the loss and every parameter
+// the encoder runs two groups of different lengths), case b has norm_pix_loss, one encoder block
+// and 100 tokens, 30 of them hidden (attention's long-window path: 71 and 101 rows). A PyTorch state_dict loads strictly; the prediction, the loss and every parameter
 // gradient match (the frozen position embeddings get none); the sin-cos embeddings of a fresh
 // model equal PyTorch's; a checkpoint written by PyTorch predicts through the model interface
 // (the inference path, blocks in place) within 1e-4; and a checkpoint written here loads strictly
@@ -64,7 +64,7 @@ static const parity_case CASES[2] = {
      "decoder_num_heads=3,mlp_ratio=3,norm_pix_loss=0",
      3, 4 + 2 + 2 * 12 + 2 + 2 + 2 * 12 + 2 + 2},
     {"b",
-     "img_size=16,in_chans=1,patch_size=4,embed_dim=20,depth=1,num_heads=4,decoder_embed_dim=12,decoder_depth=2,"
+     "img_size=40,in_chans=1,patch_size=4,embed_dim=20,depth=1,num_heads=4,decoder_embed_dim=12,decoder_depth=2,"
      "decoder_num_heads=3,mlp_ratio=3,norm_pix_loss=1",
      2, 4 + 2 + 12 + 2 + 2 + 2 * 12 + 2 + 2},
 };

@@ -275,8 +275,9 @@ def dump(out):
     cfg = dict(img_size=16, in_chans=2, patch_size=4, embed_dim=20, depth=2, num_heads=4, decoder_embed_dim=12,
                decoder_depth=2, decoder_num_heads=3, mlp_ratio=3, norm_pix_loss=0)
     dump_case(os.path.join(out, "a"), cfg, [6, 6, 13], 5)
-    cfg_n = dict(cfg, norm_pix_loss=1, in_chans=1, depth=1)
-    dump_case(os.path.join(out, "b"), cfg_n, [8, 8], 9)
+    # Case b: 100 tokens, so that attention runs its long-window path (T > 64) in both halves.
+    cfg_n = dict(cfg, img_size=40, norm_pix_loss=1, in_chans=1, depth=1)
+    dump_case(os.path.join(out, "b"), cfg_n, [30, 30], 9)
 
 
 def load(ckpt):

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/params.h"  // param_table_add, params_init, pos_embed_sincos
+#include "model/param_layers.h"  // param_block_views
+#include "model/params.h"        // param_table_add, params_init, pos_embed_sincos
 #include "nn/nn.h"
 #include "nn/swin_block.h"
 #include "util/error.h"
@@ -168,22 +169,6 @@ static void norm_views(vitmae *m, vit_norm *n, const char *prefix) {
     n->db = pv(m, m->grads, "%s.bias", prefix);
 }
 
-static void block_views(vitmae *m, swin_block_weights *w, float *buf, const char *prefix) {
-    memset(w, 0, sizeof *w);  // rpb_table stays NULL: no position bias
-    if (!buf) return;
-    w->norm1_w = pv(m, buf, "%s.norm1.weight", prefix);
-    w->norm1_b = pv(m, buf, "%s.norm1.bias", prefix);
-    w->qkv_w = pv(m, buf, "%s.attn.qkv.weight", prefix);
-    w->qkv_b = pv(m, buf, "%s.attn.qkv.bias", prefix);
-    w->proj_w = pv(m, buf, "%s.attn.proj.weight", prefix);
-    w->proj_b = pv(m, buf, "%s.attn.proj.bias", prefix);
-    w->norm2_w = pv(m, buf, "%s.norm2.weight", prefix);
-    w->norm2_b = pv(m, buf, "%s.norm2.bias", prefix);
-    w->fc1_w = pv(m, buf, "%s.mlp.fc1.weight", prefix);
-    w->fc1_b = pv(m, buf, "%s.mlp.fc1.bias", prefix);
-    w->fc2_w = pv(m, buf, "%s.mlp.fc2.weight", prefix);
-    w->fc2_b = pv(m, buf, "%s.mlp.fc2.bias", prefix);
-}
 
 // One window of T rows per image, no shift, no permutation, no mask regions.
 static swin_geom global_geom(int T) {
@@ -288,13 +273,13 @@ static void plan_build(vitmae *m) {
     char prefix[NAME_BUF];
     for (int i = 0; i < c->depth; i++) {
         snprintf(prefix, sizeof prefix, "blocks.%d", i);
-        block_views(m, &p->enc[i].w, m->params, prefix);
-        block_views(m, &p->enc[i].dw, m->grads, prefix);
+        param_block_views(&p->enc[i].w, &m->table, m->params, prefix);
+        param_block_views(&p->enc[i].dw, &m->table, m->grads, prefix);
     }
     for (int i = 0; i < c->decoder_depth; i++) {
         snprintf(prefix, sizeof prefix, "decoder_blocks.%d", i);
-        block_views(m, &p->dec[i].w, m->params, prefix);
-        block_views(m, &p->dec[i].dw, m->grads, prefix);
+        param_block_views(&p->dec[i].w, &m->table, m->params, prefix);
+        param_block_views(&p->dec[i].dw, &m->table, m->grads, prefix);
     }
     p->cls = pv(m, m->params, "cls_token");
     p->dcls = pv(m, m->grads, "cls_token");
