@@ -1,11 +1,12 @@
 // The ViT MAE against its PyTorch reference (tools/vitmae_ref.py) on two small configs with odd
-// sizes (head dims 5 and 4, MLP ratio 3, two channels): case a hides 6, 6 and 13 of 16 tokens (so
-// the encoder runs two groups of different lengths), case b has norm_pix_loss, one encoder block
-// and 100 tokens, 30 of them hidden (attention's long-window path: 71 and 101 rows). A PyTorch state_dict loads strictly; the prediction, the loss and every parameter
-// gradient match (the frozen position embeddings get none); the sin-cos embeddings of a fresh
-// model equal PyTorch's; a checkpoint written by PyTorch predicts through the model interface
-// (the inference path, blocks in place) within 1e-4; and a checkpoint written here loads strictly
-// in PyTorch and predicts the same (tools/vitmae_ref.py check, within 1e-4).
+// sizes (head dims 5 and 4, MLP ratio 3): case a (2 channels) hides 6, 6 and 13 of 16 tokens, so
+// the encoder runs two groups of different lengths; case b has norm_pix_loss, one encoder block
+// and 100 tokens, 30 of them hidden (attention's long-window path: 71 and 101 rows). A PyTorch
+// state_dict loads strictly; the prediction, the loss and every parameter gradient match (the
+// frozen position embeddings get none); the sin-cos embeddings of a fresh model equal PyTorch's;
+// a checkpoint written by PyTorch predicts through the model interface (the inference path,
+// blocks in place) within 1e-4; and a checkpoint written here loads strictly in PyTorch and
+// predicts the same (tools/vitmae_ref.py check, within 1e-4).
 // Tolerances as tests/test_model_vae.c: values atol 1e-5 / rtol 1e-4, gradients atol 1e-4 /
 // rtol 1e-3, relative L2 <= 1e-5 each.
 #include <math.h>

@@ -61,7 +61,8 @@ int vitmae_config_check(const vitmae_config *c) {
 
 int vitmae_config_to_json(const vitmae_config *c, char *out, size_t n) {
     int w = snprintf(out, n,
-                     "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"embed_dim\":%d,\"depth\":%d,\"num_heads\":%d,"
+                     "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"embed_dim\":%d,\"depth\":%d,"
+                     "\"num_heads\":%d,"
                      "\"decoder_embed_dim\":%d,\"decoder_depth\":%d,\"decoder_num_heads\":%d,\"mlp_ratio\":%d,"
                      "\"norm_pix_loss\":%d}",
                      c->img_size, c->in_chans, c->patch_size, c->embed_dim, c->depth, c->num_heads,

@@ -38,7 +38,7 @@ struct vitmae_plan {
     // parameters (gradients)
     float *cls, *dcls, *pos, *dec_pos, *mask_tok, *dmask_tok, *pe_w, *pe_b, *dpe_w, *dpe_b;
     float *de_w, *de_b, *dde_w, *dde_b, *pred_w, *pred_b, *dpred_w, *dpred_b;
-    vit_norm norm, dnorm;
+    vit_norm norm, dec_norm;  // norm, decoder_norm
     // the last forward's rows
     int B, Ne, n_groups;
     int *count;      // (max_batch) visible tokens per image
@@ -51,10 +51,10 @@ struct vitmae_plan {
     float *x0;                   // (Ne_max, D) encoder input
     float *ln_mean, *ln_rstd;    // (Ne_max) encoder norm
     float *latent;               // (Ne_max, D) encoder output (after norm)
-    float *demb;                 // (Ne_max, Dd) decoder_embed output
+    float *dec_emb;                 // (Ne_max, Dd) decoder_embed output
     float *xd0;                  // (Nd_max, Dd) decoder input
-    float *dn_mean, *dn_rstd;    // (Nd_max)
-    float *dn;                   // (Nd_max, Dd) decoder norm output
+    float *dec_mean, *dec_rstd;  // (Nd_max) decoder norm
+    float *dec_xn;               // (Nd_max, Dd) decoder norm output
     float *pred, *target;        // (Nd_max, K), cls rows included (never hidden)
     float *t_mean, *t_std;       // (Nd_max) per-patch statistics of the target (norm_pix_loss)
     float *icache;               // inference: one block's qkv + fc1
@@ -219,11 +219,11 @@ static void plan_layout(vitmae *m, layout *l) {
     p->ln_mean = tr ? take(l, Ne) : NULL;
     p->ln_rstd = tr ? take(l, Ne) : NULL;
     p->latent = take(l, Ne * D);
-    p->demb = take(l, Ne * Dd);
+    p->dec_emb = take(l, Ne * Dd);
     p->xd0 = take(l, Nd * Dd);
-    p->dn_mean = tr ? take(l, Nd) : NULL;
-    p->dn_rstd = tr ? take(l, Nd) : NULL;
-    p->dn = take(l, Nd * Dd);
+    p->dec_mean = tr ? take(l, Nd) : NULL;
+    p->dec_rstd = tr ? take(l, Nd) : NULL;
+    p->dec_xn = take(l, Nd * Dd);
     p->pred = take(l, Nd * K);
     p->target = take(l, Nd * K);
     p->t_mean = take(l, Nd);
@@ -300,7 +300,7 @@ static void plan_build(vitmae *m) {
     p->dpred_w = pv(m, m->grads, "decoder_pred.weight");
     p->dpred_b = pv(m, m->grads, "decoder_pred.bias");
     norm_views(m, &p->norm, "norm");
-    norm_views(m, &p->dnorm, "decoder_norm");
+    norm_views(m, &p->dec_norm, "decoder_norm");
     const size_t B = (size_t)m->max_batch;
     p->count = as_calloc(B, sizeof(int));
     p->row0 = as_calloc(B + 1, sizeof(int));
@@ -479,12 +479,12 @@ float vitmae_forward(vitmae *m, const float *images, const uint8_t *token_mask, 
     const vitmae_config *c = &m->cfg;
     encode(m, images, token_mask, B);
     const int L = p->L, K = p->K, Dd = p->Dd, Ne = p->Ne, Nd = B * (L + 1);
-    linear_forward(p->demb, p->latent, p->de_w, p->de_b, Ne, p->D, Dd);
+    linear_forward(p->dec_emb, p->latent, p->de_w, p->de_b, Ne, p->D, Dd);
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
         for (int t = -1; t < L; t++) {  // t = -1: the cls row
             int r = t < 0 ? p->row0[b] : p->enc_row[(size_t)b * L + t];
-            const float *src = r >= 0 ? p->demb + (size_t)r * Dd : p->mask_tok, *pe = p->dec_pos + (size_t)(1 + t) * Dd;
+            const float *src = r >= 0 ? p->dec_emb + (size_t)r * Dd : p->mask_tok, *pe = p->dec_pos + (size_t)(1 + t) * Dd;
             float *y = p->xd0 + ((size_t)b * (L + 1) + 1 + t) * Dd;
             for (int k = 0; k < Dd; k++) y[k] = src[k] + pe[k];
         }
@@ -493,8 +493,8 @@ float vitmae_forward(vitmae *m, const float *images, const uint8_t *token_mask, 
         decoder_block_run(m, &p->dec[i], x, NULL);
         x = p->dec[i].out;
     }
-    layernorm_forward(p->dn, p->dn_mean, p->dn_rstd, x, p->dnorm.w, p->dnorm.b, NULL, 1, Nd, Dd);
-    linear_forward(p->pred, p->dn, p->pred_w, p->pred_b, Nd, Dd, K);
+    layernorm_forward(p->dec_xn, p->dec_mean, p->dec_rstd, x, p->dec_norm.w, p->dec_norm.b, NULL, 1, Nd, Dd);
+    linear_forward(p->pred, p->dec_xn, p->pred_w, p->pred_b, Nd, Dd, K);
     // Target rows at the decoder's rows (cls rows 0, never hidden).
     patchify(p->scratch, images, B, c->in_chans, c->img_size, c->img_size, c->patch_size);
 #pragma omp parallel for schedule(static)
@@ -582,11 +582,12 @@ void vitmae_backward(vitmae *m) {
 
     // loss -> decoder_pred -> decoder_norm
     masked_mse_backward(zeroed(gA, (size_t)Nd * K), p->pred, p->target, p->hidden, Nd, K, 1.0f);
-    linear_backward(zeroed(gB, (size_t)Nd * Dd), p->dpred_w, p->dpred_b, gA, p->dn, p->pred_w, Nd, Dd, K);
+    linear_backward(zeroed(gB, (size_t)Nd * Dd), p->dpred_w, p->dpred_b, gA, p->dec_xn, p->pred_w, Nd, Dd, K);
     const float *xd = c->decoder_depth ? p->dec[c->decoder_depth - 1].out : p->xd0;
-    layernorm_backward(zeroed(gA, (size_t)Nd * Dd), p->dnorm.dw, p->dnorm.db, gB, xd, p->dn_mean, p->dn_rstd,
-                       p->dnorm.w, NULL, 1, Nd, Dd);
-    for (int i = c->decoder_depth - 1; i >= 0; i--) decoder_block_run(m, &p->dec[i], i ? p->dec[i - 1].out : p->xd0, gA);
+    layernorm_backward(zeroed(gA, (size_t)Nd * Dd), p->dec_norm.dw, p->dec_norm.db, gB, xd, p->dec_mean,
+                       p->dec_rstd, p->dec_norm.w, NULL, 1, Nd, Dd);
+    for (int i = c->decoder_depth - 1; i >= 0; i--)
+        decoder_block_run(m, &p->dec[i], i ? p->dec[i - 1].out : p->xd0, gA);
     // gA = d xd0: the mask token's rows sum into it, the others go back to their encoder rows.
     float *ge = zeroed(gB, (size_t)Ne * Dd);
     for (int b = 0; b < B; b++)
