@@ -6,29 +6,14 @@ masks, DropPath on, as in training.
 usage: torch_train_step.py --batch B --threads T --steps N [--config C] [--warmup W]
 prints one JSON line: {"img_per_s": ..., "step_s": ..., "loss": ..., "torch": "..."}
 """
-import argparse
-import json
-import os
-import sys
-import time
-
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-import swin_mae_ref as R  # noqa: E402
+from torch_bench_common import options, time_steps
+import swin_mae_ref as R  # noqa: E402 (tools/, on the path torch_bench_common sets)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--config", default=None)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    a = options()
     cfg = R.parse_config(a.config)
     model = R.SwinMAE(cfg)
     model.train()
@@ -44,13 +29,7 @@ def main():
         opt.step()
         return float(loss)
 
-    for _ in range(a.warmup):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(a.steps):
-        loss = step()
-    dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"img_per_s": a.batch / dt, "step_s": dt, "loss": loss, "torch": torch.__version__}))
+    time_steps(step, a)
 
 
 if __name__ == "__main__":

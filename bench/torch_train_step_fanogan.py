@@ -7,46 +7,15 @@ step, each network's gradients from its own loss, then one AdamW step over all p
 usage: torch_train_step_fanogan.py --batch B --threads T --steps N [--config C] [--warmup W]
 prints one JSON line: {"img_per_s": ..., "step_s": ..., "loss": ..., "torch": "..."}
 """
-import argparse
-import json
-import os
-import re
-import sys
-import time
-
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-import fanogan_ref as R  # noqa: E402
-
-
-def parse_config(text):
-    """The config as anoswin takes it: a JSON file or object, or a key=value list."""
-    if not text:
-        return {}
-    if os.path.isfile(text):
-        text = open(text).read()
-    text = text.strip()
-    if text.startswith("{"):
-        return json.loads(text)
-    out = {}
-    for part in filter(None, re.split(r"\s*,\s*", text)):
-        k, v = part.split("=", 1)
-        out[k.strip()] = float(v) if re.search(r"[.eE]", v) else int(v)
-    return out
+from torch_bench_common import options, time_steps
+import fanogan_ref as R  # noqa: E402 (tools/, on the path torch_bench_common sets)
+from ref_model_common import parse_config  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--batch", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--config", default=None)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    a = options()
     m = R.FAnoGAN(**parse_config(a.config))
     m.train()
     c = m.c
@@ -73,13 +42,7 @@ def main():
         opt.step()
         return float(w + gp)
 
-    for _ in range(a.warmup):
-        step()
-    t0 = time.perf_counter()
-    for _ in range(a.steps):
-        loss = step()
-    dt = (time.perf_counter() - t0) / a.steps
-    print(json.dumps({"img_per_s": a.batch / dt, "step_s": dt, "loss": loss, "torch": torch.__version__}))
+    time_steps(step, a)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
 #include "io/safetensors.h"
 #include "fuzz_common.h"
 #include "model/swinmae/config.h"
+#include "train/train_data.h"  // train_data_load (wrapped), fingerprint
 #include "train/trainer.h"
 
 int anoswin_cli_main(int argc, char **argv);
@@ -68,8 +69,8 @@ int __wrap_fs_write_all(const char *path, const void *data, size_t n) {
     return __real_fs_write_all(path, data, n);
 }
 
-int __wrap_train_data_load(const train_options *o, slice_set *train, slice_set *val) {
-    (void)train, (void)val;
+int __wrap_train_data_load(const train_options *o, slice_set *train, slice_set *val, fingerprint *fp) {
+    (void)train, (void)val, (void)fp;
     return as_fail("%s: (fuzz) no data loaded", o->data);
 }
 

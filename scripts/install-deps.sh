@@ -7,7 +7,7 @@ set -eu
 
 run_pkgs="build-essential cmake pkg-config libopenblas-dev libnifti2-dev zlib1g-dev libpng-dev mricron-data
 libopenmpi-dev openmpi-bin"
-test_pkgs="python3 python3-numpy python3-scipy python3-sklearn python3-nibabel python3-torch python3-pynndescent"
+test_pkgs="python3 python3-numpy python3-scipy python3-sklearn python3-nibabel python3-torch python3-pynndescent chromium elastix"
 
 pkgs=$run_pkgs
 fuzz_pkgs="clang libclang-rt-14-dev libomp-dev"

@@ -13,6 +13,7 @@
 #include "eval/aggregate.h"
 #include "eval/eval.h"
 #include "eval/report.h"
+#include "eval/viewer.h"  // eval_viewer_write, report_viewer_path
 #include "helpers/testutil.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -184,7 +185,7 @@ int main(void) {
           res.rows[0].dice.n, res.rows[0].auprc.n, res.rows[0].auprc.n_undefined);
     CHECK(res.rows[0].lesion_free.n == 2 && res.rows[0].lesion_free.max_ml > 0 && res.healthy_fp.n == 2,
           "false positives of the lesion-free subjects and healthy scans reported");
-    report_print_table(stdout, &res, &(report_meta){"Ano-swinMAE (anoswin)", "synthetic", pred[0], NULL});
+    report_print_table(stdout, &res, &(report_meta){"Ano-swinMAE (anoswin)", "synthetic", pred[0], NULL, NULL});
 
     char run[4096], logp[4096];
     fs_join(run, sizeof run, root, "run");
@@ -196,14 +197,32 @@ int main(void) {
     fs_write_all(logp, logtext, strlen(logtext));
     for (int s = 0, t = 0; s < NS; s++) {
         if (roles[s] != EVAL_TEST) continue;
-        CHECK(eval_panels_write(&in[s], &res.subjects[t++], run) == 0, "panels for %s: %s", ids[s], as_error());
+        CHECK(eval_panels_write(&in[s], &res.subjects[t++], run, 1) == 0, "panels for %s: %s", ids[s], as_error());
     }
-    report_meta meta = {"Ano-swinMAE (anoswin)", "synthetic, \"quoted\"", root, logp};
+    report_meta meta = {"Ano-swinMAE (anoswin)", "synthetic, \"quoted\"", root, logp, NULL};
     CHECK(report_write(&res, &meta, run) == 0, "report_write: %s", as_error());
     char args[8400];
     snprintf(args, sizeof args, "%s %s", root, run);
     tu_run_python("tools/eval_report_check.py", args);
     CHECK(1, "reference check of the report passed");
+    // The viewer's grid under a small voxel budget: every 2nd or 3rd voxel (sub-02 has an LPS affine).
+    {
+        volume vi = {0}, vm = {0}, vp = {0}, vl = {0}, vb = {0};
+        char vdir[4200], mp[4300], pp[4300], vjs[4400], vargs[32768];
+        fs_join(vdir, sizeof vdir, root, "viewer-small");
+        fs_join(mp, sizeof mp, pred[1], "anomaly_map.nii.gz");
+        fs_join(pp, sizeof pp, pred[1], "mask.nii.gz");
+        CHECK(volume_read(&vi, img[1]) == 0 && volume_read(&vm, mp) == 0 && volume_read(&vp, pp) == 0 &&
+                  volume_read(&vl, lab[1]) == 0 && volume_read(&vb, brain[1]) == 0,
+              "volumes of %s read", ids[1]);
+        CHECK(eval_viewer_write(&vi, &vm, &vp, &vl, &vb, ids[1], vdir, 300) == 0, "viewer data under 300 voxels: %s",
+              as_error());
+        report_viewer_path(vjs, sizeof vjs, vdir, ids[1]);
+        snprintf(vargs, sizeof vargs, "%s %s %s %s %s %s 300", vjs, img[1], mp, pp, lab[1], brain[1]);
+        tu_run_python("tools/viewer_data_check.py", vargs);
+        CHECK(1, "reference check of the strided viewer data passed");
+        volume_free(&vi), volume_free(&vm), volume_free(&vp), volume_free(&vl), volume_free(&vb);
+    }
     char mdp[4200], htp[4200], latdir[4200], latjson[4300];
     fs_join(mdp, sizeof mdp, run, "report.md");
     fs_join(htp, sizeof htp, run, "report.html");

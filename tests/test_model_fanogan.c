@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers/model_checks.h"  // tu_checkpoint_checks
 #include "helpers/testutil.h"
 #include "model/checkpoint.h"  // checkpoint_load
 #include "model/fanogan/fanogan.h"
@@ -213,7 +214,7 @@ static void changed(const model *m, const float *before, int out[3]) {
 
 static void test_interface(void) {
     const int B = 3;
-    char ref[4200], ours[4200], xs[4200], ys[4200], args[17000];
+    char ref[4200], ours[4200], xs[4200], ys[4200];
     snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
     snprintf(ours, sizeof ours, "%s/ours.safetensors", dir);
     snprintf(xs, sizeof xs, "%s/x01.f32", dir);
@@ -276,25 +277,10 @@ static void test_interface(void) {
 
     // Strict load of the PyTorch file through the registry, reconstruction, save, and PyTorch's
     // strict load + the same reconstruction.
-    model m;
-    CHECK(model_load(&m, ref, B) == 0, "model_load of a PyTorch-written f-AnoGAN state_dict");
-    CHECK(!strcmp(m.method->name, "fanogan"), "the checkpoint's method is fanogan");
-    float *y = calloc(npx, sizeof(float));
-    float err = m.method->reconstruct(&m, y, x, NULL, B);
-    CHECK(isfinite(err) && err > 0, "reconstruct returns the izi_f loss (%g)", err);
+    float *y = tu_checkpoint_checks("fanogan", "tools/fanogan_ref.py", ref, ours, xs, ys, x, B, npx);
     float lo = 1, hi = 0;
     for (size_t i = 0; i < npx; i++) lo = fminf(lo, y[i]), hi = fmaxf(hi, y[i]);
     CHECK(lo >= 0.0f && hi <= 1.0f, "reconstructions in [0, 1] (%g..%g)", lo, hi);
-    CHECK(model_save(&m, ours, NULL, 0) == 0, "model_save");
-    tu_write_f32(ys, y, npx);
-    snprintf(args, sizeof args, "check %s %s %s %d", ours, xs, ys, B);
-    tu_run_python("tools/fanogan_ref.py", args);  // aborts the test when PyTorch disagrees
-    CHECK(1, "PyTorch loads our checkpoint strictly and reconstructs within 1e-4");
-    model back;
-    CHECK(model_load(&back, ours, B) == 0, "our checkpoint loads back");
-    CHECK(!memcmp(back.params, m.params, sizeof(float) * m.table->n_floats), "save/load round trip is exact");
-    model_free(&back);
-    model_free(&m);
     free(y);
     free(x);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers/model_checks.h"  // tu_checkpoint_checks
 #include "helpers/testutil.h"
 #include "model/checkpoint.h"  // checkpoint_load
 #include "model/model.h"
@@ -108,7 +109,7 @@ static void test_training_step(void) {
 
 static void test_interface(void) {
     const int B = 3;
-    char ref[4200], ours[4200], xs[4200], ys[4200], args[17000];
+    char ref[4200], ours[4200], xs[4200], ys[4200];
     snprintf(ref, sizeof ref, "%s/ref.safetensors", dir);
     snprintf(ours, sizeof ours, "%s/ours.safetensors", dir);
     snprintf(xs, sizeof xs, "%s/x.f32", dir);
@@ -133,23 +134,7 @@ static void test_interface(void) {
 
     // Strict load of the PyTorch file through the registry (method and config from metadata),
     // evaluation reconstruction, save, and PyTorch's strict load + the same reconstruction.
-    model m;
-    CHECK(model_load(&m, ref, B) == 0, "model_load of a PyTorch-written VAE state_dict");
-    CHECK(!strcmp(m.method->name, "vae"), "the checkpoint's method is vae");
-    float *y = calloc(npx, sizeof(float));
-    float err = m.method->reconstruct(&m, y, x, NULL, B);
-    CHECK(isfinite(err) && err > 0, "reconstruct returns the mean residual (%g)", err);
-    CHECK(model_save(&m, ours, NULL, 0) == 0, "model_save");
-    tu_write_f32(ys, y, npx);
-    snprintf(args, sizeof args, "check %s %s %s %d", ours, xs, ys, B);
-    tu_run_python("tools/vae_ref.py", args);  // aborts the test when PyTorch disagrees
-    CHECK(1, "PyTorch loads our checkpoint strictly and reconstructs within 1e-4");
-    model back;
-    CHECK(model_load(&back, ours, B) == 0, "our checkpoint loads back");
-    CHECK(!memcmp(back.params, m.params, sizeof(float) * m.table->n_floats), "save/load round trip is exact");
-    model_free(&back);
-    model_free(&m);
-    free(y);
+    free(tu_checkpoint_checks("vae", "tools/vae_ref.py", ref, ours, xs, ys, x, B, npx));
     free(x);
 }
 

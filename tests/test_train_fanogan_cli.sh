@@ -28,6 +28,10 @@ expect 1 "unknown config key 'depth'" "an unknown key is named" "$BIN" train "${
 expect 1 "img_size 48 must be 4 times a power of two" "an image size off the ResNet's grid" \
     "$BIN" train "${COMMON[@]}" --config "img_size=48" --epochs 1 --out "$W/bad3"
 check "no run folder for a refused config" '[ ! -e "$W/bad1/resume.safetensors" ]'
+# A whole-image method ignores token masks: the mask unit (4 patches = 64 px at patch 16)
+# exceeding a 32 px image must not refuse it (it did before).
+succeeds "a 32 px model with 16 px patches trains" "$BIN" train "${COMMON[@]}" \
+    --config "img_size=32,dim=8,z_dim=16,patch_size=16,n_critic=2,gan_frac=0.5" --epochs 1 --max-steps 1 --out "$W/unit"
 
 # ---- a run: 20 training slices, batch 4, 5 steps per epoch, 4 epochs: epochs 1-2 GAN, 3-4 izi_f ---
 succeeds "train --method fanogan" "$BIN" train "${COMMON[@]}" --config "$CFG" --epochs 4 --out "$W/run"

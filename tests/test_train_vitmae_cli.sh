@@ -45,14 +45,19 @@ check "the resumed run's model is byte-identical" 'cmp -s "$W/run/last.safetenso
 
 # ---- info --model --method vitmae -----------------------------------------------------------------
 succeeds "info --model --method vitmae" "$BIN" info --model --method vitmae --config "$CFG"
+cp "$W/ok" "$W/info.txt"
 check "info names the ViT MAE and its tensors" \
-    'grep -q "^model: ViT MAE" "$W/ok" && grep -q "decoder_blocks.0.attn.qkv.weight" "$W/ok" && grep -q "frozen" "$W/ok"'
+    'grep -q "^model: ViT MAE" "$W/info.txt" && grep -q "decoder_blocks.0.attn.qkv.weight" "$W/info.txt" &&
+     grep -q "frozen" "$W/info.txt"'
+succeeds "info --model --method vitmae --config vit-l16 (a preset by name)" "$BIN" info --model --method vitmae \
+    --config vit-l16
+check "vit-l16 is Table 1's 329M" 'grep -q "^parameters: 328,754,944 in all" "$W/ok"'
 
 # ---- detection: the Swin MAE's sliding windows, then eval ------------------------------------------
 succeeds "a Swin MAE of the same geometry (one step)" "$BIN" train --data "$W/data" --batch 4 --z-first 70 \
     --z-last 79 --val-fraction 0.34 --seed 5 --threads 1 --mask-size 8 --epochs 1 --max-steps 1 \
     --config "img_size=32,patch_size=4,embed_dim=8,num_heads=1/1/1/1,window=1" --out "$W/swin"
-expect 1 "not 'vitmae'" "info --method vitmae refuses a Swin MAE checkpoint" "$BIN" info --model --method vitmae \
+expect 1 "not vitmae" "info --method vitmae refuses a Swin MAE checkpoint" "$BIN" info --model --method vitmae \
     --checkpoint "$W/swin/last.safetensors"
 for m in run swin; do
     succeeds "detect takes the $m checkpoint" "$BIN" detect --checkpoint "$W/$m/last.safetensors" \

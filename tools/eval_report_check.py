@@ -6,7 +6,9 @@ FIXTURE_ROOT/subjects.csv lists id,role,image,label,mask (label/mask relative to
 folder, empty = none); predictions are in FIXTURE_ROOT/pred/<id>/. Every number is recomputed
 with nibabel (reoriented to the closest canonical RAS orientation), numpy and scikit-learn and
 compared with RUN_DIR/report.json; report.csv is parsed with the csv module and must agree;
-report.html may reference only files that exist under RUN_DIR and nothing on the network.
+report.html may reference only files that exist under RUN_DIR and nothing on the network; its only
+scripts are inline ones and the 3-D viewer's RUN_DIR/viewer/*.js, whose data files
+tools/viewer_data_check.py recomputes.
 Per-volume means cover only the test subjects with lesion voxels in the evaluated slices (a
 lesion-free subject with an empty mask would otherwise add a Dice of 1); the lesion-free ones and
 the healthy scans are checked by their false-positive volume in ml (voxels * voxel volume).
@@ -22,6 +24,9 @@ import sys
 import nibabel as nib
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import viewer_data_check  # noqa: E402
 
 
 def fail(msg):
@@ -288,16 +293,38 @@ def main():
     if not re.search(rf"\| paper \| per-volume \| {len(lesion)} \|", md):
         fail("report.md: the paper per-volume line does not give n")
 
-    # HTML: offline, references only existing files.
-    if re.search(r"<script|<link|@import|url\(", html, re.I):
+    # HTML: offline, references only existing files; scripts only inline or the viewer's own.
+    if re.search(r"<link|@import|url\(", html, re.I):
         fail("html loads external resources")
-    refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+    for ref in re.findall(r"<script[^>]*\bsrc=\"([^\"]*)\"", html):
+        if not ref.startswith("viewer/"):
+            fail(f"html loads a script other than the viewer's: {ref}")
+    refs = [r for r in re.findall(r'(?:src|href)="([^"]*)"', html) if not r.startswith("#")]
+    viewer = re.search(r'<script type="application/json" id="nv-config">(.*?)</script>', html, re.S)
+    if viewer:
+        refs += list(json.loads(viewer.group(1))["files"].values())
+    nviewer = 0
+    for s in subs:
+        js = os.path.join(run, "viewer", re.sub(r"[^A-Za-z0-9._-]", "_", s["id"]) + ".js")
+        if s["role"] != "test" or not os.path.isdir(os.path.join(run, "viewer")):
+            continue
+        if not os.path.exists(js):
+            fail(f"no viewer data for {s['id']}")
+        ddir = os.path.dirname(s["image"])
+        pdir = os.path.join(root, "pred", s["id"])
+        errs = viewer_data_check.check(js, s["image"], os.path.join(pdir, "anomaly_map.nii.gz"),
+                                       os.path.join(pdir, "mask.nii.gz"),
+                                       os.path.join(ddir, s["label"]) if s["label"] else None,
+                                       os.path.join(ddir, s["mask"]) if s["mask"] else None)
+        if errs:
+            fail(f"viewer data of {s['id']}: " + "; ".join(errs))
+        nviewer += 1
     for ref in refs:
         if "://" in ref or ref.startswith("//"):
             fail(f"html references the network: {ref}")
         if not os.path.exists(os.path.join(run, ref)):
             fail(f"html references a missing file: {ref}")
-    imgs = [r for r in refs if r.endswith(".png")]
+    imgs = [r for r in refs if r.startswith("panels/")]
     if len(imgs) != 6 * len(test):
         fail(f"expected 6 panels per test subject, found {len(imgs)}")
     if "<svg" not in html or "polyline" not in html:
@@ -309,7 +336,8 @@ def main():
                 fail(f"loss curve lacks {col}")
         if "step" in head and ">step</text>" not in html:
             fail("loss curve x axis is not the step")
-    print(f"report check: {len(test)} test subjects, {len(rep['rows'])} rows, {len(refs)} files referenced: OK")
+    print(f"report check: {len(test)} test subjects, {len(rep['rows'])} rows, {len(refs)} files referenced, "
+          f"{nviewer} viewer data files: OK")
 
 
 if __name__ == "__main__":

@@ -13,19 +13,18 @@ Usage:
                                     metadata), reconstructs X (B images in [0, 1]) as the method
                                     does, (G(E(2x - 1)) + 1) / 2 in evaluation mode, and compares
                                     with Y within 1e-4
+  fanogan_ref.py names [CONFIG]     the state_dict table and counts (ref_model_common.print_names)
 """
-import json
 import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_io import load_file, save_file  # noqa: E402
+from ref_model_common import f32, load_checkpoint, parse_config, perturb, print_names, read_images, saver, save_checkpoint  # noqa: E402,E501
 
 DEFAULTS = dict(img_size=64, in_chans=1, patch_size=8, dim=64, z_dim=128, n_critic=5, gp_lambda=10.0, kappa=1.0,
                 lr=1e-4, beta1=0.0, beta2=0.9, enc_lr=5e-5, gan_frac=0.5)
@@ -152,39 +151,15 @@ class FAnoGAN(nn.Module):
         return rec + self.c["kappa"] * feat, rec, feat, xr
 
 
-def f32(t):
-    return t.detach().float().double()
-
-
 def dump(out):
-    os.makedirs(out, exist_ok=True)
-
-    def save(name, t):
-        t.detach().cpu().numpy().astype("<f4").tofile(os.path.join(out, name + ".f32"))
-
+    save = saver(out)
     torch.manual_seed(1234)
     torch.set_default_dtype(torch.float64)
     cfg = dict(img_size=16, in_chans=2, patch_size=4, dim=3, z_dim=5, kappa=0.7, gp_lambda=10.0)
     B = 3
     m = FAnoGAN(**cfg)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if ".norm" in name and name.endswith("weight"):
-                p.copy_(1 + 0.3 * torch.randn_like(p))
-            elif ".norm" in name and name.endswith("bias"):
-                p.copy_(0.2 * torch.randn_like(p))
-            p.copy_(f32(p))
-        for name, b in m.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(f32(0.1 * torch.randn_like(b)))
-            elif name.endswith("running_var"):
-                b.copy_(f32(0.5 + torch.rand_like(b)))
-            elif name.endswith("num_batches_tracked"):
-                b.fill_(3)  # any count loads (the C model keeps none)
-    sd = {k: (v.float() if v.dtype == torch.float64 else v) for k, v in m.state_dict().items()}
-    full = dict(DEFAULTS, **cfg)
-    meta = {"format": "pt", "anoswin.method": "fanogan", "anoswin.config": json.dumps(full, separators=(",", ":"))}
-    save_file(sd, os.path.join(out, "ref.safetensors"), metadata=meta)
+    perturb(m, lambda name: ".norm" in name, 3)
+    save_checkpoint(m, os.path.join(out, "ref.safetensors"), "fanogan", dict(DEFAULTS, **cfg))
     shape = (B, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
     real = f32(torch.rand(*shape) * 2 - 1)
     x = f32(torch.rand(*shape) * 2 - 1)
@@ -236,21 +211,14 @@ def dump(out):
 
 
 def load(ckpt):
-    tensors, meta = load_file(ckpt)
-    assert meta.get("anoswin.method") == "fanogan", "not an f-AnoGAN checkpoint: %r" % meta.get("anoswin.method")
-    cfg = json.loads(meta["anoswin.config"])
-    m = FAnoGAN(**cfg).double()
-    m.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in tensors.items()}, strict=True)
-    m.eval()
+    m, cfg, n_tensors = load_checkpoint(ckpt, "fanogan", FAnoGAN)
     count = {k: sum(p.numel() for p in getattr(m, k).parameters()) for k in ("generator", "critic", "encoder")}
-    return m, cfg, len(tensors), count
+    return m, cfg, n_tensors, count
 
 
 def check(ckpt, xpath, ypath, B):
     m, cfg, n_tensors, count = load(ckpt)
-    shape = (B, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
-    x = torch.from_numpy(np.fromfile(xpath, dtype="<f4").astype(np.float64).reshape(shape))
-    want = torch.from_numpy(np.fromfile(ypath, dtype="<f4").astype(np.float64).reshape(shape))
+    x, want = read_images(xpath, B, cfg), read_images(ypath, B, cfg)
     with torch.no_grad():
         y = (m.generator(m.encoder(2 * x - 1)[0]) + 1) / 2
     diff = (y - want).abs().max().item()
@@ -267,5 +235,7 @@ if __name__ == "__main__":
         print("strict load OK (%d tensors, parameters %s, total %d)" % (n_tensors, count, sum(count.values())))
     elif len(sys.argv) == 6 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif len(sys.argv) in (2, 3) and sys.argv[1] == "names":
+        print_names(FAnoGAN(**parse_config(sys.argv[2] if len(sys.argv) == 3 else None)))
     else:
         sys.exit(__doc__)

@@ -40,29 +40,32 @@ def decode(path):
     stride = w * bpp
     raw = zlib.decompress(idat)
     out = np.zeros((h, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.int64)
+    prev = np.zeros(stride, dtype=np.uint8)
     for y in range(h):
         f = raw[y * (stride + 1)]
-        line = np.frombuffer(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)], dtype=np.uint8).astype(np.int64)
-        cur = np.zeros(stride, dtype=np.int64)
-        for x in range(stride):
-            a = cur[x - bpp] if x >= bpp else 0
-            b = prev[x]
-            c = prev[x - bpp] if x >= bpp else 0
-            if f == 0:
-                p = 0
-            elif f == 1:
-                p = a
-            elif f == 2:
-                p = b
-            elif f == 3:
-                p = (a + b) // 2
-            elif f == 4:
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                p = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
-            else:
-                raise SystemExit(f"bad filter {f}")
-            cur[x] = (line[x] + p) & 0xFF
+        line = np.frombuffer(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)], dtype=np.uint8)
+        if f == 0:
+            cur = line.copy()
+        elif f == 1:  # Sub: a running sum per byte of the pixel, modulo 256
+            cur = (np.cumsum(line.reshape(w, bpp).astype(np.int64), axis=0) & 0xFF).astype(np.uint8).reshape(-1)
+        elif f == 2:  # Up
+            cur = ((line.astype(np.int64) + prev) & 0xFF).astype(np.uint8)
+        elif f in (3, 4):  # Average and Paeth depend on the byte just decoded: one byte at a time
+            cur = bytearray(stride)
+            ln, pv = line.tobytes(), prev.tobytes()
+            for x in range(stride):
+                a = cur[x - bpp] if x >= bpp else 0
+                b = pv[x]
+                if f == 3:
+                    p = (a + b) // 2
+                else:
+                    c = pv[x - bpp] if x >= bpp else 0
+                    pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                    p = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
+                cur[x] = (ln[x] + p) & 0xFF
+            cur = np.frombuffer(bytes(cur), dtype=np.uint8)
+        else:
+            raise SystemExit(f"bad filter {f}")
         out[y] = cur
         prev = cur
     if depth == 16:

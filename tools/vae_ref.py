@@ -11,19 +11,18 @@ Usage:
                                     loads an anoswin checkpoint with strict=True (config from its
                                     metadata), runs the evaluation forward on X (B images) and
                                     compares with Y (anoswin's reconstruction) within 1e-4
+  vae_ref.py names [CONFIG]         the state_dict table and counts (ref_model_common.print_names)
 """
-import json
 import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_io import load_file, save_file  # noqa: E402
+from ref_model_common import f32, load_checkpoint, parse_config, perturb, print_names, read_images, saver, save_checkpoint  # noqa: E402,E501
 
 DEFAULTS = dict(img_size=128, in_chans=1, patch_size=16, res=8, z_dim=128, base_ch=32, max_ch=128, kernel=5,
                 slope=0.3, dropout=0.1, beta=1.0, rec_loss="l1")
@@ -88,40 +87,16 @@ class VAE(nn.Module):
         return rec + self.c["beta"] * kl, rec, kl
 
 
-def f32(t):
-    return t.detach().float().double()
-
-
 def dump(out):
-    os.makedirs(out, exist_ok=True)
-
-    def save(name, t):
-        t.detach().cpu().numpy().astype("<f4").tofile(os.path.join(out, name + ".f32"))
-
+    save = saver(out)
     torch.manual_seed(77)
     torch.set_default_dtype(torch.float64)
     cfg = dict(img_size=32, in_chans=2, patch_size=8, res=4, z_dim=6, base_ch=8, max_ch=16, kernel=5, slope=0.3,
                dropout=0.25, beta=0.5, rec_loss="l1")
     B = 3
     m = VAE(**cfg)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            if name.endswith("bn.weight"):
-                p.copy_(1 + 0.3 * torch.randn_like(p))
-            elif name.endswith("bn.bias"):
-                p.copy_(0.2 * torch.randn_like(p))
-            p.copy_(f32(p))
-        for name, b in m.named_buffers():
-            if name.endswith("running_mean"):
-                b.copy_(f32(0.1 * torch.randn_like(b)))
-            elif name.endswith("running_var"):
-                b.copy_(f32(0.5 + torch.rand_like(b)))
-            elif name.endswith("num_batches_tracked"):
-                b.fill_(5)  # any count loads (the C model keeps none)
-    sd = {k: (v.float() if v.dtype == torch.float64 else v) for k, v in m.state_dict().items()}
-    meta = {"format": "pt", "anoswin.method": "vae",
-            "anoswin.config": json.dumps(dict(cfg), separators=(",", ":"))}
-    save_file(sd, os.path.join(out, "ref.safetensors"), metadata=meta)
+    perturb(m, lambda name: name.endswith(("bn.weight", "bn.bias")), 5)
+    save_checkpoint(m, os.path.join(out, "ref.safetensors"), "vae", dict(cfg))
     x = f32(torch.rand(B, cfg["in_chans"], cfg["img_size"], cfg["img_size"]))
     eps = f32(torch.randn(B, cfg["z_dim"]))
     keep = 1.0 / (1.0 - cfg["dropout"])
@@ -146,20 +121,13 @@ def dump(out):
 
 
 def check(ckpt, xpath, ypath, B):
-    tensors, meta = load_file(ckpt)
-    assert meta.get("anoswin.method") == "vae", "not a VAE checkpoint: %r" % meta.get("anoswin.method")
-    cfg = json.loads(meta["anoswin.config"])
-    m = VAE(**cfg).double()
-    m.load_state_dict({k: (v.double() if v.is_floating_point() else v) for k, v in tensors.items()}, strict=True)
-    m.eval()
-    shape = (B, cfg["in_chans"], cfg["img_size"], cfg["img_size"])
-    x = torch.from_numpy(np.fromfile(xpath, dtype="<f4").astype(np.float64).reshape(shape))
-    want = torch.from_numpy(np.fromfile(ypath, dtype="<f4").astype(np.float64).reshape(shape))
+    m, cfg, n_tensors = load_checkpoint(ckpt, "vae", VAE)
+    x, want = read_images(xpath, B, cfg), read_images(ypath, B, cfg)
     with torch.no_grad():
         y, _, _ = m(x)
     diff = (y - want).abs().max().item()
     n_params = sum(p.numel() for p in m.parameters())
-    print("strict load OK (%d tensors, %d parameters); eval forward max |diff| %.3g" % (len(tensors), n_params, diff))
+    print("strict load OK (%d tensors, %d parameters); eval forward max |diff| %.3g" % (n_tensors, n_params, diff))
     sys.exit(0 if diff <= 1e-4 else 1)
 
 
@@ -168,5 +136,7 @@ if __name__ == "__main__":
         dump(sys.argv[2])
     elif len(sys.argv) == 6 and sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    elif len(sys.argv) in (2, 3) and sys.argv[1] == "names":
+        print_names(VAE(**parse_config(sys.argv[2] if len(sys.argv) == 3 else None)))
     else:
         sys.exit(__doc__)

@@ -107,7 +107,10 @@ int anoswin_train(const anoswin_train_settings *s) {
     o.quiet = s->quiet;
     o.out_dir = s->out;
     slice_set train = {0}, val = {0};
-    if (train_data_load(&o, &train, &val)) return -1;
+    fingerprint fp;
+    char fp_json[4096];
+    if (train_data_load(&o, &train, &val, &fp)) return -1;
+    if (!fingerprint_to_json(&fp, fp_json, sizeof fp_json)) o.fingerprint = fp_json;
     train_result res;
     int rc = train_run(&o, &train, &val, 0, &res, NULL);
     slice_set_free(&train);
@@ -178,7 +181,7 @@ int anoswin_eval(const char *pred_dir, const char *data, const char *modality, c
     eval_options opt;
     eval_options_default(&opt);
     eval_result res = {0};
-    report_meta meta = {"Ano-swinMAE (anoswin)", data, pred_dir, NULL};
+    report_meta meta = {"Ano-swinMAE (anoswin)", data, pred_dir, NULL, NULL};
     if (!n) as_fail("%s: no subject with a label has predictions in %s", data, pred_dir);
     else if (!eval_run(&res, in, n, &opt) && !fs_mkdirs(out_dir)) rc = report_write(&res, &meta, out_dir);
     eval_result_free(&res);

@@ -10,9 +10,10 @@ enum { EXIT_OK = 0, EXIT_BAD_INPUT = 1, EXIT_USAGE = 2 };
 int cmd_info(int argc, char **argv);
 // info helpers in src/cli/info_model.c: the model's tensor table (exit status), and a listing
 // of any safetensors file (0 / -1 with the error recorded).
-int info_model(const char *method, const char *config, const char *checkpoint);  // method NULL: the default
+int info_model(const char *method, const char *config, const char *checkpoint);
 int info_safetensors(const char *path);
 int cmd_data(int argc, char **argv);
+int cmd_prep(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_detect(int argc, char **argv);

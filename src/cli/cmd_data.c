@@ -33,14 +33,18 @@ static void usage(FILE *f) {
             "  -s, --seed S         random seed (default 1); same seed -> identical files\n"
             "      --modality LIST  t1, t2 or t1,t2 (default t1,t2)\n"
             "  -t, --threads T      OpenMP threads (default: all cores); output does not depend on it\n"
-            "      --template FILE  source brain (default %s)\n"
+            "      --template FILE  source brain (default %s; with --raw %s)\n"
+            "      --raw            raw-looking T1 head scans for `anoswin prep` instead: Colin27 with\n"
+            "                       skull (ch2.nii.gz) under a random affine, field of view, voxel size and\n"
+            "                       storage orientation, a bias field and noise; --healthy N of them in\n"
+            "                       DIR/healthy/raw_NNN/ with truth.json (the true transform) and bias.nii.gz\n"
             "\n"
             "list: print the subjects found in PATH (a folder in a known layout, or a manifest\n"
             "CSV) as a manifest CSV subject,image,label,mask,split on stdout.\n"
             "      --modality M     t1, t2 or flair (default t2)\n"
             "      --split S        only subjects of this split (e.g. healthy, test)\n"
             "  -h, --help           show this help\n",
-            SYNTH_DEFAULT_TEMPLATE);
+            SYNTH_DEFAULT_TEMPLATE, SYNTH_HEAD_TEMPLATE);
 }
 
 static int data_list(int argc, char **argv) {
@@ -74,7 +78,9 @@ static int data_synth(int argc, char **argv) {
                                          {"test", required_argument, 0, 'm'},    {"seed", required_argument, 0, 's'},
                                          {"modality", required_argument, 0, 'M'}, {"threads", required_argument, 0, 't'},
                                          {"template", required_argument, 0, 'T'}, {"profile", required_argument, 0, 'P'},
-                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+                                         {"raw", no_argument, 0, 'R'},           {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int raw = 0, test_given = 0, template_given = 0;
     optind = 1;
     int c;
     long v;
@@ -88,6 +94,7 @@ static int data_synth(int argc, char **argv) {
         case 'm':
             if (cli_parse_int("data synth", "test", optarg, 0, 100000, &v) != 0) return EXIT_USAGE;
             o.test = (int)v;
+            test_given = 1;
             break;
         case 's':
             if (cli_parse_int("data synth", "seed", optarg, 0, 0x7fffffffffffffffL, &v) != 0) return EXIT_USAGE;
@@ -103,7 +110,8 @@ static int data_synth(int argc, char **argv) {
             if (cli_parse_int("data synth", "threads", optarg, 1, 1024, &v) != 0) return EXIT_USAGE;
             omp_set_num_threads((int)v);
             break;
-        case 'T': o.template_path = optarg; break;
+        case 'T': o.template_path = optarg, template_given = 1; break;
+        case 'R': raw = 1; break;
         case 'P':
             if (synth_profile_parse(optarg, &o.profile) != 0)
                 return cli_usage_error("data synth",
@@ -117,6 +125,13 @@ static int data_synth(int argc, char **argv) {
     if (optind != argc) return cli_usage_error("data synth", "unexpected argument '%s'", argv[optind]);
     if (!o.out) return cli_usage_error("data synth", "--out DIR is required");
     double t0 = now_seconds();
+    if (raw) {
+        if (test_given) return cli_usage_error("data synth", "--raw writes --healthy N scans; --test does not apply");
+        if (!template_given) o.template_path = SYNTH_HEAD_TEMPLATE;
+        if (synth_raw_run(&o) != 0) return cli_report_error();
+        printf("data synth: %d raw-looking scans in %s/healthy (%.1f s)\n", o.healthy, o.out, now_seconds() - t0);
+        return EXIT_OK;
+    }
     if (synth_run(&o) != 0) return cli_report_error();
     printf("data synth: %d healthy subjects in %s/healthy, %d test subjects (profile %s) in %s/test (%.1f s)\n",
            o.healthy, o.out, o.test, synth_profile_name(o.profile), o.out, now_seconds() - t0);

@@ -32,7 +32,9 @@ static void usage(FILE *f, int calibrate) {
                 "maximum over scales of each scale's z-score in units of its healthy 1e-3 quantile, so that a\n"
                 "large lesion's weak but coherent residual counts as well as a small lesion's strong one.\n"
                 "detect --calibration FILE then sets its thresholds at --fpr / --fpr-low from it, and refuses\n"
-                "it if the map settings or the checkpoint's weights differ.\n",
+                "it if the map settings or the checkpoint's weights differ.\n"
+                "Each healthy scan is checked against what the model was trained on, as detect does (see\n"
+                "anoswin detect --help, 'Input guard'); --force silences those warnings.\n",
                 DETECT_DEFAULT_NORMATIVE_SIGMA, DETECT_DEFAULT_SCALES);
         return;
     }
@@ -99,6 +101,16 @@ static void usage(FILE *f, int calibrate) {
             "  --quiet             no progress on stderr\n"
             "  --save-model-grid   also write model_grid_map.f32 (the maps on the model grid, raw float32\n"
             "                      (slices, S, S); for --maps-from and tests)\n"
+            "  --force             no input guard warnings (summary.json still records the differences)\n"
+            "\n"
+            "Input guard: train records in the checkpoint what it trained on (modality, grid, voxel size,\n"
+            "foreground volume, brain intensity distribution). Each scan unlike that gets one line per\n"
+            "difference on stderr, 'anoswin: warning: <scan>: <difference>': another modality (when the\n"
+            "data set or the file name says), another grid or voxel size, a foreground that is a head rather\n"
+            "than a brain (skull not stripped), brain intensities far from training's. The model's\n"
+            "findings on such a scan may mean nothing. summary.json's input_guard lists them and says\n"
+            "whether --force was given. Checkpoints without a fingerprint (older, converted) are not\n"
+            "checked, and detect says so once.\n"
             "\n"
             "A subject that cannot be processed is reported on stderr ('anoswin: <file>: <problem>') and\n"
             "skipped; the others are still written, and the exit status is then 1. A checkpoint that does not\n"
@@ -111,7 +123,7 @@ static void usage(FILE *f, int calibrate) {
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
        OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
-       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES, OPT_PRECISION };
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES, OPT_PRECISION, OPT_FORCE };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -143,15 +155,20 @@ static int inputs_add(inputs *in, const char *path, const char *modality) {
         in->nsets++;
         for (int i = 0; i < d->n; i++) {
             if (in->n == in->cap) in->subs = as_realloc(in->subs, sizeof *in->subs * (in->cap = 2 * in->cap + 16));
-            in->subs[in->n++] = (detect_input){d->subjects[i].id, d->subjects[i].image, d->subjects[i].mask,
-                                               d->subjects[i].label};
+            in->subs[in->n] = (detect_input){d->subjects[i].id, d->subjects[i].image, d->subjects[i].mask,
+                                             d->subjects[i].label, ""};
+            // A manifest's modality is whatever --modality said, not what its files are.
+            if (strcmp(d->layout, "manifest"))
+                snprintf(in->subs[in->n].modality, sizeof in->subs[0].modality, "%s", d->modality);
+            in->n++;
         }
         return 0;
     }
     if (in->nids == in->capids) in->ids = as_realloc(in->ids, sizeof *in->ids * (in->capids = 2 * in->capids + 16));
     file_subject_id(in->ids[in->nids], sizeof in->ids[0], path);
     if (in->n == in->cap) in->subs = as_realloc(in->subs, sizeof *in->subs * (in->cap = 2 * in->cap + 16));
-    in->subs[in->n++] = (detect_input){NULL, path, NULL, NULL};
+    in->subs[in->n] = (detect_input){NULL, path, NULL, NULL, ""};
+    fingerprint_modality_of_name(path, in->subs[in->n++].modality);
     in->nids++;
     return 0;
 }
@@ -187,6 +204,7 @@ static int run(int argc, char **argv, int calibrate) {
         {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"normative", required_argument, 0, OPT_NORMATIVE},
         {"scales", required_argument, 0, OPT_SCALES},
         {"precision", required_argument, 0, OPT_PRECISION},
+        {"force", no_argument, 0, OPT_FORCE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
@@ -297,6 +315,7 @@ static int run(int argc, char **argv, int calibrate) {
             case OPT_NOOV: o.overlays = 0; break;
             case OPT_QUIET: o.verbose = 0; break;
             case OPT_SAVE_GRID: o.save_model_grid = 1; break;
+            case OPT_FORCE: o.force = 1; break;
             case 'h': usage(stdout, calibrate); return EXIT_OK;
             default: return cli_usage_error(cmd, "unknown option");
         }
@@ -344,6 +363,17 @@ static int run(int argc, char **argv, int calibrate) {
         return cli_usage_error(cmd, "%s", as_error());
     }
     o.checkpoint = ckpt;
+    // The input guard: what the model was trained on, if the checkpoint says.
+    fingerprint guard;
+    int has_guard = fingerprint_read(&guard, ckpt);
+    if (has_guard < 0) {
+        model_free(&m);
+        return cli_report_error();
+    }
+    if (has_guard) o.guard = &guard;
+    else
+        fprintf(stderr, "anoswin %s: %s records no training data fingerprint (an older or converted checkpoint): "
+                        "scans are not checked against the training data\n", cmd, ckpt);
 
     int failed = 0, rc = EXIT_OK;
     inputs subs = {0}, hsubs = {0};
@@ -408,7 +438,7 @@ static int run(int argc, char **argv, int calibrate) {
         subs.n = 0;
     }
     double t0 = now_seconds();
-    int done = 0;
+    int done = 0, unlike = 0;
     for (int i = 0; i < subs.n; i++) {
         char dir[4200];
         fs_join(dir, sizeof dir, out, subs.subs[i].id);
@@ -420,6 +450,7 @@ static int run(int argc, char **argv, int calibrate) {
             continue;
         }
         done++;
+        unlike += r.n_warnings > 0;
         printf("%s: %d slices, %d windows, %.3f s/slice, post %.1f ms/slice, lesion %.3f ml in %d "
                "component%s\n",
                subs.subs[i].id, r.slices, r.windows, r.map_seconds / r.slices, 1e3 * r.post_seconds / r.slices,
@@ -429,6 +460,9 @@ static int run(int argc, char **argv, int calibrate) {
     if (o.verbose)
         fprintf(stderr, "anoswin detect: %d subject%s written to %s in %.1f s\n", done, done == 1 ? "" : "s", out,
                 now_seconds() - t0);
+    if (unlike && !o.force)
+        fprintf(stderr, "anoswin detect: %d scan%s unlike the training data (warnings above): results there may be "
+                        "meaningless; --force silences the warnings\n", unlike, unlike == 1 ? " looks" : "s look");
     if (failed) fprintf(stderr, "anoswin detect: %d input%s failed\n", failed, failed == 1 ? "" : "s");
     rc = failed ? EXIT_BAD_INPUT : EXIT_OK;
 done:

@@ -49,7 +49,8 @@ static void usage(FILE *f) {
             "      --log CSV            training log for the loss curve (default RUNDIR/log.csv)\n"
             "      --latent DIR         an `anoswin latent` output for the report's latent-space section\n"
             "                           (default RUNDIR/latent when it holds one)\n"
-            "      --no-panels          do not draw the per-subject pictures\n"
+            "      --no-panels          do not draw the per-subject pictures (nor the 3-D viewer)\n"
+            "      --no-viewer          leave the 3-D viewer (NiiVue, RUNDIR/viewer/) out of report.html\n"
             "      --bootstrap N        bootstrap resamples (default 1000; 0 = no intervals)\n"
             "      --seed S             bootstrap seed (default 0)\n"
             "      --json               print JSON on stdout instead of the table\n"
@@ -84,7 +85,7 @@ static int add_inputs(eval_input **in, int *n, const dataset *d, const char *spl
 
 int cmd_eval(int argc, char **argv) {
     enum { O_SPLIT = 256, O_VSPLIT, O_VDATA, O_VPRED, O_HEALTHY, O_HPRED, O_SLICES, O_METHOD, O_DATASET, O_LOG,
-           O_NOPANELS, O_BOOT, O_SEED, O_JSON, O_LATENT };
+           O_NOPANELS, O_BOOT, O_SEED, O_JSON, O_LATENT, O_NOVIEWER };
     static const struct option opts[] = {
         {"pred", required_argument, 0, 'p'},       {"data", required_argument, 0, 'd'},
         {"modality", required_argument, 0, 'm'},   {"split", required_argument, 0, O_SPLIT},
@@ -95,13 +96,13 @@ int cmd_eval(int argc, char **argv) {
         {"out", required_argument, 0, 'o'},        {"log", required_argument, 0, O_LOG},
         {"no-panels", no_argument, 0, O_NOPANELS}, {"bootstrap", required_argument, 0, O_BOOT},
         {"seed", required_argument, 0, O_SEED},    {"json", no_argument, 0, O_JSON},
-        {"latent", required_argument, 0, O_LATENT},
+        {"latent", required_argument, 0, O_LATENT}, {"no-viewer", no_argument, 0, O_NOVIEWER},
         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     const char *pred = NULL, *data = NULL, *modality = "t2", *split = NULL, *val_split = NULL, *val_data = NULL;
     const char *val_pred = NULL, *healthy = NULL, *healthy_pred = NULL, *method = "Ano-swinMAE (anoswin)";
     const char *dataset_name = NULL, *out = NULL, *log = NULL, *latent = NULL;
-    int panels = 1, json = 0, quiet = 0;
+    int panels = 1, viewer = 1, json = 0, quiet = 0;
     eval_options opt;
     eval_options_default(&opt);
     optind = 1;
@@ -130,6 +131,7 @@ int cmd_eval(int argc, char **argv) {
         case 'o': out = optarg; break;
         case O_LOG: log = optarg; break;
         case O_NOPANELS: panels = 0; break;
+        case O_NOVIEWER: viewer = 0; break;
         case O_BOOT:
             if (cli_parse_int("eval", "bootstrap", optarg, 0, 1000000, &v) != 0) return EXIT_USAGE;
             opt.bootstrap_reps = (int)v;
@@ -187,7 +189,7 @@ int cmd_eval(int argc, char **argv) {
     if (skipped && !quiet) fprintf(stderr, "eval: %d subject(s) without detect outputs skipped\n", skipped);
     if (eval_run(&res, in, n, &opt) != 0) goto done;
 
-    report_meta meta = {method, dataset_name ? dataset_name : data, pred, NULL};
+    report_meta meta = {method, dataset_name ? dataset_name : data, pred, NULL, NULL};
     char logpath[4096];
     if (out) {
         if (fs_mkdirs(out) != 0) goto done;
@@ -196,9 +198,18 @@ int cmd_eval(int argc, char **argv) {
             fs_join(logpath, sizeof logpath, out, "log.csv");
             meta.log_csv = logpath;
         }
+        char bundle[4096];
+        viewer = viewer && panels;
+        if (viewer && cli_find_source_file("third_party/niivue/niivue.umd.js", bundle, sizeof bundle) != 0) {
+            fprintf(stderr, "eval: warning: 3-D viewer left out of the report: third_party/niivue/niivue.umd.js not "
+                            "found (set ANOSWIN_SOURCE_DIR to the source tree)\n");
+            viewer = 0;
+        }
+        if (viewer) meta.viewer_bundle = bundle;
         if (panels)
             for (int i = 0, t = 0; i < n; i++)
-                if (in[i].role == EVAL_TEST && eval_panels_write(&in[i], &res.subjects[t++], out) != 0) goto done;
+                if (in[i].role == EVAL_TEST && eval_panels_write(&in[i], &res.subjects[t++], out, viewer) != 0)
+                    goto done;
         if (latent && report_latent_import(latent, out) != 0) goto done;
         if (report_write(&res, &meta, out) != 0) goto done;
     }

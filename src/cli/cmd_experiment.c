@@ -7,19 +7,24 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "model/model.h"  // model_method_*: the methods --methods may name
 #include "recipe/arglist.h"  // arg_interrupted
 #include "recipe/experiment.h"
 #include "util/error.h"
 
 static void usage(FILE *f) {
+    char all[256] = "";
+    for (int i = 0, w = 0; model_method_at(i) && w < (int)sizeof all; i++)
+        w += snprintf(all + w, sizeof all - (size_t)w, "%s%s", i ? ", " : "", model_method_at(i)->name);
     fprintf(f,
             "Usage: anoswin experiment table1|table2 --ixi DIR --out RUN [--brats DIR] [--mslub DIR] [--wmh DIR]\n"
             "                          [options]\n"
             "\n"
-            "Reproduces the paper's tables on your data: trains the Swin MAE on healthy IXI scans (or reuses it),\n"
-            "detects with sliding masks and the paper's post-processing, evaluates, and writes one combined\n"
-            "report RUN/report.{md,csv,json,html} with the paper's numbers beside ours (labelled with the\n"
-            "protocol they come from). Each step runs this executable; RUN/commands.txt lists every command.\n"
+            "Reproduces the paper's tables on your data: trains each method (default: the Swin MAE) on healthy\n"
+            "IXI scans (or reuses it), detects with sliding masks (whole-image methods: one pass per slice) and\n"
+            "the paper's post-processing, evaluates, and writes one combined report RUN/report.{md,csv,json,html}\n"
+            "with the paper's numbers beside ours (labelled with the protocol they come from). Each step runs\n"
+            "this executable; RUN/commands.txt lists every command.\n"
             "\n"
             "  table1   IXI T2 -> BraTS21 T2 (preset brats: k=3, N=2) and MSLUB T2 (preset mslub: k=1, N=7),\n"
             "           sliding mask 64 and 32 px: one model (RUN/models/ixi-t2)\n"
@@ -36,9 +41,16 @@ static void usage(FILE *f) {
             "  -o, --out RUN            output folder\n"
             "      --reuse              reuse finished steps of an earlier run in RUN with the same options\n"
             "                           (without it, a trained model already in RUN is an error)\n"
-            "      --epochs N           training epochs (default 400, the paper's)\n"
-            "      --batch N            training batch (default 10 for T1, 24 for T2, the paper's)\n"
-            "      --config C           model config for training (default: the paper's)\n"
+            "      --methods LIST       methods to train and compare, e.g. swinmae,vae,fanogan (default swinmae;\n"
+            "                           this build: %s). Models of other methods than swinmae are\n"
+            "                           RUN/models/<method>-ixi-<modality>, their rows <method>_<row>\n"
+            "      --epochs N           training epochs of every method (default: each method's recipe; the\n"
+            "                           Swin MAE's 400, the paper's)\n"
+            "      --batch N            training batch of every method (default: each method's recipe; the\n"
+            "                           Swin MAE's 10 for T1, 24 for T2, the paper's)\n"
+            "      --config [M:]C       model config for training: a JSON file, key=value list or one of the\n"
+            "                           method's presets (e.g. tiny); with M: for method M only, else for every\n"
+            "                           method without its own (repeatable; default: each method's)\n"
             "      --max-steps N        stop training after N optimizer steps (smoke runs)\n"
             "      --mask-sizes LIST    sliding mask sizes in px (default table1 64,32; table2 64)\n"
             "      --train-slices LO:HI RAS axial slices for training (default train's 60:109)\n"
@@ -52,7 +64,8 @@ static void usage(FILE *f) {
             "\n"
             "Writes RUN/models/<model>/ (train runs), RUN/data/*.csv (test manifests with the val/test split),\n"
             "RUN/detect/<row>/, RUN/eval/<row>/ (full per-row reports), RUN/report.*, RUN/commands.txt,\n"
-            "RUN/stamps/ and RUN/logs/. Exit status 1 when a step failed (the other rows are still reported).\n");
+            "RUN/stamps/ and RUN/logs/. Exit status 1 when a step failed (the other rows are still reported).\n",
+            all);
 }
 
 static int parse_range(const char *s, int *lo, int *hi) {
@@ -60,9 +73,47 @@ static int parse_range(const char *s, int *lo, int *hi) {
     return sscanf(s, "%d:%d%n", lo, hi, &used) == 2 && !s[used] && *lo >= 0 && *hi >= *lo ? 0 : -1;
 }
 
+// --methods LIST into o->methods (tags checked against the registry), and each --config [M:]C to
+// its method: a prefixed one to M alone, the last unprefixed one to every method without its own.
+// A usage error is printed here; returns -1.
+static int parse_methods(experiment_options *o, const char *list, const char *const *configs, int nconfigs) {
+    static char buf[512];
+    o->nmethods = 0;
+    snprintf(buf, sizeof buf, "%s", list ? list : model_method_default()->name);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!model_method_find(t))
+            return cli_usage_error("experiment", "--methods: unknown method '%s'", t);
+        for (int i = 0; i < o->nmethods; i++)
+            if (!strcmp(o->methods[i], t)) return cli_usage_error("experiment", "--methods: '%s' twice", t);
+        if (o->nmethods == EXP_MAX_METHODS)
+            return cli_usage_error("experiment", "--methods: more than %d methods", EXP_MAX_METHODS);
+        o->methods[o->nmethods++] = t;
+    }
+    if (!o->nmethods) return cli_usage_error("experiment", "--methods is empty");
+    const char *all = NULL;
+    for (int c = 0; c < nconfigs; c++) {
+        const char *colon = strchr(configs[c], ':');
+        int which = -1;
+        for (int i = 0; colon && i < o->nmethods; i++)
+            if ((size_t)(colon - configs[c]) == strlen(o->methods[i]) &&
+                !strncmp(configs[c], o->methods[i], (size_t)(colon - configs[c])))
+                which = i;
+        if (which >= 0) o->configs[which] = colon + 1;
+        else if (colon && colon > configs[c] && strspn(configs[c], "abcdefghijklmnopqrstuvwxyz0123456789_") ==
+                                                    (size_t)(colon - configs[c]))
+            return cli_usage_error("experiment", "--config %s: '%.*s' is not in --methods", configs[c],
+                                   (int)(colon - configs[c]), configs[c]);
+        else all = configs[c];
+    }
+    for (int i = 0; i < o->nmethods; i++)
+        if (!o->configs[i]) o->configs[i] = all;
+    return 0;
+}
+
 int cmd_experiment(int argc, char **argv) {
     enum { O_IXI = 1000, O_BRATS, O_MSLUB, O_WMH, O_REUSE, O_EPOCHS, O_BATCH, O_CONFIG, O_MAXSTEPS, O_MASKS,
-           O_TRAINSL, O_TESTSL, O_VALSHARE, O_BOOT, O_SEED };
+           O_TRAINSL, O_TESTSL, O_VALSHARE, O_BOOT, O_SEED, O_METHODS };
     static const struct option opts[] = {
         {"ixi", required_argument, 0, O_IXI},           {"brats", required_argument, 0, O_BRATS},
         {"mslub", required_argument, 0, O_MSLUB},       {"wmh", required_argument, 0, O_WMH},
@@ -73,8 +124,11 @@ int cmd_experiment(int argc, char **argv) {
         {"test-slices", required_argument, 0, O_TESTSL}, {"val-share", required_argument, 0, O_VALSHARE},
         {"bootstrap", required_argument, 0, O_BOOT},    {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, 't'},         {"help", no_argument, 0, 'h'},
+        {"methods", required_argument, 0, O_METHODS},
         {0, 0, 0, 0}};
-    const char *ixi = NULL, *sets[NSETS] = {0}, *out = NULL, *config = NULL, *masks_arg = NULL;
+    const char *ixi = NULL, *sets[NSETS] = {0}, *out = NULL, *masks_arg = NULL, *methods_arg = NULL;
+    const char *configs[16];  // --config values in order
+    int nconfigs = 0;
     long epochs = -1, batch = -1, max_steps = -1, boot = -1, seed = 0, threads = -1;
     int reuse = 0, tr_lo = -1, tr_hi = -1, te_lo = -1, te_hi = -1;
     double val_share = 0.1;
@@ -98,7 +152,11 @@ int cmd_experiment(int argc, char **argv) {
         case O_BATCH:
             if (cli_parse_int("experiment", "batch", optarg, 1, 100000, &batch)) return EXIT_USAGE;
             break;
-        case O_CONFIG: config = optarg; break;
+        case O_CONFIG:
+            if (nconfigs == 16) return cli_usage_error("experiment", "more than 16 --config options");
+            configs[nconfigs++] = optarg;
+            break;
+        case O_METHODS: methods_arg = optarg; break;
         case O_MAXSTEPS:
             if (cli_parse_int("experiment", "max-steps", optarg, 1, LONG_MAX, &max_steps)) return EXIT_USAGE;
             break;
@@ -149,10 +207,11 @@ int cmd_experiment(int argc, char **argv) {
     }
 
     experiment_options o = {.table = table, .ixi = ixi, .out = out, .reuse = reuse, .epochs = epochs,
-                            .batch = batch, .config = config, .max_steps = max_steps, .nmasks = nmasks,
+                            .batch = batch, .max_steps = max_steps, .nmasks = nmasks,
                             .train_slices = {tr_lo, tr_hi}, .test_slices = {te_lo, te_hi}, .val_share = val_share,
                             .bootstrap = boot, .seed = seed, .threads = threads};
     memcpy(o.sets, sets, sizeof o.sets);
+    if (parse_methods(&o, methods_arg, configs, nconfigs)) return EXIT_USAGE;
     memcpy(o.masks, masks, sizeof o.masks);
     int rc = experiment_run(&o);
     if (rc < 0) {

@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "data/reorient.h"
 #include "data/volume.h"
+#include "model/model.h"  // model_method_find: --method
 #include "util/error.h"
 
 static void info_usage(FILE *f) {
@@ -23,14 +24,15 @@ static void info_usage(FILE *f) {
             "reported as 'anoswin: FILE: problem' and makes the exit status 1.\n\n"
             "A .safetensors file is listed tensor by tensor (name, dtype, shape) with its metadata.\n"
             "--model prints every tensor of a method's model (state_dict names, dtypes, shapes) and\n"
-            "the parameter totals, for its default config, --config, or the checkpoint's config (the\n"
-            "checkpoint is then also loaded strictly).\n\n"
+            "the parameter totals, for the method's default config, --config, or the checkpoint's config\n"
+            "(the checkpoint is then also loaded strictly).\n\n"
             "Options:\n"
             "  --model               describe the model\n"
-            "  --method M            the method (default swinmae; a checkpoint names its own)\n"
+            "  --method M            swinmae (default), vae, fanogan, ... (a checkpoint names its own)\n"
             "  --config S            model config, e.g. \"img_size=112,patch_size=2,embed_dim=48\"\n"
             "                        (keys: img_size patch_size in_chans embed_dim depths=[a,b,c,d]\n"
-            "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate)\n"
+            "                        num_heads=[a,b,c,d] window mlp_ratio drop_path_rate), or the name of\n"
+            "                        one of the method's presets (e.g. tiny); other methods: docs/baselines.md\n"
             "  --checkpoint FILE     a model checkpoint (.safetensors) to check and describe\n"
             "  -h, --help            show this help\n");
 }
@@ -98,8 +100,8 @@ int cmd_info(int argc, char **argv) {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
                                          {"model", no_argument, NULL, 'M'},
                                          {"config", required_argument, NULL, 'C'},
-                                         {"method", required_argument, NULL, 'm'},
                                          {"checkpoint", required_argument, NULL, 'K'},
+                                         {"method", required_argument, NULL, 'E'},
                                          {NULL, 0, NULL, 0}};
     int model = 0;
     const char *config = NULL, *checkpoint = NULL, *method = NULL;
@@ -111,8 +113,11 @@ int cmd_info(int argc, char **argv) {
             case 'h': info_usage(stdout); return EXIT_OK;
             case 'M': model = 1; break;
             case 'C': config = optarg; break;
-            case 'm': method = optarg; break;
             case 'K': checkpoint = optarg; break;
+            case 'E':
+                if (!model_method_find(optarg)) return cli_usage_error("info", "--method: unknown method '%s'", optarg);
+                method = optarg;
+                break;
             case ':': return cli_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
             default: return cli_usage_error("info", "unknown option '%s'", argv[optind - 1]);
         }

@@ -52,7 +52,9 @@ static void usage(FILE *f) {
             "  --quiet               no progress lines\n"
             "\n"
             "Writes RUN/log.csv, RUN/{last,best,epoch_NNNN}.safetensors (load strictly in PyTorch),\n"
-            "RUN/resume.safetensors and RUN/recon/*.png. Ctrl-C (SIGINT) or SIGTERM finishes the\n"
+            "RUN/resume.safetensors and RUN/recon/*.png. Every checkpoint records what the model was trained\n"
+            "on (modality, grid, voxel size, brain intensity statistics: metadata anoswin.fingerprint), which\n"
+            "detect checks each scan against. Ctrl-C (SIGINT) or SIGTERM finishes the\n"
             "current step, saves, and exits with status 130 / 143; --resume then continues with the\n"
             "same losses as an uninterrupted run (same thread count).\n");
 }
@@ -297,7 +299,11 @@ static int cmd_train_ranked(train_options *op, const char *out, const char *data
     slice_set train, val;
     memset(&train, 0, sizeof train);
     memset(&val, 0, sizeof val);
-    if (train_data_load(&o, &train, &val)) return report_rank_error();
+    // What the data looks like, recorded in every checkpoint for detect's input guard.
+    fingerprint fp;
+    char fp_json[4096];
+    if (train_data_load(&o, &train, &val, &fp)) return report_rank_error();
+    if (!fingerprint_to_json(&fp, fp_json, sizeof fp_json)) o.fingerprint = fp_json;
     train_install_signal_handlers();
     train_result res;
     memset(&res, 0, sizeof res);

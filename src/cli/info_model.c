@@ -24,17 +24,19 @@ static const char *commas(size_t v, char *buf, size_t n) {
     return buf;
 }
 
-// The config (the checkpoint's, with --config on top) and its source, for info_model.
+// The method and config (the checkpoint's, with --config on top; a preset name stands for its
+// text) and its source, for info_model.
 static int info_config(const model_method **mm, char *cfg, size_t n, const char **source, const char *method,
                        const char *config, st_file *f, const char *checkpoint) {
     char base[2048];
-    const model_method *asked = method ? model_method_get(method, "--method") : NULL;
-    if (method && !asked) return -1;
-    *mm = checkpoint ? model_method_of_checkpoint(f) : asked ? asked : model_method_default();
+    *mm = checkpoint ? model_method_of_checkpoint(f) : method ? model_method_get(method, "--method")
+                                                               : model_method_default();
+    *source = "paper default";
     if (!*mm) return -1;
-    *source = *mm == model_method_default() ? "paper default" : "default config";
-    if (asked && *mm != asked)
-        return as_fail("%s: a checkpoint of method '%s', not '%s'", checkpoint, (*mm)->name, asked->name);
+    if (checkpoint && method && strcmp(method, (*mm)->name))
+        return as_fail("%s: a checkpoint of method %s, not %s", checkpoint, (*mm)->name, method);
+    const char *preset = config ? model_preset_find(*mm, config) : NULL;
+    if (preset) config = preset;
     if (checkpoint) {
         if ((*mm)->checkpoint_config(f, base, sizeof base)) return -1;
         *source = st_meta(f, "anoswin.config") ? "checkpoint metadata" : "checkpoint tensor shapes";
@@ -76,8 +78,8 @@ int info_model(const char *method, const char *config, const char *checkpoint) {
                e->dtype == PARAM_I64 ? "buffer" : e->trainable ? "" : "frozen");
     }
     printf("tensors: %d (%d float, %d int64 buffers)\n", t.n, t.n_f32_tensors, t.n_i64_tensors);
-    printf("parameters: %s in all, %s trainable (all = every float tensor, incl. the frozen pos_embed)\n",
-           commas(t.n_floats, a, sizeof a), commas(t.n_trainable, b, sizeof b));
+    printf("parameters: %s in all, %s trainable (all = every float tensor%s)\n", commas(t.n_floats, a, sizeof a),
+           commas(t.n_trainable, b, sizeof b), t.n_trainable < t.n_floats ? ", incl. frozen ones" : "");
     printf("int64 buffer elements: %s\n", commas(t.n_i64, a, sizeof a));
     printf("float32 parameter buffer: %.1f MiB (gradients and each AdamW moment the same)\n",
            (double)t.n_floats * 4 / (1 << 20));

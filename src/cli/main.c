@@ -18,6 +18,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info, "describe a NIfTI file or the model's tensors"},
     {"data", cmd_data, "build the embedded synthetic data set (data synth)"},
+    {"prep", cmd_prep, "raw scans to the template grid: registration, skull stripping, resampling"},
     {"train", cmd_train, "train the Swin MAE on healthy scans"},
     {"reconstruct", cmd_reconstruct, "reconstruct a slice or volume under a given mask"},
     {"calibrate", cmd_calibrate, "detection thresholds from healthy scans"},

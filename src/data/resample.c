@@ -61,3 +61,17 @@ void resize_nearest_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_
         }
     }
 }
+
+float volume_sample_linear(const volume *v, const double p[3]) {
+    double fx = floor(p[0]), fy = floor(p[1]), fz = floor(p[2]);
+    if (!(fx >= -1 && fy >= -1 && fz >= -1 && fx < v->nx && fy < v->ny && fz < v->nz)) return 0;
+    int x = (int)fx, y = (int)fy, z = (int)fz;
+    double ax = p[0] - fx, ay = p[1] - fy, az = p[2] - fz, s = 0;
+    for (int c = 0; c < 8; c++) {
+        int i = x + (c & 1), j = y + ((c >> 1) & 1), k = z + (c >> 2);
+        if (i < 0 || j < 0 || k < 0 || i >= v->nx || j >= v->ny || k >= v->nz) continue;
+        double w = ((c & 1) ? ax : 1 - ax) * (((c >> 1) & 1) ? ay : 1 - ay) * ((c >> 2) ? az : 1 - az);
+        s += w * v->data[(size_t)i + (size_t)v->nx * ((size_t)j + (size_t)v->ny * k)];
+    }
+    return (float)s;
+}

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "data/volume.h"
+
 // out (oh,ow) from in (ih,iw); element (a,b) of each lives at ptr[a*s_a + b*s_b], so any plane
 // of a volume can be read or written in place.
 void resize_linear_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_b, const float *in, int ih, int iw,
@@ -13,5 +15,9 @@ void resize_linear_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_b
 // Same grid mapping (source = dst*(in-1)/(out-1)), nearest source sample (rounded), for labels.
 void resize_nearest_ac(float *out, int oh, int ow, ptrdiff_t os_a, ptrdiff_t os_b, const float *in, int ih, int iw,
                        ptrdiff_t is_a, ptrdiff_t is_b);
+
+// Trilinear value of v at continuous voxel coordinates p (x fastest); voxels outside the grid
+// count as 0, so the value fades to 0 over the half voxel past the edge and is 0 beyond.
+float volume_sample_linear(const volume *v, const double p[3]);
 
 #endif

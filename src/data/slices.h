@@ -59,5 +59,9 @@ int slices_labels(uint8_t *out, const slice_stack *s, const volume *label);
 // label maps). out has the source's geometry, ready for volume_write(out, out, ...).
 int slices_to_native(volume *out, const slice_stack *s, const float *maps, int nearest);
 void slices_free(slice_stack *s);
+// numpy.percentile(a, q) (q in 0..100, the default linear method) of n >= 1 values; reorders a.
+double slices_percentile(float *a, size_t n, double q);
+// The same for nq percentiles q (ascending) at once, into out: one partitioning, not nq.
+void slices_percentiles(double *out, float *a, size_t n, const double *q, int nq);
 
 #endif

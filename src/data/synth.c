@@ -64,8 +64,20 @@ static void put_f32(unsigned char *h, int off, double v) {
 
 int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
                       int level) {
-    int bytes = datatype == 4 ? 2 : 1;
-    if (datatype != 4 && datatype != 2) return as_fail("%s: synth writes int16 or uint8 only", path);
+    double a[4][4] = {{1, 0, 0, origin[0]}, {0, 1, 0, origin[1]}, {0, 0, 1, origin[2]}, {0, 0, 0, 1}};
+    return synth_write_nifti_affine(path, data, datatype, nx, ny, nz, a, level);
+}
+
+int synth_write_nifti_affine(const char *path, const void *data, int datatype, int nx, int ny, int nz,
+                             const double affine[4][4], int level) {
+    int bytes = datatype == 16 ? 4 : datatype == 4 ? 2 : 1;
+    if (datatype != 4 && datatype != 2 && datatype != 16) return as_fail("%s: synth writes int16, uint8 or float32 only", path);
+    // The 1 mm axis-aligned grid of the synthetic set keeps its qform (identity rotation); any
+    // other affine goes in the sform alone (qform_code 0), which every reader then uses.
+    int aligned = 1;
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 3; c++) aligned &= affine[r][c] == (r == c ? 1.0 : 0.0);
+    double origin[3] = {affine[0][3], affine[1][3], affine[2][3]};
     // NIfTI-1 single file: 348-byte header, 4 extension bytes (none), data at offset 352.
     // Little-endian like every machine anoswin targets; readers detect the order by sizeof_hdr.
     unsigned char h[352];
@@ -77,21 +89,21 @@ int synth_write_nifti(const char *path, const void *data, int datatype, int nx, 
     put_i16(h, 70, datatype);
     put_i16(h, 72, 8 * bytes);
     float pixdim[8] = {1, 1, 1, 1, 1, 1, 1, 1};  // pixdim[0] = qfac = 1
+    for (int c = 0; c < 3; c++)
+        pixdim[1 + c] = (float)sqrt(affine[0][c] * affine[0][c] + affine[1][c] * affine[1][c] + affine[2][c] * affine[2][c]);
     for (int d = 0; d < 8; d++) put_f32(h, 76 + 4 * d, pixdim[d]);
     put_f32(h, 108, 352);  // vox_offset
     put_f32(h, 112, 1);    // scl_slope
     put_f32(h, 116, 0);    // scl_inter
     h[123] = 2 | 8;        // mm, s
     snprintf((char *)h + 148, 80, "anoswin data synth (Colin27-derived)");
-    put_i16(h, 252, 2);  // qform_code: aligned anatomy
-    put_i16(h, 254, 2);  // sform_code
+    put_i16(h, 252, aligned ? 2 : 0);  // qform_code: aligned anatomy
+    put_i16(h, 254, 2);                // sform_code
     // quatern b,c,d = 0: identity rotation; offsets = origin
-    for (int d = 0; d < 3; d++) put_f32(h, 268 + 4 * d, origin[d]);
-    for (int r = 0; r < 3; r++) {
-        double row[4] = {0, 0, 0, origin[r]};
-        row[r] = 1;
-        for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * r + 4 * c, row[c]);
-    }
+    if (aligned)
+        for (int d = 0; d < 3; d++) put_f32(h, 268 + 4 * d, origin[d]);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < 4; c++) put_f32(h, 280 + 16 * r + 4 * c, affine[r][c]);
     memcpy(h + 344, "n+1\0", 4);
 
     char tmp[4300];
@@ -116,6 +128,30 @@ int synth_write_nifti(const char *path, const void *data, int datatype, int nx, 
 }
 
 // ---- the template: Colin27 on the SRI24-like grid, T1 and a T2-like contrast ------------------
+
+int synth_template_placement(const volume *v, int shift[3], double origin[3], int lo[3], int hi[3]) {
+    int n[3] = {NX, NY, NZ};
+    for (int d = 0; d < 3; d++) lo[d] = n[d] + v->nx + v->ny + v->nz, hi[d] = -1;
+    for (int k = 0; k < v->nz; k++)
+        for (int j = 0; j < v->ny; j++)
+            for (int i = 0; i < v->nx; i++) {
+                if (!(v->data[(size_t)i + (size_t)v->nx * ((size_t)j + (size_t)v->ny * k)] > 0)) continue;
+                int p[3] = {i, j, k};
+                for (int d = 0; d < 3; d++) {
+                    if (p[d] < lo[d]) lo[d] = p[d];
+                    if (p[d] > hi[d]) hi[d] = p[d];
+                }
+            }
+    if (hi[0] < 0) return -1;
+    // Centre the bounding box on the grid (crop where it does not fit); world(new index) =
+    // world(old index) = affine * (new - shift).
+    for (int d = 0; d < 3; d++) {
+        shift[d] = (int)floor((n[d] - (lo[d] + hi[d] + 1)) / 2.0);
+        origin[d] = v->affine[d][3] - shift[d] * v->affine[d][d];
+    }
+    return 0;
+}
+
 
 typedef struct template3 {
     float *tpl;        // (NZ, NY, NX, 3): t1 (WM = 1), t2 (CSF = 1, WM ~ 0.33), brain indicator (0/1)
@@ -160,27 +196,13 @@ static int template_build(template3 *T, const char *path) {
                 return as_fail("%s: synth needs a 1 mm RAS-aligned skull-stripped template", path);
             }
         }
-    int lo[3] = {v.nx, v.ny, v.nz}, hi[3] = {-1, -1, -1};
-    float vmax = 0;
-    for (int k = 0; k < v.nz; k++)
-        for (int j = 0; j < v.ny; j++)
-            for (int i = 0; i < v.nx; i++) {
-                float x = v.data[(size_t)i + (size_t)v.nx * ((size_t)j + (size_t)v.ny * k)];
-                if (x <= 0) continue;
-                int p[3] = {i, j, k};
-                for (int d = 0; d < 3; d++) {
-                    if (p[d] < lo[d]) lo[d] = p[d];
-                    if (p[d] > hi[d]) hi[d] = p[d];
-                }
-                if (x > vmax) vmax = x;
-            }
-    if (hi[0] < 0) {
+    int lo[3], hi[3], shift[3], n[3] = {NX, NY, NZ};
+    if (synth_template_placement(&v, shift, T->origin, lo, hi) != 0) {
         volume_free(&v);
         return as_fail("%s: template is empty (no voxel > 0)", path);
     }
-    // Centre the brain's bounding box on the grid (crop where it does not fit).
-    int n[3] = {NX, NY, NZ}, shift[3];
-    for (int d = 0; d < 3; d++) shift[d] = (int)floor((n[d] - (lo[d] + hi[d] + 1)) / 2.0);
+    float vmax = 0;
+    for (size_t i = 0; i < volume_voxels(&v); i++) vmax = fmaxf(vmax, v.data[i]);
     // Class means from a histogram of brain intensities.
     enum { NB = 512 };
     double hist[NB] = {0}, binw = vmax / NB;
@@ -197,8 +219,6 @@ static int template_build(template3 *T, const char *path) {
         T->lo[d] = lo[d] + shift[d] < 0 ? 0 : lo[d] + shift[d];
         T->hi[d] = hi[d] + shift[d] >= n[d] ? n[d] - 1 : hi[d] + shift[d];
         T->centre[d] = 0.5f * (T->lo[d] + T->hi[d]);
-        // world(new index) = world(old index) = affine * (new - shift)
-        T->origin[d] = v.affine[d][3] - shift[d] * v.affine[d][d];
     }
     for (int k = T->lo[2]; k <= T->hi[2]; k++)
         for (int j = T->lo[1]; j <= T->hi[1]; j++)

@@ -15,10 +15,20 @@
 
 #include <stdint.h>
 
+#include "data/volume.h"
 #include "util/rng.h"
 
 #define SYNTH_DEFAULT_TEMPLATE "/usr/share/mricron/templates/ch2bet.nii.gz"
+// The same Colin27 head with skull and scalp, on ch2bet's grid: the source of `data synth --raw`
+// and, with ch2bet as its brain mask, `anoswin prep`'s default template.
+#define SYNTH_HEAD_TEMPLATE "/usr/share/mricron/templates/ch2.nii.gz"
 enum { SYNTH_NX = 240, SYNTH_NY = 240, SYNTH_NZ = 155 };
+
+// Where the synthetic grid puts a 1 mm RAS-aligned template v: the voxel shift (grid index =
+// v index + shift) that centres the bounding box [lo, hi] of its voxels > 0 on the 240x240x155
+// grid, and the grid's origin (world mm of voxel 0,0,0) that keeps v's world coordinates.
+// -1 when v has no voxel > 0. (`data synth` and `anoswin prep`'s default template share it.)
+int synth_template_placement(const volume *v, int shift[3], double origin[3], int lo[3], int hi[3]);
 
 // Ground-truth labels written to <id>_seg.nii.gz (BraTS-like; whole lesion = label > 0).
 enum { LESION_CORE = 1, LESION_HALO = 2, LESION_BODY = 4 };
@@ -79,6 +89,15 @@ void synth_options_default(synth_options *o);
 // last). Images are int16 (WM ~1000 in t1, CSF ~1000 in t2; background exactly 0, so
 // image > 0 is the brain mask); seg is uint8. OpenMP over subjects; progress on stderr.
 int synth_run(const synth_options *o);
+// `data synth --raw` (src/data/synth_raw.c): o->healthy raw-looking T1 head scans from
+// o->template_path (a head with skull, SYNTH_HEAD_TEMPLATE), each moved by a random affine
+// (rotation +-10 deg per axis, scaling 0.92-1.08, shear +-0.04, shift +-15 mm), sampled on a
+// random grid (0.9-1.2 mm in plane, 1.0-1.5 mm slices; axial, coronal or sagittal storage, axes
+// flipped at random; field of view 190-230 x 220-250 x 180-210 mm), times a smooth bias field
+// (about +-20 %), with Rician noise (1-3 % of white matter). Writes
+// o->out/healthy/raw_NNN/{raw_NNN_t1.nii.gz, bias.nii.gz, truth.json} (truth: the template-world
+// -> subject-world matrix, the bias field's weights, the noise) and o->out/synth.txt last.
+int synth_raw_run(const synth_options *o);
 
 // ---- lesions (also used by the phantom) ----
 
@@ -108,5 +127,9 @@ int synth_lesions(float *t2, float *t1, unsigned char *seg, const unsigned char 
 // slower for the 60 volumes of the default data set.)
 int synth_write_nifti(const char *path, const void *data, int datatype, int nx, int ny, int nz, const double origin[3],
                       int level);
+// The same for any voxel-to-world affine (sform; the qform too when it is the 1 mm axis-aligned
+// grid above), and float32 (datatype 16) as well.
+int synth_write_nifti_affine(const char *path, const void *data, int datatype, int nx, int ny, int nz,
+                             const double affine[4][4], int level);
 
 #endif

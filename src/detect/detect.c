@@ -166,6 +166,15 @@ static int write_summary(const char *path, const detect_result *r, const detect_
         fprintf(f, ", \"threshold\": %.9g, \"low\": %.9g},\n", o->post.threshold,
                 o->post.low > 0 && o->post.low < o->post.threshold ? o->post.low : o->post.threshold);
     }
+    char scan[2048];
+    if (scan_print_to_json(&r->scan, scan, sizeof scan)) scan[0] = 0;
+    fprintf(f, "  \"input_guard\": {\"fingerprint\": %s, \"forced\": %s, \"warnings\": [", o->guard ? "true" : "false",
+            o->force ? "true" : "false");
+    for (int i = 0; i < r->n_warnings; i++) {
+        fprintf(f, "%s", i ? ", " : "");
+        json_write_string(f, r->warnings[i]);
+    }
+    fprintf(f, "], \"scan\": %s},\n", scan[0] ? scan : "null");
     fprintf(f, "  \"windows\": %d,\n  \"preset\": ", r->windows);
     json_write_string(f, o->preset ? o->preset : "");
     const postproc_params *p = &o->post;
@@ -207,14 +216,28 @@ static int write_native(const char *out_dir, const char *name, const slice_stack
     return rc;
 }
 
+int detect_guard(char lines[][FP_WARNING_LEN], const detect_input *in, const scan_print *p, const detect_options *o) {
+    if (!o->guard) return 0;
+    int n = fingerprint_check(o->guard, p, in->modality, lines);
+    for (int i = 0; i < n && !o->force; i++) fprintf(stderr, "anoswin: warning: %s: %s\n", in->image, lines[i]);
+    return n;
+}
+
 int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *windows, model *m,
-                const detect_input *in, const detect_options *o) {
+                const detect_input *in, const detect_options *o, scan_print *scan, char warnings[][FP_WARNING_LEN],
+                int *n_warnings) {
     slice_options so = o->slices;
     so.size = m->img_size;
     *maps_out = NULL;
     if (recon_out) *recon_out = NULL;
     *windows = 0;
-    if (slices_load(s, in->image, in->mask && in->mask[0] ? in->mask : NULL, &so)) return -1;
+    scan_print sp;
+    char lines[FP_MAX_WARNINGS][FP_WARNING_LEN];
+    if (scan_print_load_slices(s, &sp, in->image, in->mask && in->mask[0] ? in->mask : NULL, &so)) return -1;
+    int nw = detect_guard(lines, in, &sp, o);  // before minutes of model work
+    if (scan) *scan = sp;
+    if (warnings) memcpy(warnings, lines, sizeof(lines[0]) * (size_t)nw);
+    if (n_warnings) *n_warnings = nw;
     int S = s->size, n = s->n, C = m->in_chans;
     size_t hw = (size_t)S * S, nv = (size_t)n * hw;
     float *maps = as_calloc(nv, sizeof(float)), *recon = recon_out ? as_malloc(sizeof(float) * nv) : NULL;
@@ -286,7 +309,7 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
         slice_stack s;
         float *maps;
         int windows;
-        if (detect_maps(&s, &maps, NULL, &windows, m, &in[i], o)) goto done;
+        if (detect_maps(&s, &maps, NULL, &windows, m, &in[i], o, NULL, NULL, NULL)) goto done;
         if (i == 0) {
             c->z_first = s.z[0], c->z_last = s.z[s.n - 1], S = s.size, ns = s.n;
             nv = (size_t)ns * S * S;
@@ -398,7 +421,7 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
     slice_stack s;
     float *maps, *recon;
     double tm0 = now_seconds();
-    if (detect_maps(&s, &maps, &recon, &r->windows, m, in, o)) return -1;
+    if (detect_maps(&s, &maps, &recon, &r->windows, m, in, o, &r->scan, r->warnings, &r->n_warnings)) return -1;
     r->map_seconds = now_seconds() - tm0;
     char path[4300];
     fs_join(path, sizeof path, out_dir, "model_grid_map.f32");  // raw, before any normalisation (--maps-from)

@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "data/fingerprint.h"
 #include "data/slices.h"
 #include "detect/anomaly_map.h"
 #include "detect/calibrate.h"
@@ -62,6 +63,12 @@ typedef struct detect_options {
     float scales[NORMATIVE_MAX_SCALES];
     const calibration *calib;  // NULL when the thresholds were set by hand
     const char *calib_path;
+    // The input guard (data/fingerprint.h): each scan is compared with the checkpoint's training
+    // fingerprint (NULL: the checkpoint has none, nothing is checked) and each difference is one
+    // warning line on stderr ("anoswin: warning: <scan>: <difference>"), unless force; the
+    // summary records the differences either way, and whether they were forced.
+    const fingerprint *guard;
+    int force;
 } detect_options;
 
 void detect_options_default(detect_options *o);
@@ -74,6 +81,9 @@ typedef struct detect_result {
     int64_t lesion_voxels;
     double lesion_ml;
     double map_seconds, post_seconds, total_seconds;
+    scan_print scan;  // the input guard's measurements of the scan
+    int n_warnings;   // its differences from the training fingerprint
+    char warnings[FP_MAX_WARNINGS][FP_WARNING_LEN];
 } detect_result;
 
 typedef struct detect_input {
@@ -81,13 +91,20 @@ typedef struct detect_input {
     const char *image;  // NIfTI scan
     const char *mask;   // brain mask or NULL/"" (then image > 0)
     const char *label;  // ground truth or NULL/"" (overlays only)
+    char modality[8];   // "t1", "t2", "flair", "t1ce" when the data set or the file name says; else ""
 } detect_input;
 
 // The slices of one subject and their coarse maps (n, S, S) (and recon, the reconstruction
 // composite, when not NULL), from the model or from o->maps_from. The caller frees *maps, *recon
-// and the stack. Returns 0 or -1 naming the file.
+// and the stack. With o->guard, the scan is checked against it first (detect_guard), its
+// measurements and differences in *scan, warnings[] and *n_warnings (NULL: not kept). Returns 0
+// or -1 naming the file.
 int detect_maps(slice_stack *s, float **maps, float **recon, int *windows, model *m, const detect_input *in,
-                const detect_options *o);
+                const detect_options *o, scan_print *scan, char warnings[][FP_WARNING_LEN], int *n_warnings);
+
+// The differences of scan p from o->guard (none without one) into lines; each printed on stderr
+// as "anoswin: warning: <image>: <difference>" unless o->force. Returns their number.
+int detect_guard(char lines[][FP_WARNING_LEN], const detect_input *in, const scan_print *p, const detect_options *o);
 
 // Calibration (calibrate.h) on n healthy subjects with o's map settings. Progress on stderr when
 // o->verbose. Returns 0 or -1.

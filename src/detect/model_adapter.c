@@ -46,7 +46,8 @@ int amap_check_model(const model *m, int size, int window, const char *what) {
     if (m->img_size != size)
         return as_fail("%s: the model takes %dx%d images, the input is %dx%d", what, m->img_size, m->img_size,
                        size, size);
-    if (window < m->patch_size || window % m->patch_size || window > m->img_size)
+    // a whole-image method reads no mask: one window, the slice (anomaly_map.h)
+    if (!m->method->whole_image && (window < m->patch_size || window % m->patch_size || window > m->img_size))
         return as_fail("%s: a %d px mask does not fit the model (patch %d px, image %d px)", what, window,
                        m->patch_size, m->img_size);
     return 0;

@@ -5,6 +5,7 @@
 
 #include "data/volume.h"  // volume_read, volume_free
 #include "eval/report.h"
+#include "eval/viewer.h"  // eval_viewer_write
 #include "io/png.h"       // rgb_image_*, pngfile_write_rgb, image_window_percentile
 #include "util/error.h"   // as_malloc
 #include "util/fs.h"      // fs_join, fs_exists, fs_mkdirs
@@ -42,7 +43,7 @@ static void read_optional(volume *v, const char *path, const volume *like) {
     if (v->nx != like->nx || v->ny != like->ny || v->nz != like->nz) volume_free(v);
 }
 
-int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir) {
+int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir, int viewer) {
     char dir[4096], path[4096];
     fs_join(dir, sizeof dir, run_dir, "panels");
     if (fs_mkdirs(dir) != 0) return -1;
@@ -144,6 +145,7 @@ int eval_panels_write(const eval_input *in, const eval_subject *es, const char *
         rgb_image_free(&im);
         if (bad) goto done;
     }
+    if (viewer && eval_viewer_write(&img, &map, &pred, &lab, &brain, es->id, run_dir, VIEWER_MAX_VOXELS) != 0) goto done;
     rc = 0;
 done:
     free(s_img);

@@ -8,21 +8,26 @@
 #include "util/fs.h"     // fs_file_*, fs_mkdirs, fs_join, fs_exists, fs_read_all
 #include "util/csv.h"    // csv_write_*
 #include "util/json.h"   // json_write_*
+#include "eval/viewer.h"  // report_viewer_*
 
 const char *const report_panel_kind[REPORT_NPANELS] = {"input", "reconstruction", "residual", "map", "mask", "gt"};
 const char *const report_panel_caption[REPORT_NPANELS] = {"input",       "reconstruction", "residual |input - rec|",
                                                           "coarse map", "final mask",     "ground truth"};
 
-void report_panel_path(char *out, size_t n, const char *run_dir, const char *id, const char *kind) {
-    char safe[256];
+void report_safe_id(char *out, size_t n, const char *id) {
     size_t i = 0;
-    for (; id[i] && i < sizeof safe - 1; i++) {
+    for (; id[i] && i + 1 < n; i++) {
         char ch = id[i];
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
                  ch == '_' || ch == '-';
-        safe[i] = ok ? ch : '_';
+        out[i] = ok ? ch : '_';
     }
-    safe[i] = '\0';
+    out[i] = '\0';
+}
+
+void report_panel_path(char *out, size_t n, const char *run_dir, const char *id, const char *kind) {
+    char safe[256];
+    report_safe_id(safe, sizeof safe, id);
     if (run_dir && *run_dir) snprintf(out, n, "%s/panels/%s_%s.png", run_dir, safe, kind);
     else snprintf(out, n, "panels/%s_%s.png", safe, kind);
 }
@@ -80,6 +85,8 @@ static void html_str(FILE *f, const char *s) {
         else fputc(*s, f);
     }
 }
+
+void report_html_str(FILE *f, const char *s) { html_str(f, s); }
 
 static const char *meta_or(const char *s, const char *dflt) { return s && *s ? s : dflt; }
 
@@ -589,8 +596,12 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
           "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
           "td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}"
           ".opt{color:#a00}.panel{display:inline-block;text-align:center;margin:2px;font-size:12px}"
-          ".panel img{display:block;max-width:200px;image-rendering:pixelated}</style></head><body>\n",
+          ".panel img{display:block;max-width:200px;image-rendering:pixelated}</style>\n",
           f);
+    int viewer = meta->viewer_bundle && report_viewer_present(res, run_dir);
+    if (viewer) report_viewer_head(f);
+    fputs("</head><body>\n", f);
+    if (viewer) fputs("<pre id=\"page-errors\" hidden></pre>\n", f);
     fputs("<h1>anoswin evaluation: ", f);
     html_str(f, meta_or(meta->method, "anoswin"));
     fputs(" on ", f);
@@ -643,6 +654,8 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     free(notes);
     fputs("</p>\n", f);
 
+    if (viewer) report_viewer_section(f, res, run_dir, res->val_threshold);
+
     loss_log ll;
     if (loss_log_read(&ll, meta->log_csv) > 0 && ll.ncols > 0) {
         fputs("<h2>Training loss</h2>\n", f);
@@ -675,6 +688,13 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
             fprintf(f, "\" alt=\"%s\">%s</div>", report_panel_kind[k], report_panel_caption[k]);
         }
         fputs("</div>\n", f);
+        char vpath[4200];
+        report_viewer_path(vpath, sizeof vpath, run_dir, s->id);
+        if (viewer && fs_exists(vpath)) {
+            fputs("<p><a href=\"#viewer\" data-subject=\"", f);
+            html_str(f, s->id);
+            fputs("\">view in 3-D</a></p>\n", f);
+        }
     }
     fputs("</body></html>\n", f);
 }
@@ -750,6 +770,7 @@ int report_latent_import(const char *latent_dir, const char *run_dir) {
 
 int report_write(const eval_result *res, const report_meta *meta, const char *run_dir) {
     if (fs_mkdirs(run_dir) != 0) return -1;
+    if (meta->viewer_bundle && report_viewer_install(meta->viewer_bundle, run_dir) != 0) return -1;
     if (write_one(run_dir, "report.md", w_md, res, meta) != 0) return -1;
     if (write_one(run_dir, "report.csv", w_csv, res, meta) != 0) return -1;
     if (write_one(run_dir, "report.json", w_json, res, meta) != 0) return -1;

@@ -15,6 +15,8 @@ typedef struct report_meta {
     const char *dataset;  // e.g. "BraTS21 T2"
     const char *pred_dir; // where the detect outputs were read (shown in the report)
     const char *log_csv;  // the training log (columns include step/epoch and *loss*); NULL = none
+    const char *viewer_bundle;  // NiiVue's niivue.umd.js: copied to RUN/viewer/, and report.html gets the
+                                // 3-D viewer (eval/viewer.h) for the subjects with viewer data; NULL = none
 } report_meta;
 
 // The Table-1-shaped text table (method, dataset, protocol, aggregation, Dice, AUPRC, AUROC,
@@ -35,8 +37,9 @@ int report_latent_import(const char *latent_dir, const char *run_dir);
 // middle evaluated slice when there is none), as RUN/panels/<id>_{input,reconstruction,residual,
 // map,mask,gt}.png. Missing inputs (e.g. no reconstruction.nii.gz) skip their picture.
 // residual = |input - reconstruction| after scaling each to 0..1 by its 1st..99th percentile in
-// the brain (the reconstruction may be in the model's normalised units).
-int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir);
+// the brain (the reconstruction may be in the model's normalised units). viewer = also the 3-D
+// viewer's data, RUN/viewer/<id>.js (eval_viewer_write).
+int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir, int viewer);
 
 // Panel kinds in display order and their captions.
 enum { REPORT_NPANELS = 6 };
@@ -44,5 +47,9 @@ extern const char *const report_panel_kind[REPORT_NPANELS];
 extern const char *const report_panel_caption[REPORT_NPANELS];
 // RUN/panels/<safe id>_<kind>.png (the id with characters outside [A-Za-z0-9._-] replaced by _).
 void report_panel_path(char *out, size_t n, const char *run_dir, const char *id, const char *kind);
+// The safe id of those file names.
+void report_safe_id(char *out, size_t n, const char *id);
+// s with <, >, & and " escaped for HTML text and attribute values.
+void report_html_str(FILE *f, const char *s);
 
 #endif

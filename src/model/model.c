@@ -31,6 +31,24 @@ const model_method *model_method_get(const char *name, const char *what) {
 
 const model_method *model_method_default(void) { return methods[0]; }
 
+int model_method_count(void) { return N_METHODS; }
+
+const model_method *model_method_at(int i) { return i >= 0 && i < N_METHODS ? methods[i] : NULL; }
+
+const char *model_preset_find(const model_method *mm, const char *name) {
+    const model_preset *p = mm->recipe ? mm->recipe->presets : NULL;
+    for (; p && p->name; p++)
+        if (!strcmp(p->name, name)) return p->config;
+    return NULL;
+}
+
+void model_preset_names(const model_method *mm, char *out, size_t n) {
+    size_t w = 0;
+    out[0] = 0;
+    const model_preset *p = mm->recipe ? mm->recipe->presets : NULL;
+    for (; p && p->name && w < n; p++) w += (size_t)snprintf(out + w, n - w, "%s%s", w ? "," : "", p->name);
+}
+
 const model_method *model_method_of_checkpoint(const st_file *f) {
     const char *tag = st_meta(f, CHECKPOINT_METHOD_KEY);
     if (!tag) return methods[0];

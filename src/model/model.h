@@ -17,6 +17,22 @@
 
 typedef struct model_method model_method;
 
+// A named config of a method ("tiny" for smoke runs and tests): the text goes to config_parse.
+typedef struct model_preset {
+    const char *name, *config;
+} model_preset;
+
+// A method's training recipe from its own paper or code: what `anoswin experiment` trains it with
+// when the user gives no --epochs/--batch. Zero fields take train's defaults (the Swin MAE's).
+typedef struct model_recipe {
+    int epochs;
+    int batch, batch_t1;  // images per step; batch_t1 (0: batch) when training on T1 scans
+    double lr;            // peak learning rate (0: train's default)
+    int constant_lr;      // 1: no warm-up and no decay (the authors' plain Adam)
+    const char *source;   // where these values come from, for people
+    const model_preset *presets;  // named configs, ended by {NULL, NULL} (may be NULL)
+} model_recipe;
+
 // The input geometry a config fixes: images (B, in_chans, img_size, img_size); masks for
 // training and detection come in whole patch_size x patch_size tokens.
 typedef struct model_shape {
@@ -90,6 +106,8 @@ struct model_method {
     // are hidden (evaluation mode). Returns n, the latent's length; out NULL: only n. B <=
     // max_batch.
     int (*latent)(model *m, float *out, const float *images, const uint8_t *token_mask, int B);
+    // Optional (NULL: train's defaults, no presets): the method's training recipe.
+    const model_recipe *recipe;
 };
 
 // The method of a tag, or NULL.
@@ -102,6 +120,13 @@ const model_method *model_method_of_checkpoint(const st_file *f);
 const model_method *model_method_get(const char *name, const char *what);
 // The default method (what untagged checkpoints are).
 const model_method *model_method_default(void);
+// The registered methods, in registry order: method i < model_method_count(), else NULL.
+int model_method_count(void);
+const model_method *model_method_at(int i);
+// The config text of a method's preset `name`, or NULL when it has none of that name.
+const char *model_preset_find(const model_method *mm, const char *name);
+// The names of a method's presets, comma-separated ("" when none).
+void model_preset_names(const model_method *mm, char *out, size_t n);
 
 // Creates a model of the named method (errors name `what`).
 int model_create(model *m, const char *method, const char *config_json, int max_batch, int training,

@@ -4,6 +4,12 @@
 // matching post-processing preset, evaluate, and write one combined report with the paper's
 // numbers beside ours.
 //
+// Every method goes through the same steps; what differs comes from the method itself (model.h:
+// its training recipe, its presets, whole_image) and the paper's numbers from recipe/paper.h, so
+// a newly registered method needs nothing here. A method that masks gets a row per mask size;
+// a whole-image method one row per data set. The default method keeps the unprefixed names
+// (models/ixi-t2, rows ixi-t2_brats21-t2_m64) of runs made before there were several.
+//
 // Every step runs THIS executable (/proc/self/exe) with the argv a user would type; each command
 // line is logged to RUN/commands.txt so any step can be rerun by hand. A finished step writes
 // RUN/stamps/<step>.txt holding its command line (written last, so an interrupted step is redone);
@@ -28,6 +34,8 @@
 #include <unistd.h>
 
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
+#include "model/model.h"   // model_method_*, model_preset_find
+#include "recipe/paper.h"  // paper_lookup, paper_method_name, paper_protocol
 #include "recipe/arglist.h"
 #include "recipe/step.h"
 #include "util/csv.h"    // csv_write_*
@@ -52,31 +60,6 @@ typedef struct row_def {
 
 static const row_def table1_rows[] = {{"t2", SET_BRATS, "t2"}, {"t2", SET_MSLUB, "t2"}};
 static const row_def table2_rows[] = {{"t1", SET_BRATS, "t2"}, {"t2", SET_BRATS, "t1"}, {"t1", SET_WMH, "flair"}};
-
-// The paper's Ano-swinMAE numbers (Table 1 and 2; percent, million parameters, s/slice on an
-// A100). They come from the reference code's evaluation (reference sec. 5): Dice averaged per
-// slice over slices 75..94 with > 1024 tumour pixels, "AUPRC" from the binary mask with swapped
-// arguments, DropPath active at test time, uint8 residuals. NAN = not reported.
-typedef struct paper_numbers {
-    double dice, auprc, params_m, s_per_slice;
-} paper_numbers;
-
-static paper_numbers paper_lookup(int table, const row_def *r, int mask) {
-    paper_numbers p = {NAN, NAN, NAN, NAN};
-    if (table == 1 && r->set == SET_BRATS && mask == 64) p = (paper_numbers){42.92, 30.24, 26.10, 14.38};
-    if (table == 1 && r->set == SET_BRATS && mask == 32) p = (paper_numbers){42.55, 30.44, 26.10, 52};
-    if (table == 1 && r->set == SET_MSLUB && mask == 64) p = (paper_numbers){18.52, 12.50, 26.10, 14.38};
-    if (table == 1 && r->set == SET_MSLUB && mask == 32) p = (paper_numbers){19.78, 12.78, 26.10, 52};
-    if (table == 2 && mask == 64) {
-        if (!strcmp(r->train_mod, "t1") && r->set == SET_BRATS) p = (paper_numbers){38.99, 27.19, NAN, NAN};
-        if (!strcmp(r->train_mod, "t2") && r->set == SET_BRATS) p = (paper_numbers){28.62, 25.11, NAN, NAN};
-        if (!strcmp(r->train_mod, "t1") && r->set == SET_WMH) p = (paper_numbers){35.92, 29.95, NAN, NAN};
-    }
-    return p;
-}
-
-static const char *paper_protocol =
-    "paper, reference code (per-slice Dice; AUPRC on the binary mask, arguments swapped; not reproducible)";
 
 // Our rows taken from each evaluation, in this order.
 static const char *const pick[][2] = {{"paper", "per-slice"},       {"paper", "per-volume"}, {"paper", "pooled"},
@@ -188,12 +171,18 @@ static int read_eval_csv(const char *path, our_row *rows) {
 // ---- the experiment's rows ------------------------------------------------------------------
 typedef struct exp_row {
     row_def def;
-    int mask;
-    char id[96];          // e.g. "ixi-t2_brats21-t2_m64"
-    char model[16];       // "ixi-t2"
+    const model_method *mm;
+    int mask;             // sliding mask px; 0 for a whole-image method
+    int model_index;      // into the experiment's models: method index * 2 + (train_mod == t2)
+    char id[96];          // e.g. "ixi-t2_brats21-t2_m64", "vae_ixi-t2_brats21-t2"
+    char model[48];       // "ixi-t2", "vae-ixi-t2"
+    const char *name;     // the paper's name of the method, else its title
+    char method[96];      // for people: "Ano-swinMAE (64x64)", "VAE (Baur et al. 2021b)"
     char train_data[32];  // "IXI T2"
     char test_data[48];   // "BraTS21 T2"
     paper_numbers paper;
+    const char *paper_protocol;
+    char paper_note[160];
     int status;           // 0 planned/ok, 1 skipped (no data), 2 failed
     char note[600];
     our_row ours[NPICK];
@@ -240,8 +229,8 @@ static int row_lines(const exp_row *r, disp *out) {
                           100 * o->auroc, o->params / 1e6, o->s_per_slice, o->n_subjects, o->note};
     }
     if (isfinite(r->paper.dice))
-        out[n++] = (disp){"paper", paper_protocol, "per-slice", r->paper.dice, NAN, r->paper.auprc, NAN,
-                          r->paper.params_m, r->paper.s_per_slice, -1, "Ano-swinMAE as published (A100 GPU)"};
+        out[n++] = (disp){"paper", r->paper_protocol, "per-slice", r->paper.dice, NAN, r->paper.auprc, NAN,
+                          r->paper.params_m, r->paper.s_per_slice, -1, r->paper_note};
     return n;
 }
 
@@ -257,6 +246,11 @@ static const char *notes_text =
     "at test time, image/label pairing by listing order): they are not exactly reproducible and are closest "
     "in spirit to our `paper` / per-slice line. Paper timings are per slice on an A100 GPU; ours on this "
     "machine's CPU threads.";
+static const char *notes_baselines =
+    " The baselines' paper numbers (VAE, f-AnoGAN, MAE, autoDDPM) come from the paper's authors running the "
+    "existing implementations; the paper does not say how they were evaluated. Each method here is trained "
+    "with its own recipe (its paper's or code's epochs, batch, learning rate; see each model's "
+    "commands.txt line) and detected and evaluated exactly like the others.";
 
 typedef struct exp_ctx {
     int table;
@@ -264,6 +258,7 @@ typedef struct exp_ctx {
     exp_row *rows;
     int nrows;
     const char *commands;  // RUN/commands.txt
+    char notes[2048];      // notes_text (+ notes_baselines when a baseline is in the table)
 } exp_ctx;
 
 static void write_md(FILE *f, const exp_ctx *x) {
@@ -277,8 +272,8 @@ static void write_md(FILE *f, const exp_ctx *x) {
         const exp_row *r = &x->rows[i];
         disp L[NPICK + 1];
         int n = row_lines(r, L);
-        char method[64], ours_link[256];
-        snprintf(method, sizeof method, "Ano-swinMAE (%dx%d)", r->mask, r->mask);
+        const char *method = r->method;
+        char ours_link[256];
         snprintf(ours_link, sizeof ours_link, "[%s](eval/%s/report.html)", r->id, r->id);
         const char *link[2] = {"", ours_link};
         for (int k = 0; k < n; k++) {
@@ -303,7 +298,7 @@ static void write_md(FILE *f, const exp_ctx *x) {
     fprintf(f, "\n## Notes\n\n");
     for (int i = 0; i < x->nrows; i++)
         if (x->rows[i].note[0]) fprintf(f, "- %s: %s\n", x->rows[i].id, x->rows[i].note);
-    fprintf(f, "\n%s\n", notes_text);
+    fprintf(f, "\n%s\n", x->notes);
 }
 
 static void write_csv(FILE *f, const exp_ctx *x) {
@@ -314,8 +309,8 @@ static void write_csv(FILE *f, const exp_ctx *x) {
         const exp_row *r = &x->rows[i];
         disp L[NPICK + 1];
         int n = row_lines(r, L);
-        char method[64], report[256];
-        snprintf(method, sizeof method, "Ano-swinMAE (%dx%d)", r->mask, r->mask);
+        const char *method = r->method;
+        char report[256];
         snprintf(report, sizeof report, "eval/%s/report.html", r->id);
         const char *status = r->status == 0 ? "ok" : r->status == 1 ? "skipped" : "failed";
         if (r->status) {  // one line that says why
@@ -352,15 +347,20 @@ static void write_json(FILE *f, const exp_ctx *x) {
     fprintf(f, "{\n  \"table\": %d,\n  \"run\": ", x->table);
     json_write_string(f, x->run);
     fputs(",\n  \"commands\": \"commands.txt\",\n  \"notes\": ", f);
-    json_write_string(f, notes_text);
+    json_write_string(f, x->notes);
     fputs(",\n  \"paper_protocol\": ", f);
-    json_write_string(f, paper_protocol);
+    json_write_string(f, paper_protocol("swinmae"));
     fputs(",\n  \"rows\": [\n", f);
     for (int i = 0; i < x->nrows; i++) {
         const exp_row *r = &x->rows[i];
         fputs("    {\"id\": ", f);
         json_write_string(f, r->id);
-        fprintf(f, ", \"method\": \"Ano-swinMAE (%dx%d)\", \"mask_size\": %d, \"model\": ", r->mask, r->mask, r->mask);
+        fputs(", \"method\": ", f);
+        json_write_string(f, r->method);
+        fputs(", \"method_tag\": ", f);
+        json_write_string(f, r->mm->name);
+        if (r->mask) fprintf(f, ", \"mask_size\": %d, \"model\": ", r->mask);
+        else fputs(", \"mask_size\": null, \"model\": ", f);
         json_write_string(f, r->model);
         fputs(", \"train_data\": ", f);
         json_write_string(f, r->train_data);
@@ -382,7 +382,7 @@ static void write_json(FILE *f, const exp_ctx *x) {
             fputs(", \"s_per_slice\": ", f);
             json_write_number(f, r->paper.s_per_slice);
             fputs(", \"protocol\": ", f);
-            json_write_string(f, paper_protocol);
+            json_write_string(f, r->paper_protocol);
             fputc('}', f);
         } else fputs("null", f);
         fputs(",\n     \"ours\": [", f);
@@ -429,20 +429,22 @@ static void write_html(FILE *f, const exp_ctx *x) {
         const exp_row *r = &x->rows[i];
         disp L[NPICK + 1];
         int n = row_lines(r, L);
-        if (r->status)
-            fprintf(f, "<tr class=\"skip\"><td class=\"l\">Ano-swinMAE (%dx%d)</td><td class=\"l\">%s</td>"
-                       "<td class=\"l\">%s</td><td class=\"l\">anoswin</td><td class=\"l\" colspan=\"9\">%s: ",
-                    r->mask, r->mask, r->train_data, r->test_data, r->status == 1 ? "skipped" : "failed");
         if (r->status) {
+            fputs("<tr class=\"skip\"><td class=\"l\">", f);
+            html_str(f, r->method);
+            fprintf(f, "</td><td class=\"l\">%s</td><td class=\"l\">%s</td><td class=\"l\">anoswin</td>"
+                       "<td class=\"l\" colspan=\"9\">%s: ",
+                    r->train_data, r->test_data, r->status == 1 ? "skipped" : "failed");
             html_str(f, r->note);
             fputs("</td></tr>\n", f);
         }
         for (int k = 0; k < n; k++) {
             int ours = !strcmp(L[k].source, "anoswin");
             if (r->status && ours) continue;
-            fprintf(f, "<tr%s><td class=\"l\">Ano-swinMAE (%dx%d)</td><td class=\"l\">%s</td><td class=\"l\">%s</td>"
-                       "<td class=\"l\">%s</td><td class=\"l\">",
-                    ours ? "" : " class=\"paper\"", r->mask, r->mask, r->train_data, r->test_data, L[k].source);
+            fprintf(f, "<tr%s><td class=\"l\">", ours ? "" : " class=\"paper\"");
+            html_str(f, r->method);
+            fprintf(f, "</td><td class=\"l\">%s</td><td class=\"l\">%s</td><td class=\"l\">%s</td><td class=\"l\">",
+                    r->train_data, r->test_data, L[k].source);
             html_str(f, L[k].protocol);
             fprintf(f, "</td><td class=\"l\">%s</td><td>%s", L[k].aggregation, fmt(a, sizeof a, L[k].dice_pct, 2, "n/a"));
             if (isfinite(L[k].dice_std_pct)) fprintf(f, " ± %s", fmt(b, sizeof b, L[k].dice_std_pct, 2, "n/a"));
@@ -463,7 +465,7 @@ static void write_html(FILE *f, const exp_ctx *x) {
             fputs("</li>\n", f);
         }
     fputs("</ul>\n<p>", f);
-    html_str(f, notes_text);
+    html_str(f, x->notes);
     fputs("</p>\n</body></html>\n", f);
 }
 
@@ -517,15 +519,97 @@ static int write_test_manifest(const char *dir, const char *mod, double val_shar
     return rc;
 }
 
+// The config `text` of method mm as train's --config takes it (*out; NULL: the method's default):
+// a preset name becomes the preset's text, so that commands.txt holds what ran. Text (not a file)
+// is checked with the method's parser now, so that a typo stops the run before any training.
+static int method_config(const model_method *mm, const char *text, const char **out) {
+    *out = text;
+    if (!text || (fs_exists(text) && !fs_is_dir(text))) return 0;
+    const char *preset = model_preset_find(mm, text);
+    if (preset) *out = preset;
+    else if (!strchr(text, '=') && !strchr(text, '{')) {
+        char names[256];
+        model_preset_names(mm, names, sizeof names);
+        return as_fail("--config %.200s: neither a file, a key=value list nor a preset of %s (presets: %s)", text,
+                       mm->name, names[0] ? names : "none");
+    }
+    char cfg[4096], what[96];
+    snprintf(what, sizeof what, "--config of %s", mm->name);
+    return mm->config_parse(NULL, *out, cfg, sizeof cfg, NULL, what);
+}
+
+// The train command of model `name` (RUN/models/<name>) of method mm on IXI <mod> scans: the
+// method's recipe where the user gave no --epochs/--batch.
+static void train_args(arglist *a, const experiment_options *o, const model_method *mm, const char *config,
+                       const char *ixi, const char *mod, const char *mdir) {
+    static const model_recipe none = {0};
+    const model_recipe *rc = mm->recipe ? mm->recipe : &none;
+    int rbatch = !strcmp(mod, "t1") && rc->batch_t1 > 0 ? rc->batch_t1 : rc->batch;
+    arg_add(a, "train");
+    if (mm != model_method_default()) {  // the default's lines stay as they were (--reuse of older runs)
+        arg_add(a, "--method");
+        arg_add(a, "%s", mm->name);
+    }
+    arg_add(a, "--data");
+    arg_add(a, "%s", ixi);
+    arg_add(a, "--modality");
+    arg_add(a, "%s", mod);
+    arg_add(a, "--out");
+    arg_add(a, "%s", mdir);
+    arg_add(a, "--epochs");
+    arg_add(a, "%ld", o->epochs > 0 ? o->epochs : rc->epochs > 0 ? rc->epochs : 400);
+    arg_add(a, "--batch");
+    arg_add(a, "%ld", o->batch > 0 ? o->batch : rbatch > 0 ? rbatch : 10);
+    if (rc->lr > 0) {
+        arg_add(a, "--lr");
+        arg_add(a, "%g", rc->lr);
+    }
+    if (rc->constant_lr) {
+        arg_add(a, "--warmup-epochs");
+        arg_add(a, "0");
+        arg_add(a, "--min-lr");
+        arg_add(a, "%g", rc->lr > 0 ? rc->lr : 1e-3);
+    }
+    arg_add(a, "--seed");
+    arg_add(a, "%ld", o->seed);
+    if (config) {
+        arg_add(a, "--config");
+        arg_add(a, "%s", config);
+    }
+    if (o->train_slices[0] >= 0) {
+        arg_add(a, "--z-first");
+        arg_add(a, "%d", o->train_slices[0]);
+        arg_add(a, "--z-last");
+        arg_add(a, "%d", o->train_slices[1]);
+    }
+    if (o->max_steps > 0) {
+        arg_add(a, "--max-steps");
+        arg_add(a, "%ld", o->max_steps);
+    }
+    if (o->threads > 0) {  // not part of the model's identity, but train records it for exact resume
+        arg_add(a, "--threads");
+        arg_add(a, "%ld", o->threads);
+    }
+}
+
 int experiment_run(const experiment_options *o) {
     const int table = o->table, nmasks = o->nmasks, reuse = o->reuse;
-    const int tr_lo = o->train_slices[0], tr_hi = o->train_slices[1];
     const int te_lo = o->test_slices[0], te_hi = o->test_slices[1];
-    const char *ixi = o->ixi, *const *sets = o->sets, *out = o->out, *config = o->config;
+    const char *ixi = o->ixi, *const *sets = o->sets, *out = o->out;
     const int *masks = o->masks;
-    const long epochs = o->epochs, batch = o->batch, max_steps = o->max_steps, boot = o->bootstrap, seed = o->seed,
-               threads = o->threads;
+    const long max_steps = o->max_steps, boot = o->bootstrap, seed = o->seed, threads = o->threads;
     const double val_share = o->val_share;
+
+    // The methods and their configs, checked before anything runs.
+    const int nmethods = o->nmethods > 0 ? o->nmethods : 1;
+    const model_method *mms[EXP_MAX_METHODS];
+    const char *cfgs[EXP_MAX_METHODS];
+    for (int i = 0; i < nmethods; i++) {
+        mms[i] = o->nmethods > 0 ? model_method_get(o->methods[i], "--methods") : model_method_default();
+        if (!mms[i] || method_config(mms[i], o->configs[i], &cfgs[i])) return -1;
+        for (int j = 0; j < i; j++)
+            if (mms[j] == mms[i]) return as_fail("--methods: %s is listed twice", mms[i]->name);
+    }
 
     // Absolute paths, so that commands.txt works from anywhere.
     char ixi_abs[PATH_MAX], set_abs[NSETS][PATH_MAX], run[PATH_MAX];
@@ -541,31 +625,47 @@ int experiment_run(const experiment_options *o) {
         return -1;
     }
 
-    // The rows, and which are runnable.
+    // The rows, and which are runnable: per method, per mask size (masking methods), per row of
+    // the table.
     const row_def *defs = table == 1 ? table1_rows : table2_rows;
     int ndefs = table == 1 ? 2 : 3;
-    exp_row *rows = as_calloc((size_t)(ndefs * nmasks), sizeof *rows);
-    int nrows = 0;
-    for (int m = 0; m < nmasks; m++)
-        for (int i = 0; i < ndefs; i++) {
-            exp_row *r = &rows[nrows++];
-            r->def = defs[i];
-            r->mask = masks[m];
-            char tm[8], sm[8];
-            modality_label(tm, sizeof tm, defs[i].train_mod);
-            modality_label(sm, sizeof sm, defs[i].test_mod);
-            snprintf(r->model, sizeof r->model, "ixi-%s", defs[i].train_mod);
-            snprintf(r->id, sizeof r->id, "ixi-%s_%s-%s_m%d", defs[i].train_mod, set_key[defs[i].set], defs[i].test_mod,
-                     masks[m]);
-            snprintf(r->train_data, sizeof r->train_data, "IXI %s", tm);
-            snprintf(r->test_data, sizeof r->test_data, "%s %s", set_name[defs[i].set], sm);
-            r->paper = paper_lookup(table, &defs[i], masks[m]);
-            if (!sets[defs[i].set]) {
-                r->status = 1;
-                snprintf(r->note, sizeof r->note, "%s not given (%s DIR): row skipped", set_name[defs[i].set],
-                         set_opt[defs[i].set]);
+    exp_row *rows = as_calloc((size_t)(nmethods * ndefs * nmasks), sizeof *rows);
+    int nrows = 0, baselines = 0;
+    for (int mi = 0; mi < nmethods; mi++) {
+        const model_method *mm = mms[mi];
+        const char *pre = mm == model_method_default() ? "" : mm->name, *sep = *pre ? "-" : "";
+        const char *pname = paper_method_name(mm->name), *name = pname ? pname : mm->title;
+        for (int m = 0; m < (mm->whole_image ? 1 : nmasks); m++)
+            for (int i = 0; i < ndefs; i++) {
+                exp_row *r = &rows[nrows++];
+                r->def = defs[i];
+                r->mm = mm;
+                r->mask = mm->whole_image ? 0 : masks[m];
+                r->name = name;
+                r->model_index = 2 * mi + !strcmp(defs[i].train_mod, "t2");
+                char tm[8], sm[8], mask_id[16] = "";
+                modality_label(tm, sizeof tm, defs[i].train_mod);
+                modality_label(sm, sizeof sm, defs[i].test_mod);
+                if (r->mask) snprintf(mask_id, sizeof mask_id, "_m%d", r->mask);
+                snprintf(r->model, sizeof r->model, "%s%sixi-%s", pre, sep, defs[i].train_mod);
+                snprintf(r->id, sizeof r->id, "%s%sixi-%s_%s-%s%s", pre, *pre ? "_" : "", defs[i].train_mod,
+                         set_key[defs[i].set], defs[i].test_mod, mask_id);
+                if (r->mask) snprintf(r->method, sizeof r->method, "%s (%dx%d)", name, r->mask, r->mask);
+                else snprintf(r->method, sizeof r->method, "%s", name);
+                snprintf(r->train_data, sizeof r->train_data, "IXI %s", tm);
+                snprintf(r->test_data, sizeof r->test_data, "%s %s", set_name[defs[i].set], sm);
+                r->paper = paper_lookup(mm->name, table, defs[i].train_mod, set_key[defs[i].set], defs[i].test_mod,
+                                        r->mask);
+                r->paper_protocol = paper_protocol(mm->name);
+                snprintf(r->paper_note, sizeof r->paper_note, "%s as published (A100 GPU)", name);
+                if (*pre && isfinite(r->paper.dice)) baselines = 1;
+                if (!sets[defs[i].set]) {
+                    r->status = 1;
+                    snprintf(r->note, sizeof r->note, "%s not given (%s DIR): row skipped", set_name[defs[i].set],
+                             set_opt[defs[i].set]);
+                }
             }
-        }
+    }
 
     int rc = -1, failed = 0, handlers = 0;
     // Steps match apart from --threads; a step's stdout is kept in RUN/logs/; no chaining: each
@@ -575,7 +675,8 @@ int experiment_run(const experiment_options *o) {
                                     "resumes where it stopped)"};
     char path[4096], dir[4096], cmds[4096];
     fs_join(cmds, sizeof cmds, run, "commands.txt");
-    exp_ctx X = {table, run, rows, nrows, cmds};
+    exp_ctx X = {table, run, rows, nrows, cmds, ""};
+    snprintf(X.notes, sizeof X.notes, "%s%s", notes_text, baselines ? notes_baselines : "");
 
     // Test manifests first: a given data set that cannot be read stops us before any training.
     char manifest[NSETS][3][4096];  // [set][modality index]
@@ -600,16 +701,17 @@ int experiment_run(const experiment_options *o) {
         }
     }
     // Check the IXI scans of each needed modality now too (train would fail later otherwise).
-    int need_model[2] = {0, 0};  // t1, t2
+    enum { NMODELS = 2 * EXP_MAX_METHODS };  // [method index * 2 + (t2)]
+    int need_model[NMODELS] = {0}, need_mod[2] = {0, 0}, any = 0;
     for (int i = 0; i < nrows; i++)
-        if (!rows[i].status) need_model[!strcmp(rows[i].def.train_mod, "t2")] = 1;
+        if (!rows[i].status) need_model[rows[i].model_index] = need_mod[rows[i].model_index % 2] = any = 1;
     for (int k = 0; k < 2; k++)
-        if (need_model[k]) {
+        if (need_mod[k]) {
             dataset d = {0};
             if (dataset_open(&d, ixi_abs, k ? "t2" : "t1") != 0) goto done;
             dataset_free(&d);
         }
-    if (!need_model[0] && !need_model[1]) {
+    if (!any) {
         as_fail("%s: no row of table %d can run: give the test data sets (--brats, --mslub, --wmh)", run, table);
         goto done;
     }
@@ -632,49 +734,21 @@ int experiment_run(const experiment_options *o) {
     }
 
     // Train (or reuse) each needed model.
-    int model_redone[2] = {0, 0}, model_ok[2] = {0, 0};
-    char model_err[2][600] = {"", ""};
-    for (int k = 0; k < 2; k++) {
+    int model_redone[NMODELS] = {0}, model_ok[NMODELS] = {0};
+    char model_err[NMODELS][600];
+    for (int k = 0; k < NMODELS; k++) {
+        model_err[k][0] = 0;
         if (!need_model[k]) continue;
-        const char *mod = k ? "t2" : "t1";
-        char mdir[4096], name[32], last[4200], stamp[4200], started[4200];
-        snprintf(name, sizeof name, "ixi-%s", mod);
+        const model_method *mm = mms[k / 2];
+        const char *mod = k % 2 ? "t2" : "t1", *pre = mm == model_method_default() ? "" : mm->name;
+        char mdir[4096], name[48], last[4200], stamp[4200], started[4200];
+        snprintf(name, sizeof name, "%s%sixi-%s", pre, *pre ? "-" : "", mod);
         fs_join(dir, sizeof dir, run, "models");
         fs_join(mdir, sizeof mdir, dir, name);
         fs_join(last, sizeof last, mdir, "last.safetensors");
         arglist a = {0};
-        arg_add(&a, "train");
-        arg_add(&a, "--data");
-        arg_add(&a, "%s", ixi_abs);
-        arg_add(&a, "--modality");
-        arg_add(&a, "%s", mod);
-        arg_add(&a, "--out");
-        arg_add(&a, "%s", mdir);
-        arg_add(&a, "--epochs");
-        arg_add(&a, "%ld", epochs > 0 ? epochs : 400);
-        arg_add(&a, "--batch");
-        arg_add(&a, "%ld", batch > 0 ? batch : k ? 24 : 10);
-        arg_add(&a, "--seed");
-        arg_add(&a, "%ld", seed);
-        if (config) {
-            arg_add(&a, "--config");
-            arg_add(&a, "%s", config);
-        }
-        if (tr_lo >= 0) {
-            arg_add(&a, "--z-first");
-            arg_add(&a, "%d", tr_lo);
-            arg_add(&a, "--z-last");
-            arg_add(&a, "%d", tr_hi);
-        }
-        if (max_steps > 0) {
-            arg_add(&a, "--max-steps");
-            arg_add(&a, "%ld", max_steps);
-        }
-        if (threads > 0) {  // not part of the model's identity, but train records it for exact resume
-            arg_add(&a, "--threads");
-            arg_add(&a, "%ld", threads);
-        }
-        char line[16384], old[16384], step[48];
+        train_args(&a, o, mm, cfgs[k / 2], ixi_abs, mod, mdir);
+        char line[16384], old[16384], step[64];
         arg_line(&a, line, sizeof line);
         snprintf(step, sizeof step, "train-%s", name);
         step_stamp_path(stamp, sizeof stamp, &R, step, "txt");
@@ -722,7 +796,7 @@ int experiment_run(const experiment_options *o) {
                 arg_add(&ra, "--max-steps");
                 arg_add(&ra, "%ld", max_steps);
             }
-            char step2[64];
+            char step2[80];
             snprintf(step2, sizeof step2, "%s-resume", step);
             fprintf(R.log, "# %s was started earlier with:\n# %s\n", step, line);
             st = exp_step(&R, step2, &ra, NULL, 1, &code);
@@ -757,7 +831,7 @@ int experiment_run(const experiment_options *o) {
     for (int i = 0; i < nrows; i++) {
         exp_row *r = &rows[i];
         if (r->status) continue;
-        int k = !strcmp(r->def.train_mod, "t2");
+        int k = r->model_index;
         if (!model_ok[k]) {
             r->status = 2;
             snprintf(r->note, sizeof r->note, "model %s not available: %s", r->model, model_err[k]);
@@ -782,8 +856,10 @@ int experiment_run(const experiment_options *o) {
         arg_add(&a, "%s", ddir);
         arg_add(&a, "--preset");
         arg_add(&a, "%s", set_preset[s]);
-        arg_add(&a, "--mask-size");
-        arg_add(&a, "%d", r->mask);
+        if (r->mask) {  // whole-image methods read no mask
+            arg_add(&a, "--mask-size");
+            arg_add(&a, "%d", r->mask);
+        }
         if (te_lo >= 0) {
             arg_add(&a, "--z-first");
             arg_add(&a, "%d", te_lo);
@@ -809,8 +885,9 @@ int experiment_run(const experiment_options *o) {
         }
         int detect_redone = st == STEP_RAN;
 
-        char method[64];
-        snprintf(method, sizeof method, "Ano-swinMAE (%dx%d, anoswin)", r->mask, r->mask);
+        char method[128];
+        if (r->mask) snprintf(method, sizeof method, "%s (%dx%d, anoswin)", r->name, r->mask, r->mask);
+        else snprintf(method, sizeof method, "%s, anoswin", r->name);
         arg_add(&a, "eval");
         arg_add(&a, "--pred");
         arg_add(&a, "%s", ddir);

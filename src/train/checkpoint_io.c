@@ -5,20 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/fingerprint.h"  // FINGERPRINT_KEY
 #include "io/safetensors.h"    // st_write, st_open, st_read_f32, st_meta
 #include "model/checkpoint.h"  // CHECKPOINT_METHOD_KEY
 #include "nn/nn.h"             // nn_precision
 #include "util/error.h"        // as_fail
 
-int run_save_model(const char *path, const model *m, const train_state *st) {
+int run_save_model(const char *path, const model *m, const train_state *st, const char *fingerprint) {
     char step[32], best[64];
     snprintf(step, sizeof step, "%ld", st->global_step);
     snprintf(best, sizeof best, "%.9g", st->best_val);
     // The precision the weights were trained in (train_run has set it): fp32 master weights
     // either way, so a checkpoint loads and runs in both.
     st_kv kv[] = {{"anoswin.step", step}, {"anoswin.best_val", best},
-                  {"anoswin.precision", nn_precision_name(nn_precision())}};
-    return model_save(m, path, kv, 3);
+                  {"anoswin.precision", nn_precision_name(nn_precision())}, {FINGERPRINT_KEY, fingerprint}};
+    return model_save(m, path, kv, fingerprint ? 4 : 3);
 }
 
 int run_save_resume(const char *path, const model *m, const adamw *opt, const char *options_json,

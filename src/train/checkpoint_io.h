@@ -13,7 +13,8 @@
 #include "train/adamw.h"
 #include "train/train_state.h"  // train_state
 
-int run_save_model(const char *path, const model *m, const train_state *st);
+// fingerprint: the training data's (data/fingerprint.h) JSON, or NULL.
+int run_save_model(const char *path, const model *m, const train_state *st, const char *fingerprint);
 int run_save_resume(const char *path, const model *m, const adamw *opt, const char *options_json,
                     const train_state *st);
 // Loads parameters, AdamW moments and step, and the state; checks the config matches m's.

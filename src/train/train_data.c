@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "data/dataset.h"  // dataset_open, dataset_keep_split
-#include "data/slices.h"   // slices_load
+#include "data/fingerprint.h"  // scan_print_load_slices, fingerprint_add
 #include "util/error.h"    // as_fail
 #include "util/rng.h"      // rng_seed_stream, rng_permutation
 #include "util/timer.h"    // progress_*
@@ -19,9 +19,10 @@ static int count_split(const dataset *d, const char *split) {
     return n;
 }
 
-int train_data_load(const train_options *o, slice_set *train, slice_set *val) {
+int train_data_load(const train_options *o, slice_set *train, slice_set *val, fingerprint *fp) {
     dataset d;
     if (dataset_open(&d, o->data, o->modality)) return -1;
+    if (fp) fingerprint_begin(fp, strcmp(d.layout, "manifest") ? d.modality : "");
     // The healthy subjects, as an index list.
     const char *split = count_split(&d, "healthy") ? "healthy" : count_split(&d, "train") ? "train" : NULL;
     int *sel = as_malloc(sizeof(int) * (size_t)(d.n ? d.n : 1)), n = 0;
@@ -57,16 +58,18 @@ int train_data_load(const train_options *o, slice_set *train, slice_set *val) {
     for (int i = 0; i < n && !rc; i++) {  // subjects stay in id order within each part
         const subject *s = &d.subjects[sel[i]];
         slice_stack st;
-        memset(&st, 0, sizeof st);
-        if (slices_load(&st, s->image, s->mask[0] ? s->mask : NULL, &so)) {
+        scan_print sp;
+        if (scan_print_load_slices(&st, &sp, s->image, s->mask[0] ? s->mask : NULL, &so)) {
             rc = -1;
             break;
         }
+        if (fp) fingerprint_add(fp, &sp);
         slice_set_append(is_val[i] ? val : train, st.img, st.brain, st.n, st.size);
         slices_free(&st);
         if (!o->quiet) progress_update(&p, i + 1, "subj", s->id);
     }
     if (!o->quiet) progress_end(&p);
+    if (fp) fingerprint_end(fp);
     if (!rc && !o->quiet)
         fprintf(stderr, "data: %d healthy subjects (%s): %d training slices, %d validation slices (%d subjects)\n", n,
                 split ? split : "unlabelled", train->n, val->n, n_val);

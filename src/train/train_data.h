@@ -9,10 +9,13 @@
 #ifndef ANOSWIN_TRAIN_TRAIN_DATA_H
 #define ANOSWIN_TRAIN_TRAIN_DATA_H
 
+#include "data/fingerprint.h"
 #include "train/trainer.h"
 
 // Fills train and val (empty sets on entry) from o->data / o->modality / o->z_first..z_last /
 // o->val_fraction / o->seed at size o->shape.img_size. Progress on stderr unless o->quiet.
-int train_data_load(const train_options *o, slice_set *train, slice_set *val);
+// fp (may be NULL) gets the fingerprint of every healthy volume loaded (data/fingerprint.h), with
+// the data set's modality when its layout names it (not a manifest's).
+int train_data_load(const train_options *o, slice_set *train, slice_set *val, fingerprint *fp);
 
 #endif

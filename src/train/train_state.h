@@ -37,6 +37,9 @@ typedef struct train_options {
     // Data-parallel ranks the run trains with (set by train_run from dist_size(); `batch` is
     // per rank, the global batch is ranks * batch). --resume needs the same number of ranks.
     int ranks;
+    // What the data looks like (data/fingerprint.h), as JSON, recorded in every model checkpoint
+    // (NULL: none). Measured from the data each time it is loaded, so not stored in the run.
+    const char *fingerprint;
 } train_options;
 
 // The defaults: the default method with its default config.

@@ -248,7 +248,7 @@ static int save_named_model(trainer *t, const char *name) {
     char file[256], path[4200];
     snprintf(file, sizeof file, "%s.safetensors", name);
     fs_join(path, sizeof path, t->o.out_dir, file);
-    return run_save_model(path, &t->m, &t->st);
+    return run_save_model(path, &t->m, &t->st, t->o.fingerprint);
 }
 
 static int save_resume_point(trainer *t) {
@@ -284,6 +284,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         t->o.threads = o_in->threads;
         t->o.max_steps = o_in->max_steps;
         t->o.quiet = o_in->quiet;
+        t->o.fingerprint = o_in->fingerprint;
     }
     train_options *o = &t->o;
     // Data parallelism (train/dist.h): rank r of N computes samples [r*batch, (r+1)*batch) of
@@ -305,6 +306,9 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         return as_fail("train: slices are %dx%d but the model takes %dx%d", train->size, train->size,
                        o->shape.img_size, o->shape.img_size);
     t->ms = options_mask_spec(o);
+    // A whole-image method ignores the token masks; a default unit larger than a small image
+    // must not refuse it (runs that trained before are unchanged: they had a unit that fits).
+    if (mm->whole_image && t->ms.unit > t->ms.img_h && t->ms.unit > t->ms.patch) t->ms.unit = t->ms.patch;
     if (mask_spec_check(&t->ms)) return -1;
     if (root && check_writable(o->out_dir)) return -1;  // only rank 0 writes files
     char resume_path[4200], log_path[4200];

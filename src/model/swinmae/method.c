@@ -129,6 +129,16 @@ static double flops_per_image(const model *m, int training) {
     return training ? swinmae_flops_train(&impl(m)->cfg) : swinmae_flops_forward(&impl(m)->cfg);
 }
 
+// The paper's recipe as the reference code runs it (reference notes, sec. 4): 400 epochs, batch
+// 24 on T2 and 10 on T1, train's learning-rate schedule (Adam 1e-3 in the paper).
+static const model_preset presets[] = {
+    {"tiny", "img_size=64,patch_size=4,window=2,embed_dim=8,depths=[1,1,1,1],num_heads=[1,1,2,2],in_chans=1"},
+    {NULL, NULL}};
+static const model_recipe recipe = {.epochs = 400, .batch = 24, .batch_t1 = 10,
+                                    .source = "the paper (400 epochs, Adam 1e-3) and its reference code (batch 24 "
+                                              "on T2, 10 on T1)",
+                                    .presets = presets};
+
 const model_method model_swinmae = {
     .name = "swinmae",
     .title = "Swin MAE",
@@ -145,4 +155,5 @@ const model_method model_swinmae = {
     .stage_maps = stage_maps,
     .flops_per_image = flops_per_image,
     .latent = latent,
+    .recipe = &recipe,
 };

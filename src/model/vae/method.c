@@ -176,6 +176,17 @@ static double flops_per_image(const model *m, int training) {
     return training ? 3.0 * f : f;
 }
 
+// The authors' run.py defaults (StefanDenn3r/Unsupervised_Anomaly_Detection_Brain_MRI): batch 8,
+// Adam at a constant 1e-4, 1000 epochs. "paper-size" is the family member nearest the paper's
+// 4.96M parameters (4.51M; not a published setting, docs/baselines.md).
+static const model_preset presets[] = {
+    {"tiny", "img_size=64,res=8,base_ch=4,max_ch=8,z_dim=16"},
+    {"paper-size", "z_dim=1024"},
+    {NULL, NULL}};
+static const model_recipe recipe = {.epochs = 1000, .batch = 8, .lr = 1e-4, .constant_lr = 1,
+                                    .source = "the authors' code (run.py: batch 8, Adam 1e-4, 1000 epochs)",
+                                    .presets = presets};
+
 const model_method model_vae = {
     .name = "vae",
     .title = "VAE (Baur et al. 2021)",
@@ -193,4 +204,5 @@ const model_method model_vae = {
     .whole_image = 1,
     .flops_per_image = flops_per_image,
     .latent = latent,
+    .recipe = &recipe,
 };

@@ -151,6 +151,19 @@ static double flops_per_image(const model *m, int training) {
     return training ? 3.0 * f : f;
 }
 
+// The Swin MAE's recipe (400 epochs, batch 24 on T2 and 10 on T1, train's schedule), so that the
+// two rows of Table 1 differ only in the network; He et al. pretrain for 800 epochs at batch 4096.
+static const model_preset presets[] = {
+    {"tiny", "img_size=64,patch_size=8,embed_dim=16,depth=1,num_heads=1,decoder_embed_dim=8,decoder_depth=1,"
+             "decoder_num_heads=1"},
+    {"demo", "preset=demo"},
+    {"vit-b16", "preset=vit-b16"},
+    {"vit-l16", "preset=vit-l16"},
+    {NULL, NULL}};
+static const model_recipe recipe = {.epochs = 400, .batch = 24, .batch_t1 = 10,
+                                    .source = "the Swin MAE's (the rows differ only in the network)",
+                                    .presets = presets};
+
 const model_method model_vitmae = {
     .name = "vitmae",
     .title = "ViT MAE (He et al. 2022)",
@@ -168,4 +181,5 @@ const model_method model_vitmae = {
     .whole_image = 0,
     .flops_per_image = flops_per_image,
     .latent = latent,
+    .recipe = &recipe,
 };
