@@ -3,13 +3,14 @@
 # tiny data and a tiny model; every output exists, the reports parse (JSON/CSV with Python), the
 # HTML references only files that exist, the summary is printed; a rerun reuses every step and
 # prints the same table; a changed step is redone with every later one; bad options are usage
-# errors. Labelled slow (end to end: runs in the optimised build, not again under ASan).
+# errors; --method vitmae trains a ViT MAE instead. Labelled slow (end to end: runs in the
+# optimised build, not again under ASan).
 # Exit 77 (ctest: Skipped, never Passed) while `anoswin train` or `detect` is still a stub.
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
 out=scratch_demo_small
-rm -rf "$out" "$out-user" "$out-ud" "$out-ud2"
+rm -rf "$out" "$out-user" "$out-ud" "$out-ud2" "$out-vit"
 tmp=$out
 . "$(dirname "$0")/helpers/cli.sh"
 for c in train detect eval; do
@@ -109,6 +110,15 @@ grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" 
 rm -rf "$out-user/healthy/healthy_005" "$out-user/healthy/healthy_004"
 "$bin" demo --small --data "$out-user" --out "$out-ud2" >/dev/null 2>"$out.stderr5"; [ $? = 1 ] \
   && grep -q "healthy.*4 healthy scans; the demo needs at least 6" "$out.stderr5" && ok || bad "too few healthy scans: $(cat "$out.stderr5")"
+
+# --method vitmae: the same recipe with another method's default config at the demo's size.
+"$bin" demo --small --method vitmae --out "$out-vit" --threads 2 >"$out.stdout6" 2>"$out.stderr6" && ok \
+  || bad "demo --method vitmae failed: $(tail -5 "$out.stderr6")"
+grep -aq '"anoswin.method":"vitmae"' "$out-vit/train/last.safetensors" && grep -q "^\[4/10\] train" "$out.stderr6" \
+  && ok || bad "demo --method vitmae did not train a ViT MAE: $(grep '^\[' "$out.stderr6")"
+grep -q "| ViT MAE (He et al. 2022) | .* | calibrated | per-volume |" "$out.stdout6" && ok \
+  || bad "the ViT MAE demo's table does not name the method"
+"$bin" demo --small --method nosuch >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --method is not a usage error"
 
 # Usage errors.
 "$bin" demo --minutes 0 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "--minutes 0 is not a usage error"

@@ -34,7 +34,7 @@ static void usage(FILE *f) {
             "  --batch N         images per step (default 10)\n"
             "  --threads N       threads for both (default 2)\n"
             "  --steps N         timed steps (default 3), after --warmup N untimed ones (default 1)\n"
-            "  --method M        swinmae (default), vae or fanogan; the PyTorch side of a method other than\n"
+            "  --method M        swinmae (default), vae, fanogan or vitmae; the PyTorch side of a method other than\n"
             "                    swinmae is bench/torch_train_step_M.py (f-AnoGAN's step: docs/baselines.md)\n"
             "  --config C        model config (key=value list or JSON; default: the paper's)\n"
             "  --sgemm-size N    matrix side of the sgemm peak measurement (default 2048)\n"

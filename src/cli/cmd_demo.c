@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "model/model.h"       // model_method_get
 #include "recipe/arglist.h"  // arg_interrupted
 #include "recipe/demo.h"
 #include "util/error.h"
@@ -35,6 +36,8 @@ static void usage(FILE *f) {
             "      --small         tiny data, model and step count (seconds; for tests)\n"
             "      --data DIR      your own data set (see above) instead of the synthetic one\n"
             "      --modality M    t1, t2 (default) or flair: the scans of --data to use\n"
+            "      --method M      swinmae (default) or another method (e.g. vitmae): its default config at\n"
+            "                      the demo's image size, with the same data, epochs, batch, masks and detection\n"
             "  -h, --help\n"
             "\n"
             "Writes OUT/data (training set), OUT/val-data (validation set), OUT/healthy-test (held-out\n"
@@ -46,15 +49,16 @@ static void usage(FILE *f) {
 }
 
 int cmd_demo(int argc, char **argv) {
-    enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY };
+    enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY, OPT_METHOD };
     static const struct option longopts[] = {
         {"out", required_argument, 0, 'o'},     {"minutes", required_argument, 0, 'm'},
         {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
         {"force", no_argument, 0, 'f'},         {"small", no_argument, 0, OPT_SMALL},
         {"data", required_argument, 0, OPT_DATA}, {"modality", required_argument, 0, OPT_MODALITY},
+        {"method", required_argument, 0, OPT_METHOD},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
-    const char *out = "demo-out", *user_data = NULL, *modality = "t2";
+    const char *out = "demo-out", *user_data = NULL, *modality = "t2", *method = NULL;
     double minutes = 10;
     long seed = 1, threads = 0;
     int force = 0, small = 0;
@@ -76,6 +80,10 @@ int cmd_demo(int argc, char **argv) {
         case 'f': force = 1; break;
         case OPT_SMALL: small = 1; break;
         case OPT_DATA: user_data = optarg; break;
+        case OPT_METHOD:
+            if (!model_method_get(optarg, "--method")) return cli_usage_error("demo", "%s", as_error());
+            method = optarg;
+            break;
         case OPT_MODALITY:
             if (strcmp(optarg, "t1") && strcmp(optarg, "t2") && strcmp(optarg, "flair"))
                 return cli_usage_error("demo", "--modality: expected t1, t2 or flair, got '%s'", optarg);
@@ -93,7 +101,7 @@ int cmd_demo(int argc, char **argv) {
         threads = n > 0 ? n : 1;
     }
     demo_options o = {.out = out, .minutes = minutes, .seed = seed, .threads = threads, .force = force,
-                      .small = small, .data = user_data, .modality = modality};
+                      .small = small, .data = user_data, .modality = modality, .method = method};
     if (demo_run(&o))
         return arg_interrupted() ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + arg_interrupted())
                                  : cli_report_error();

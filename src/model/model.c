@@ -11,10 +11,12 @@
 extern const model_method model_swinmae;
 extern const model_method model_vae;
 extern const model_method model_fanogan;
+extern const model_method model_vitmae;
 extern const model_method model_autoddpm;
 
 // One line per method. The first is what untagged checkpoints are.
-static const model_method *const methods[] = {&model_swinmae, &model_vae, &model_fanogan, &model_autoddpm};
+static const model_method *const methods[] = {&model_swinmae, &model_vae, &model_fanogan, &model_vitmae,
+                                              &model_autoddpm};
 #define N_METHODS (int)(sizeof methods / sizeof methods[0])
 
 const model_method *model_method_find(const char *name) {

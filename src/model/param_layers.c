@@ -1,6 +1,7 @@
 #include "model/param_layers.h"
 
 #include <stdio.h>
+#include <string.h>
 
 // Names are built in buffers longer than an entry's, so that param_table_add reports a name that
 // does not fit instead of the compiler fearing truncation.
@@ -47,4 +48,22 @@ void param_add_bn(param_table *t, const char *prefix, int C) {
     param_table_add(t, PARAM_F32, INIT_ONE, 0, 1, s, name);
     snprintf(name, sizeof name, "%s.num_batches_tracked", prefix);
     param_table_add(t, PARAM_I64, INIT_COUNTER, 0, 0, s, name);
+}
+
+void param_block_views(swin_block_weights *w, const param_table *t, float *buf, const char *prefix) {
+    memset(w, 0, sizeof *w);
+    if (!buf) return;
+    static const char *const names[] = {"norm1.weight",   "norm1.bias",     "attn.relative_position_bias_table",
+                                        "attn.qkv.weight", "attn.qkv.bias",  "attn.proj.weight",
+                                        "attn.proj.bias",  "norm2.weight",   "norm2.bias",
+                                        "mlp.fc1.weight",  "mlp.fc1.bias",   "mlp.fc2.weight",
+                                        "mlp.fc2.bias"};
+    float **dst[] = {&w->norm1_w, &w->norm1_b, &w->rpb_table, &w->qkv_w,   &w->qkv_b,   &w->proj_w, &w->proj_b,
+                     &w->norm2_w, &w->norm2_b, &w->fc1_w,     &w->fc1_b,   &w->fc2_w,   &w->fc2_b};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+        char name[2 * NAME_BUF];
+        snprintf(name, sizeof name, "%s.%s", prefix, names[i]);
+        if (i == 2 && !param_table_find(t, name)) continue;  // a block without position bias
+        *dst[i] = param_ptr(t, buf, name);
+    }
 }

@@ -1,4 +1,5 @@
 // Shifted-window geometry, relative position bias, and windowed multi-head self-attention.
+#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -461,6 +462,74 @@ static void ab_backward(float *dqkv, float *parts, int *nt_used, const float *do
 // be slower than the fp32 loops on CPUs that run it at half rate, as this one).
 static int use_ab(void) { return AB_AVAILABLE && nn_precision() == NN_BF16 && amx_available(); }
 
+// ---- long windows: T > FA_TP (the ViT's global attention over every token) ------------------------
+// Each (window, head) task's products are single-threaded sgemm calls straight on the strided q,
+// k, v columns of qkv (ld 3C) and on the (T, T) scores; the row softmax is the fast path's. At
+// T in the hundreds the products dominate and the tile loops below would run them far from the
+// machine's sgemm rate.
+static void long_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
+                         int C, int heads) {
+    const int hd = C / heads, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+    nn_blas_single_threaded();
+#pragma omp parallel
+    {
+        float *S = as_malloc(sizeof(float) * (size_t)T * T);
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const float *q = qkv + (size_t)w * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
+            const float *bh = bias + (size_t)h * T * T;
+            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, C3, k, C3, 0.0f, S, T);
+            for (int i = 0; i < T; i++) fa_softmax_row(S + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, v, C3, 0.0f,
+                        out + (size_t)w * T * C + (size_t)h * hd, C);
+        }
+        free(S);
+    }
+}
+
+static void long_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
+                          const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
+    const int hd = C / heads, C3 = 3 * C;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const size_t TT = (size_t)T * T;
+    nn_blas_single_threaded();
+#pragma omp parallel
+    {
+#pragma omp single
+        *nt_used = omp_get_num_threads();
+        float *part = parts + (size_t)omp_get_thread_num() * heads * TT;
+        float *P = as_malloc(sizeof(float) * 2 * TT), *dP = P + TT;
+#pragma omp for schedule(static)
+        for (long task = 0; task < (long)nwin * heads; task++) {
+            int w = (int)(task / heads), h = (int)(task % heads);
+            const size_t off = (size_t)w * T * C3 + (size_t)h * hd;
+            const float *q = qkv + off, *k = q + C, *v = q + 2 * C, *dO = dout + (size_t)w * T * C + (size_t)h * hd;
+            float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C, *pb = part + (size_t)h * TT;
+            const float *bh = bias + (size_t)h * TT;
+            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
+            for (int i = 0; i < T; i++) fa_softmax_row(P + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+            for (int i = 0; i < T; i++) {  // dP becomes dS = P (dP - rowsum(P dP))
+                const float *p = P + (size_t)i * T;
+                float *ds = dP + (size_t)i * T, *pbi = pb + (size_t)i * T, dot = 0.0f;
+                for (int j = 0; j < T; j++) dot += p[j] * ds[j];
+                for (int j = 0; j < T; j++) {
+                    ds[j] = p[j] * (ds[j] - dot);
+                    pbi[j] += ds[j];
+                }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dP, T, k, C3, 1.0f, dq, C3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dP, T, q, C3, 1.0f, dk, C3);
+        }
+        free(P);
+    }
+}
+
 // ---- general path -------------------------------------------------------------------------------
 void window_attention_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin,
                               int nW, int T, int C, int heads) {
@@ -470,6 +539,10 @@ void window_attention_forward(float *out, const float *qkv, const float *bias, c
             ab_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
         else
             fa_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
+        return;
+    }
+    if (T > FA_TP) {
+        long_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
         return;
     }
     const float scale = 1.0f / sqrtf((float)hd);
@@ -523,6 +596,10 @@ void window_attention_backward(float *dqkv, float *dbias, const float *dout, con
             ab_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
         else
             fa_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
+        goto reduce;
+    }
+    if (T > FA_TP) {
+        long_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
         goto reduce;
     }
 #pragma omp parallel

@@ -12,12 +12,12 @@
 // its own block of rows. With OpenBLAS's own pthreads as well, OpenMP's workers spin between
 // parallel regions while OpenBLAS's threads want the same cores: the training step ran at 2.96
 // img/s that way and at 5.2 img/s with one pool (2 cores, batch 10).
-static void blas_single_threaded(void) {
+void nn_blas_single_threaded(void) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 void nn_set_threads(int n) {
-    blas_single_threaded();
+    nn_blas_single_threaded();
     if (n <= 0) return;
     omp_set_num_threads(n);
 }
@@ -31,7 +31,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
     // (weight gradients of narrow layers); each element is summed over K by one thread, in the
     // same order whatever the split.
     const int by_rows = M >= N || M >= 256;
-    blas_single_threaded();  // also for callers that never set threads
+    nn_blas_single_threaded();  // also for callers that never set threads
 #pragma omp parallel
     {
         int nt = omp_get_num_threads(), t = omp_get_thread_num();
@@ -103,7 +103,7 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
         return;
     }
     const int ntiles = (N + tile_rows - 1) / tile_rows;
-    blas_single_threaded();
+    nn_blas_single_threaded();
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;

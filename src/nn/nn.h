@@ -19,6 +19,8 @@
 // Sets the OpenMP thread count (n <= 0: leave it) and keeps OpenBLAS single-threaded.
 void nn_set_threads(int n);
 int nn_threads(void);
+// Keeps OpenBLAS at one thread, for code that calls cblas_sgemm from every OpenMP thread.
+void nn_blas_single_threaded(void);
 
 // C (M, N) = alpha·op(A)·op(B) + beta·C, row-major, op = transpose when trans_* is non-zero:
 // cblas_sgemm split over the OpenMP threads. Call it outside parallel regions.

@@ -50,6 +50,13 @@ void swin_block_cache_init(swin_block_cache *c, float *buf, const swin_block_dim
     c->fc1 = c->x_mid + N * C;
 }
 
+// The attention bias (heads, T, T): the relative position bias, or zeros for a block without one
+// (the ViT's global attention), which lets both share the window attention kernels unchanged.
+static void attn_bias(float *bias, const swin_block_weights *w, const swin_block_dims *d, int T) {
+    if (w->rpb_table) relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T);
+    else memset(bias, 0, sizeof(float) * (size_t)d->heads * T * T);
+}
+
 // Scratch layout (both directions): two (N, C) buffers, one (N, max(hidden, 3C)) buffer, and
 // the expanded relative position bias and its gradient (heads, T, T).
 void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, const float *inp,
@@ -61,7 +68,7 @@ void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, c
     float *attn = c->attn ? c->attn : wide;  // wide is free until the GELU
 
     // attention branch, in window order
-    PROF(NN_PROF_FWD_ATTN, relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T));
+    PROF(NN_PROF_FWD_ATTN, attn_bias(bias, w, d, T));
     PROF(NN_PROF_FWD_LN, layernorm_forward(xn, c->ln1_mean, c->ln1_rstd, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C));
     PROF(NN_PROF_FWD_QKV, linear_forward(c->qkv, xn, w->qkv_w, w->qkv_b, N, C, 3 * C));
     PROF(NN_PROF_FWD_ATTN,
@@ -104,7 +111,7 @@ void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch
                                             w->norm2_w, NULL, L, N, C));
 
     // ---- attention branch: x_mid = x + s * unwindow(proj(attn) + bp)
-    PROF(NN_PROF_BWD_ATTN, relpos_bias_forward(bias, w->rpb_table, d->relpos, d->heads, T));
+    PROF(NN_PROF_BWD_ATTN, attn_bias(bias, w, d, T));
     const float *attn = c->attn;
     if (!attn) {  // recompute the attention output (cheaper than storing it)
         PROF(NN_PROF_BWD_ATTN,
@@ -118,7 +125,7 @@ void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch
     PROF(NN_PROF_BWD_MEMSET, memset(wide, 0, sizeof(float) * NC * 3));
     PROF(NN_PROF_BWD_ATTN, window_attention_backward(wide, dbias, c2, c->qkv, bias, g->region, B * g->nW, g->nW, T,
                                                      C, d->heads));
-    PROF(NN_PROF_BWD_ATTN, relpos_bias_backward(dw->rpb_table, dbias, d->relpos, d->heads, T));
+    if (w->rpb_table) PROF(NN_PROF_BWD_ATTN, relpos_bias_backward(dw->rpb_table, dbias, d->relpos, d->heads, T));
     PROF(NN_PROF_BWD_LN, layernorm_forward(c2, NULL, NULL, inp, w->norm1_w, w->norm1_b, g->perm, L, N, C));
     PROF(NN_PROF_BWD_MEMSET, memset(c1, 0, sizeof(float) * NC));
     PROF(NN_PROF_BWD_QKV, linear_backward(c1, dw->qkv_w, dw->qkv_b, wide, c2, w->qkv_w, N, C, 3 * C));  // dLN1

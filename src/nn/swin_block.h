@@ -13,7 +13,7 @@
 // Pointers to one block's tensors (parameters or their gradients), state_dict order.
 typedef struct swin_block_weights {
     float *norm1_w, *norm1_b;  // (C)
-    float *rpb_table;          // ((2ws-1)^2, heads)
+    float *rpb_table;          // ((2ws-1)^2, heads), or NULL: no position bias (ViT blocks)
     float *qkv_w, *qkv_b;      // (3C, C), (3C)
     float *proj_w, *proj_b;    // (C, C), (C)
     float *norm2_w, *norm2_b;  // (C)

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
+#include "model/model.h"    // model_method_default, model_method_get
 #include "recipe/arglist.h"
 #include "recipe/step.h"
 #include "util/error.h"
@@ -37,7 +38,7 @@
 const demo_config demo_full = {
     .name = "demo",
     .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,
-    .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4",
+    .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4", .img_size = 128,
     .epochs = 44, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
     .window = 48, .stride = 8, .residual = DEMO_RESIDUAL,
     .train_slices = {"60", "109"}, .test_slices = {"60", "109"},
@@ -49,7 +50,7 @@ const demo_config demo_full = {
 const demo_config demo_small = {
     .name = "small",
     .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 2, .healthy_test = 1,
-    .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
+    .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2", .img_size = 64,
     .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
     .window = 16, .stride = 8, .residual = DEMO_RESIDUAL,
     .train_slices = {"80", "89"}, .test_slices = {"80", "89"},
@@ -123,6 +124,14 @@ int demo_run(const demo_options *o) {
     const char *out = o->out, *user_data = o->data, *modality = o->modality;
     const double minutes = o->minutes;
     const long seed = o->seed, threads = o->threads;
+    // Another method than the Swin MAE trains its own default config at the demo's image size,
+    // with the same data, epochs, batch, masks and detection (its row differs only in the network).
+    const char *method = o->method && strcmp(o->method, model_method_default()->name) ? o->method : NULL;
+    char model_buf[64];
+    if (method) snprintf(model_buf, sizeof model_buf, "img_size=%d", cfg->img_size);
+    const char *model = method ? model_buf : cfg->model;
+    char desc[128];  // for people: the method and its config
+    snprintf(desc, sizeof desc, "%s %s", method ? method : model_method_default()->name, model);
 
     arg_catch_signals(1);
 
@@ -166,12 +175,12 @@ int demo_run(const demo_options *o) {
         fprintf(stderr,
                 "anoswin demo on %s (%s): %d healthy scans to train on, %d to calibrate on, model %s, %d epochs "
                 "(bound %.1f min), seed %ld, %ld threads, output in %s/\n",
-                user_data, modality, n_train, n_calib, cfg->model, cfg->epochs, minutes, seed, threads, out);
+                user_data, modality, n_train, n_calib, desc, cfg->epochs, minutes, seed, threads, out);
     else
         fprintf(stderr,
                 "anoswin demo (%s configuration): %d healthy + %d lesion synthetic subjects, model %s,\n"
                 "%d epochs (bound %.1f min), seed %ld, %ld threads, output in %s/\n",
-                cfg->name, cfg->healthy, cfg->test, cfg->model, cfg->epochs, minutes, seed, threads, out);
+                cfg->name, cfg->healthy, cfg->test, desc, cfg->epochs, minutes, seed, threads, out);
 
     arglist a = {0};
     int rc = -1, timed_out = 0;
@@ -195,7 +204,8 @@ int demo_run(const demo_options *o) {
         const char *outs[] = {trainrun, NULL};
         arg_add(&a, "train"), arg_add(&a, "--data"), arg_add(&a, "%s", data), arg_add(&a, "--modality");
         arg_add(&a, "%s", modality);
-        arg_add(&a, "--out"), arg_add(&a, "%s", trainrun), arg_add(&a, "--config"), arg_add(&a, "%s", cfg->model);
+        arg_add(&a, "--out"), arg_add(&a, "%s", trainrun), arg_add(&a, "--config"), arg_add(&a, "%s", model);
+        if (method) arg_add(&a, "--method"), arg_add(&a, "%s", method);
         arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->train_slices[0]);
         arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->train_slices[1]);
         arg_add(&a, "--epochs"), arg_add(&a, "%d", cfg->epochs), arg_add(&a, "--batch"), arg_add(&a, "%d", cfg->batch);
@@ -244,6 +254,7 @@ int demo_run(const demo_options *o) {
     {  // evaluation and reports
         const char *outs[] = {rep, NULL};
         arg_add(&a, "eval"), arg_add(&a, "--pred"), arg_add(&a, "%s", det), arg_add(&a, "--data"), arg_add(&a, "%s", testdir);
+        if (method) arg_add(&a, "--method"), arg_add(&a, "%s", model_method_get(method, "--method")->title);
         arg_add(&a, "--modality"), arg_add(&a, "%s", modality);
         if (!user_data)
             arg_add(&a, "--val-data"), arg_add(&a, "%s", valtestdir), arg_add(&a, "--val-pred"), arg_add(&a, "%s", detval);
@@ -262,7 +273,7 @@ int demo_run(const demo_options *o) {
     printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy scans; detection window %d px "
            "at stride %d px, %s residual in residual units, detect's calibrated post-processing (threshold from %d "
            "healthy scans), slices %s..%s.\n",
-           cfg->name, cfg->model, cfg->epochs, cfg->batch, n_train, cfg->window, cfg->stride, cfg->residual, n_calib,
+           cfg->name, desc, cfg->epochs, cfg->batch, n_train, cfg->window, cfg->stride, cfg->residual, n_calib,
            cfg->test_slices[0], cfg->test_slices[1]);
     if (user_data)
         printf("The healthy scans' false-positive volume is measured on the calibration scans themselves (your "

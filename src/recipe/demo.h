@@ -14,7 +14,8 @@ typedef struct demo_config {
     int healthy, test;            // synthetic training set (healthy) and lesion test set
     int val_test, val_healthy;    // separate validation set: lesion subjects (val-threshold) and
                                   // healthy subjects (the detection threshold is calibrated on them)
-    const char *model;            // --config of anoswin train
+    const char *model;            // --config of anoswin train (the Swin MAE)
+    int img_size;                 // the model's image side (other methods: their default config at it)
     int epochs, batch, warmup_epochs;
     double lr;
     int mask_size;                // training mask unit (px at the model grid)
@@ -39,6 +40,7 @@ typedef struct demo_options {
     int small;             // demo_small instead of demo_full
     const char *data;      // a user's data set (healthy/ + test/), or NULL: synthetic data
     const char *modality;  // of --data
+    const char *method;    // NULL: the Swin MAE; another method trains its default config at img_size
 } demo_options;
 
 // Runs the recipe and prints its summary on stdout. Returns 0, or -1 with an error (after a

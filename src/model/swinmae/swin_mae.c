@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/param_layers.h"  // param_block_views
 #include "model/swinmae/relpos.h"
 #include "nn/nn.h"
 #include "nn/swin_block.h"
@@ -109,22 +110,6 @@ static void norm_views(swinmae *m, mae_norm *n, const char *prefix) {
     n->b = pv(m, m->params, "%s.bias", prefix);
     n->dw = pv(m, m->grads, "%s.weight", prefix);
     n->db = pv(m, m->grads, "%s.bias", prefix);
-}
-
-static void block_views(swinmae *m, swin_block_weights *w, float *buf, const char *prefix) {
-    w->norm1_w = pv(m, buf, "%s.norm1.weight", prefix);
-    w->norm1_b = pv(m, buf, "%s.norm1.bias", prefix);
-    w->rpb_table = pv(m, buf, "%s.attn.relative_position_bias_table", prefix);
-    w->qkv_w = pv(m, buf, "%s.attn.qkv.weight", prefix);
-    w->qkv_b = pv(m, buf, "%s.attn.qkv.bias", prefix);
-    w->proj_w = pv(m, buf, "%s.attn.proj.weight", prefix);
-    w->proj_b = pv(m, buf, "%s.attn.proj.bias", prefix);
-    w->norm2_w = pv(m, buf, "%s.norm2.weight", prefix);
-    w->norm2_b = pv(m, buf, "%s.norm2.bias", prefix);
-    w->fc1_w = pv(m, buf, "%s.mlp.fc1.weight", prefix);
-    w->fc1_b = pv(m, buf, "%s.mlp.fc1.bias", prefix);
-    w->fc2_w = pv(m, buf, "%s.mlp.fc2.weight", prefix);
-    w->fc2_b = pv(m, buf, "%s.mlp.fc2.bias", prefix);
 }
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -282,8 +267,8 @@ static int plan_build(swinmae *m) {
             for (int j = 0; j < c->depths[s]; j++, k++) {
                 mae_block *b = &p->blocks[k];
                 snprintf(prefix, sizeof prefix, pass ? "layers_up.%d.blocks.%d" : "layers.%d.blocks.%d", q, j);
-                block_views(m, &b->w, m->params, prefix);
-                if (m->grads) block_views(m, &b->dw, m->grads, prefix);
+                param_block_views(&b->w, &m->table, m->params, prefix);
+                param_block_views(&b->dw, &m->table, m->grads, prefix);
                 b->dims.B = m->max_batch;
                 b->dims.C = p->dim[s];
                 b->dims.heads = c->num_heads[s];
