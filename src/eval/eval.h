@@ -70,6 +70,10 @@ typedef struct eval_subject {
     lesion_counts val_lesions;
     confusion at_oracle;
     confusion at_fpr[3];
+    // Set by eval_panels_write for the report's colour bars: the value shown at the top of the
+    // residual and map panels' colour maps (0 at the bottom; 0 = panel not drawn), and the map's units.
+    float panel_hi[2];
+    char map_units[64];
 } eval_subject;
 
 enum { EVAL_NFPR = 3 };

@@ -9,6 +9,7 @@
 #include "io/png.h"       // rgb_image_*, pngfile_write_rgb, image_window_percentile
 #include "util/error.h"   // as_malloc
 #include "util/fs.h"      // fs_join, fs_exists, fs_mkdirs
+#include "util/json.h"    // json_read_file, json_top_*
 
 // Axial slice k (RAS index) of a native-grid volume as a picture in the viewer convention of
 // png.h (anterior at the top, patient's left on the left). out has (h, w) = (nA, nR).
@@ -43,7 +44,34 @@ static void read_optional(volume *v, const char *path, const volume *like) {
     if (v->nx != like->nx || v->ny != like->ny || v->nz != like->nz) volume_free(v);
 }
 
-int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir, int viewer) {
+// The anomaly map's units from the settings detect recorded (summary.json, and the calibration
+// file it names): "map units" when they cannot be told.
+static void map_units(char *out, size_t n, const char *pred_dir) {
+    char path[4096], wn[16] = "", sn[16] = "", cal_file[4096] = "";
+    snprintf(out, n, "map units");
+    fs_join(path, sizeof path, pred_dir, "summary.json");
+    char *text = fs_exists(path) ? json_read_file(path) : NULL;
+    if (!text) return;
+    int known = !json_top_string(text, "window_norm", wn, sizeof wn) && !json_top_string(text, "slice_norm", sn, sizeof sn);
+    const char *cal = json_top_value(text, "calibration");
+    if (cal && json_top_string(cal, "file", cal_file, sizeof cal_file)) cal_file[0] = '\0';
+    free(text);
+    if (!known) return;
+    if (strcmp(wn, "none") || strcmp(sn, "none")) {
+        snprintf(out, n, "normalised residual units");
+        return;
+    }
+    if (!cal) {
+        snprintf(out, n, "residual units");
+        return;
+    }
+    // A calibrated map is in residual units unless the calibration was normative (z-scores).
+    char *ct = cal_file[0] && fs_exists(cal_file) ? json_read_file(cal_file) : NULL;
+    if (ct) snprintf(out, n, "%s", json_top_value(ct, "normative_units") ? "normative z-score units" : "residual units");
+    free(ct);
+}
+
+int eval_panels_write(const eval_input *in, eval_subject *es, const char *run_dir, int viewer) {
     char dir[4096], path[4096];
     fs_join(dir, sizeof dir, run_dir, "panels");
     if (fs_mkdirs(dir) != 0) return -1;
@@ -123,13 +151,20 @@ int eval_panels_write(const eval_input *in, const eval_subject *es, const char *
             mx = fmaxf(mx, tmp[i]);
         }
         report_panel_path(path, sizeof path, run_dir, es->id, "residual");
-        if (pngfile_write_map(path, tmp, w, h, 0, mx > 0 ? mx : 1, COLORMAP_HOT) != 0) goto done;
+        es->panel_hi[0] = mx > 0 ? mx : 1;
+        if (pngfile_write_map(path, tmp, w, h, 0, es->panel_hi[0], COLORMAP_HOT) != 0) goto done;
     }
     if (map.data) {
         s_map = as_malloc(area * sizeof(float));
         ras_axial(s_map, &w, &h, &map, wa, fl, best_k);
+        // 0 .. the slice's maximum in the brain: a z-score map is not bounded by 1.
+        float mx = 0;
+        for (size_t i = 0; i < np; i++)
+            if (bm[i] && isfinite(s_map[i])) mx = fmaxf(mx, s_map[i]);
+        es->panel_hi[1] = mx > 0 ? mx : 1;
+        map_units(es->map_units, sizeof es->map_units, in->pred_dir);
         report_panel_path(path, sizeof path, run_dir, es->id, "map");
-        if (pngfile_write_map(path, s_map, w, h, 0, 1, COLORMAP_INFERNO) != 0) goto done;
+        if (pngfile_write_map(path, s_map, w, h, 0, es->panel_hi[1], COLORMAP_INFERNO) != 0) goto done;
     }
     static const unsigned char red[3] = {255, 40, 40}, green[3] = {40, 220, 40};
     const volume *ov[2] = {&pred, &lab};

@@ -9,10 +9,14 @@
 #include "util/csv.h"    // csv_write_*
 #include "util/json.h"   // json_write_*
 #include "eval/viewer.h"  // report_viewer_*
+#include "io/png.h"       // colormap_rgb, COLORMAP_*: the colour bars use the panels' colour maps
 
 const char *const report_panel_kind[REPORT_NPANELS] = {"input", "reconstruction", "residual", "map", "mask", "gt"};
-const char *const report_panel_caption[REPORT_NPANELS] = {"input",       "reconstruction", "residual |input - rec|",
-                                                          "coarse map", "final mask",     "ground truth"};
+// detect's reconstruction is the model's prediction under each scored window composed over the
+// slice (docs/detection.md), not a seamless image: the caption says so.
+const char *const report_panel_caption[REPORT_NPANELS] = {
+    "input",      "pseudo-healthy: the model's prediction under the sliding windows", "residual |input - pseudo-healthy|",
+    "coarse map", "final mask",                                                        "ground truth"};
 
 void report_safe_id(char *out, size_t n, const char *id) {
     size_t i = 0;
@@ -479,46 +483,106 @@ static int loss_log_read(loss_log *l, const char *path) {
     return l->n;
 }
 
+// Ticks of a log axis covering [lo, hi] (0 < lo <= hi): powers of ten, or 1-2-5 steps when the
+// data span less than a decade (a decade would leave one tick or none). The axis runs from the
+// first tick to the last. Returns the tick count (>= 2).
+static int log_ticks(double lo, double hi, double *t, int max) {
+    static const double m125[3] = {1, 2, 5};
+    int e0 = (int)floor(log10(lo)) - 1, e1 = (int)ceil(log10(hi)) + 1, fine = hi / lo < 10, n = 0;
+    int step = 1 + (e1 - e0) / (max - 1);  // decades per tick, so that at most max ticks remain
+    double c[256];
+    int nc = 0;
+    for (int e = e0; e <= e1 && nc < 253; e += fine ? 1 : step)
+        for (int k = 0; k < (fine ? 3 : 1); k++) c[nc++] = m125[k] * pow(10, e);
+    // The last candidate at or below lo, the first at or above hi (a relative tolerance: pow rounds).
+    int a = 0, b = nc - 1;
+    for (int i = 0; i < nc; i++)
+        if (c[i] <= lo * (1 + 1e-9)) a = i;
+    for (int i = nc - 1; i >= 0; i--)
+        if (c[i] >= hi * (1 - 1e-9)) b = i;
+    if (b <= a) b = a + 1;
+    for (int i = a; i <= b && n < max; i++) t[n++] = c[i];
+    return n;
+}
+
+// The loss curve on a log axis: the first steps' loss is often 10-100x the rest and would
+// flatten everything else on a linear one. NaN and values <= 0 are left out.
 static void html_loss_svg(FILE *f, const loss_log *l) {
-    const int W = 640, H = 280, L = 60, R = 20, T = 20, B = 40;
+    const int W = 640, H = 280, L = 70, R = 20, T = 20, B = 40;
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < l->n; i++) {
-        if (isfinite(l->x[i])) x0 = fmin(x0, l->x[i]), x1 = fmax(x1, l->x[i]);
-        for (int c = 0; c < l->ncols; c++)
-            if (isfinite(l->y[c][i])) y0 = fmin(y0, l->y[c][i]), y1 = fmax(y1, l->y[c][i]);
+        if (!isfinite(l->x[i])) continue;
+        for (int c = 0; c < l->ncols; c++) {
+            double y = l->y[c][i];
+            if (!isfinite(y) || y <= 0) continue;
+            y0 = fmin(y0, y), y1 = fmax(y1, y);
+            x0 = fmin(x0, l->x[i]), x1 = fmax(x1, l->x[i]);
+        }
     }
     if (!(x1 >= x0) || !(y1 >= y0)) {
-        fputs("<p>The training log has no loss values.</p>\n", f);
+        fputs("<p>The training log has no positive loss values.</p>\n", f);
         return;
     }
     if (x1 == x0) x1 = x0 + 1;
-    if (y1 == y0) y1 = y0 + 1;
+    double tick[32];
+    int nt = log_ticks(y0, y1, tick, 32);
+    double ly0 = log10(tick[0]), ly1 = log10(tick[nt - 1]);
+#define LOSS_PY(v) (T + (1 - (log10(v) - ly0) / (ly1 - ly0)) * (H - T - B))
     static const char *colour[3] = {"#1f77b4", "#d62728", "#2ca02c"};
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n", W, H, W,
-            H);
+    fprintf(f, "<svg class=\"loss\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n",
+            W, H, W, H);
+    for (int k = 0; k < nt; k++) {
+        double py = LOSS_PY(tick[k]);
+        fprintf(f, "<line class=\"ytick\" x1=\"%d\" x2=\"%d\" y1=\"%.2f\" y2=\"%.2f\" stroke=\"#ddd\"/>", L - 4, W - R, py,
+                py);
+        fprintf(f, "<text x=\"%d\" y=\"%.2f\" font-size=\"11\" text-anchor=\"end\">%g</text>\n", L - 6, py + 4, tick[k]);
+    }
     fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#888\"/>\n", L, T, W - L - R,
             H - T - B);
     for (int c = 0; c < l->ncols; c++) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", colour[c]);
         for (int i = 0; i < l->n; i++) {
-            if (!isfinite(l->x[i]) || !isfinite(l->y[c][i])) continue;
+            if (!isfinite(l->x[i]) || !isfinite(l->y[c][i]) || l->y[c][i] <= 0) continue;
             double px = L + (l->x[i] - x0) / (x1 - x0) * (W - L - R);
-            double py = T + (1 - (l->y[c][i] - y0) / (y1 - y0)) * (H - T - B);
-            fprintf(f, "%.1f,%.1f ", px, py);
+            fprintf(f, "%.2f,%.2f ", px, LOSS_PY(l->y[c][i]));
         }
         fputs("\"/>\n", f);
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" fill=\"%s\">", L + 10 + 150 * c, T + 15, colour[c]);
         html_str(f, l->names[c]);
         fputs("</text>\n", f);
     }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n", L - 4, T + 10, y1);
-    fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.4g</text>\n", L - 4, H - B, y0);
+#undef LOSS_PY
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\">%.6g</text>\n", L, H - B + 15, x0);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.6g</text>\n", W - R, H - B + 15, x1);
     fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"12\" text-anchor=\"middle\">", (L + W - R) / 2, H - 8);
     html_str(f, l->xname);
     fputs("</text>\n", f);
+    fprintf(f, "<text class=\"ytitle\" font-size=\"12\" text-anchor=\"middle\" transform=\"translate(14,%d) rotate(-90)\">"
+               "loss (log scale)</text>\n",
+            (T + H - B) / 2);
     fputs("</svg>\n", f);
+}
+
+// A colour bar under a map panel: the panel's colour map from 0 (left) to hi (right), drawn with
+// the same colormap_rgb the PNG was, with its end values and units.
+static void html_colour_bar(FILE *f, colormap cm, double hi, const char *units) {
+    // Strips rather than a gradient: a gradient needs url(#id), and every colour is then exactly
+    // one the PNG can hold (strip k at t = k / (n - 1): the first is 0, the last hi).
+    enum { W = 200, NSTRIP = 100 };
+    fprintf(f, "<svg class=\"colourbar\" data-min=\"0\" data-max=\"%.6g\" data-unit=\"", hi);
+    html_str(f, units);
+    fprintf(f, "\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"36\" viewBox=\"0 0 %d 36\">", W, W);
+    for (int k = 0; k < NSTRIP; k++) {
+        unsigned char rgb[3];
+        colormap_rgb(cm, (float)k / (NSTRIP - 1), rgb);
+        fprintf(f, "<rect x=\"%d\" y=\"0\" width=\"%d\" height=\"10\" fill=\"#%02x%02x%02x\"/>", k * W / NSTRIP,
+                W / NSTRIP, rgb[0], rgb[1], rgb[2]);
+    }
+    fprintf(f, "<text x=\"0\" y=\"22\" font-size=\"10\">0</text><text x=\"%d\" y=\"22\" font-size=\"10\" "
+               "text-anchor=\"end\">%.3g</text><text x=\"%d\" y=\"33\" font-size=\"10\" text-anchor=\"middle\">",
+            W, hi, W / 2);
+    html_str(f, units);
+    fputs("</text></svg>", f);
 }
 
 // ---- latent-space section (anoswin latent --out RUN/latent) --------------------------------------
@@ -685,7 +749,16 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
             report_panel_path(rel, sizeof rel, NULL, s->id, report_panel_kind[k]);
             fputs("<div class=\"panel\"><img src=\"", f);
             html_str(f, rel);
-            fprintf(f, "\" alt=\"%s\">%s</div>", report_panel_kind[k], report_panel_caption[k]);
+            fputs("\" alt=\"", f);
+            html_str(f, report_panel_caption[k]);
+            fputs("\">", f);
+            html_str(f, report_panel_caption[k]);
+            // The residual (hot, residual of the 0..1-scaled slices) and the map (inferno) get colour bars.
+            int m = !strcmp(report_panel_kind[k], "residual") ? 0 : !strcmp(report_panel_kind[k], "map") ? 1 : -1;
+            if (m >= 0 && s->panel_hi[m] > 0)
+                html_colour_bar(f, m ? COLORMAP_INFERNO : COLORMAP_HOT, s->panel_hi[m],
+                                m ? meta_or(s->map_units, "map units") : "|difference|, slices scaled 0..1");
+            fputs("</div>", f);
         }
         fputs("</div>\n", f);
         char vpath[4200];

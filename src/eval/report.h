@@ -38,8 +38,10 @@ int report_latent_import(const char *latent_dir, const char *run_dir);
 // map,mask,gt}.png. Missing inputs (e.g. no reconstruction.nii.gz) skip their picture.
 // residual = |input - reconstruction| after scaling each to 0..1 by its 1st..99th percentile in
 // the brain (the reconstruction may be in the model's normalised units). viewer = also the 3-D
-// viewer's data, RUN/viewer/<id>.js (eval_viewer_write).
-int eval_panels_write(const eval_input *in, const eval_subject *es, const char *run_dir, int viewer);
+// viewer's data, RUN/viewer/<id>.js (eval_viewer_write). The residual is drawn with COLORMAP_HOT
+// over 0..its slice maximum, the map with COLORMAP_INFERNO over 0..its slice maximum in the brain;
+// those maxima and the map's units are recorded in es for the report's colour bars.
+int eval_panels_write(const eval_input *in, eval_subject *es, const char *run_dir, int viewer);
 
 // Panel kinds in display order and their captions.
 enum { REPORT_NPANELS = 6 };
