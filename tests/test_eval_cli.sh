@@ -12,6 +12,8 @@ tmp=$root
 . "$(dirname "$0")/helpers/cli.sh"
 "$py" "$src/tools/eval_fixture.py" "$root" || { echo "FAIL: fixture"; exit 1; }
 
+# A training log whose losses span less than a decade: the log axis gets 1-2-5 ticks.
+mkdir -p "$root/run" && printf 'epoch,step,train_loss,val_loss\n1,100,0.9,0.95\n2,200,0.5,\n3,300,0.3,0.4\n' > "$root/run/log.csv"
 "$bin" eval --pred "$root/pred" --data "$root/test.csv" --split test --val-split val --healthy "$root/healthy.csv" \
   --out "$root/run" --bootstrap 200 --dataset synthetic -q --json > "$root/out.json" 2> "$root/err.txt"
 rc=$?

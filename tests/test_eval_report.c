@@ -191,9 +191,11 @@ int main(void) {
     fs_join(run, sizeof run, root, "run");
     fs_mkdirs(run);
     fs_join(logp, sizeof logp, run, "log.csv");
-    // The train command's log.csv (val_loss may be missing on some rows).
-    const char *logtext = "epoch,step,lr,train_loss,val_loss,img_per_s,elapsed_s\n1,10,1e-4,0.9,0.95,30,1.0\n"
-                          "2,20,1e-4,0.5,nan,30,2.0\n3,30,1e-4,0.3,0.4,30,3.0\n4,40,1e-4,0.25,0.3,30,4.0\n";
+    // The train command's log.csv (val_loss may be missing on some rows); a first loss 50x the
+    // last spans two decades of the log axis, and a loss of 0 cannot be drawn on it.
+    const char *logtext = "epoch,step,lr,train_loss,val_loss,img_per_s,elapsed_s\n1,10,1e-4,12.0,0.95,30,1.0\n"
+                          "2,20,1e-4,0.5,nan,30,2.0\n3,30,1e-4,0.3,0.4,30,3.0\n4,40,1e-4,0.25,0.3,30,4.0\n"
+                          "5,50,1e-4,0,0.28,30,5.0\n";
     fs_write_all(logp, logtext, strlen(logtext));
     for (int s = 0, t = 0; s < NS; s++) {
         if (roles[s] != EVAL_TEST) continue;

@@ -54,7 +54,14 @@ def main():
         nib.save(nib.Nifti1Image(s.astype(np.float32), aff), f"{p}/anomaly_map.nii.gz")
         nib.save(nib.Nifti1Image((s >= 0.6).astype(np.uint8), aff), f"{p}/mask.nii.gz")
         nib.save(nib.Nifti1Image((brain * 0.5).astype(np.float32), aff), f"{p}/reconstruction.nii.gz")
-        json.dump({"slice_range": [1, 10], "seconds_per_slice": 0.5, "parameters": 4200000}, open(f"{p}/summary.json", "w"))
+        summary = {"slice_range": [1, 10], "seconds_per_slice": 0.5, "parameters": 4200000}
+        # detect's map settings, which give the report's colour bar its units (t4..: none recorded)
+        if sid in ("t1", "t2", "t3"):
+            summary.update(window_norm="minmax" if sid == "t2" else "none", slice_norm="none")
+        if sid == "t3":  # a normative calibration: the map is in z-score units
+            json.dump({"normative_units": [1.0]}, open(f"{p}/calibration.json", "w"))
+            summary["calibration"] = {"file": f"{p}/calibration.json"}
+        json.dump(summary, open(f"{p}/summary.json", "w"))
         lab = f"data/{sid}/label.nii.gz" if role != "healthy" else ""
         row = f"{sid},data/{sid}/image.nii.gz,{lab},data/{sid}/brain.nii.gz,{role}"
         (hman if role == "healthy" else man).append(row)

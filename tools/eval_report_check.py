@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import png_decode  # noqa: E402
 import viewer_data_check  # noqa: E402
 
 
@@ -71,6 +72,123 @@ def best_dice(s, g):
         if d > best:
             best, thr = d, t
     return best, thr
+
+
+def check_loss_axis(html, log_csv):
+    """The loss curve's y axis is logarithmic: ticks at powers of ten (1-2-5 steps when the losses
+    span less than a decade) covering the positive losses, every tick and every curve point at
+    y = a + b * log10(value) on one line; NaN and values <= 0 are not drawn."""
+    m = re.search(r'<svg class="loss".*?</svg>', html, re.S)
+    if not m:
+        fail("html has no loss curve svg")
+    svg = m.group(0)
+    if "loss (log scale)" not in svg:
+        fail("loss curve: the y axis is not titled")
+    ticks = [(float(y), float(v)) for y, v in
+             re.findall(r'<line class="ytick"[^>]*\by1="([-\d.]+)"[^>]*/><text[^>]*>([^<]+)</text>', svg)]
+    if len(ticks) < 2:
+        fail(f"loss curve: {len(ticks)} y-axis ticks, need at least 2")
+    rows = list(csv.DictReader(open(log_csv)))
+    cols = [c for c in rows[0].keys() if "loss" in c][:3]
+
+    def num(x):
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) and v > 0 else None
+    vals = [[num(r[c]) for r in rows if num(r[c]) is not None] for c in cols]
+    allv = [v for vs in vals for v in vs]
+    lo, hi = min(allv), max(allv)
+    tv = [v for _, v in ticks]
+    fine = hi / lo < 10
+    for v in tv:
+        e = math.floor(math.log10(v) + 1e-9)
+        mant = round(v / 10 ** e, 6)
+        if mant not in ((1, 2, 5) if fine else (1,)):
+            fail(f"loss curve: tick {v} is not a {'1-2-5 step' if fine else 'power of ten'} (losses {lo}..{hi})")
+    if sorted(tv) != tv[::-1] and sorted(tv) != tv:
+        fail(f"loss curve: ticks not in order {tv}")
+    tv_sorted = sorted(tv)
+    if not (tv_sorted[0] <= lo and tv_sorted[-1] >= hi and tv_sorted[1] > lo and tv_sorted[-2] < hi):
+        fail(f"loss curve: ticks {tv_sorted} do not tightly cover the losses {lo}..{hi}")
+    (y0, v0), (y1, v1) = ticks[0], ticks[-1]
+    b = (y1 - y0) / (math.log10(v1) - math.log10(v0))
+    a = y0 - b * math.log10(v0)
+    if not b < 0:
+        fail("loss curve: larger losses are not higher up")
+    for y, v in ticks:
+        if abs(y - (a + b * math.log10(v))) > 0.02:
+            fail(f"loss curve: tick {v} at y={y}, log position {a + b * math.log10(v):.2f}")
+    lines = re.findall(r'<polyline[^>]*points="([^"]*)"', svg)
+    if len(lines) != len(cols):
+        fail(f"loss curve: {len(lines)} curves for {len(cols)} loss columns")
+    for c, pts, vs in zip(cols, lines, vals):
+        ys = [float(p.split(",")[1]) for p in pts.split()]
+        if len(ys) != len(vs):
+            fail(f"loss curve {c}: {len(ys)} points for {len(vs)} finite positive values")
+        for y, v in zip(ys, vs):
+            if abs(y - (a + b * math.log10(v))) > 0.02:
+                fail(f"loss curve {c}: {v} drawn at y={y}, log position {a + b * math.log10(v):.2f}")
+
+
+def map_units(pdir):
+    """The anomaly map's units from detect's recorded settings, as docs/evaluation.md states them."""
+    sj = os.path.join(pdir, "summary.json")
+    s = json.load(open(sj)) if os.path.exists(sj) else {}
+    if "window_norm" not in s or "slice_norm" not in s:
+        return "map units"
+    if s["window_norm"] != "none" or s["slice_norm"] != "none":
+        return "normalised residual units"
+    if "calibration" not in s:
+        return "residual units"
+    cf = s["calibration"].get("file", "")
+    if not os.path.exists(cf):
+        return "map units"
+    return "normative z-score units" if "normative_units" in json.load(open(cf)) else "residual units"
+
+
+def check_panels(html, run, root, test, data):
+    """The reconstruction panel is labelled as the pseudo-healthy window prediction; the residual
+    and map panels carry a colour bar with 0, their maximum and units, whose end colours are
+    the PNG's colours for 0 and for its maximum."""
+    panels = re.findall(r'<div class="panel"><img src="panels/([^"]*)_([a-z]+)\.png" alt="([^"]*)">(.*?)</div>', html)
+    nbar, by_safe = 0, {re.sub(r"[^A-Za-z0-9._-]", "_", k): k for k in test}
+    for safe, kind, alt, body in panels:
+        sid = by_safe[safe]
+        if kind == "reconstruction":
+            want = "pseudo-healthy: the model's prediction under the sliding windows"
+            if want not in alt or want not in body:
+                fail(f"{sid}: the reconstruction panel is not labelled '{want}' (alt and caption)")
+        if kind not in ("residual", "map"):
+            continue
+        m = re.search(r'<svg class="colourbar" data-min="([^"]*)" data-max="([^"]*)" data-unit="([^"]*)"(.*?)</svg>',
+                      body, re.S)
+        if not m:
+            fail(f"{sid}: the {kind} panel has no colour bar")
+        lo, hi, unit, bar = float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)
+        texts = re.findall(r"<text[^>]*>([^<]*)</text>", bar)
+        if lo != 0 or not hi > 0 or "0" not in texts or f"{hi:.3g}" not in texts or unit not in texts or not unit:
+            fail(f"{sid}: {kind} colour bar lacks its min/max/unit labels ({texts}, max {hi}, unit {unit!r})")
+        if kind == "map":
+            want = map_units(os.path.join(root, "pred", sid))
+            if unit != want:
+                fail(f"{sid}: map colour bar in {unit!r}, detect's settings say {want!r}")
+            mx = float(data[sid]["map"].max())
+            if hi > mx * (1 + 1e-5):
+                fail(f"{sid}: map colour bar max {hi} above the map's maximum {mx}")
+        fills = re.findall(r'<rect[^>]*fill="#([0-9a-f]{6})"', bar)
+        if len(fills) < 16:
+            fail(f"{sid}: {kind} colour bar has {len(fills)} colours")
+        px, _ = png_decode.decode(os.path.join(run, "panels", f"{safe}_{kind}.png"))
+        colours = {tuple(int(c) for c in p[:3]) for p in px.reshape(-1, px.shape[2])}
+        for end in (fills[0], fills[-1]):
+            rgb = tuple(int(end[i:i + 2], 16) for i in (0, 2, 4))
+            if rgb not in colours:
+                fail(f"{sid}: {kind} colour bar end colour {rgb} is not in the panel's PNG")
+        nbar += 1
+    if nbar != 2 * len(test):
+        fail(f"{nbar} colour bars for {len(test)} test subjects' residual and map panels")
 
 
 def main():
@@ -336,6 +454,8 @@ def main():
                 fail(f"loss curve lacks {col}")
         if "step" in head and ">step</text>" not in html:
             fail("loss curve x axis is not the step")
+        check_loss_axis(html, os.path.join(run, "log.csv"))
+    check_panels(html, run, root, test, data)
     print(f"report check: {len(test)} test subjects, {len(rep['rows'])} rows, {len(refs)} files referenced, "
           f"{nviewer} viewer data files: OK")
 
