@@ -112,6 +112,11 @@ def check_loss_axis(html, log_csv):
     tv_sorted = sorted(tv)
     if not (tv_sorted[0] <= lo and tv_sorted[-1] >= hi and tv_sorted[1] > lo and tv_sorted[-2] < hi):
         fail(f"loss curve: ticks {tv_sorted} do not tightly cover the losses {lo}..{hi}")
+    ratios = [round(b / a, 6) for a, b in zip(tv_sorted, tv_sorted[1:])]
+    if fine and not all(r in (2, 2.5) for r in ratios):
+        fail(f"loss curve: losses {lo}..{hi} span under a decade but ticks {tv_sorted} are not every 1-2-5 step")
+    if not fine and len(set(ratios)) != 1:
+        fail(f"loss curve: ticks {tv_sorted} are not evenly spaced powers of ten")
     (y0, v0), (y1, v1) = ticks[0], ticks[-1]
     b = (y1 - y0) / (math.log10(v1) - math.log10(v0))
     a = y0 - b * math.log10(v0)
