@@ -31,16 +31,17 @@
 // Full demo: 128 px (the 240 mm field at 1.9 mm), patch 4 -> a 32x32 token grid, window 4 so
 // the four stages run at 32/16/8/4 tokens (img = patch * window * 8), C = 32, heads 1/2/4/8
 // (head dim 32 like the paper's), one grey channel. Mask unit 8 px keeps the paper's proportion
-// at 224 px (16 px units: 1/14 of the image). Detection: 48 px windows at an 8 px stride, without
+// at 224 px (16 px units: 1/14 of the image). Detection: 32 px windows at an 8 px stride, without
 // the per-window or per-slice scaling, over the whole trained slice range, and detect's default
 // calibrated post-processing, its threshold calibrated on the validation set's healthy scans
-// (docs/demo.md: chosen by leave-one-profile-out on tuning sets).
+// (docs/detection.md: window and thresholds chosen by leave-one-profile-out on tuning sets; 32 px
+// replaced 48 in session 6, chosen in every fold).
 const demo_config demo_full = {
     .name = "demo",
     .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,
     .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4", .img_size = 128,
     .epochs = 44, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
-    .window = 48, .stride = 8, .residual = DEMO_RESIDUAL,
+    .window = 32, .stride = 8, .residual = DEMO_RESIDUAL,
     .train_slices = {"60", "109"}, .test_slices = {"60", "109"},
     .bootstrap = 1000,
 };
