@@ -659,8 +659,9 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>anoswin report</title>\n"
           "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
           "td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}"
-          ".opt{color:#a00}.panel{display:inline-block;text-align:center;margin:2px;font-size:12px}"
-          ".panel img{display:block;max-width:200px;image-rendering:pixelated}</style>\n",
+          ".opt{color:#a00}.panel{display:inline-block;vertical-align:top;text-align:center;margin:2px;font-size:12px;"
+          "max-width:200px}.panel img{display:block;max-width:200px;image-rendering:pixelated}"
+          ".panel svg{display:block}</style>\n",
           f);
     int viewer = meta->viewer_bundle && report_viewer_present(res, run_dir);
     if (viewer) report_viewer_head(f);
@@ -752,12 +753,12 @@ static void report_print_html(FILE *f, const eval_result *res, const report_meta
             fputs("\" alt=\"", f);
             html_str(f, report_panel_caption[k]);
             fputs("\">", f);
-            html_str(f, report_panel_caption[k]);
             // The residual (hot, residual of the 0..1-scaled slices) and the map (inferno) get colour bars.
             int m = !strcmp(report_panel_kind[k], "residual") ? 0 : !strcmp(report_panel_kind[k], "map") ? 1 : -1;
             if (m >= 0 && s->panel_hi[m] > 0)
                 html_colour_bar(f, m ? COLORMAP_INFERNO : COLORMAP_HOT, s->panel_hi[m],
                                 m ? meta_or(s->map_units, "map units") : "|difference|, slices scaled 0..1");
+            html_str(f, report_panel_caption[k]);
             fputs("</div>", f);
         }
         fputs("</div>\n", f);
