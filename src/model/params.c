@@ -189,6 +189,16 @@ float *param_ptr(const param_table *t, float *buf, const char *name) {
     return buf + e->offset;
 }
 
+float *param_ptrf(const param_table *t, float *buf, const char *fmt, ...) {
+    if (!buf) return NULL;
+    char name[PARAM_NAME_MAX + 32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    return param_ptr(t, buf, name);
+}
+
 void param_shape_str(const param_entry *e, char *out, size_t n) {
     size_t w = 0;
     out[0] = 0;

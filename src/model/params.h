@@ -76,6 +76,9 @@ int param_table_index(const param_table *t, const char *name);  // -1 when absen
 // Float pointer to a named F32 tensor inside buf; aborts (programming error) when the name is
 // missing or not F32, so model code can look up its weights without error plumbing.
 float *param_ptr(const param_table *t, float *buf, const char *name);
+// The same by printf-style name, NULL when buf is NULL (a model's views of gradients it does not
+// have): what the models use to point their layer structs into the parameter buffers.
+float *param_ptrf(const param_table *t, float *buf, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 // "1x3136x96"-style shape string.
 void param_shape_str(const param_entry *e, char *out, size_t n);
 

@@ -8,7 +8,6 @@
 //   norm_up -> decoder_pred -> masked MSE against patchify(images)
 #include "model/swinmae/swin_mae.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,16 +93,7 @@ static float *take(layout *l, size_t n) {
     return p;
 }
 
-static float *pv(swinmae *m, float *buf, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static float *pv(swinmae *m, float *buf, const char *fmt, ...) {
-    if (!buf) return NULL;
-    char name[PARAM_NAME_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return param_ptr(&m->table, buf, name);
-}
+#define pv(m, buf, ...) param_ptrf(&(m)->table, (buf), __VA_ARGS__)
 
 static void norm_views(swinmae *m, mae_norm *n, const char *prefix) {
     n->w = pv(m, m->params, "%s.weight", prefix);

@@ -10,7 +10,6 @@
 #include "model/vitmae/vitmae.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,16 +150,7 @@ void vitmae_init(vitmae *m, uint64_t seed) {
 }
 
 // ---- views and arena --------------------------------------------------------------------------------
-static float *pv(vitmae *m, float *buf, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static float *pv(vitmae *m, float *buf, const char *fmt, ...) {
-    if (!buf) return NULL;
-    char name[NAME_BUF];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    return param_ptr(&m->table, buf, name);
-}
+#define pv(m, buf, ...) param_ptrf(&(m)->table, (buf), __VA_ARGS__)
 
 static void norm_views(vitmae *m, vit_norm *n, const char *prefix) {
     n->w = pv(m, m->params, "%s.weight", prefix);
