@@ -2,15 +2,14 @@
 // fanogan.h and config.h).
 #include "model/fanogan/fanogan.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/param_layers.h"  // param_add_conv, param_add_dense, param_add_bn, param_add_affine
 #include "nn/gan.h"              // mean_pool2_*, upsample2_*, layernorm2d_*, gradient_penalty_forward
-#include "util/carve.h"          // carve, carve_take
 #include "nn/nn.h"               // conv2d_*, batchnorm2d_*, linear_*, leaky_relu_*, tanh_*, mse_loss_*
+#include "util/carve.h"          // carve, carve_take
 #include "util/error.h"          // as_fail, as_calloc
 
 #define BN_MOMENTUM 0.1f
@@ -207,30 +206,10 @@ void fanogan_free(fanogan *f) {
 
 // ---- name lookup ----------------------------------------------------------------------------------
 
-static float *lookup(const fanogan *f, float *buf, const char *fmt, va_list ap) {
-    char name[PARAM_NAME_MAX + 32];
-    vsnprintf(name, sizeof name, fmt, ap);
-    return param_ptr(&f->table, buf, name);
-}
-
-// A parameter by printf-style name.
-static float *P(fanogan *f, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    float *p = lookup(f, f->params, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-// Its gradient, or NULL when `on` is 0 (a frozen network: nothing accumulates).
-static float *G(fanogan *f, int on, const char *fmt, ...) {
-    if (!on) return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    float *p = lookup(f, f->grads, fmt, ap);
-    va_end(ap);
-    return p;
-}
+// A parameter by printf-style name, and its gradient, or NULL when `on` is 0 (a frozen network:
+// nothing accumulates).
+#define P(f, ...) param_ptrf(&(f)->table, (f)->params, __VA_ARGS__)
+#define G(f, on, ...) param_ptrf(&(f)->table, (on) ? (f)->grads : NULL, __VA_ARGS__)
 
 static void zero(float *p, size_t n) { memset(p, 0, sizeof(float) * n); }
 
