@@ -19,6 +19,7 @@
 #include "helpers/testutil.h"
 #include "nn/nn.h"
 #include "util/error.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/rng.h"
 
@@ -283,7 +284,7 @@ static void test_check(void) {
               strstr(as_error(), "precision"),
           "a calibration made in the other precision refused: %s", as_error());
     float w[4] = {1, 2, 3, 4}, w2[4] = {1, 2, 3, 4.0000005f};
-    CHECK(calib_hash_floats(w, 4) != calib_hash_floats(w2, 4) && calib_hash_floats(w, 4) == calib_hash_floats(w, 4),
+    CHECK(hash_floats(w, 4) != hash_floats(w2, 4) && hash_floats(w, 4) == hash_floats(w, 4),
           "the weights hash sees a one-ulp change");
 }
 
