@@ -8,13 +8,15 @@
 #include <string.h>
 
 #include "detect/model_adapter.h"
-#include "detect/morph.h"   // morph_label
 #include "detect/normative.h"
 #include "io/png.h"
 #include "nn/nn.h"  // nn_precision: the GEMMs' precision, for the summary
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"  // hash_floats
 #include "util/json.h"
+#include "util/morph.h"  // morph_label
+#include "util/stats.h"  // sort_floats, quantile_sorted_f32
 #include "util/timer.h"
 
 void detect_options_default(detect_options *o) {
@@ -128,6 +130,25 @@ static int write_attention(const char *dir, int k, model *m, const float *img, i
     return rc;
 }
 
+// What the written anomaly map's values mean, from the map settings and the calibration; the
+// threshold applies to these values, so it is in the same units. Eval's panels label their colour
+// bars with `units`.
+static void map_units(const detect_options *o, char *units, size_t nu, char *norm, size_t nn) {
+    const amap_params *a = &o->amap;
+    const calibration *c = o->calib && o->calib->norm_mean ? o->calib : NULL;  // normative
+    const char *scaled = a->window_norm && a->slice_norm ? "window minmax, slice max"
+                         : a->window_norm               ? "window minmax"
+                         : a->slice_norm                ? "slice max"
+                                                        : "none";
+    if (c)
+        snprintf(norm, nn, "%s%snormative z-score (sigma %g px, %d scale%s)", strcmp(scaled, "none") ? scaled : "",
+                 strcmp(scaled, "none") ? ", then " : "", (double)c->norm_sigma, c->norm_nscales,
+                 c->norm_nscales == 1 ? "" : "s, max of z / unit");
+    else snprintf(norm, nn, "%s", scaled);
+    snprintf(units, nu, "%s", c ? "normative z-score units" : strcmp(scaled, "none") ? "normalised residual units"
+                                                                                    : "residual units");
+}
+
 static int write_summary(const char *path, const detect_result *r, const detect_input *in, const model *m,
                          const slice_stack *s, const detect_options *o, const int *finding_z) {
     fs_file af;
@@ -157,6 +178,13 @@ static int write_summary(const char *path, const detect_result *r, const detect_
             o->amap.positive_residual ? "positive" : "abs", o->amap.restrict_to_brain ? "true" : "false",
             o->amap.window_norm ? "minmax" : "none");
     fprintf(f, "  \"slice_norm\": \"%s\",\n", o->amap.slice_norm ? "max" : "none");
+    char units[64], norm[160];
+    map_units(o, units, sizeof units, norm, sizeof norm);
+    fprintf(f,
+            "  \"map\": {\"units\": \"%s\", \"residual\": \"%s (mean over channels), intensities scaled %s\", "
+            "\"normalisation\": \"%s\", \"threshold_units\": \"%s\"},\n",
+            units, o->amap.positive_residual ? "max(input - reconstruction, 0)" : "|input - reconstruction|",
+            o->slices.norm == SLICE_NORM_PERCENTILE ? "by percentiles" : "minmax", norm, units);
     if (o->post.mode == POSTPROC_CALIBRATED) {
         fprintf(f, "  \"calibration\": {\"file\": ");
         json_write_string(f, o->calib_path ? o->calib_path : "");
@@ -315,7 +343,7 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
     slice_options so = o->slices;
     calibration_set_map(c, &o->amap, &so);
     snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
-    c->weights_hash = calib_hash_floats(m->params, m->table->n_floats);
+    c->weights_hash = hash_floats(m->params, m->table->n_floats);
     // Every scan's maps and brain, kept: the normative model needs them all before any z-score.
     float *stack = NULL;
     uint8_t *brains = NULL;
@@ -368,8 +396,8 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
         }
         float unit = 1;
         if (K > 1 && nval) {
-            calib_sort(vals, nval);
-            unit = (float)calib_quantile_sorted(vals, nval, 1.0 - NORMATIVE_UNIT_FPR);
+            sort_floats(vals, nval);
+            unit = (float)quantile_sorted_f32(vals, nval, 1.0 - NORMATIVE_UNIT_FPR);
             if (!(unit > 0)) unit = 1;  // a scale without a positive tail: plain z-scores
         }
         c->norm_scales[k] = s, c->norm_unit[k] = unit;
