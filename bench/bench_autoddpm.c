@@ -1,6 +1,6 @@
 // Timing of autoDDPM detection (not a test; run by hand):
-//   build/bench_autoddpm [config|paper] [batch=1] [threads=2] [full|forward]
-// forward: times one U-Net forward of `batch` slices (after one warm-up) and prints the seconds
+//   build/bench_autoddpm [config|paper] [batch=1] [threads=2] [full|forward] [reps=1]
+// forward: times `reps` U-Net forwards of `batch` slices (after one warm-up; the mean) and prints the seconds
 // per slice that autoDDPM's (t_recon + 1) + t_inpaint * resample forwards add up to; full: also
 // runs the whole inference (reconstruct, mask, stitch, re-sample) of `batch` slices and times it.
 // Prints wall and CPU seconds (on a shared machine CPU / threads is the steadier number).
@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int B = argc > 2 ? atoi(argv[2]) : 1, threads = argc > 3 ? atoi(argv[3]) : 2;
-    const int full = argc > 4 && !strcmp(argv[4], "full");
+    const int full = argc > 4 && !strcmp(argv[4], "full"), reps = argc > 5 && atoi(argv[5]) > 0 ? atoi(argv[5]) : 1;
     nn_set_threads(threads);
     unet u;
     if (unet_create(&u, &c, B, 0)) return 1;
@@ -41,11 +41,11 @@ int main(int argc, char **argv) {
     for (int b = 0; b < B; b++) t[b] = 100.0f;
     unet_forward(&u, x, t, B);
     double w = now_seconds(), cpu = cpu_seconds();
-    unet_forward(&u, x, t, B);
-    w = now_seconds() - w, cpu = cpu_seconds() - cpu;
+    for (int i = 0; i < reps; i++) unet_forward(&u, x, t, B);
+    w = (now_seconds() - w) / reps, cpu = (cpu_seconds() - cpu) / reps;
     const int fwd = (c.t_recon + 1) + c.t_inpaint * c.resample;
     printf("autoDDPM: %zu parameters, %d px, batch %d, %d threads\n", u.table.n_floats, c.img_size, B, threads);
-    printf("one U-Net forward: %.3f s wall, %.3f s CPU (%.3f s CPU / thread)\n", w, cpu, cpu / threads);
+    printf("one U-Net forward (mean of %d): %.3f s wall, %.3f s CPU (%.3f s CPU / thread)\n", reps, w, cpu, cpu / threads);
     printf("%d forwards per slice: %.1f s/slice wall, %.1f s/slice CPU/thread (from the forward)\n", fwd, w * fwd / B,
            cpu / threads * fwd / B);
     if (full) {

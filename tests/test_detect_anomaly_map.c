@@ -287,9 +287,49 @@ static void test_map_whole_image(void) {
           "whole image, no brain: no forward, 0 windows");
 }
 
+// Several slices of a whole-image method at once: max_batch slices with brain per call, each map
+// equal to amap_slice's for that slice alone, slices without brain skipped.
+static void test_slices_whole(void) {
+    enum { H = 16, W = 16, N = 5, HW = H * W };
+    float img[N * HW], maps[N * HW], one[HW], recons[N * HW];
+    uint8_t brain[N * HW] = {0};
+    rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < N * HW; i++) img[i] = (float)rng_uniform(&r), recons[i] = -1.0f;
+    for (int k = 0; k < N; k++)
+        for (int y = 2 + k; y < 12; y++)
+            for (int x = 1; x < 10 + k; x++) brain[k * HW + x + W * y] = k != 2;  // slice 2: no brain
+    amap_params p;
+    amap_defaults(&p);
+    p.window = 8, p.whole_image = 1, p.max_batch = 3;
+    for (int norm = 0; norm < 2; norm++) {
+        p.window_norm = p.slice_norm = norm;
+        fake f = {.H = H, .W = W, .P = 4};
+        int win[N];
+        CHECK(amap_slices_whole(maps, recons, win, img, brain, N, H, W, 3, &p, mean_model, &f) == 0,
+              "slices_whole runs");
+        CHECK(f.calls == 2 && f.total == 4 && f.max_b == 0, "4 slices with brain in batches of 3, no token hidden "
+              "(%d calls, %d images)", f.calls, f.total);
+        int same = 1, rec_ok = 1;
+        for (int k = 0; k < N; k++) {
+            fake g = {.H = H, .W = W, .P = 4};
+            int n1 = amap_slice(one, img + k * HW, brain + k * HW, H, W, 3, &p, mean_model, &g);
+            same &= n1 == win[k] && !memcmp(one, maps + k * HW, sizeof one);
+            for (int i = 0; i < HW; i++)
+                rec_ok &= fabsf(recons[k * HW + i] - (k == 2 ? -1.0f : 0.25f + 0.5f * img[k * HW + i])) < 1e-6f;
+        }
+        CHECK(same, "norm %d: every map and window count equals amap_slice's for the slice alone", norm);
+        CHECK(rec_ok, "norm %d: reconstructions of the scored slices, the slice without brain untouched", norm);
+    }
+    p.max_batch = 0;
+    CHECK(amap_slices_whole(maps, NULL, NULL, img, brain, N, H, W, 3, &p, mean_model, &(fake){.H = H}) < 0,
+          "batch 0 refused");
+}
+
 int main(void) {
     test_geometry();
     test_map_fake_model();
     test_map_whole_image();
+    test_slices_whole();
     return tu_finish();
 }

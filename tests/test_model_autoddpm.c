@@ -121,7 +121,8 @@ static void test_inference(const char *ckpt) {
     // One denoising step from x taken as x_{t_recon}.
     float *step = malloc(sizeof(float) * n), tt[2] = {(float)c.t_recon, (float)c.t_recon};
     memcpy(step, x, sizeof(float) * n);
-    ddpm_step(step, unet_forward(&u, x, tt, B), c.t_recon, &s, &nz);
+    float *zs = malloc(sizeof(float) * n);
+    ddpm_step(step, unet_forward(&u, x, tt, B), c.t_recon, &s, &nz, zs);
     float *x_rec = malloc(sizeof(float) * n), *mask = malloc(sizeof(float) * n), *final = malloc(sizeof(float) * n),
           *amap = malloc(sizeof(float) * n);
     autoddpm_infer(&u, &s, x, B, &nz, x_rec, mask, final, amap);
@@ -145,6 +146,7 @@ static void test_inference(const char *ckpt) {
     CHECK(on > 0 && on < n, "the mask is neither empty nor everything (%g of %zu)", on, n);
     free(x);
     free(step);
+    free(zs);
     free(x_rec);
     free(mask);
     free(final);

@@ -66,4 +66,14 @@ typedef int (*amap_model_fn)(void *ctx, float *recon, const float *images, const
 int amap_slice(float *map, const float *img, const uint8_t *brain, int H, int W, int C, const amap_params *p,
                amap_model_fn model, void *ctx);
 
+// Maps (n, H, W) of n slices imgs (n, H, W) for a whole-image method (p->whole_image): the slices
+// with brain (brains (n, H, W) or NULL) go through the model p->max_batch at a time, so that a
+// method that costs many forwards per slice (autoDDPM) runs each of them once for the batch. Each
+// map is what amap_slice gives for its slice alone (when the model's output for an image does not
+// depend on its batch). windows (n) or NULL: 1 for a scored slice, 0 for one without brain.
+// recons (n, H, W) or NULL: a scored slice's reconstruction (mean over channels); the others are
+// left as they are. Returns 0 or -1 (as_fail; maps then all 0).
+int amap_slices_whole(float *maps, float *recons, int *windows, const float *imgs, const uint8_t *brains, int n,
+                      int H, int W, int C, const amap_params *p, amap_model_fn model, void *ctx);
+
 #endif

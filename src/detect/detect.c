@@ -299,7 +299,23 @@ int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *window
         char label[300];
         snprintf(label, sizeof label, "detect %s", in->id);
         if (o->verbose) progress_begin(&pr, label, n);
-        for (int i = 0; i < n; i++) {
+        // A whole-image method: max_batch slices per call (one autoDDPM inference for the batch).
+        for (int i = 0; i < n && ap.whole_image;) {
+            int nb = n - i < ap.max_batch ? n - i : ap.max_batch, nw[256];
+            if (nb > 256) nb = 256;
+            amap_model_ctx ctx = {.model = m};
+            if (amap_slices_whole(maps + i * hw, recon ? recon + i * hw : NULL, nw, s->img + i * hw,
+                                  s->brain + i * hw, nb, S, S, C, &ap, amap_model_run, &ctx))
+                goto fail;
+            for (int k = 0; k < nb; k++) *windows += nw[k];
+            i += nb;
+            if (o->verbose) {
+                char extra[64];
+                snprintf(extra, sizeof extra, "z=%d, %d slices per batch", s->z[i - 1], nb);
+                progress_update(&pr, i, "slices", extra);
+            }
+        }
+        for (int i = 0; i < n && !ap.whole_image; i++) {
             amap_model_ctx ctx = {.model = m, .composite = recon ? recon + i * hw : NULL};
             int nw = amap_slice(maps + i * hw, s->img + i * hw, s->brain + i * hw, S, S, C, &ap, amap_model_run,
                                 &ctx);

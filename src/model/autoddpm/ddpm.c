@@ -63,7 +63,7 @@ void ddpm_noise_draw(ddpm_noise *nz, float *out) {
     if (nz->record) fwrite(out, sizeof(float), (size_t)nz->B * nz->img, nz->record);
 }
 
-void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_noise *nz) {
+void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_noise *nz, float *z) {
     const size_t n = (size_t)nz->B * nz->img;
     const double acp = s->acp[t], prev = t > 0 ? s->acp[t - 1] : 1.0;
     const float ra = (float)(1.0 / sqrt(acp)), rb = (float)sqrt(1.0 - acp);
@@ -77,20 +77,18 @@ void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_nois
     if (t > 0) {
         double var = (1.0 - prev) / (1.0 - acp) * s->beta[t];
         const float sd = (float)sqrt(var > 1e-20 ? var : 1e-20);
-        float *z = as_malloc(sizeof(float) * n);
         ddpm_noise_draw(nz, z);
         for (size_t i = 0; i < n; i++) x[i] += sd * z[i];
-        free(z);
     }
 }
 
 static float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 
-static void denoise_step(unet *u, const ddpm_sched *s, float *x, int t, int B, ddpm_noise *nz) {
+static void denoise_step(unet *u, const ddpm_sched *s, float *x, int t, int B, ddpm_noise *nz, float *z) {
     float tt[64];
     for (int b = 0; b < B; b++) tt[b] = (float)t;
     const float *eps = unet_forward(u, x, tt, B);
-    ddpm_step(x, eps, t, s, nz);
+    ddpm_step(x, eps, t, s, nz, z);
 }
 
 void autoddpm_infer(unet *u, const ddpm_sched *s, const float *x, int B, ddpm_noise *nz, float *x_rec, float *mask,
@@ -105,7 +103,7 @@ void autoddpm_infer(unet *u, const ddpm_sched *s, const float *x, int B, ddpm_no
     // 1. Noise to t_recon and denoise: the pseudo-healthy reconstruction.
     ddpm_noise_draw(nz, z);
     add_noise(cur, x, z, s->acp[c->t_recon], n);
-    for (int t = c->t_recon; t >= 0; t--) denoise_step(u, s, cur, t, B, nz);
+    for (int t = c->t_recon; t >= 0; t--) denoise_step(u, s, cur, t, B, nz, z);
     for (size_t i = 0; i < n; i++) rec[i] = clamp01(cur[i]);
 
     // 2. The residual scaled by each image's 95th percentile, thresholded, dilated 3x3.
@@ -148,7 +146,7 @@ void autoddpm_infer(unet *u, const ddpm_sched *s, const float *x, int B, ddpm_no
                 const float a = (float)sqrt(s->acp[t - 1]), bb = (float)sqrt(1.0 - s->acp[t - 1]);
                 for (size_t i = 0; i < n; i++) known[i] = a * (1.0f - msk[i]) * x[i] + bb * z[i];
                 memcpy(inp, cur, sizeof(float) * n);
-                denoise_step(u, s, inp, t, B, nz);
+                denoise_step(u, s, inp, t, B, nz, z);
             } else {
                 for (size_t i = 0; i < n; i++) known[i] = (1.0f - msk[i]) * x[i];
             }

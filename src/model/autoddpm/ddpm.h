@@ -37,8 +37,9 @@ void ddpm_noise_init(ddpm_noise *nz, uint64_t seed, const float *images, int B, 
 void ddpm_noise_draw(ddpm_noise *nz, float *out);
 
 // One DDPM step x_t -> x_{t-1} (the authors' DDPMScheduler.step: x0 clipped to [-1, 1], fixed
-// small variance), in place on x (n floats) given eps; noise drawn when t > 0.
-void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_noise *nz);
+// small variance), in place on x (n floats) given eps; noise drawn into z (n floats of scratch)
+// when t > 0.
+void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_noise *nz, float *z);
 
 // autoDDPM on B images x (B, C, S, S): x_rec (the reconstruction from t_recon), mask (the dilated
 // binary mask), final (the stitched and re-sampled image), amap (|x - clamp(final)| x the scaled
