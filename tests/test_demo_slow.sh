@@ -119,6 +119,15 @@ grep -aq '"anoswin.method":"vitmae"' "$out-vit/train/last.safetensors" && grep -
 grep -q "| ViT MAE (He et al. 2022) | .* | calibrated | per-volume |" "$out.stdout6" && ok \
   || bad "the ViT MAE demo's table does not name the method"
 "$bin" demo --small --method nosuch >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --method is not a usage error"
+"$bin" demo --small --precision fp16 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --precision is not a usage error"
+# The precision reaches train, calibrate and detect: bf16 by default where the CPU has AVX512-BF16,
+# fp32 otherwise (anoswin bench train --precision bf16 tells which); the header line names it.
+want=fp32
+grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null && want=bf16
+grep -q "precision $want" "$out.stderr" && ok || bad "demo header does not say precision $want"
+for st in train calibrate detect; do
+  grep -q -- "--precision $want" "$out/stamps/$st.txt" && ok || bad "step $st does not run with --precision $want"
+done
 
 # Usage errors.
 "$bin" demo --minutes 0 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "--minutes 0 is not a usage error"

@@ -2,11 +2,12 @@
 // (src/util/json.c): thresholds equal numpy.quantile(values, 1 - fpr) (tools/calibrate_ref.py),
 // log-linear interpolation between the table's rates, the file's round trip, corrupted files
 // refused naming the file, calibration_check refusing other map settings or weights, and
-// json_top_value finding only top-level keys. The normative model (src/detect/normative.c):
-// gaussian_filter3d equals scipy.ndimage.gaussian_filter (mode 'reflect', truncate 4), and
-// normative_fit / normative_z equal NumPy's mean, population variance, smoothing, sqrt + floor,
-// with and without a map left out (tools/calibrate_ref.py); the normative maps' file beside the
-// JSON (round trip byte for byte; truncated, missing, outside the folder or with a non-positive
+// json_top_value finding only top-level keys. gaussian_filter3d (src/util/gaussian.c) equals
+// scipy.ndimage.gaussian_filter (mode 'reflect', truncate 4 as the normative model smooths;
+// 'nearest', truncate 3, per-axis sigma as registration's pyramid does). The normative model
+// (src/detect/normative.c): normative_fit / normative_z equal NumPy's mean, population variance,
+// smoothing, sqrt + floor, with and without a map left out (tools/calibrate_ref.py); the normative
+// maps' file beside the JSON (round trip byte for byte; truncated, missing, outside the folder or with a non-positive
 // sd refused naming it) and calibration_normalise (z-scores of the calibrated slices; slices
 // outside the calibrated range or another size refused naming the file).
 #include <math.h>
@@ -19,6 +20,8 @@
 #include "helpers/testutil.h"
 #include "nn/nn.h"
 #include "util/error.h"
+#include "util/gaussian.h"  // gaussian_filter3d
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/rng.h"
 
@@ -283,7 +286,7 @@ static void test_check(void) {
               strstr(as_error(), "precision"),
           "a calibration made in the other precision refused: %s", as_error());
     float w[4] = {1, 2, 3, 4}, w2[4] = {1, 2, 3, 4.0000005f};
-    CHECK(calib_hash_floats(w, 4) != calib_hash_floats(w2, 4) && calib_hash_floats(w, 4) == calib_hash_floats(w, 4),
+    CHECK(hash_floats(w, 4) != hash_floats(w2, 4) && hash_floats(w, 4) == hash_floats(w, 4),
           "the weights hash sees a one-ulp change");
 }
 
@@ -327,19 +330,24 @@ static void fill_random(rng *r, float *x, size_t n, float scale, float offset) {
     for (size_t i = 0; i < n; i++) x[i] = offset + scale * (float)rng_normal(r);
 }
 
-static void gaussian_vs_scipy(rng *r, int nz, int ny, int nx, float sigma) {
+// gaussian_filter3d (util/gaussian.c, sigma per axis x, y, z) against scipy.ndimage.gaussian_filter.
+static void gaussian_vs_scipy(rng *r, int nz, int ny, int nx, const double sigma[3], double truncate,
+                              gauss_border border) {
     size_t n = (size_t)nz * ny * nx;
     float *x = malloc(sizeof(float) * n);
     fill_random(r, x, n, 1.0f, 0.5f);
-    char ip[4200], op[4200], args[9000], name[128];
+    const char *mode = border == GAUSS_NEAREST ? "nearest" : "reflect";
+    char ip[4200], op[4200], args[9000], name[200];
     snprintf(ip, sizeof ip, "%s", path_in("g_in.f32"));
     snprintf(op, sizeof op, "%s", path_in("g_out.f32"));
     tu_write_f32(ip, x, n);
-    snprintf(args, sizeof args, "gauss %s %d %d %d %.9g %s", ip, nz, ny, nx, sigma, op);
+    snprintf(args, sizeof args, "gauss %s %d %d %d %.9g,%.9g,%.9g %s %s %.9g", ip, nz, ny, nx, sigma[2], sigma[1],
+             sigma[0], op, mode, truncate);
     tu_run_python("tools/calibrate_ref.py", args);
     float *ref = tu_read_f32(op, n);
-    gaussian_filter3d(x, nx, ny, nz, sigma);
-    snprintf(name, sizeof name, "gaussian_filter3d (nz %d, ny %d, nx %d), sigma %g vs scipy", nz, ny, nx, sigma);
+    gaussian_filter3d(x, nx, ny, nz, sigma, truncate, border);
+    snprintf(name, sizeof name, "gaussian_filter3d (nz %d, ny %d, nx %d), sigma (%g, %g, %g), %s, truncate %g vs scipy",
+             nz, ny, nx, sigma[2], sigma[1], sigma[0], mode, truncate);
     tu_allclose(name, x, ref, n, 1e-5, 1e-5);
     free(x), free(ref);
 }
@@ -348,21 +356,34 @@ static void test_gaussian(void) {
     rng r;
     rng_seed(&r, 11);
     static const int shapes[][3] = {{7, 5, 3}, {3, 5, 7}, {1, 9, 4}, {12, 12, 6}, {2, 1, 13}};
-    static const float sigmas[] = {0.5f, 1.0f, 2.0f, 3.3f};  // 3.3: radius 13, beyond every axis
+    static const double sigmas[] = {0.5, 1.0, 2.0, 3.3};  // 3.3: radius 13, beyond every axis
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (size_t g = 0; g < sizeof sigmas / sizeof sigmas[0]; g++)
-            gaussian_vs_scipy(&r, shapes[s][0], shapes[s][1], shapes[s][2], sigmas[g]);
+        for (size_t g = 0; g < sizeof sigmas / sizeof sigmas[0]; g++) {
+            const double iso[3] = {sigmas[g], sigmas[g], sigmas[g]};
+            gaussian_vs_scipy(&r, shapes[s][0], shapes[s][1], shapes[s][2], iso, 4.0, GAUSS_REFLECT);
+        }
+    // registration's pyramid (prep/register.c): per-axis sigma, 'nearest', truncate 3; an axis
+    // left alone, and radii past the line (the border sample repeats)
+    static const double aniso[][3] = {{1.0, 0.7, 1.9}, {0.5, 2.6, 0.0}, {4.2, 0.05, 1.3}};
+    for (size_t g = 0; g < sizeof aniso / sizeof aniso[0]; g++) {
+        gaussian_vs_scipy(&r, 6, 9, 11, aniso[g], 3.0, GAUSS_NEAREST);
+        gaussian_vs_scipy(&r, 6, 9, 11, aniso[g], 4.0, GAUSS_REFLECT);
+    }
     float x[60], y[60];
     fill_random(&r, x, 60, 1.0f, 0.0f);
     memcpy(y, x, sizeof x);
-    gaussian_filter3d(x, 5, 4, 3, 0.0f);
+    const double zero[3] = {0, 0, 0}, big[3] = {3.3, 3.3, 3.3};
+    gaussian_filter3d(x, 5, 4, 3, zero, 4.0, GAUSS_REFLECT);
     CHECK(!memcmp(x, y, sizeof x), "sigma 0: the volume unchanged");
-    // a constant volume stays constant under 'reflect' (weights sum to 1, no zero padding)
-    for (int i = 0; i < 60; i++) x[i] = 0.75f;
-    gaussian_filter3d(x, 5, 4, 3, 3.3f);
-    float worst = 0;
-    for (int i = 0; i < 60; i++) worst = fmaxf(worst, fabsf(x[i] - 0.75f));
-    CHECK(worst < 1e-6f, "a constant volume stays constant (max change %.3g)", worst);
+    // a constant volume stays constant under 'reflect' and 'nearest' (weights sum to 1, no zero padding)
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < 60; i++) x[i] = 0.75f;
+        gaussian_filter3d(x, 5, 4, 3, big, 4.0, b ? GAUSS_NEAREST : GAUSS_REFLECT);
+        float worst = 0;
+        for (int i = 0; i < 60; i++) worst = fmaxf(worst, fabsf(x[i] - 0.75f));
+        CHECK(worst < 1e-6f, "%s: a constant volume stays constant (max change %.3g)", b ? "nearest" : "reflect",
+              worst);
+    }
 }
 
 // normative_fit (map `skip` left out) and normative_z of `map` against calibrate_ref.py.

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "detect/calibrate.h"
-#include "detect/morph.h"
+#include "util/morph.h"
 #include "detect/postproc.h"
 #include "helpers/testutil.h"
 #include "util/error.h"

@@ -18,6 +18,7 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/rng.h"
+#include "util/stats.h"  // quantile_sorted_f64
 
 enum { NX = 20, NY = 24, NZ = 12 };
 
@@ -121,7 +122,7 @@ static void test_aggregate(void) {
     CHECK(t.n == 0 && isnan(t.value) && bootstrap_ci(&lo1, &hi1, bootstrap_stat_mean, none, 2, 10, 1, 0.95) == -1,
           "all n/a: no mean, no CI");
     double q[5] = {0, 1, 2, 3, 10};
-    CHECK(fabs(quantile_sorted(q, 5, 0.9) - 7.2) < 1e-12, "quantile interpolates linearly (numpy 'linear')");
+    CHECK(fabs(quantile_sorted_f64(q, 5, 0.9) - 7.2) < 1e-12, "quantile interpolates linearly (numpy 'linear')");
 }
 
 int main(void) {

@@ -3,7 +3,9 @@
 // dropout with explicit scales): a PyTorch state_dict loads strictly, the training forward's
 // output, loss terms, every parameter gradient and the BatchNorm running statistics match, the
 // evaluation forward (running statistics, z = mu) matches, and a checkpoint written here loads
-// strictly in PyTorch and reconstructs the same (tools/vae_ref.py check, within 1e-4).
+// strictly in PyTorch and reconstructs the same (tools/vae_ref.py check, within 1e-4). The config
+// text through its table (model/config_text.h): the JSON of the defaults as checkpoints have
+// always stored it, the round trip, the choice key, and the errors naming the key.
 // Tolerances as tests/test_nn_layers.c: values atol 1e-5 / rtol 1e-4, gradients atol 1e-4 /
 // rtol 1e-3, relative L2 <= 1e-5 each.
 #include <math.h>
@@ -13,6 +15,7 @@
 
 #include "helpers/model_checks.h"  // tu_checkpoint_checks
 #include "helpers/testutil.h"
+#include "util/error.h"  // as_error
 #include "model/checkpoint.h"  // checkpoint_load
 #include "model/model.h"
 #include "model/vae/vae.h"
@@ -138,11 +141,47 @@ static void test_interface(void) {
     free(x);
 }
 
+static void test_config_text(void) {
+    vae_config c, d;
+    vae_config_default(&c);
+    char json[1024], small[40];
+    // The format vae_config_to_json had before the table (key order, %d, shortest floats, quoted
+    // loss), with the defaults of vae_config_default.
+    const char *want = "{\"img_size\":128,\"in_chans\":1,\"patch_size\":16,\"res\":8,\"z_dim\":128,\"base_ch\":32,"
+                       "\"max_ch\":128,\"kernel\":5,\"slope\":0.3,\"dropout\":0.1,\"beta\":1,\"rec_loss\":\"l1\"}";
+    CHECK(vae_config_to_json(&c, json, sizeof json) == 0 && !strcmp(json, want), "default JSON: %s", json);
+    CHECK(vae_config_to_json(&c, small, sizeof small) == -1, "JSON that does not fit: -1");
+    CHECK(vae_config_parse(&c, CFG, "test") == 0 && c.img_size == 32 && c.z_dim == 6 && c.slope == 0.3f &&
+              c.dropout == 0.25f && c.rec_l2 == 0,
+          "key=value text parses: %s", as_error());
+    CHECK(vae_config_parse(&c, "{\"rec_loss\": \"l2\", \"beta\": 2.5}", "test") == 0 && c.rec_l2 == 1 &&
+              c.beta == 2.5f && c.img_size == 32,
+          "JSON on top of a config: %s", as_error());
+    vae_config_default(&d);
+    CHECK(vae_config_to_json(&c, json, sizeof json) == 0 && vae_config_parse(&d, json, "test") == 0 &&
+              !memcmp(&c, &d, sizeof c),
+          "to_json then parse gives the config back: %s", json);
+    CHECK(vae_config_parse(&d, "rec_loss=l3", "cfg") == -1 &&
+              !strcmp(as_error(), "cfg: config key 'rec_loss' must be l1 or l2"),
+          "a bad choice names the key and the choices: %s", as_error());
+    CHECK(vae_config_parse(&d, "depth=3", "cfg") == -1 &&
+              !strcmp(as_error(),
+                      "cfg: unknown config key 'depth' (known: img_size in_chans patch_size res z_dim "
+                      "base_ch max_ch kernel slope dropout beta rec_loss)"),
+          "an unknown key lists the known ones: %s", as_error());
+    CHECK(
+        vae_config_parse(&d, "kernel=4", "cfg") == -1 && strstr(as_error(), "cfg: kernel 4 must be odd") == as_error(),
+        "the check's message names `what`, not 'config:': %s", as_error());
+    CHECK(vae_config_parse(&d, "z_dim=2.5", "cfg") == -1 && strstr(as_error(), "needs an integer"),
+          "an integer key refuses 2.5: %s", as_error());
+}
+
 int main(void) {
     dir = tu_scratch_dir("test_model_vae");
     char args[4200];
     snprintf(args, sizeof args, "dump %s", dir);
     tu_run_python("tools/vae_ref.py", args);
+    test_config_text();
     test_training_step();
     test_interface();
     return tu_finish();

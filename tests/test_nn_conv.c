@@ -12,91 +12,69 @@
 #include "helpers/testutil.h"
 #include "nn/nn.h"
 
-static const char *dir;
-
-enum { MAX_OWNED = 16384 };  // every buffer of every case, freed at the end
-static void *owned[MAX_OWNED];
-static int n_owned;
-static void *keep(void *p) {
-    if (n_owned == MAX_OWNED) {
-        fprintf(stderr, "test_nn_conv: more than %d buffers; raise MAX_OWNED\n", MAX_OWNED);
-        exit(1);
-    }
-    owned[n_owned++] = p;
-    return p;
-}
-
-static float *rd(const char *tag, const char *name, size_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s%s%s.f32", dir, tag, *tag ? "_" : "", name);
-    return keep(tu_read_f32(path, n));
-}
-
-static float *zeros(size_t n) { return keep(calloc(n ? n : 1, sizeof(float))); }
-
 static void cmp(const char *tag, const char *what, const float *got, const float *ref, size_t n, double atol) {
     char name[300];
     snprintf(name, sizeof name, "%.100s %.100s", tag, what);
-    tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
-    char buf[340];
-    snprintf(buf, sizeof buf, "%.200s (rel L2)", name);
-    tu_rel_l2(buf, got, ref, n, 1e-5);
+    tu_cmp(name, got, ref, n, atol);
 }
 
 static void test_conv(const char *tag, int B, int IC, int H, int W, int OC, int k, int s, int p, int bias) {
     const int OH = conv_out_size(H, k, s, p), OW = conv_out_size(W, k, s, p);
     const size_t nx = (size_t)B * IC * H * W, nw = (size_t)OC * IC * k * k, ny = (size_t)B * OC * OH * OW;
-    float *x = rd(tag, "x", nx), *w = rd(tag, "w", nw), *g = rd(tag, "g", ny), *b = bias ? rd(tag, "b", OC) : NULL;
-    float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = bias ? zeros(OC) : NULL;
-    float *cols = zeros(conv2d_scratch_floats(B, IC, OC, k, OH, OW));
+    float *x = tu_ref(tag, "x", nx), *w = tu_ref(tag, "w", nw), *g = tu_ref(tag, "g", ny),
+          *b = bias ? tu_ref(tag, "b", OC) : NULL;
+    float *y = tu_zeros(ny), *dx = tu_zeros(nx), *dw = tu_zeros(nw), *db = bias ? tu_zeros(OC) : NULL;
+    float *cols = tu_zeros(conv2d_scratch_floats(B, IC, OC, k, OH, OW));
     conv2d_forward(y, cols, x, w, b, B, IC, H, W, OC, k, s, p);
     conv2d_backward(dx, dw, db, cols, g, x, w, B, IC, H, W, OC, k, s, p);
-    cmp(tag, "y", y, rd(tag, "y", ny), ny, 1e-5);
-    cmp(tag, "dx", dx, rd(tag, "dx", nx), nx, 1e-4);
-    cmp(tag, "dw", dw, rd(tag, "dw", nw), nw, 1e-4);
-    if (bias) cmp(tag, "db", db, rd(tag, "db", OC), OC, 1e-4);
+    cmp(tag, "y", y, tu_ref(tag, "y", ny), ny, 1e-5);
+    cmp(tag, "dx", dx, tu_ref(tag, "dx", nx), nx, 1e-4);
+    cmp(tag, "dw", dw, tu_ref(tag, "dw", nw), nw, 1e-4);
+    if (bias) cmp(tag, "db", db, tu_ref(tag, "db", OC), OC, 1e-4);
     // Gradients accumulate: a second backward doubles them.
     conv2d_backward(dx, dw, NULL, cols, g, x, w, B, IC, H, W, OC, k, s, p);
-    float *dx2 = zeros(nx);
-    for (size_t i = 0; i < nx; i++) dx2[i] = 2.0f * rd(tag, "dx", nx)[i];
+    float *dx2 = tu_zeros(nx);
+    for (size_t i = 0; i < nx; i++) dx2[i] = 2.0f * tu_ref(tag, "dx", nx)[i];
     cmp(tag, "dx accumulates", dx, dx2, nx, 1e-4);
 }
 
 static void test_convt(const char *tag, int B, int IC, int H, int W, int OC, int k, int s, int p, int op, int bias) {
     const int OH = convt_out_size(H, k, s, p, op), OW = convt_out_size(W, k, s, p, op);
     const size_t nx = (size_t)B * IC * H * W, nw = (size_t)IC * OC * k * k, ny = (size_t)B * OC * OH * OW;
-    float *x = rd(tag, "x", nx), *w = rd(tag, "w", nw), *g = rd(tag, "g", ny), *b = bias ? rd(tag, "b", OC) : NULL;
-    float *y = zeros(ny), *dx = zeros(nx), *dw = zeros(nw), *db = bias ? zeros(OC) : NULL;
-    float *cols = zeros(conv_transpose2d_scratch_floats(B, IC, OC, k, H, W));
+    float *x = tu_ref(tag, "x", nx), *w = tu_ref(tag, "w", nw), *g = tu_ref(tag, "g", ny),
+          *b = bias ? tu_ref(tag, "b", OC) : NULL;
+    float *y = tu_zeros(ny), *dx = tu_zeros(nx), *dw = tu_zeros(nw), *db = bias ? tu_zeros(OC) : NULL;
+    float *cols = tu_zeros(conv_transpose2d_scratch_floats(B, IC, OC, k, H, W));
     conv_transpose2d_forward(y, cols, x, w, b, B, IC, H, W, OC, k, s, p, op);
     conv_transpose2d_backward(dx, dw, db, cols, g, x, w, B, IC, H, W, OC, k, s, p, op);
-    cmp(tag, "y", y, rd(tag, "y", ny), ny, 1e-5);
-    cmp(tag, "dx", dx, rd(tag, "dx", nx), nx, 1e-4);
-    cmp(tag, "dw", dw, rd(tag, "dw", nw), nw, 1e-4);
-    if (bias) cmp(tag, "db", db, rd(tag, "db", OC), OC, 1e-4);
+    cmp(tag, "y", y, tu_ref(tag, "y", ny), ny, 1e-5);
+    cmp(tag, "dx", dx, tu_ref(tag, "dx", nx), nx, 1e-4);
+    cmp(tag, "dw", dw, tu_ref(tag, "dw", nw), nw, 1e-4);
+    if (bias) cmp(tag, "db", db, tu_ref(tag, "db", OC), OC, 1e-4);
 }
 
 static void test_bn(const char *tag, int B, int C, int H, int W, int training) {
     const size_t P = (size_t)H * W, n = (size_t)B * C * P;
-    float *x = rd(tag, "x", n), *w = rd(tag, "w", C), *b = rd(tag, "b", C), *g = rd(tag, "g", n);
-    float *rm = zeros(C), *rv = zeros(C);
-    memcpy(rm, rd(tag, "rm0", C), sizeof(float) * C);
-    memcpy(rv, rd(tag, "rv0", C), sizeof(float) * C);
-    float *y = zeros(n), *mean = zeros(C), *rstd = zeros(C), *dx = zeros(n), *dw = zeros(C), *db = zeros(C);
+    float *x = tu_ref(tag, "x", n), *w = tu_ref(tag, "w", C), *b = tu_ref(tag, "b", C), *g = tu_ref(tag, "g", n);
+    float *rm = tu_zeros(C), *rv = tu_zeros(C);
+    memcpy(rm, tu_ref(tag, "rm0", C), sizeof(float) * C);
+    memcpy(rv, tu_ref(tag, "rv0", C), sizeof(float) * C);
+    float *y = tu_zeros(n), *mean = tu_zeros(C), *rstd = tu_zeros(C), *dx = tu_zeros(n), *dw = tu_zeros(C),
+          *db = tu_zeros(C);
     batchnorm2d_forward(y, mean, rstd, x, w, b, rm, rv, B, C, P, 0.1f, training);
     batchnorm2d_backward(dx, dw, db, g, x, mean, rstd, w, B, C, P, training);
-    cmp(tag, "y", y, rd(tag, "y", n), n, 1e-5);
-    cmp(tag, "dx", dx, rd(tag, "dx", n), n, 1e-4);
-    cmp(tag, "dw", dw, rd(tag, "dw", C), C, 1e-4);
-    cmp(tag, "db", db, rd(tag, "db", C), C, 1e-4);
-    cmp(tag, "running_mean", rm, rd(tag, "rm", C), C, 1e-5);
-    cmp(tag, "running_var", rv, rd(tag, "rv", C), C, 1e-5);
+    cmp(tag, "y", y, tu_ref(tag, "y", n), n, 1e-5);
+    cmp(tag, "dx", dx, tu_ref(tag, "dx", n), n, 1e-4);
+    cmp(tag, "dw", dw, tu_ref(tag, "dw", C), C, 1e-4);
+    cmp(tag, "db", db, tu_ref(tag, "db", C), C, 1e-4);
+    cmp(tag, "running_mean", rm, tu_ref(tag, "rm", C), C, 1e-5);
+    cmp(tag, "running_var", rv, tu_ref(tag, "rv", C), C, 1e-5);
     if (training) {
         // In place the input is gone, but the forward must not need it twice.
-        float *xi = zeros(n);
+        float *xi = tu_zeros(n);
         memcpy(xi, x, sizeof(float) * n);
-        memcpy(rm, rd(tag, "rm0", C), sizeof(float) * C);
-        memcpy(rv, rd(tag, "rv0", C), sizeof(float) * C);
+        memcpy(rm, tu_ref(tag, "rm0", C), sizeof(float) * C);
+        memcpy(rv, tu_ref(tag, "rv0", C), sizeof(float) * C);
         batchnorm2d_forward(xi, mean, rstd, x, w, b, NULL, NULL, B, C, P, 0.1f, 1);
         CHECK(!memcmp(xi, y, sizeof(float) * n), "%s: NULL running statistics give the same output", tag);
     }
@@ -104,14 +82,14 @@ static void test_bn(const char *tag, int B, int C, int H, int W, int training) {
 
 static void test_pointwise(void) {
     const size_t n = 1001;
-    float *x = rd("", "pw_x", n), *g = rd("", "pw_g", n);
+    float *x = tu_ref("", "pw_x", n), *g = tu_ref("", "pw_g", n);
     struct {
         const char *tag;
         float slope;
         int kind;  // 0 leaky, 1 sigmoid, 2 tanh
     } cases[] = {{"leaky03", 0.3f, 0}, {"leaky001", 0.01f, 0}, {"relu", 0.0f, 0}, {"sigmoid", 0, 1}, {"tanh", 0, 2}};
     for (int c = 0; c < 5; c++) {
-        float *y = zeros(n), *dx = zeros(n);
+        float *y = tu_zeros(n), *dx = tu_zeros(n);
         if (cases[c].kind == 0) {
             leaky_relu_forward(y, x, n, cases[c].slope);
             leaky_relu_backward(dx, g, y, n, cases[c].slope);
@@ -122,10 +100,10 @@ static void test_pointwise(void) {
             tanh_forward(y, x, n);
             tanh_backward(dx, g, y, n);
         }
-        cmp(cases[c].tag, "y", y, rd(cases[c].tag, "y", n), n, 1e-6);
-        cmp(cases[c].tag, "dx", dx, rd(cases[c].tag, "dx", n), n, 1e-6);
+        cmp(cases[c].tag, "y", y, tu_ref(cases[c].tag, "y", n), n, 1e-6);
+        cmp(cases[c].tag, "dx", dx, tu_ref(cases[c].tag, "dx", n), n, 1e-6);
         // The in-place backward overwrites instead of adding.
-        float *d2 = zeros(n);
+        float *d2 = tu_zeros(n);
         memcpy(d2, g, sizeof(float) * n);
         if (cases[c].kind == 0) leaky_relu_backward(d2, d2, y, n, cases[c].slope);
         else if (cases[c].kind == 1) sigmoid_backward(d2, d2, y, n);
@@ -139,37 +117,38 @@ static void test_pointwise(void) {
 
 static void test_losses(void) {
     const size_t n = 3 * 2 * 7 * 5;
-    float *p = rd("", "loss_pred", n), *t = rd("", "loss_target", n);
-    float l1 = l1_loss_forward(p, t, n, 1.0f / (float)n), l1r = rd("", "l1_loss", 1)[0];
+    float *p = tu_ref("", "loss_pred", n), *t = tu_ref("", "loss_target", n);
+    float l1 = l1_loss_forward(p, t, n, 1.0f / (float)n), l1r = tu_ref("", "l1_loss", 1)[0];
     CHECK(fabsf(l1 - l1r) <= 1e-6f * fabsf(l1r), "l1 loss %.9g vs torch %.9g", l1, l1r);
-    float *d = zeros(n);
+    float *d = tu_zeros(n);
     l1_loss_backward(d, p, t, n, 1.0f / (float)n);
-    cmp("l1", "dpred (sign(0) = 0 at ties)", d, rd("", "l1_dpred", n), n, 1e-7);
-    float mse = mse_loss_forward(p, t, n, 1.0f / 3.0f), mser = rd("", "mse_loss", 1)[0];
+    cmp("l1", "dpred (sign(0) = 0 at ties)", d, tu_ref("", "l1_dpred", n), n, 1e-7);
+    float mse = mse_loss_forward(p, t, n, 1.0f / 3.0f), mser = tu_ref("", "mse_loss", 1)[0];
     CHECK(fabsf(mse - mser) <= 1e-6f * fabsf(mser), "mse loss %.9g vs torch %.9g", mse, mser);
-    float *dm = zeros(n);
+    float *dm = tu_zeros(n);
     mse_loss_backward(dm, p, t, n, 1.0f / 3.0f);
-    cmp("mse", "dpred", dm, rd("", "mse_dpred", n), n, 1e-6);
+    cmp("mse", "dpred", dm, tu_ref("", "mse_dpred", n), n, 1e-6);
 }
 
 static void test_kl(void) {
     const int B = 3, Z = 7;
     const size_t n = (size_t)B * Z;
     const float beta = 0.7f;
-    float *mu = rd("kl", "mu", n), *ls = rd("kl", "ls", n), *eps = rd("kl", "eps", n), *gz = rd("kl", "gz", n);
-    float *z = zeros(n), *sigma = zeros(n), *dmu = zeros(n), *dls = zeros(n);
+    float *mu = tu_ref("kl", "mu", n), *ls = tu_ref("kl", "ls", n), *eps = tu_ref("kl", "eps", n),
+          *gz = tu_ref("kl", "gz", n);
+    float *z = tu_zeros(n), *sigma = tu_zeros(n), *dmu = tu_zeros(n), *dls = tu_zeros(n);
     vae_sample_forward(z, sigma, mu, ls, eps, n);
-    float kl = vae_kl_forward(mu, ls, n, 1.0f / B), klr = rd("kl", "kl", 1)[0];
+    float kl = vae_kl_forward(mu, ls, n, 1.0f / B), klr = tu_ref("kl", "kl", 1)[0];
     vae_sample_backward(dmu, dls, gz, eps, sigma, n);
     vae_kl_backward(dmu, dls, mu, ls, n, beta / B);
-    cmp("kl", "z", z, rd("kl", "z", n), n, 1e-5);
+    cmp("kl", "z", z, tu_ref("kl", "z", n), n, 1e-5);
     CHECK(fabsf(kl - klr) <= 1e-6f * fabsf(klr), "kl %.9g vs torch %.9g", kl, klr);
-    cmp("kl", "dmu", dmu, rd("kl", "dmu", n), n, 1e-5);
-    cmp("kl", "dlog_sigma", dls, rd("kl", "dls", n), n, 1e-5);
+    cmp("kl", "dmu", dmu, tu_ref("kl", "dmu", n), n, 1e-5);
+    cmp("kl", "dlog_sigma", dls, tu_ref("kl", "dls", n), n, 1e-5);
 }
 
 static float *noise(size_t n, unsigned *state) {
-    float *x = zeros(n);
+    float *x = tu_zeros(n);
     for (size_t i = 0; i < n; i++) {
         *state = *state * 1664525u + 1013904223u;
         x[i] = (float)(*state >> 8) / (float)(1u << 24) - 0.5f;
@@ -187,11 +166,11 @@ static void test_chunks(int transposed) {
     const size_t nx = (size_t)IC * H * W, ny = (size_t)OC * OH * OW, nw = (size_t)IC * OC * k * k;
     unsigned st = 12345u + (unsigned)transposed;
     float *x = noise(B * nx, &st), *g = noise(B * ny, &st), *w = noise(nw, &st), *b = noise(OC, &st);
-    float *y = zeros(B * ny), *dx = zeros(B * nx), *dw = zeros(nw), *db = zeros(OC);
-    float *y1 = zeros(B * ny), *dx1 = zeros(B * nx), *dw1 = zeros(nw), *db1 = zeros(OC);
+    float *y = tu_zeros(B * ny), *dx = tu_zeros(B * nx), *dw = tu_zeros(nw), *db = tu_zeros(OC);
+    float *y1 = tu_zeros(B * ny), *dx1 = tu_zeros(B * nx), *dw1 = tu_zeros(nw), *db1 = tu_zeros(OC);
     const size_t sc = transposed ? conv_transpose2d_scratch_floats(B, IC, OC, k, H, W)
                                  : conv2d_scratch_floats(B, IC, OC, k, OH, OW);
-    float *cols = zeros(sc);
+    float *cols = tu_zeros(sc);
     for (int i = -1; i < B; i++) {  // i = -1: the whole batch; then image i alone
         const int n = i < 0 ? B : 1, o = i < 0 ? 0 : i;
         float *yy = (i < 0 ? y : y1) + o * ny, *dd = (i < 0 ? dx : dx1) + o * nx;
@@ -212,8 +191,7 @@ static void test_chunks(int transposed) {
 }
 
 int main(void) {
-    dir = tu_scratch_dir("test_nn_conv");
-    tu_run_python("tools/nn_conv_ref.py", dir);
+    tu_ref_run("test_nn_conv", "tools/nn_conv_ref.py");
     test_conv("conv_odd", 3, 3, 11, 9, 5, 3, 2, 1, 1);
     test_conv("conv_baur", 2, 4, 16, 16, 6, 5, 2, 2, 1);
     test_conv("conv_dcgan", 2, 3, 10, 12, 4, 4, 2, 1, 1);
@@ -229,6 +207,6 @@ int main(void) {
     test_pointwise();
     test_losses();
     test_kl();
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    tu_free_kept();
     return tu_finish();
 }

@@ -11,50 +11,26 @@
 #include "helpers/testutil.h"
 #include "nn/nn.h"
 
-static const char *dir;
-
-enum { MAX_OWNED = 1024 };
-static void *owned[MAX_OWNED];
-static int n_owned;
-static void *keep(void *p) {
-    if (n_owned == MAX_OWNED) {
-        fprintf(stderr, "test_nn_ddpm: more than %d buffers; raise MAX_OWNED\n", MAX_OWNED);
-        exit(1);
-    }
-    owned[n_owned++] = p;
-    return p;
-}
-
-static float *rd(const char *tag, const char *name, size_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s%s%s.f32", dir, tag, *tag ? "_" : "", name);
-    return keep(tu_read_f32(path, n));
-}
-
-static float *zeros(size_t n) { return keep(calloc(n ? n : 1, sizeof(float))); }
-
 static void cmp(const char *tag, const char *what, const float *got, const float *ref, size_t n, double atol) {
     char name[300];
     snprintf(name, sizeof name, "%.100s %.100s", tag, what);
-    tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
-    char buf[340];
-    snprintf(buf, sizeof buf, "%.200s (rel L2)", name);
-    tu_rel_l2(buf, got, ref, n, 1e-5);
+    tu_cmp(name, got, ref, n, atol);
 }
 
 static void test_groupnorm(const char *tag, int B, int C, int H, int W, int G) {
     const size_t P = (size_t)H * W, n = (size_t)B * C * P;
-    float *x = rd(tag, "x", n), *w = rd(tag, "w", C), *b = rd(tag, "b", C), *g = rd(tag, "g", n);
-    float *y = zeros(n), *dx = zeros(n), *dw = zeros(C), *db = zeros(C), *mean = zeros(B * G), *rstd = zeros(B * G);
+    float *x = tu_ref(tag, "x", n), *w = tu_ref(tag, "w", C), *b = tu_ref(tag, "b", C), *g = tu_ref(tag, "g", n);
+    float *y = tu_zeros(n), *dx = tu_zeros(n), *dw = tu_zeros(C), *db = tu_zeros(C), *mean = tu_zeros(B * G),
+          *rstd = tu_zeros(B * G);
     groupnorm_forward(y, mean, rstd, x, w, b, B, C, P, G, 1e-6f);
     groupnorm_backward(dx, dw, db, g, x, mean, rstd, w, B, C, P, G);
-    cmp(tag, "y", y, rd(tag, "y", n), n, 1e-5);
-    cmp(tag, "dx", dx, rd(tag, "dx", n), n, 1e-4);
-    cmp(tag, "dw", dw, rd(tag, "dw", C), C, 1e-4);
-    cmp(tag, "db", db, rd(tag, "db", C), C, 1e-4);
+    cmp(tag, "y", y, tu_ref(tag, "y", n), n, 1e-5);
+    cmp(tag, "dx", dx, tu_ref(tag, "dx", n), n, 1e-4);
+    cmp(tag, "dw", dw, tu_ref(tag, "dw", C), C, 1e-4);
+    cmp(tag, "db", db, tu_ref(tag, "db", C), C, 1e-4);
     // Gradients accumulate, and the inference form (no statistics kept) gives the same output.
     groupnorm_backward(dx, NULL, NULL, g, x, mean, rstd, w, B, C, P, G);
-    float *dx2 = zeros(n), *ref = rd(tag, "dx", n), *y2 = zeros(n);
+    float *dx2 = tu_zeros(n), *ref = tu_ref(tag, "dx", n), *y2 = tu_zeros(n);
     for (size_t i = 0; i < n; i++) dx2[i] = 2.0f * ref[i];
     cmp(tag, "dx accumulates", dx, dx2, n, 1e-4);
     groupnorm_forward(y2, NULL, NULL, x, w, b, B, C, P, G, 1e-6f);
@@ -63,49 +39,49 @@ static void test_groupnorm(const char *tag, int B, int C, int H, int W, int G) {
 
 static void test_silu(void) {
     const size_t n = 1003;
-    float *x = rd("silu", "x", n), *g = rd("silu", "g", n), *y = zeros(n), *dx = zeros(n);
+    float *x = tu_ref("silu", "x", n), *g = tu_ref("silu", "g", n), *y = tu_zeros(n), *dx = tu_zeros(n);
     silu_forward(y, x, n);
     silu_backward(dx, g, x, n);
-    cmp("silu", "y", y, rd("silu", "y", n), n, 1e-5);
-    cmp("silu", "dx", dx, rd("silu", "dx", n), n, 1e-4);
-    float *d2 = zeros(n);
+    cmp("silu", "y", y, tu_ref("silu", "y", n), n, 1e-5);
+    cmp("silu", "dx", dx, tu_ref("silu", "dx", n), n, 1e-4);
+    float *d2 = tu_zeros(n);
     memcpy(d2, g, sizeof(float) * n);
     silu_backward(d2, d2, x, n);  // in place
-    cmp("silu", "dx in place", d2, rd("silu", "dx", n), n, 1e-4);
+    cmp("silu", "dx in place", d2, tu_ref("silu", "dx", n), n, 1e-4);
 }
 
 static void test_upsample(void) {
     const int B = 2, C = 3, H = 3, W = 5;
     const size_t nx = (size_t)B * C * H * W, ny = 4 * nx;
-    float *x = rd("up", "x", nx), *g = rd("up", "g", ny), *y = zeros(ny), *dx = zeros(nx);
+    float *x = tu_ref("up", "x", nx), *g = tu_ref("up", "g", ny), *y = tu_zeros(ny), *dx = tu_zeros(nx);
     upsample2x_forward(y, x, B, C, H, W);
     upsample2x_backward(dx, g, B, C, H, W);
-    cmp("up", "y", y, rd("up", "y", ny), ny, 1e-6);
-    cmp("up", "dx", dx, rd("up", "dx", nx), nx, 1e-5);
+    cmp("up", "y", y, tu_ref("up", "y", ny), ny, 1e-6);
+    cmp("up", "dx", dx, tu_ref("up", "dx", nx), nx, 1e-5);
 }
 
 static void test_temb(void) {
-    float *t = rd("temb", "t", 5), *e10 = zeros(50), *e7 = zeros(35);
+    float *t = tu_ref("temb", "t", 5), *e10 = tu_zeros(50), *e7 = tu_zeros(35);
     timestep_embedding(e10, t, 5, 10);
     timestep_embedding(e7, t, 5, 7);
-    cmp("temb", "dim 10", e10, rd("temb", "10", 50), 50, 1e-6);
-    cmp("temb", "dim 7 (odd: zero pad)", e7, rd("temb", "7", 35), 35, 1e-6);
+    cmp("temb", "dim 10", e10, tu_ref("temb", "10", 50), 50, 1e-6);
+    cmp("temb", "dim 7 (odd: zero pad)", e7, tu_ref("temb", "7", 35), 35, 1e-6);
 }
 
 static void test_attention(const char *tag, int B, int T, int C, int heads) {
     const size_t nq = (size_t)B * T * 3 * C, ny = (size_t)B * T * C;
-    float *qkv = rd(tag, "qkv", nq), *g = rd(tag, "g", ny), *y = zeros(ny), *dqkv = zeros(nq);
-    float *scratch = zeros(full_attention_scratch_floats(T));
+    float *qkv = tu_ref(tag, "qkv", nq), *g = tu_ref(tag, "g", ny), *y = tu_zeros(ny), *dqkv = tu_zeros(nq);
+    float *scratch = tu_zeros(full_attention_scratch_floats(T));
     full_attention_forward(y, scratch, qkv, B, T, C, heads);
     full_attention_backward(dqkv, scratch, g, qkv, B, T, C, heads);
-    cmp(tag, "y", y, rd(tag, "y", ny), ny, 1e-5);
-    cmp(tag, "dqkv", dqkv, rd(tag, "dqkv", nq), nq, 1e-4);
+    cmp(tag, "y", y, tu_ref(tag, "y", ny), ny, 1e-5);
+    cmp(tag, "dqkv", dqkv, tu_ref(tag, "dqkv", nq), nq, 1e-4);
 }
 
 static void test_transpose(void) {
     const int B = 2, C = 3, P = 5;
     const size_t n = (size_t)B * C * P;
-    float *x = zeros(n), *t = zeros(n), *back = zeros(n);
+    float *x = tu_zeros(n), *t = tu_zeros(n), *back = tu_zeros(n);
     for (size_t i = 0; i < n; i++) x[i] = (float)i;
     channels_last(t, x, B, C, P);
     CHECK(t[(size_t)1 * P * C + 4 * C + 2] == x[((size_t)1 * C + 2) * P + 4], "channels_last puts (b,c,p) at (b,p,c)");
@@ -116,8 +92,7 @@ static void test_transpose(void) {
 }
 
 int main(void) {
-    dir = tu_scratch_dir("test_nn_ddpm");
-    tu_run_python("tools/nn_ddpm_ref.py", dir);
+    tu_ref_run("test_nn_ddpm", "tools/nn_ddpm_ref.py");
     test_groupnorm("gn3", 2, 12, 5, 7, 3);
     test_groupnorm("gn1", 3, 4, 3, 3, 1);
     test_groupnorm("gnc", 1, 6, 4, 5, 6);
@@ -127,6 +102,6 @@ int main(void) {
     test_attention("attn2", 2, 13, 12, 3);
     test_attention("attn1", 1, 70, 16, 1);
     test_transpose();
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    tu_free_kept();
     return tu_finish();
 }

@@ -11,46 +11,22 @@
 #include "helpers/testutil.h"
 #include "nn/gan.h"
 
-static const char *dir;
-
-enum { MAX_OWNED = 256 };
-static void *owned[MAX_OWNED];
-static int n_owned;
-static void *keep(void *p) {
-    if (n_owned == MAX_OWNED) {
-        fprintf(stderr, "test_nn_gan: more than %d buffers; raise MAX_OWNED\n", MAX_OWNED);
-        exit(1);
-    }
-    owned[n_owned++] = p;
-    return p;
-}
-
-static float *rd(const char *name, size_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-    return keep(tu_read_f32(path, n));
-}
-
-static float *zeros(size_t n) { return keep(calloc(n ? n : 1, sizeof(float))); }
+static float *rd(const char *name, size_t n) { return tu_ref("", name, n); }
 
 static void cmp(const char *what, const float *got, const char *ref, size_t n, double atol) {
-    const float *r = rd(ref, n);
-    tu_allclose(what, got, r, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%.200s (rel L2)", what);
-    tu_rel_l2(buf, got, r, n, 1e-5);
+    tu_cmp(what, got, rd(ref, n), n, atol);
 }
 
 static void test_pool_up(void) {
     // pool: (2, 3, 6, 10) -> (2, 3, 3, 5); up: (5, 1, 3, 4) -> (5, 1, 6, 8).
     const size_t np = 2 * 3 * 6 * 10, npo = np / 4;
-    float *y = zeros(npo), *dx = zeros(np);
+    float *y = tu_zeros(npo), *dx = tu_zeros(np);
     mean_pool2_forward(y, rd("pool_x", np), 6, 6, 10);
     mean_pool2_backward(dx, rd("pool_g", npo), 6, 6, 10);
     cmp("mean_pool2 y", y, "pool_y", npo, 1e-5);
     cmp("mean_pool2 dx", dx, "pool_dx", np, 1e-4);
     const size_t nu = 5 * 3 * 4, nuo = 4 * nu;
-    float *yu = zeros(nuo), *dxu = zeros(nu);
+    float *yu = tu_zeros(nuo), *dxu = tu_zeros(nu);
     upsample2_forward(yu, rd("up_x", nu), 5, 3, 4);
     upsample2_backward(dxu, rd("up_g", nuo), 5, 3, 4);
     cmp("upsample2 y", yu, "up_y", nuo, 1e-5);
@@ -62,17 +38,18 @@ static void test_layernorm2d(void) {
     const size_t P = 3 * 7, n = (size_t)B * C * P;
     const float *x = rd("ln_x", n), *w = rd("ln_w", C), *b = rd("ln_b", C), *xt = rd("ln_xt", n);
     const float *g = rd("ln_g", n), *h = rd("ln_h", n);
-    float *y = zeros(n), *mean = zeros(B), *rstd = zeros(B), *dx = zeros(n), *dw = zeros(C), *db = zeros(C);
+    float *y = tu_zeros(n), *mean = tu_zeros(B), *rstd = tu_zeros(B), *dx = tu_zeros(n), *dw = tu_zeros(C),
+          *db = tu_zeros(C);
     layernorm2d_forward(y, mean, rstd, x, w, b, B, C, P);
     cmp("layernorm2d y", y, "ln_y", n, 1e-5);
     layernorm2d_backward(dx, dw, db, g, x, mean, rstd, w, B, C, P);
     cmp("layernorm2d dx", dx, "ln_dx", n, 1e-4);
     cmp("layernorm2d dw", dw, "ln_dw", C, 1e-4);
     cmp("layernorm2d db", db, "ln_db", C, 1e-4);
-    float *yt = zeros(n);
+    float *yt = tu_zeros(n);
     layernorm2d_tangent(yt, xt, x, mean, rstd, w, B, C, P);
     cmp("layernorm2d tangent", yt, "ln_yt", n, 1e-5);
-    float *ddx = zeros(n), *ddxt = zeros(n), *ddw = zeros(C), *ddb = zeros(C);
+    float *ddx = tu_zeros(n), *ddxt = tu_zeros(n), *ddw = tu_zeros(C), *ddb = tu_zeros(C);
     layernorm2d_dual_backward(ddx, ddxt, ddw, ddb, g, h, x, xt, mean, rstd, w, B, C, P);
     cmp("layernorm2d dual: d x (second-order terms)", ddx, "ln_ddx", n, 1e-4);
     cmp("layernorm2d dual: d x_t", ddxt, "ln_ddxt", n, 1e-4);
@@ -92,7 +69,7 @@ static void test_layernorm2d(void) {
 static void test_gp(void) {
     const int B = 4;
     const size_t n = 23;
-    float *dg = zeros(B * n);
+    float *dg = tu_zeros(B * n);
     float loss = gradient_penalty_forward(dg, rd("gp_g", B * n), B, n, 10.0f);
     const float ref = rd("gp_loss", 1)[0];
     CHECK(fabsf(loss - ref) <= 1e-5f * fabsf(ref), "gradient penalty %.9g vs torch %.9g", loss, ref);
@@ -100,13 +77,10 @@ static void test_gp(void) {
 }
 
 int main(void) {
-    dir = tu_scratch_dir("test_nn_gan");
-    char args[4200];
-    snprintf(args, sizeof args, "%s", dir);
-    tu_run_python("tools/nn_gan_ref.py", args);
+    tu_ref_run("test_nn_gan", "tools/nn_gan_ref.py");
     test_pool_up();
     test_layernorm2d();
     test_gp();
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    tu_free_kept();
     return tu_finish();
 }

@@ -15,61 +15,39 @@
 #include "nn/swin_block.h"
 #include "util/rng.h"
 
-static const char *dir;
+static const char *dir;  // the reference files
 
-// Every buffer a test takes is remembered and freed at the end (clean under LeakSanitizer).
-static void *owned[4096];
-static int n_owned;
-static void *keep(void *p) {
-    if (n_owned < 4096) owned[n_owned++] = p;
-    return p;
-}
-
-static float *rd(const char *name, size_t n) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-    return keep(tu_read_f32(path, n));
-}
-
-static float *zeros(size_t n) { return keep(calloc(n ? n : 1, sizeof(float))); }
-
-// Both an elementwise bound and a relative L2 bound.
-static void cmp(const char *name, const float *got, const float *ref, size_t n, double atol) {
-    // Gradients summed over many rows (atol 1e-4) depend on the summation order and on FMA
-    // contraction (e.g. the -O0 sanitizer build): rtol 1e-3 for those, 1e-4 otherwise.
-    tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
-    char buf[300];
-    snprintf(buf, sizeof buf, "%.200s (rel L2)", name);
-    tu_rel_l2(buf, got, ref, n, 1e-5);
-}
+static float *rd(const char *name, size_t n) { return tu_ref("", name, n); }
 
 static void test_linear(void) {
     const int N = 37, IC = 24, OC = 40;
-    float *x = rd("linear_x", N * IC), *w = rd("linear_w", OC * IC), *b = rd("linear_b", OC), *g = rd("linear_g", N * OC);
-    float *y = zeros(N * OC), *dx = zeros(N * IC), *dw = zeros(OC * IC), *db = zeros(OC);
+    float *x = rd("linear_x", N * IC), *w = rd("linear_w", OC * IC), *b = rd("linear_b", OC),
+          *g = rd("linear_g", N * OC);
+    float *y = tu_zeros(N * OC), *dx = tu_zeros(N * IC), *dw = tu_zeros(OC * IC), *db = tu_zeros(OC);
     linear_forward(y, x, w, b, N, IC, OC);
     linear_backward(dx, dw, db, g, x, w, N, IC, OC);
-    cmp("linear y", y, rd("linear_y", N * OC), N * OC, 1e-5);
-    cmp("linear dx", dx, rd("linear_dx", N * IC), N * IC, 1e-5);
-    cmp("linear dw", dw, rd("linear_dw", OC * IC), OC * IC, 1e-4);
-    cmp("linear db", db, rd("linear_db", OC), OC, 1e-4);
+    tu_cmp("linear y", y, rd("linear_y", N * OC), N * OC, 1e-5);
+    tu_cmp("linear dx", dx, rd("linear_dx", N * IC), N * IC, 1e-5);
+    tu_cmp("linear dw", dw, rd("linear_dw", OC * IC), OC * IC, 1e-4);
+    tu_cmp("linear db", db, rd("linear_db", OC), OC, 1e-4);
 }
 
 static void test_layernorm(void) {
     const int N = 37, C = 20;
     float *x = rd("ln_x", N * C), *w = rd("ln_w", C), *b = rd("ln_b", C), *g = rd("ln_g", N * C);
-    float *y = zeros(N * C), *mean = zeros(N), *rstd = zeros(N), *dx = zeros(N * C), *dw = zeros(C), *db = zeros(C);
+    float *y = tu_zeros(N * C), *mean = tu_zeros(N), *rstd = tu_zeros(N), *dx = tu_zeros(N * C), *dw = tu_zeros(C),
+          *db = tu_zeros(C);
     layernorm_forward(y, mean, rstd, x, w, b, NULL, 1, N, C);
     layernorm_backward(dx, dw, db, g, x, mean, rstd, w, NULL, 1, N, C);
-    cmp("layernorm y", y, rd("ln_y", N * C), N * C, 1e-5);
-    cmp("layernorm dx", dx, rd("ln_dx", N * C), N * C, 1e-5);
-    cmp("layernorm dw", dw, rd("ln_dw", C), C, 1e-4);
-    cmp("layernorm db", db, rd("ln_db", C), C, 1e-4);
+    tu_cmp("layernorm y", y, rd("ln_y", N * C), N * C, 1e-5);
+    tu_cmp("layernorm dx", dx, rd("ln_dx", N * C), N * C, 1e-5);
+    tu_cmp("layernorm dw", dw, rd("ln_dw", C), C, 1e-4);
+    tu_cmp("layernorm db", db, rd("ln_db", C), C, 1e-4);
     // The permuted variant writes row i to (i/L)*L + perm[i%L] and reads the gradient there.
     const int L = 37;
     int perm[37];
     for (int i = 0; i < L; i++) perm[i] = (i * 5 + 3) % L;
-    float *yp = zeros(N * C), *dxp = zeros(N * C), *dwp = zeros(C), *dbp = zeros(C), *gp = zeros(N * C);
+    float *yp = tu_zeros(N * C), *dxp = tu_zeros(N * C), *dwp = tu_zeros(C), *dbp = tu_zeros(C), *gp = tu_zeros(N * C);
     for (int i = 0; i < N; i++) memcpy(gp + (size_t)perm[i] * C, g + (size_t)i * C, sizeof(float) * C);
     layernorm_forward(yp, NULL, NULL, x, w, b, perm, L, N, C);
     layernorm_backward(dxp, dwp, dbp, gp, x, mean, rstd, w, perm, L, N, C);
@@ -81,11 +59,11 @@ static void test_layernorm(void) {
 
 static void test_gelu(void) {
     const int n = 1001;
-    float *x = rd("gelu_x", n), *g = rd("gelu_g", n), *y = zeros(n), *dx = zeros(n);
+    float *x = rd("gelu_x", n), *g = rd("gelu_g", n), *y = tu_zeros(n), *dx = tu_zeros(n);
     gelu_forward(y, x, n);
     gelu_backward(dx, g, x, n);
-    cmp("gelu y", y, rd("gelu_y", n), n, 1e-6);
-    cmp("gelu dx", dx, rd("gelu_dx", n), n, 1e-6);
+    tu_cmp("gelu y", y, rd("gelu_y", n), n, 1e-6);
+    tu_cmp("gelu dx", dx, rd("gelu_dx", n), n, 1e-6);
     double worst = 0;
     for (int i = -4000; i <= 4000; i++) {
         double v = i * 1e-3;
@@ -97,13 +75,13 @@ static void test_gelu(void) {
 static void test_patch_embed(void) {
     const int B = 3, IC = 3, H = 16, W = 16, p = 4, OC = 8, L = 16, K = IC * p * p, N = B * L;
     float *img = rd("pe_img", B * IC * H * W), *w = rd("pe_w", OC * K), *b = rd("pe_b", OC), *g = rd("pe_g", N * OC);
-    float *cols = zeros(N * K), *y = zeros(N * OC), *dw = zeros(OC * K), *db = zeros(OC);
+    float *cols = tu_zeros(N * K), *y = tu_zeros(N * OC), *dw = tu_zeros(OC * K), *db = tu_zeros(OC);
     patch_im2col(cols, img, B, IC, H, W, p);
     patch_embed_forward(y, cols, w, b, N, K, OC);
     patch_embed_backward(dw, db, g, cols, N, K, OC);
-    cmp("patch_embed y", y, rd("pe_y", N * OC), N * OC, 1e-5);
-    cmp("patch_embed dw", dw, rd("pe_dw", OC * K), OC * K, 1e-4);
-    cmp("patch_embed db", db, rd("pe_db", OC), OC, 1e-4);
+    tu_cmp("patch_embed y", y, rd("pe_y", N * OC), N * OC, 1e-5);
+    tu_cmp("patch_embed dw", dw, rd("pe_dw", OC * K), OC * K, 1e-4);
+    tu_cmp("patch_embed db", db, rd("pe_db", OC), OC, 1e-4);
 }
 
 static const char *block_names[13] = {"norm1_w", "norm1_b", "rpb", "qkv_w", "qkv_b", "proj_w", "proj_b",
@@ -119,14 +97,16 @@ static void test_block(const char *tag, int B, int H, int W, int C, int heads, i
     for (int i = 0; i < 13; i++) {
         snprintf(name, sizeof name, "%s_%s", tag, block_names[i]);
         pw[i] = rd(name, sizes[i]);
-        pg[i] = zeros(sizes[i]);
+        pg[i] = tu_zeros(sizes[i]);
     }
-    swin_block_weights w = {pw[0], pw[1], pw[2], pw[3], pw[4], pw[5], pw[6], pw[7], pw[8], pw[9], pw[10], pw[11], pw[12]};
-    swin_block_weights dw = {pg[0], pg[1], pg[2], pg[3], pg[4], pg[5], pg[6], pg[7], pg[8], pg[9], pg[10], pg[11], pg[12]};
+    swin_block_weights w = {pw[0], pw[1], pw[2], pw[3],  pw[4],  pw[5], pw[6],
+                            pw[7], pw[8], pw[9], pw[10], pw[11], pw[12]};
+    swin_block_weights dw = {pg[0], pg[1], pg[2], pg[3],  pg[4],  pg[5], pg[6],
+                             pg[7], pg[8], pg[9], pg[10], pg[11], pg[12]};
     char path[4096];
     snprintf(path, sizeof path, "%s/%s_relpos.i64", dir, tag);
-    int64_t *rp64 = keep(tu_read_i64(path, (size_t)T * T));
-    int *relpos = keep(malloc(sizeof(int) * T * T));
+    int64_t *rp64 = tu_keep(tu_read_i64(path, (size_t)T * T));
+    int *relpos = tu_keep(malloc(sizeof(int) * T * T));
     for (int i = 0; i < T * T; i++) relpos[i] = (int)rp64[i];
     swin_block_dims d = {B, C, heads, hid, &geom, relpos};
 
@@ -136,7 +116,8 @@ static void test_block(const char *tag, int B, int H, int W, int C, int heads, i
     float *dx = rd(name, (size_t)N * C);
     snprintf(name, sizeof name, "%s_drop", tag);
     float *dropv = rd(name, 2 * (size_t)B);
-    float *y = zeros((size_t)N * C), *cbuf = zeros(swin_block_cache_floats(&d)), *scratch = zeros(swin_block_scratch_floats(&d));
+    float *y = tu_zeros((size_t)N * C), *cbuf = tu_zeros(swin_block_cache_floats(&d)),
+          *scratch = tu_zeros(swin_block_scratch_floats(&d));
     swin_block_cache cache;
     swin_block_cache_init(&cache, cbuf, &d);
     swin_block_forward(y, &cache, scratch, x, &w, &d, drop ? dropv : NULL);
@@ -145,18 +126,18 @@ static void test_block(const char *tag, int B, int H, int W, int C, int heads, i
     char what[300];
     snprintf(name, sizeof name, "%s_y", tag);
     snprintf(what, sizeof what, "%.100s y", tag);
-    cmp(what, y, rd(name, (size_t)N * C), (size_t)N * C, 1e-5);
+    tu_cmp(what, y, rd(name, (size_t)N * C), (size_t)N * C, 1e-5);
     snprintf(name, sizeof name, "%s_dx", tag);
     snprintf(what, sizeof what, "%s dx", tag);
-    cmp(what, dx, rd(name, (size_t)N * C), (size_t)N * C, 1e-4);  // sums of O(1) terms: float32 cancellation
+    tu_cmp(what, dx, rd(name, (size_t)N * C), (size_t)N * C, 1e-4);  // sums of O(1) terms: float32 cancellation
     for (int i = 0; i < 13; i++) {
         snprintf(name, sizeof name, "%s_d%s", tag, block_names[i]);
         snprintf(what, sizeof what, "%s d%s", tag, block_names[i]);
-        cmp(what, pg[i], rd(name, sizes[i]), sizes[i], 1e-4);
+        tu_cmp(what, pg[i], rd(name, sizes[i]), sizes[i], 1e-4);
     }
 
     // Inference path: cache in shared buffers with x_mid == out, in place on the input copy.
-    float *xi = zeros((size_t)N * C);
+    float *xi = tu_zeros((size_t)N * C);
     memcpy(xi, x, sizeof(float) * (size_t)N * C);
     swin_block_cache ic = cache;
     ic.ln1_mean = ic.ln1_rstd = ic.ln2_mean = ic.ln2_rstd = NULL;
@@ -173,40 +154,43 @@ static void test_merge(void) {
     const int B = 3, H = 6, W = 10, C = 8, N2 = B * (H / 2) * (W / 2);
     float *x = rd("merge_x", B * H * W * C), *nw = rd("merge_nw", 4 * C), *nb = rd("merge_nb", 4 * C);
     float *rw = rd("merge_rw", 8 * C * C), *g = rd("merge_g", N2 * 2 * C);
-    float *m = zeros(N2 * 4 * C), *mn = zeros(N2 * 4 * C), *mean = zeros(N2), *rstd = zeros(N2), *y = zeros(N2 * 2 * C);
+    float *m = tu_zeros(N2 * 4 * C), *mn = tu_zeros(N2 * 4 * C), *mean = tu_zeros(N2), *rstd = tu_zeros(N2),
+          *y = tu_zeros(N2 * 2 * C);
     merge_gather_forward(m, x, B, H, W, C);
     layernorm_forward(mn, mean, rstd, m, nw, nb, NULL, 1, N2, 4 * C);
     linear_forward(y, mn, rw, NULL, N2, 4 * C, 2 * C);
-    float *dmn = zeros(N2 * 4 * C), *dm = zeros(N2 * 4 * C), *dx = zeros(B * H * W * C);
-    float *dnw = zeros(4 * C), *dnb = zeros(4 * C), *drw = zeros(8 * C * C);
+    float *dmn = tu_zeros(N2 * 4 * C), *dm = tu_zeros(N2 * 4 * C), *dx = tu_zeros(B * H * W * C);
+    float *dnw = tu_zeros(4 * C), *dnb = tu_zeros(4 * C), *drw = tu_zeros(8 * C * C);
     linear_backward(dmn, drw, NULL, g, mn, rw, N2, 4 * C, 2 * C);
     layernorm_backward(dm, dnw, dnb, dmn, m, mean, rstd, nw, NULL, 1, N2, 4 * C);
     merge_gather_backward(dx, dm, B, H, W, C);
-    cmp("merge y", y, rd("merge_y", N2 * 2 * C), N2 * 2 * C, 1e-5);
-    cmp("merge dx", dx, rd("merge_dx", B * H * W * C), B * H * W * C, 1e-5);
-    cmp("merge dnorm_w", dnw, rd("merge_dnw", 4 * C), 4 * C, 1e-4);
-    cmp("merge dnorm_b", dnb, rd("merge_dnb", 4 * C), 4 * C, 1e-4);
-    cmp("merge dreduction_w", drw, rd("merge_drw", 8 * C * C), 8 * C * C, 1e-4);
+    tu_cmp("merge y", y, rd("merge_y", N2 * 2 * C), N2 * 2 * C, 1e-5);
+    tu_cmp("merge dx", dx, rd("merge_dx", B * H * W * C), B * H * W * C, 1e-5);
+    tu_cmp("merge dnorm_w", dnw, rd("merge_dnw", 4 * C), 4 * C, 1e-4);
+    tu_cmp("merge dnorm_b", dnb, rd("merge_dnb", 4 * C), 4 * C, 1e-4);
+    tu_cmp("merge dreduction_w", drw, rd("merge_drw", 8 * C * C), 8 * C * C, 1e-4);
 }
 
 static void test_expand(void) {
     const int B = 3, H = 5, W = 4, C = 8, c = C / 2, N = B * H * W, N4 = 4 * N;
-    float *x = rd("expand_x", N * C), *ew = rd("expand_ew", 2 * C * C), *nw = rd("expand_nw", c), *nb = rd("expand_nb", c);
+    float *x = rd("expand_x", N * C), *ew = rd("expand_ew", 2 * C * C), *nw = rd("expand_nw", c),
+          *nb = rd("expand_nb", c);
     float *g = rd("expand_g", N4 * c);
-    float *e = zeros(N * 2 * C), *r = zeros(N4 * c), *y = zeros(N4 * c), *mean = zeros(N4), *rstd = zeros(N4);
+    float *e = tu_zeros(N * 2 * C), *r = tu_zeros(N4 * c), *y = tu_zeros(N4 * c), *mean = tu_zeros(N4),
+          *rstd = tu_zeros(N4);
     linear_forward(e, x, ew, NULL, N, C, 2 * C);
     expand_regroup_forward(r, e, B, H, W, c);
     layernorm_forward(y, mean, rstd, r, nw, nb, NULL, 1, N4, c);
-    float *dr = zeros(N4 * c), *de = zeros(N * 2 * C), *dx = zeros(N * C), *dew = zeros(2 * C * C), *dnw = zeros(c),
-          *dnb = zeros(c);
+    float *dr = tu_zeros(N4 * c), *de = tu_zeros(N * 2 * C), *dx = tu_zeros(N * C), *dew = tu_zeros(2 * C * C),
+          *dnw = tu_zeros(c), *dnb = tu_zeros(c);
     layernorm_backward(dr, dnw, dnb, g, r, mean, rstd, nw, NULL, 1, N4, c);
     expand_regroup_backward(de, dr, B, H, W, c);
     linear_backward(dx, dew, NULL, de, x, ew, N, C, 2 * C);
-    cmp("expand y", y, rd("expand_y", N4 * c), N4 * c, 1e-5);
-    cmp("expand dx", dx, rd("expand_dx", N * C), N * C, 1e-5);
-    cmp("expand dexpand_w", dew, rd("expand_dew", 2 * C * C), 2 * C * C, 1e-4);
-    cmp("expand dnorm_w", dnw, rd("expand_dnw", c), c, 1e-4);
-    cmp("expand dnorm_b", dnb, rd("expand_dnb", c), c, 1e-4);
+    tu_cmp("expand y", y, rd("expand_y", N4 * c), N4 * c, 1e-5);
+    tu_cmp("expand dx", dx, rd("expand_dx", N * C), N * C, 1e-5);
+    tu_cmp("expand dexpand_w", dew, rd("expand_dew", 2 * C * C), 2 * C * C, 1e-4);
+    tu_cmp("expand dnorm_w", dnw, rd("expand_dnw", c), c, 1e-4);
+    tu_cmp("expand dnorm_b", dnb, rd("expand_dnb", c), c, 1e-4);
 }
 
 static void test_loss(void) {
@@ -214,7 +198,7 @@ static void test_loss(void) {
     float *img = rd("loss_img", B * C * H * W), *pred = rd("loss_pred", N * K), *maskf = rd("loss_mask", N);
     uint8_t mask[48];
     for (int i = 0; i < N; i++) mask[i] = maskf[i] != 0.0f;
-    float *t = zeros(N * K), *dp = zeros(N * K), *back = zeros(B * C * H * W);
+    float *t = tu_zeros(N * K), *dp = tu_zeros(N * K), *back = tu_zeros(B * C * H * W);
     patchify(t, img, B, C, H, W, p);
     CHECK(!memcmp(t, rd("loss_target", N * K), sizeof(float) * N * K), "patchify matches the (p,q,c) layout");
     unpatchify(back, t, B, C, H, W, p);
@@ -223,7 +207,7 @@ static void test_loss(void) {
     float ref = rd("loss_loss", 1)[0];
     CHECK(fabs(loss - ref) <= 1e-6 * fabs(ref), "masked mse %.9g vs torch %.9g", loss, ref);
     masked_mse_backward(dp, pred, t, mask, N, K, 1.0f);
-    cmp("masked mse dpred", dp, rd("loss_dpred", N * K), N * K, 1e-7);
+    tu_cmp("masked mse dpred", dp, rd("loss_dpred", N * K), N * K, 1e-7);
     uint8_t none[48] = {0};
     CHECK(masked_mse_forward(pred, t, none, N, K) == 0.0f, "nothing masked gives loss 0");
 }
@@ -255,10 +239,7 @@ static void test_mask_token_droppath(void) {
 }
 
 int main(void) {
-    dir = tu_scratch_dir("test_nn_layers");
-    char args[4200];
-    snprintf(args, sizeof args, "%s", dir);
-    tu_run_python("tools/nn_layer_ref.py", args);
+    dir = tu_ref_run("test_nn_layers", "tools/nn_layer_ref.py");
     test_linear();
     test_layernorm();
     test_gelu();
@@ -271,6 +252,6 @@ int main(void) {
     test_expand();
     test_loss();
     test_mask_token_droppath();
-    for (int i = 0; i < n_owned; i++) free(owned[i]);
+    tu_free_kept();
     return tu_finish();
 }

@@ -32,6 +32,9 @@ check "no run folder for a refused config" '[ ! -e "$W/bad1/resume.safetensors" 
 # exceeding a 32 px image must not refuse it (it did before).
 succeeds "a 32 px model with 16 px patches trains" "$BIN" train "${COMMON[@]}" \
     --config "img_size=32,dim=8,z_dim=16,patch_size=16,n_critic=2,gan_frac=0.5" --epochs 1 --max-steps 1 --out "$W/unit"
+# nor a unit that is not a multiple of the patch (the demo's 8 px units under 16 px patches)
+succeeds "a mask unit of half a patch is ignored" "$BIN" train "${COMMON[@]}" \
+    --config "img_size=32,dim=8,z_dim=16,patch_size=16,n_critic=2,gan_frac=0.5" --mask-size 8 --epochs 1 --max-steps 1 --out "$W/unit8"
 
 # ---- a run: 20 training slices, batch 4, 5 steps per epoch, 4 epochs: epochs 1-2 GAN, 3-4 izi_f ---
 succeeds "train --method fanogan" "$BIN" train "${COMMON[@]}" --config "$CFG" --epochs 4 --out "$W/run"

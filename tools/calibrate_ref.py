@@ -5,9 +5,10 @@
         VALUES.f32: raw little-endian float32 map values. OUT.txt: one line per rate f of the
         calibration table (1, 2, 5 x 10^k from 1e-5 to 0.5): "f threshold", threshold being
         numpy.quantile(values, 1 - f) with numpy's default (linear) interpolation, in float64.
-    calibrate_ref.py gauss IN.f32 NZ NY NX SIGMA OUT.f32
-        scipy.ndimage.gaussian_filter(x, SIGMA, mode='reflect', truncate=4.0) of the (NZ, NY, NX)
-        float32 volume IN, computed in float64, written as float32
+    calibrate_ref.py gauss IN.f32 NZ NY NX SIGMA OUT.f32 [MODE TRUNCATE]
+        scipy.ndimage.gaussian_filter(x, SIGMA, mode=MODE, truncate=TRUNCATE) (default 'reflect',
+        4.0) of the (NZ, NY, NX) float32 volume IN, computed in float64, written as float32; SIGMA
+        is one number or "SZ,SY,SX" (src/util/gaussian.c)
     calibrate_ref.py normative MAPS.f32 N NZ NY NX SKIP SIGMA FLOOR MAP.f32 OUT.f32
         the normative model of the N maps (N, NZ, NY, NX) in MAPS, map SKIP left out (-1: none):
         mean and population variance (numpy.var, ddof 0) over the maps, each smoothed with the
@@ -21,10 +22,10 @@ import numpy as np
 LEVELS = [m * 10.0 ** k for k in range(-5, 0) for m in (1, 2, 5)]
 
 
-def gauss(x, sigma):
+def gauss(x, sigma, mode='reflect', truncate=4.0):
     from scipy.ndimage import gaussian_filter
     x = np.asarray(x, np.float64)
-    return gaussian_filter(x, sigma, mode='reflect', truncate=4.0) if sigma > 0 else x
+    return gaussian_filter(x, sigma, mode=mode, truncate=truncate) if np.any(np.asarray(sigma) > 0) else x
 
 
 def normative(maps, skip, sigma, floor):
@@ -46,10 +47,12 @@ def main():
         with open(a[2], 'w') as f:
             for lv in LEVELS:
                 f.write('%.17g %.17g\n' % (lv, np.quantile(v, 1.0 - lv)))
-    elif len(a) == 7 and a[0] == 'gauss':
+    elif len(a) in (7, 9) and a[0] == 'gauss':
         shape = tuple(int(s) for s in a[2:5])
         x = np.fromfile(a[1], dtype='<f4').reshape(shape)
-        gauss(x, float(a[5])).astype('<f4').tofile(a[6])
+        sigma = [float(s) for s in a[5].split(',')]
+        extra = {'mode': a[7], 'truncate': float(a[8])} if len(a) == 9 else {}
+        gauss(x, sigma[0] if len(sigma) == 1 else sigma, **extra).astype('<f4').tofile(a[6])
     elif len(a) == 11 and a[0] == 'normative':
         n, shape = int(a[2]), tuple(int(s) for s in a[3:6])
         maps = np.fromfile(a[1], dtype='<f4').reshape((n,) + shape)

@@ -1,4 +1,4 @@
-"""Reference morphology / labelling for tests/test_detect_morph.c (scipy.ndimage).
+"""Reference morphology / labelling for tests/test_util_morph.c (scipy.ndimage).
 
 Usage: ref_morph.py DIR. Reads DIR/cases.txt ("id nx ny nz ndim shape k", shape 0 = square,
 1 = cross) and per case DIR/map_<id>.f32 and DIR/mask_<id>.f32 (float32, (nz, ny, nx) C order),

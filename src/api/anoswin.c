@@ -20,6 +20,7 @@
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"  // hash_floats
 
 const char *anoswin_version(void) { return ANOSWIN_VERSION; }
 const char *anoswin_error(void) { return as_error(); }
@@ -134,7 +135,7 @@ static int detect_settings(detect_options *o, calibration *cal, const anoswin_mo
     if (!calib) return as_fail("the calibrated preset needs a calibration (anoswin calibrate)");
     return calibration_read(cal, calib) ||
                    calibration_check(cal, calib, &o->amap, &o->slices,
-                                     calib_hash_floats(m->m.params, m->m.table->n_floats)) ||
+                                     hash_floats(m->m.params, m->m.table->n_floats)) ||
                    detect_apply_calibration(o, cal, calib) || postproc_validate(&o->post)
                ? -1
                : 0;

@@ -12,6 +12,7 @@
 #include "nn/nn.h"  // nn_set_threads
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"  // hash_floats
 #include "util/timer.h"
 
 static void usage(FILE *f, int calibrate) {
@@ -416,7 +417,7 @@ static int run(int argc, char **argv, int calibrate) {
         calib_file = "calibration.json";
     } else if (calib_file) {
         if (calibration_read(&cal, calib_file) ||
-            calibration_check(&cal, calib_file, &o.amap, &o.slices, calib_hash_floats(m.params, m.table->n_floats))) {
+            calibration_check(&cal, calib_file, &o.amap, &o.slices, hash_floats(m.params, m.table->n_floats))) {
             rc = cli_report_error();
             goto done;
         }

@@ -11,16 +11,10 @@
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/stats.h"  // sort_floats, quantile_sorted_f32
 
 const double calib_fpr_levels[CALIB_LEVELS] = {1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3,
                                                5e-3, 1e-2, 2e-2, 5e-2, 0.1,  0.2,  0.5};
-
-uint64_t calib_hash_floats(const float *x, size_t n) {
-    const unsigned char *b = (const unsigned char *)x;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n * sizeof(float); i++) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
-}
 
 void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s) {
     c->window = a->window, c->stride = a->stride > 0 ? a->stride : a->window;
@@ -30,27 +24,10 @@ void calibration_set_map(calibration *c, const amap_params *a, const slice_optio
     c->precision = nn_precision();
 }
 
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-double calib_quantile_sorted(const float *v, size_t n, double q) {
-    if (!n) return NAN;
-    double pos = q * (double)(n - 1);  // numpy 'linear'
-    size_t i = (size_t)floor(pos);
-    double frac = pos - (double)i;
-    return i + 1 < n ? v[i] + frac * ((double)v[i + 1] - v[i]) : v[n - 1];
-}
-
-void calib_sort(float *v, size_t n) {
-    if (n) qsort(v, n, sizeof *v, cmp_float);
-}
-
 void calibration_set_values(calibration *c, float *v, size_t n) {
     c->voxels = (int64_t)n;
-    calib_sort(v, n);
-    for (int l = 0; l < CALIB_LEVELS; l++) c->threshold[l] = calib_quantile_sorted(v, n, 1.0 - calib_fpr_levels[l]);
+    sort_floats(v, n);
+    for (int l = 0; l < CALIB_LEVELS; l++) c->threshold[l] = quantile_sorted_f32(v, n, 1.0 - calib_fpr_levels[l]);
 }
 
 double calibration_threshold(const calibration *c, double fpr) {

@@ -28,7 +28,7 @@ typedef struct calibration {
     int precision;        // NN_FP32 / NN_BF16 (nn.h): the GEMMs' precision the maps were made in
     int z_first, z_last;  // slice range of the healthy scans (informative)
     char checkpoint[1024];
-    uint64_t weights_hash;
+    uint64_t weights_hash;  // hash_floats (util/hash.h) of the model's parameters
     int scans;
     int64_t voxels;
     double threshold[CALIB_LEVELS];  // at calib_fpr_levels
@@ -41,14 +41,8 @@ typedef struct calibration {
     float *norm_mean, *norm_sd;  // owned; NULL when not normative
 } calibration;
 
-// FNV-1a over the bytes of n floats (the model's weights).
-uint64_t calib_hash_floats(const float *x, size_t n);
-
 // Records the map settings of a and s (and the process's GEMM precision) into c.
 void calibration_set_map(calibration *c, const amap_params *a, const slice_options *s);
-// Ascending sort, and numpy.quantile(v, q) (linear) of n sorted values.
-void calib_sort(float *v, size_t n);
-double calib_quantile_sorted(const float *v, size_t n, double q);
 // Thresholds from the pooled healthy brain-voxel map values (sorted in place).
 void calibration_set_values(calibration *c, float *values, size_t n);
 // Threshold at voxel false-positive rate fpr (calib_fpr_levels[0] .. [last]); NAN outside.

@@ -8,13 +8,15 @@
 #include <string.h>
 
 #include "detect/model_adapter.h"
-#include "detect/morph.h"   // morph_label
 #include "detect/normative.h"
 #include "io/png.h"
 #include "nn/nn.h"  // nn_precision: the GEMMs' precision, for the summary
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/hash.h"  // hash_floats
 #include "util/json.h"
+#include "util/morph.h"  // morph_label
+#include "util/stats.h"  // sort_floats, quantile_sorted_f32
 #include "util/timer.h"
 
 void detect_options_default(detect_options *o) {
@@ -299,7 +301,7 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
     slice_options so = o->slices;
     calibration_set_map(c, &o->amap, &so);
     snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
-    c->weights_hash = calib_hash_floats(m->params, m->table->n_floats);
+    c->weights_hash = hash_floats(m->params, m->table->n_floats);
     // Every scan's maps and brain, kept: the normative model needs them all before any z-score.
     float *stack = NULL;
     uint8_t *brains = NULL;
@@ -352,8 +354,8 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
         }
         float unit = 1;
         if (K > 1 && nval) {
-            calib_sort(vals, nval);
-            unit = (float)calib_quantile_sorted(vals, nval, 1.0 - NORMATIVE_UNIT_FPR);
+            sort_floats(vals, nval);
+            unit = (float)quantile_sorted_f32(vals, nval, 1.0 - NORMATIVE_UNIT_FPR);
             if (!(unit > 0)) unit = 1;  // a scale without a positive tail: plain z-scores
         }
         c->norm_scales[k] = s, c->norm_unit[k] = unit;

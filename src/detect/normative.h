@@ -21,9 +21,6 @@
 enum { NORMATIVE_MAX_SCALES = 4 };
 #define NORMATIVE_UNIT_FPR 1e-3
 
-// scipy.ndimage.gaussian_filter(x, sigma, mode='reflect', truncate=4.0) on (nz, ny, nx), in place.
-void gaussian_filter3d(float *x, int nx, int ny, int nz, float sigma);
-
 // Each of the nz slices (nx x ny) of in smoothed in-plane with a Gaussian of s px (scipy's
 // gaussian_filter with sigma (0, s, s)); s = 0 copies. out may alias in.
 void smooth_slices(float *out, const float *in, int nx, int ny, int nz, float s);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect/morph.h"    // morph_erode_f32, morph_dilate_u8, morph_label, morph_keep_top
 #include "detect/segment.h"  // atropos_segment
 #include "util/error.h"      // as_fail, as_malloc
+#include "util/morph.h"      // morph_erode_f32, morph_dilate_u8, morph_label, morph_keep_top
 
 void postproc_defaults(postproc_params *p) {
     *p = (postproc_params){.ndim = 2, .erode_k = 3, .threshold = 0.5f, .connectivity = 0, .keep_top = 2,

@@ -1,5 +1,5 @@
 // Post-processing of a coarse anomaly map into a lesion mask (paper appendix A.1):
-//   1. grey erosion of the continuous map with a k x k square (local minimum, see morph.h);
+//   1. grey erosion of the continuous map with a k x k square (local minimum, see util/morph.h);
 //   2. threshold: keep eroded > threshold (0.5);
 //   3. connected components (8-connectivity in 2-D; 26 in 3-D);
 //   4. rank components by their mean coarse-map value (the map before thresholding; by default
@@ -112,7 +112,7 @@ void postproc_refine(uint8_t *out, int *n_objects, const uint8_t *filtered, cons
                      int nz, int connectivity, int match, int keep_unmatched, int grow);
 
 // Step 9: mask &= (within bound px of filtered) && map >= floor_value. bound <= 0: no distance
-// bound. ndim as in morph.h.
+// bound. ndim as in util/morph.h.
 void postproc_bound(uint8_t *mask, const uint8_t *filtered, const float *map, float floor_value, int bound, int nx,
                     int ny, int nz, int ndim);
 

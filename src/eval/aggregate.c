@@ -5,6 +5,7 @@
 
 #include "util/error.h"  // as_malloc
 #include "util/rng.h"    // rng_seed, rng_below
+#include "util/stats.h"  // quantile_sorted_f64
 
 void metric_summary_of(metric_summary *s, const double *x, int n) {
     double sum = 0;
@@ -46,15 +47,6 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-double quantile_sorted(const double *x, int n, double q) {
-    if (n <= 0) return NAN;
-    double pos = q * (n - 1);
-    int i = (int)floor(pos);
-    if (i >= n - 1) return x[n - 1];
-    double f = pos - i;
-    return x[i] + f * (x[i + 1] - x[i]);
-}
-
 int bootstrap_ci(double *lo, double *hi, bootstrap_stat stat, void *ctx, int n, int reps, uint64_t seed,
                  double level) {
     *lo = *hi = NAN;
@@ -75,8 +67,8 @@ int bootstrap_ci(double *lo, double *hi, bootstrap_stat stat, void *ctx, int n, 
         return -1;
     }
     qsort(vals, (size_t)m, sizeof *vals, cmp_double);
-    *lo = quantile_sorted(vals, m, (1 - level) / 2);
-    *hi = quantile_sorted(vals, m, (1 + level) / 2);
+    *lo = quantile_sorted_f64(vals, (size_t)m, (1 - level) / 2);
+    *hi = quantile_sorted_f64(vals, (size_t)m, (1 + level) / 2);
     free(vals);
     return 0;
 }

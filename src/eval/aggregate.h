@@ -35,7 +35,4 @@ double bootstrap_stat_mean(const int *idx, int n, void *ctx);
 // Fills s->ci_lo/ci_hi with bootstrap_ci of the mean of x (s from metric_summary_of).
 void metric_summary_bootstrap(metric_summary *s, const double *x, int n, int reps, uint64_t seed);
 
-// Quantile q in [0,1] of sorted x[0..n) with linear interpolation (numpy 'linear').
-double quantile_sorted(const double *x, int n, double q);
-
 #endif

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect/morph.h"  // morph_label (3-D, 26-connectivity)
 #include "util/error.h"    // as_fail, as_malloc
+#include "util/morph.h"  // morph_label (3-D, 26-connectivity)
 
 // ---- binary predictions ------------------------------------------------------------------------
 

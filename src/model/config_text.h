@@ -24,4 +24,27 @@ int config_number(config_cursor *c, const char *key, double *v);
 // v as an int; -1 (as_fail) when it is not an integer in range.
 int config_int(double v, int *out, const char *what, const char *key);
 
+// After a config's check failed: -1 with "<what>: <the check's message less its 'config: '>".
+int config_check_failed(const char *what);
+// The shortest decimal (6 to 9 digits) that reads back as the same float ("0.1", not
+// "0.100000001"): how configs write their floats.
+void config_float_str(char *out, size_t n, float v);
+
+// ---- configs described by a table of fields ----------------------------------------------------
+// One row per key of a config struct, in the order of its JSON; parsing, the JSON and the list of
+// known keys in errors all follow the table.
+typedef enum { CONFIG_INT = 0, CONFIG_FLOAT, CONFIG_CHOICE } config_type;
+
+typedef struct config_field {
+    const char *key;
+    config_type type;
+    size_t offset;               // offsetof(struct, member): an int (INT, CHOICE) or a float (FLOAT)
+    const char *choices[4];      // CHOICE: the names of the values 0, 1, ... (quoted in JSON)
+} config_field;
+
+// Parses text onto the struct at cfg, every key from the table (errors name `what`); no check.
+int config_fields_parse(void *cfg, const config_field *f, int nf, const char *text, const char *what);
+// {"key":value,...} in table order; -1 when it does not fit in n bytes.
+int config_fields_to_json(const void *cfg, const config_field *f, int nf, char *out, size_t n);
+
 #endif

@@ -93,6 +93,17 @@ int model_load(model *m, const char *checkpoint, int max_batch) {
     return rc;
 }
 
+int model_config_of_metadata(const st_file *f, const char *kind,
+                             int (*config_parse)(const char *base, const char *text, char *out, size_t n,
+                                                 model_shape *shape, const char *what),
+                             char *out, size_t n) {
+    const char *json = st_meta(f, "anoswin.config");
+    if (!json) return as_fail("%s: %s checkpoint without anoswin.config metadata", f->path, kind);
+    char what[4200];
+    snprintf(what, sizeof what, "%s: metadata anoswin.config", f->path);
+    return config_parse(json, NULL, out, n, NULL, what);
+}
+
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra) {
     char cfg[2048];
     if (model_config_json(m, cfg, sizeof cfg)) return as_fail("%s: model config too long", path);

@@ -140,6 +140,13 @@ int model_load(model *m, const char *checkpoint, int max_batch);
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra);
 // The model's config JSON (errors: buffer too small).
 int model_config_json(const model *m, char *out, size_t n);
+// checkpoint_config for a method whose files must carry their config (the tensor shapes do not fix
+// it): the "anoswin.config" metadata, as model_save writes it, through the method's config_parse.
+// kind names the method in the error ("a VAE").
+int model_config_of_metadata(const st_file *f, const char *kind,
+                             int (*config_parse)(const char *base, const char *text, char *out, size_t n,
+                                                 model_shape *shape, const char *what),
+                             char *out, size_t n);
 // Tokens per image ((img_size / patch_size)^2): the length of a token mask.
 static inline int model_tokens(const model *m) {
     return (m->img_size / m->patch_size) * (m->img_size / m->patch_size);

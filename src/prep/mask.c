@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect/morph.h"  // morph_label, morph_component_stats, morph_keep_top
+#include "util/morph.h"  // morph_label, morph_component_stats, morph_keep_top
 #include "util/error.h"
 
 void mask_dilate_box(uint8_t *m, int nx, int ny, int nz, const int r[3]) {

@@ -8,6 +8,7 @@
 #include "prep/mask.h"  // mask_dilate_box
 #include "util/affine.h"
 #include "util/error.h"
+#include "util/gaussian.h"  // gaussian_filter3d (scipy mode nearest, truncate 3)
 #include "util/rng.h"
 
 void reg_options_default(reg_options *o) {
@@ -98,41 +99,6 @@ static void shrink_volume(volume *out, const volume *in, int f) {
             }
 }
 
-// Gaussian smoothing, sigma (voxels) per axis, truncated at 3 sigma, nearest-voxel borders.
-// Lines are independent, so the result does not depend on the thread count.
-static void smooth3(float *x, int nx, int ny, int nz, const double sigma[3]) {
-    int n[3] = {nx, ny, nz};
-    size_t st[3] = {1, (size_t)nx, (size_t)nx * ny};
-    for (int a = 0; a < 3; a++) {
-        if (!(sigma[a] > 0.1)) continue;
-        int r = (int)ceil(3 * sigma[a]), len = n[a];
-        float *w = as_malloc((size_t)(2 * r + 1) * sizeof(float));
-        double sum = 0;
-        for (int k = -r; k <= r; k++) sum += w[k + r] = (float)exp(-0.5 * k * k / (sigma[a] * sigma[a]));
-        for (int k = 0; k <= 2 * r; k++) w[k] = (float)(w[k] / sum);
-        int b = a == 0 ? 1 : 0, c = a == 2 ? 1 : 2;
-        long lines = (long)n[b] * n[c];
-#pragma omp parallel
-        {
-            float *line = as_malloc((size_t)(len + 2 * r) * sizeof(float));
-#pragma omp for schedule(static)
-            for (long l = 0; l < lines; l++) {
-                float *p = x + st[b] * (size_t)(l % n[b]) + st[c] * (size_t)(l / n[b]);
-                for (int i = 0; i < len; i++) line[r + i] = p[st[a] * i];
-                for (int i = 0; i < r; i++) line[i] = line[r], line[r + len + i] = line[r + len - 1];
-                for (int i = 0; i < len; i++) {
-                    float s = 0;
-                    const float *q = line + i;
-                    for (int k = 0; k <= 2 * r; k++) s += w[k] * q[k];
-                    p[st[a] * i] = s;
-                }
-            }
-            free(line);
-        }
-        free(w);
-    }
-}
-
 // ---- one pyramid level: samples of the template, the smoothed subject and its gradient ----------
 
 typedef struct level {
@@ -175,7 +141,7 @@ static int level_build(level *L, const volume *fixed, const uint8_t *region, con
     }
     double sig[3];
     for (int d = 0; d < 3; d++) sig[d] = o->sigma_mm[lev] / fs.pixdim[d];
-    smooth3(fs.data, fs.nx, fs.ny, fs.nz, sig);
+    gaussian_filter3d(fs.data, fs.nx, fs.ny, fs.nz, sig, 3.0, GAUSS_NEAREST);
     // candidates: region blocks; a seeded partial shuffle picks the samples
     size_t nvf = volume_voxels(&fs), ncand = 0;
     for (size_t i = 0; i < nvf; i++) ncand += rs.data[i] > 0;
@@ -214,7 +180,7 @@ static int level_build(level *L, const volume *fixed, const uint8_t *region, con
     // the subject, smoothed, with central-difference gradients (one-sided at the borders)
     shrink_volume(&ms, moving, sm);
     for (int d = 0; d < 3; d++) sig[d] = o->sigma_mm[lev] / ms.pixdim[d];
-    smooth3(ms.data, ms.nx, ms.ny, ms.nz, sig);
+    gaussian_filter3d(ms.data, ms.nx, ms.ny, ms.nz, sig, 3.0, GAUSS_NEAREST);
     L->nx = ms.nx, L->ny = ms.ny, L->nz = ms.nz;
     size_t nv = volume_voxels(&ms);
     double qs[2] = {0.001, 0.999}, mq[2];

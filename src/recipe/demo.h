@@ -41,6 +41,8 @@ typedef struct demo_options {
     const char *data;      // a user's data set (healthy/ + test/), or NULL: synthetic data
     const char *modality;  // of --data
     const char *method;    // NULL: the Swin MAE; another method trains its default config at img_size
+    const char *precision; // "fp32" or "bf16" for train, calibrate and detect; NULL: bf16 where the CPU
+                           // has AVX512-BF16, else fp32 (docs/demo.md: why and what it changes)
 } demo_options;
 
 // Runs the recipe and prints its summary on stdout. Returns 0, or -1 with an error (after a

@@ -306,9 +306,10 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         return as_fail("train: slices are %dx%d but the model takes %dx%d", train->size, train->size,
                        o->shape.img_size, o->shape.img_size);
     t->ms = options_mask_spec(o);
-    // A whole-image method ignores the token masks; a default unit larger than a small image
-    // must not refuse it (runs that trained before are unchanged: they had a unit that fits).
-    if (mm->whole_image && t->ms.unit > t->ms.img_h && t->ms.unit > t->ms.patch) t->ms.unit = t->ms.patch;
+    // A whole-image method ignores the token masks: a unit that does not fit its patch grid (larger
+    // than a small image, or the demo's 8 px under 16 px patches) must not refuse it (runs that
+    // trained before are unchanged: they had a unit that fits).
+    if (mm->whole_image && (t->ms.unit > t->ms.img_h || t->ms.unit % t->ms.patch)) t->ms.unit = t->ms.patch;
     if (mask_spec_check(&t->ms)) return -1;
     if (root && check_writable(o->out_dir)) return -1;  // only rank 0 writes files
     char resume_path[4200], log_path[4200];

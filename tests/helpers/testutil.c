@@ -128,6 +128,51 @@ const char *tu_scratch_dir(const char *name) {
     return buf;
 }
 
+static char ref_dir[4096];
+
+const char *tu_ref_run(const char *test, const char *script) {
+    snprintf(ref_dir, sizeof ref_dir, "%s", tu_scratch_dir(test));
+    tu_run_python(script, ref_dir);
+    return ref_dir;
+}
+
+float *tu_ref(const char *tag, const char *name, size_t n) {
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s%s%s.f32", ref_dir, tag, *tag ? "_" : "", name);
+    return tu_keep(tu_read_f32(path, n));
+}
+
+static void **kept;
+static size_t n_kept, cap_kept;
+
+void *tu_keep(void *p) {
+    if (n_kept == cap_kept) {
+        cap_kept = cap_kept ? 2 * cap_kept : 256;
+        kept = realloc(kept, sizeof *kept * cap_kept);
+        if (!kept) {
+            fprintf(stderr, "FAIL: out of memory keeping test buffers\n");
+            exit(1);
+        }
+    }
+    kept[n_kept++] = p;
+    return p;
+}
+
+float *tu_zeros(size_t n) { return tu_keep(calloc(n ? n : 1, sizeof(float))); }
+
+void tu_free_kept(void) {
+    for (size_t i = 0; i < n_kept; i++) free(kept[i]);
+    free(kept);
+    kept = NULL, n_kept = cap_kept = 0;
+}
+
+void tu_cmp(const char *name, const float *got, const float *ref, size_t n, double atol) {
+    tu_allclose(name, got, ref, n, atol, atol >= 1e-4 ? 1e-3 : 1e-4);
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%.4000s (rel L2)", name);
+    tu_rel_l2(buf, got, ref, n, 1e-5);
+}
+
 int tu_finish(void) {
     printf("%d passed, %d failed\n", tu_passed, tu_failed);
     return (tu_failed == 0 && tu_passed > 0) ? 0 : 1;

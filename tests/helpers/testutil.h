@@ -32,6 +32,21 @@ void tu_run_python(const char *script, const char *args);
 // A fresh scratch folder under the current directory, named after the test.
 const char *tu_scratch_dir(const char *name);
 
+// ---- reference tensors of the layer tests (tools/nn_*_ref.py) --------------------------------
+// tu_ref_run makes the scratch folder of `test`, runs "<script> FOLDER" there and remembers the
+// folder; tu_ref reads FOLDER/TAG_NAME.f32 (FOLDER/NAME.f32 when tag is "") of n floats.
+const char *tu_ref_run(const char *test, const char *script);
+float *tu_ref(const char *tag, const char *name, size_t n);
+// Buffers a test keeps until tu_free_kept (one call at the end: clean under LeakSanitizer); tu_ref
+// and tu_zeros keep theirs.
+void *tu_keep(void *p);
+float *tu_zeros(size_t n);
+void tu_free_kept(void);
+// got vs ref under both bounds: tu_allclose with atol and rtol 1e-4, or 1e-3 for gradient
+// tolerances (atol >= 1e-4: sums over many terms depend on the order and on FMA contraction, e.g.
+// in the -O0 sanitizer build), and a relative L2 error <= 1e-5 ("<name> (rel L2)").
+void tu_cmp(const char *name, const float *got, const float *ref, size_t n, double atol);
+
 // Prints "N passed, M failed" and returns the process exit code (0 only when nothing failed
 // and at least one check ran).
 int tu_finish(void);

@@ -69,13 +69,6 @@ int ddpm_config_check(const ddpm_config *c) {
     return 0;
 }
 
-static void float_str(char *out, size_t n, float v) {
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(out, n, "%.*g", prec, (double)v);
-        if (strtof(out, NULL) == v) break;
-    }
-}
-
 static void list_str(char *out, size_t n, const int *v, int len) {
     size_t w = 0;
     out[0] = 0;
@@ -84,9 +77,9 @@ static void list_str(char *out, size_t n, const int *v, int len) {
 
 int ddpm_config_to_json(const ddpm_config *c, char *out, size_t n) {
     char bs[32], be[32], th[32], ch[128], at[64];
-    float_str(bs, sizeof bs, c->beta_start);
-    float_str(be, sizeof be, c->beta_end);
-    float_str(th, sizeof th, c->threshold);
+    config_float_str(bs, sizeof bs, c->beta_start);
+    config_float_str(be, sizeof be, c->beta_end);
+    config_float_str(th, sizeof th, c->threshold);
     list_str(ch, sizeof ch, c->ch, c->levels);
     list_str(at, sizeof at, c->attn, c->levels);
     int w = snprintf(out, n,
@@ -189,12 +182,7 @@ int ddpm_config_parse(ddpm_config *cfg, const char *text, const char *what) {
     if (got < 0) return -1;
     if (n_attn >= 0 && n_attn != c.levels)
         return as_fail("%s: %d attention flags for %d levels of channels", what, n_attn, c.levels);
-    if (ddpm_config_check(&c)) {
-        char msg[512];
-        const char *e = as_error();
-        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
-        return as_fail("%s: %s", what, msg);
-    }
+    if (ddpm_config_check(&c)) return config_check_failed(what);
     *cfg = c;
     return 0;
 }

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect/calibrate.h"  // calib_sort, calib_quantile_sorted, calib_hash_floats
-#include "detect/morph.h"      // morph_dilate_f32
-#include "nn/nn.h"             // mse_loss_*
-#include "util/error.h"        // as_malloc
+#include "nn/nn.h"          // mse_loss_*
+#include "util/error.h"     // as_malloc
+#include "util/hash.h"      // hash_floats
+#include "util/morph.h"     // morph_dilate_f32
+#include "util/stats.h"     // sort_floats, quantile_sorted_f32
 
 void ddpm_sched_init(ddpm_sched *s, const ddpm_config *c) {
     // The authors' torch.linspace / cumprod run in float32; double here (and in the reference)
@@ -53,7 +54,7 @@ void ddpm_noise_init(ddpm_noise *nz, uint64_t seed, const float *images, int B, 
     nz->B = B;
     nz->img = img;
     nz->record = record;
-    for (int b = 0; b < B; b++) rng_seed_stream(&nz->r[b], seed, calib_hash_floats(images + (size_t)b * img, img));
+    for (int b = 0; b < B; b++) rng_seed_stream(&nz->r[b], seed, hash_floats(images + (size_t)b * img, img));
 }
 
 void ddpm_noise_draw(ddpm_noise *nz, float *out) {
@@ -112,15 +113,15 @@ void autoddpm_infer(unet *u, const ddpm_sched *s, const float *x, int B, ddpm_no
         float *r = comb + b * img;
         for (size_t i = 0; i < img; i++) r[i] = fabsf(x[b * img + i] - rec[b * img + i]);
         memcpy(tmp, r, sizeof(float) * img);
-        calib_sort(tmp, img);
-        const float p95 = (float)calib_quantile_sorted(tmp, img, 0.95);
+        sort_floats(tmp, img);
+        const float p95 = (float)quantile_sorted_f32(tmp, img, 0.95);
         // numpy gives inf (-> 1 after the clip) for r > 0 = p95 and nan (never above a threshold) for 0/0.
         for (size_t i = 0; i < img; i++) r[i] = p95 > 0.0f ? clamp01(r[i] / p95) : (r[i] > 0.0f ? 1.0f : 0.0f);
         float thr = c->threshold;
         if (thr < 0.0f) {
             memcpy(tmp, r, sizeof(float) * img);
-            calib_sort(tmp, img);
-            thr = clamp01((float)calib_quantile_sorted(tmp, img, 0.95));
+            sort_floats(tmp, img);
+            thr = clamp01((float)quantile_sorted_f32(tmp, img, 0.95));
         }
         float *m = msk + b * img;
         double on = 0;

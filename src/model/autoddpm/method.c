@@ -83,13 +83,7 @@ static void describe(const model *m, char *out, size_t n) { ddpm_config_describe
 static int config_to_json(const model *m, char *out, size_t n) { return ddpm_config_to_json(&impl(m)->u.cfg, out, n); }
 
 static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
-    const char *json = st_meta(f, "anoswin.config");
-    if (!json) return as_fail("%s: an autoDDPM checkpoint without anoswin.config metadata", f->path);
-    char what[4200];
-    snprintf(what, sizeof what, "%s: metadata anoswin.config", f->path);
-    ddpm_config cfg;
-    if (config_from(&cfg, json, NULL, what)) return -1;
-    return ddpm_config_to_json(&cfg, out, n) ? as_fail("%s: config too long", f->path) : 0;
+    return model_config_of_metadata(f, "an autoDDPM", config_parse, out, n);
 }
 
 static void init_params(model *m, uint64_t seed) { params_init(m->table, m->params, seed); }

@@ -7,6 +7,7 @@
 
 #include "model/param_layers.h"  // param_add_conv, param_add_dense, param_add_affine
 #include "nn/nn.h"
+#include "util/carve.h"  // carve, carve_take
 #include "util/error.h"  // as_fail, as_calloc
 
 #define GN_EPS 1e-6f  // DiffusionModelUNet's norm_eps
@@ -199,16 +200,7 @@ static int max_steps(const ddpm_config *c) { return 8 + 6 * c->levels * (c->res_
 
 // ---- buffers ------------------------------------------------------------------------------------
 
-typedef struct carve {
-    float *base;
-    size_t used;
-} carve;
-
-static float *take(carve *a, size_t n) {
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += (n + 15) & ~(size_t)15;
-    return p;
-}
+static float *take(carve *a, size_t n) { return carve_take(a, n); }  // short name, many call sites
 
 static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 

@@ -1,10 +1,10 @@
 #include "model/fanogan/config.h"
 
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "model/config_text.h"  // config_cursor, config_next_key, config_number, config_int
+#include "model/config_text.h"  // config_field, config_fields_*, config_check_failed
 #include "util/error.h"         // as_fail, as_error
 
 void fanogan_config_default(fanogan_config *c) {
@@ -58,25 +58,18 @@ int fanogan_config_check(const fanogan_config *c) {
     return 0;
 }
 
-// Shortest decimal that reads back as the same float.
-static void float_str(char *out, size_t n, float v) {
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(out, n, "%.*g", prec, (double)v);
-        if (strtof(out, NULL) == v) break;
-    }
-}
+#define I(key) {#key, CONFIG_INT, offsetof(fanogan_config, key), {NULL}}
+#define R(key) {#key, CONFIG_FLOAT, offsetof(fanogan_config, key), {NULL}}
+static const config_field FIELDS[] = {
+    I(img_size),  I(in_chans), I(patch_size), I(dim),   I(z_dim),  I(n_critic), R(gp_lambda),
+    R(kappa),     R(lr),       R(beta1),      R(beta2), R(enc_lr), R(gan_frac),
+};
+#undef I
+#undef R
+enum { N_FIELDS = sizeof FIELDS / sizeof FIELDS[0] };
 
 int fanogan_config_to_json(const fanogan_config *c, char *out, size_t n) {
-    char f[7][32];
-    const float v[7] = {c->gp_lambda, c->kappa, c->lr, c->beta1, c->beta2, c->enc_lr, c->gan_frac};
-    for (int i = 0; i < 7; i++) float_str(f[i], sizeof f[i], v[i]);
-    int w = snprintf(out, n,
-                     "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"dim\":%d,\"z_dim\":%d,\"n_critic\":%d,"
-                     "\"gp_lambda\":%s,\"kappa\":%s,\"lr\":%s,\"beta1\":%s,\"beta2\":%s,\"enc_lr\":%s,"
-                     "\"gan_frac\":%s}",
-                     c->img_size, c->in_chans, c->patch_size, c->dim, c->z_dim, c->n_critic, f[0], f[1], f[2], f[3],
-                     f[4], f[5], f[6]);
-    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+    return config_fields_to_json(c, FIELDS, N_FIELDS, out, n);
 }
 
 void fanogan_config_describe(const fanogan_config *c, char *out, size_t n) {
@@ -90,46 +83,8 @@ void fanogan_config_describe(const fanogan_config *c, char *out, size_t n) {
 
 int fanogan_config_parse(fanogan_config *cfg, const char *text, const char *what) {
     fanogan_config c = *cfg;
-    config_cursor cur;
-    config_cursor_init(&cur, text, what);
-    char key[64];
-    int got;
-    while ((got = config_next_key(&cur, key, sizeof key)) > 0) {
-        double v;
-        if (config_number(&cur, key, &v)) return -1;
-        int *ip = NULL;
-        float *fp = NULL;
-        if (!strcmp(key, "img_size")) ip = &c.img_size;
-        else if (!strcmp(key, "in_chans")) ip = &c.in_chans;
-        else if (!strcmp(key, "patch_size")) ip = &c.patch_size;
-        else if (!strcmp(key, "dim")) ip = &c.dim;
-        else if (!strcmp(key, "z_dim")) ip = &c.z_dim;
-        else if (!strcmp(key, "n_critic")) ip = &c.n_critic;
-        else if (!strcmp(key, "gp_lambda")) fp = &c.gp_lambda;
-        else if (!strcmp(key, "kappa")) fp = &c.kappa;
-        else if (!strcmp(key, "lr")) fp = &c.lr;
-        else if (!strcmp(key, "beta1")) fp = &c.beta1;
-        else if (!strcmp(key, "beta2")) fp = &c.beta2;
-        else if (!strcmp(key, "enc_lr")) fp = &c.enc_lr;
-        else if (!strcmp(key, "gan_frac")) fp = &c.gan_frac;
-        else
-            return as_fail("%s: unknown config key '%s' (known: img_size in_chans patch_size dim z_dim n_critic "
-                           "gp_lambda kappa lr beta1 beta2 enc_lr gan_frac)",
-                           what, key);
-        if (ip) {
-            if (config_int(v, ip, what, key)) return -1;
-        } else {
-            *fp = (float)v;
-        }
-        if (config_end_value(&cur, key)) return -1;
-    }
-    if (got < 0) return -1;
-    if (fanogan_config_check(&c)) {
-        char msg[512];
-        const char *e = as_error();
-        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
-        return as_fail("%s: %s", what, msg);
-    }
+    if (config_fields_parse(&c, FIELDS, N_FIELDS, text, what)) return -1;
+    if (fanogan_config_check(&c)) return config_check_failed(what);
     *cfg = c;
     return 0;
 }

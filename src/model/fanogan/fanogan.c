@@ -2,7 +2,6 @@
 // fanogan.h and config.h).
 #include "model/fanogan/fanogan.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "model/param_layers.h"  // param_add_conv, param_add_dense, param_add_bn, param_add_affine
 #include "nn/gan.h"              // mean_pool2_*, upsample2_*, layernorm2d_*, gradient_penalty_forward
 #include "nn/nn.h"               // conv2d_*, batchnorm2d_*, linear_*, leaky_relu_*, tanh_*, mse_loss_*
+#include "util/carve.h"          // carve, carve_take
 #include "util/error.h"          // as_fail, as_calloc
 
 #define BN_MOMENTUM 0.1f
@@ -78,29 +78,25 @@ void fanogan_net_span(const fanogan *f, const char *net, int *begin, int *end) {
 
 // ---- buffers ------------------------------------------------------------------------------------
 
-typedef struct carve {
-    float *base;
-    size_t used, max_act, max_cols;
-} carve;
+// A carve of the arena that also tracks the largest activation, which sizes the shared
+// gradient buffers, and the largest im2col matrix.
+typedef struct fg_carve {
+    carve arena;
+    size_t max_act, max_cols;
+} fg_carve;
 
-// Hands out consecutive pieces of one arena (with base NULL it only counts), and tracks the
-// largest activation, which sizes the shared gradient buffers.
-static float *take(carve *a, size_t n) {
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += (n + 15) & ~(size_t)15;  // 64-byte steps keep every buffer aligned like the arena
-    return p;
-}
+static float *take(fg_carve *a, size_t n) { return carve_take(&a->arena, n); }
 
-static float *act(carve *a, size_t n) {
+static float *act(fg_carve *a, size_t n) {
     if (n > a->max_act) a->max_act = n;
     return take(a, n);
 }
 
-static void cols_need(carve *a, size_t n) {
+static void cols_need(fg_carve *a, size_t n) {
     if (n > a->max_cols) a->max_cols = n;
 }
 
-static void layout_down(fanogan *f, fg_down *d, carve *a, int tangent) {
+static void layout_down(fanogan *f, fg_down *d, fg_carve *a, int tangent) {
     const fanogan_config *c = &f->cfg;
     const size_t B = (size_t)f->max_batch;
     const int n = f->n, img = c->img_size;
@@ -130,7 +126,7 @@ static void layout_down(fanogan *f, fg_down *d, carve *a, int tangent) {
     d->out = take(a, B * d->out_dim);
 }
 
-static void layout(fanogan *f, carve *a, int training) {
+static void layout(fanogan *f, fg_carve *a, int training) {
     const fanogan_config *c = &f->cfg;
     const size_t B = (size_t)f->max_batch, img = (size_t)c->img_size, px = B * c->in_chans * img * img;
     const int n = f->n;
@@ -191,10 +187,10 @@ int fanogan_create(fanogan *f, const fanogan_config *c, int max_batch, int train
     f->max_batch = max_batch;
     f->params = as_calloc(f->table.n_floats, sizeof(float));
     if (training) f->grads = as_calloc(f->table.n_floats, sizeof(float));
-    carve a = {0};
+    fg_carve a = {0};
     layout(f, &a, training);
-    f->arena = as_calloc(a.used, sizeof(float));
-    carve b = {.base = f->arena};
+    f->arena = as_calloc(a.arena.used, sizeof(float));
+    fg_carve b = {.arena = {f->arena, 0}};
     layout(f, &b, training);
     for (int i = 0; i < max_batch; i++) f->ones[i] = 1.0f;
     return 0;
@@ -210,30 +206,10 @@ void fanogan_free(fanogan *f) {
 
 // ---- name lookup ----------------------------------------------------------------------------------
 
-static float *lookup(const fanogan *f, float *buf, const char *fmt, va_list ap) {
-    char name[PARAM_NAME_MAX + 32];
-    vsnprintf(name, sizeof name, fmt, ap);
-    return param_ptr(&f->table, buf, name);
-}
-
-// A parameter by printf-style name.
-static float *P(fanogan *f, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    float *p = lookup(f, f->params, fmt, ap);
-    va_end(ap);
-    return p;
-}
-
-// Its gradient, or NULL when `on` is 0 (a frozen network: nothing accumulates).
-static float *G(fanogan *f, int on, const char *fmt, ...) {
-    if (!on) return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    float *p = lookup(f, f->grads, fmt, ap);
-    va_end(ap);
-    return p;
-}
+// A parameter by printf-style name, and its gradient, or NULL when `on` is 0 (a frozen network:
+// nothing accumulates).
+#define P(f, ...) param_ptrf(&(f)->table, (f)->params, __VA_ARGS__)
+#define G(f, on, ...) param_ptrf(&(f)->table, (on) ? (f)->grads : NULL, __VA_ARGS__)
 
 static void zero(float *p, size_t n) { memset(p, 0, sizeof(float) * n); }
 

@@ -132,13 +132,7 @@ static int config_to_json(const model *m, char *out, size_t n) {
 static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
     // The tensor shapes fix dim and z_dim but not img_size's blocks beyond them nor the recipe:
     // the file must carry its config, as anoswin writes it.
-    const char *json = st_meta(f, "anoswin.config");
-    if (!json) return as_fail("%s: an f-AnoGAN checkpoint without anoswin.config metadata", f->path);
-    char what[4200];
-    snprintf(what, sizeof what, "%s: metadata anoswin.config", f->path);
-    fanogan_config cfg;
-    if (config_from(&cfg, json, NULL, what)) return -1;
-    return fanogan_config_to_json(&cfg, out, n) ? as_fail("%s: config too long", f->path) : 0;
+    return model_config_of_metadata(f, "an f-AnoGAN", config_parse, out, n);
 }
 
 static void init_params(model *m, uint64_t seed) { params_init(m->table, m->params, seed); }

@@ -72,12 +72,8 @@ float swinmae_drop_path(const swinmae_config *c, int stage, int block) {
 }
 
 int swinmae_config_to_json(const swinmae_config *c, char *out, size_t n) {
-    // Shortest decimal that reads back as the same float ("0.1", not "0.100000001").
     char dpr[32];
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(dpr, sizeof dpr, "%.*g", prec, (double)c->drop_path_rate);
-        if (strtof(dpr, NULL) == c->drop_path_rate) break;
-    }
+    config_float_str(dpr, sizeof dpr, c->drop_path_rate);
     int w = snprintf(out, n,
                      "{\"img_size\":%d,\"patch_size\":%d,\"in_chans\":%d,\"embed_dim\":%d,"
                      "\"depths\":[%d,%d,%d,%d],\"num_heads\":[%d,%d,%d,%d],\"window\":%d,"
@@ -146,12 +142,7 @@ int swinmae_config_parse(swinmae_config *cfg, const char *text, const char *what
         if (config_end_value(&cur, key)) return -1;
     }
     if (got < 0) return -1;
-    if (swinmae_config_check(&c)) {
-        char msg[512];
-        const char *e = as_error();
-        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
-        return as_fail("%s: %s", what, msg);
-    }
+    if (swinmae_config_check(&c)) return config_check_failed(what);
     *cfg = c;
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "model/swinmae/relpos.h"
 #include "nn/nn.h"
 #include "nn/swin_block.h"
+#include "util/carve.h"
 #include "util/error.h"
 
 typedef struct mae_block {
@@ -82,16 +83,8 @@ struct swinmae_plan {
 // ---- arena layout -------------------------------------------------------------------------------
 // Two passes over the same code: the first (base == NULL) only counts, the second hands out
 // 64-byte aligned pieces of the allocated arena.
-typedef struct layout {
-    float *base;
-    size_t used;
-} layout;
-
-static float *take(layout *l, size_t n) {
-    float *p = l->base ? l->base + l->used : NULL;
-    l->used += (n + 15) & ~(size_t)15;
-    return p;
-}
+typedef carve layout;  // util/carve.h
+static float *take(layout *l, size_t n) { return carve_take(l, n); }  // short name, many call sites
 
 #define pv(m, buf, ...) param_ptrf(&(m)->table, (buf), __VA_ARGS__)
 

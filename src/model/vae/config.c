@@ -1,13 +1,11 @@
 #include "model/vae/config.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/config_text.h"
+#include "model/config_text.h"  // config_field, config_fields_*
 #include "util/error.h"
 
 void vae_config_default(vae_config *c) {
@@ -69,25 +67,18 @@ int vae_config_check(const vae_config *c) {
     return 0;
 }
 
-// Shortest decimal that reads back as the same float.
-static void float_str(char *out, size_t n, float v) {
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(out, n, "%.*g", prec, (double)v);
-        if (strtof(out, NULL) == v) break;
-    }
-}
+#define I(key) {#key, CONFIG_INT, offsetof(vae_config, key), {NULL}}
+#define R(key) {#key, CONFIG_FLOAT, offsetof(vae_config, key), {NULL}}
+static const config_field FIELDS[] = {
+    I(img_size), I(in_chans), I(patch_size), I(res),  I(z_dim), I(base_ch), I(max_ch), I(kernel), R(slope),
+    R(dropout),  R(beta),     {"rec_loss", CONFIG_CHOICE, offsetof(vae_config, rec_l2), {"l1", "l2", NULL}},
+};
+#undef I
+#undef R
+enum { N_FIELDS = sizeof FIELDS / sizeof FIELDS[0] };
 
 int vae_config_to_json(const vae_config *c, char *out, size_t n) {
-    char slope[32], drop[32], beta[32];
-    float_str(slope, sizeof slope, c->slope);
-    float_str(drop, sizeof drop, c->dropout);
-    float_str(beta, sizeof beta, c->beta);
-    int w = snprintf(out, n,
-                     "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"res\":%d,\"z_dim\":%d,\"base_ch\":%d,"
-                     "\"max_ch\":%d,\"kernel\":%d,\"slope\":%s,\"dropout\":%s,\"beta\":%s,\"rec_loss\":\"%s\"}",
-                     c->img_size, c->in_chans, c->patch_size, c->res, c->z_dim, c->base_ch, c->max_ch, c->kernel,
-                     slope, drop, beta, c->rec_l2 ? "l2" : "l1");
-    return (w < 0 || (size_t)w >= n) ? -1 : 0;
+    return config_fields_to_json(c, FIELDS, N_FIELDS, out, n);
 }
 
 void vae_config_describe(const vae_config *c, char *out, size_t n) {
@@ -98,60 +89,8 @@ void vae_config_describe(const vae_config *c, char *out, size_t n) {
 
 int vae_config_parse(vae_config *cfg, const char *text, const char *what) {
     vae_config c = *cfg;
-    config_cursor cur;
-    config_cursor_init(&cur, text, what);
-    char key[64];
-    int got;
-    while ((got = config_next_key(&cur, key, sizeof key)) > 0) {
-        const char *p = cur.p;
-        if (!strcmp(key, "rec_loss")) {
-            int q = *p == '"';
-            if (q) p++;
-            if (!strncmp(p, "l1", 2)) c.rec_l2 = 0;
-            else if (!strncmp(p, "l2", 2)) c.rec_l2 = 1;
-            else return as_fail("%s: config key 'rec_loss' must be l1 or l2", what);
-            p += 2;
-            if (q) {
-                if (*p != '"') return as_fail("%s: config key 'rec_loss' must be l1 or l2", what);
-                p++;
-            }
-        } else {
-            double v;
-            if (config_number(&cur, key, &v)) return -1;
-            p = cur.p;
-            int *ip = NULL;
-            float *fp = NULL;
-            if (!strcmp(key, "img_size")) ip = &c.img_size;
-            else if (!strcmp(key, "in_chans")) ip = &c.in_chans;
-            else if (!strcmp(key, "patch_size")) ip = &c.patch_size;
-            else if (!strcmp(key, "res")) ip = &c.res;
-            else if (!strcmp(key, "z_dim")) ip = &c.z_dim;
-            else if (!strcmp(key, "base_ch")) ip = &c.base_ch;
-            else if (!strcmp(key, "max_ch")) ip = &c.max_ch;
-            else if (!strcmp(key, "kernel")) ip = &c.kernel;
-            else if (!strcmp(key, "slope")) fp = &c.slope;
-            else if (!strcmp(key, "dropout")) fp = &c.dropout;
-            else if (!strcmp(key, "beta")) fp = &c.beta;
-            else
-                return as_fail("%s: unknown config key '%s' (known: img_size in_chans patch_size res z_dim base_ch "
-                               "max_ch kernel slope dropout beta rec_loss)",
-                               what, key);
-            if (ip) {
-                if (config_int(v, ip, what, key)) return -1;
-            } else {
-                *fp = (float)v;
-            }
-        }
-        cur.p = p;
-        if (config_end_value(&cur, key)) return -1;
-    }
-    if (got < 0) return -1;
-    if (vae_config_check(&c)) {
-        char msg[512];
-        const char *e = as_error();
-        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
-        return as_fail("%s: %s", what, msg);
-    }
+    if (config_fields_parse(&c, FIELDS, N_FIELDS, text, what)) return -1;
+    if (vae_config_check(&c)) return config_check_failed(what);
     *cfg = c;
     return 0;
 }

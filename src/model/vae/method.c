@@ -78,13 +78,7 @@ static int config_to_json(const model *m, char *out, size_t n) { return vae_conf
 static int config_of_checkpoint(const st_file *f, char *out, size_t n) {
     // Our checkpoints carry the config; a PyTorch state_dict without it is not told apart from
     // the many configs of the same shapes, so it needs the metadata.
-    const char *json = st_meta(f, "anoswin.config");
-    if (!json) return as_fail("%s: a VAE checkpoint without anoswin.config metadata", f->path);
-    char what[4200];
-    snprintf(what, sizeof what, "%s: metadata anoswin.config", f->path);
-    vae_config cfg;
-    if (config_from(&cfg, json, NULL, what)) return -1;
-    return vae_config_to_json(&cfg, out, n) ? as_fail("%s: config too long", f->path) : 0;
+    return model_config_of_metadata(f, "a VAE", config_parse, out, n);
 }
 
 static void init_params(model *m, uint64_t seed) { params_init(m->table, m->params, seed); }

@@ -7,6 +7,7 @@
 
 #include "model/param_layers.h"  // param_add_conv, param_add_dense, param_add_bn
 #include "nn/nn.h"         // conv2d_*, conv_transpose2d_*, batchnorm2d_*, linear_*, losses
+#include "util/carve.h"    // carve, carve_take
 #include "util/error.h"    // as_fail, as_calloc
 
 #define BN_MOMENTUM 0.1f
@@ -45,18 +46,6 @@ int vae_table_build(param_table *t, const vae_config *c) {
 
 // ---- buffers ------------------------------------------------------------------------------------
 
-typedef struct carve {
-    float *base;
-    size_t used;
-} carve;
-
-// Hands out consecutive pieces of one arena; with base NULL it only counts.
-static float *take(carve *a, size_t n) {
-    float *p = a->base ? a->base + a->used : NULL;
-    a->used += (n + 15) & ~(size_t)15;  // 64-byte steps keep every buffer aligned like the arena
-    return p;
-}
-
 static void layout(vae *v, carve *a, int training) {
     const vae_config *c = &v->cfg;
     const size_t B = (size_t)v->max_batch, Z = (size_t)c->z_dim, F = (size_t)vae_flat(c);
@@ -67,13 +56,13 @@ static void layout(vae *v, carve *a, int training) {
         const int ch = vae_enc_ch(c, i), s2 = side / 2;
         const size_t sz = B * ch * s2 * s2, cc = conv2d_scratch_floats((int)B, in, ch, c->kernel, s2, s2);
         cols = cc > cols ? cc : cols;
-        v->enc_pre[i] = take(a, sz);
-        v->enc_act[i] = take(a, sz);
-        v->enc_bn[i].mean = take(a, ch);
-        v->enc_bn[i].rstd = take(a, ch);
+        v->enc_pre[i] = carve_take(a, sz);
+        v->enc_act[i] = carve_take(a, sz);
+        v->enc_bn[i].mean = carve_take(a, ch);
+        v->enc_bn[i].rstd = carve_take(a, ch);
         if (training) {
-            v->d_enc_pre[i] = take(a, sz);
-            v->d_enc_act[i] = take(a, sz);
+            v->d_enc_pre[i] = carve_take(a, sz);
+            v->d_enc_act[i] = carve_take(a, sz);
         }
         side = s2;
         in = ch;
@@ -83,29 +72,29 @@ static void layout(vae *v, carve *a, int training) {
     const size_t c2 = conv2d_scratch_floats((int)B, (int)C8, C, 1, c->res, c->res);
     cols = c1 > cols ? c1 : cols;
     cols = c2 > cols ? c2 : cols;
-    v->h = take(a, B * F);
-    v->mu_pre = take(a, B * Z);
-    v->ls_pre = take(a, B * Z);
-    v->mu = take(a, B * Z);
-    v->ls = take(a, B * Z);
-    v->sigma = take(a, B * Z);
-    v->z = take(a, B * Z);
-    v->dense = take(a, B * F);
-    v->dense_drop = take(a, B * F);
-    v->g = take(a, B * C * rr);
-    v->dec_in = take(a, B * C * rr);
-    v->dec_bn0.mean = take(a, C);
-    v->dec_bn0.rstd = take(a, C);
+    v->h = carve_take(a, B * F);
+    v->mu_pre = carve_take(a, B * Z);
+    v->ls_pre = carve_take(a, B * Z);
+    v->mu = carve_take(a, B * Z);
+    v->ls = carve_take(a, B * Z);
+    v->sigma = carve_take(a, B * Z);
+    v->z = carve_take(a, B * Z);
+    v->dense = carve_take(a, B * F);
+    v->dense_drop = carve_take(a, B * F);
+    v->g = carve_take(a, B * C * rr);
+    v->dec_in = carve_take(a, B * C * rr);
+    v->dec_bn0.mean = carve_take(a, C);
+    v->dec_bn0.rstd = carve_take(a, C);
     if (training) {
-        v->d_h = take(a, B * F);
-        v->d_mu = take(a, B * Z);
-        v->d_ls = take(a, B * Z);
-        v->d_mu_pre = take(a, B * Z);
-        v->d_ls_pre = take(a, B * Z);
-        v->d_z = take(a, B * Z);
-        v->d_dense = take(a, B * F);
-        v->d_g = take(a, B * C * rr);
-        v->d_dec_in = take(a, B * C * rr);
+        v->d_h = carve_take(a, B * F);
+        v->d_mu = carve_take(a, B * Z);
+        v->d_ls = carve_take(a, B * Z);
+        v->d_mu_pre = carve_take(a, B * Z);
+        v->d_ls_pre = carve_take(a, B * Z);
+        v->d_z = carve_take(a, B * Z);
+        v->d_dense = carve_take(a, B * F);
+        v->d_g = carve_take(a, B * C * rr);
+        v->d_dec_in = carve_take(a, B * C * rr);
     }
     side = c->res;
     in = C;
@@ -113,13 +102,13 @@ static void layout(vae *v, carve *a, int training) {
         const int ch = vae_dec_ch(c, j), s2 = side * 2;
         const size_t sz = B * ch * s2 * s2, cc = conv_transpose2d_scratch_floats((int)B, in, ch, c->kernel, side, side);
         cols = cc > cols ? cc : cols;
-        v->dec_pre[j] = take(a, sz);
-        v->dec_act[j] = take(a, sz);
-        v->dec_bn[j].mean = take(a, ch);
-        v->dec_bn[j].rstd = take(a, ch);
+        v->dec_pre[j] = carve_take(a, sz);
+        v->dec_act[j] = carve_take(a, sz);
+        v->dec_bn[j].mean = carve_take(a, ch);
+        v->dec_bn[j].rstd = carve_take(a, ch);
         if (training) {
-            v->d_dec_pre[j] = take(a, sz);
-            v->d_dec_act[j] = take(a, sz);
+            v->d_dec_pre[j] = carve_take(a, sz);
+            v->d_dec_act[j] = carve_take(a, sz);
         }
         side = s2;
         in = ch;
@@ -127,9 +116,9 @@ static void layout(vae *v, carve *a, int training) {
     const size_t img = (size_t)c->in_chans * c->img_size * c->img_size;
     const size_t cf = conv2d_scratch_floats((int)B, in, c->in_chans, 1, c->img_size, c->img_size);
     cols = cf > cols ? cf : cols;
-    v->out = take(a, B * img);
-    if (training) v->d_out = take(a, B * img);
-    v->cols = take(a, cols);
+    v->out = carve_take(a, B * img);
+    if (training) v->d_out = carve_take(a, B * img);
+    v->cols = carve_take(a, cols);
 }
 
 int vae_create(vae *v, const vae_config *c, int max_batch, int training) {

@@ -125,12 +125,7 @@ int vitmae_config_parse(vitmae_config *cfg, const char *text, const char *what) 
         if (config_end_value(&cur, key)) return -1;
     }
     if (got < 0) return -1;
-    if (vitmae_config_check(&c)) {
-        char msg[512];
-        const char *e = as_error();
-        snprintf(msg, sizeof msg, "%s", strncmp(e, "config: ", 8) ? e : e + 8);
-        return as_fail("%s: %s", what, msg);
-    }
+    if (vitmae_config_check(&c)) return config_check_failed(what);
     *cfg = c;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include "model/params.h"        // param_table_add, params_init, pos_embed_sincos
 #include "nn/nn.h"
 #include "nn/swin_block.h"
+#include "util/carve.h"
 #include "util/error.h"
 
 typedef struct vit_block {
@@ -181,16 +182,8 @@ static swin_block_dims block_dims(const swin_geom *g, int B, int C, int heads, i
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-typedef struct layout {
-    float *base;
-    size_t used;
-} layout;
-
-static float *take(layout *l, size_t n) {
-    float *p = l->base ? l->base + l->used : NULL;
-    l->used += (n + 15) & ~(size_t)15;
-    return p;
-}
+typedef carve layout;  // util/carve.h
+static float *take(layout *l, size_t n) { return carve_take(l, n); }  // short name, many call sites
 
 // Assigns every activation pointer (or only counts, when l->base is NULL).
 static void plan_layout(vitmae *m, layout *l) {

@@ -1,7 +1,7 @@
 // Flat-structuring-element morphology and connected-component labelling (see morph.h).
 // Each operation loops over the offsets of the structuring element and, per offset, over the
 // rows of the image with the x range where the neighbour is inside: no per-pixel bounds tests.
-#include "detect/morph.h"
+#include "util/morph.h"
 
 #include <float.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
-// Morphology and labelling (src/detect/morph.c) against scipy.ndimage (tools/ref_morph.py) on
+// Morphology and labelling (src/util/morph.c) against scipy.ndimage (tools/ref_morph.py) on
 // random maps and masks of odd shapes, 2-D, per-slice stacks and 3-D; component ranking/top-N on
 // constructed cases.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "detect/morph.h"
+#include "util/morph.h"
 #include "helpers/testutil.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -66,7 +66,7 @@ static void check_labels(const char *dir, int id, const uint8_t *mask, const tca
 }
 
 static void test_against_scipy(void) {
-    const char *dir = tu_scratch_dir("detect_morph");
+    const char *dir = tu_scratch_dir("util_morph");
     char p[4096];
     fs_join(p, sizeof p, dir, "cases.txt");
     FILE *f = fopen(p, "w");

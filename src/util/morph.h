@@ -22,8 +22,8 @@
 // Erosion of the continuous coarse map (the paper erodes the combined map before thresholding)
 // is the grey erosion above: a local minimum over the k x k window, so a pixel survives the 0.5
 // threshold only if its whole window is above 0.5. For k = 1 it is the identity.
-#ifndef ANOSWIN_DETECT_MORPH_H
-#define ANOSWIN_DETECT_MORPH_H
+#ifndef ANOSWIN_UTIL_MORPH_H
+#define ANOSWIN_UTIL_MORPH_H
 
 #include <stddef.h>
 #include <stdint.h>
