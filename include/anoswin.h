@@ -22,6 +22,10 @@ const char *anoswin_version(void);
 const char *anoswin_error(void);
 // Threads of the computations (0: all cores).
 void anoswin_set_threads(int threads);
+// The input guard of anoswin_detect (as `anoswin detect --force`): 0 (the default) prints each
+// way a scan differs from the model's training data on stderr ("anoswin: warning: SCAN: ...");
+// 1 prints nothing. Either way anoswin_detection and summary.json list the differences.
+void anoswin_set_force(int force);
 
 // ---- data sets ----------------------------------------------------------------------------------
 typedef struct anoswin_dataset anoswin_dataset;
@@ -67,6 +71,12 @@ typedef struct anoswin_detection {
     int components;            // connected lesion components in the final mask
     long long lesion_voxels;
     double lesion_ml;
+    // The input guard, as `anoswin detect`'s: how the scan differs from what the model was
+    // trained on (modality, grid, voxel size, a head rather than a brain, intensities), one
+    // sentence each; findings on such a scan may mean nothing. 0 when it looks like the
+    // training data, or when the checkpoint records no training data (an older or converted one).
+    int warnings;
+    char warning[8][320];
 } anoswin_detection;
 
 // Detects lesions in one scan (brain_mask may be NULL: image > 0) and writes out_dir/ as

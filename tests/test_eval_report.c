@@ -78,11 +78,12 @@ static void make_subject(const char *root, const char *id, int lesion, int blob,
     write_vol(&mask, pdir, "mask.nii.gz", NIFTI_TYPE_UINT8);
     write_vol(&rec, pdir, "reconstruction.nii.gz", NIFTI_TYPE_FLOAT32);
     if (summary) {
-        char path[4096], text[256];
+        char path[4096], text[512];
         fs_join(path, sizeof path, pdir, "summary.json");
         int n = snprintf(text, sizeof text,
                          "{\n  \"lesion_volume_ml\": 1.5,\n  \"slice_range\": [2, 9],\n  \"seconds_per_slice\": 0.25,"
-                         "\n  \"parameters\": 1234567,\n  \"postproc\": {\"keep_top\": 2, \"grow\": 3}\n}\n");
+                         "\n  \"parameters\": 1234567,\n  \"postproc\": {\"keep_top\": 2, \"grow\": 3},"
+                         "\n  \"map\": {\"units\": \"residual units\", \"residual\": \"|input - reconstruction|\"}\n}\n");
         fs_write_all(path, text, (size_t)n);
     }
     fprintf(list, "%s,%s,%s/image.nii.gz,%s,%s\n", id, role, ddir, lesion >= 0 ? "label.nii.gz" : "",

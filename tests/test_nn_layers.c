@@ -64,6 +64,13 @@ static void test_gelu(void) {
     gelu_backward(dx, g, x, n);
     tu_cmp("gelu y", y, rd("gelu_y", n), n, 1e-6);
     tu_cmp("gelu dx", dx, rd("gelu_dx", n), n, 1e-6);
+    // The AVX-512 spans (in-place backward, forward) repeat the scalar operations exactly.
+    float *dxi = tu_zeros(n), *ys = tu_zeros(n);
+    memcpy(dxi, g, sizeof(float) * n);
+    gelu_backward(dxi, dxi, x, n);
+    CHECK(!memcmp(dxi, dx, sizeof(float) * n), "gelu in place (vector span) = accumulating loop, bit for bit");
+    for (int i = 0; i < n; i++) ys[i] = x[i] * (0.5f * (1.0f + nn_erf(x[i] * 0.70710678118654752f)));
+    CHECK(!memcmp(ys, y, sizeof(float) * n), "gelu forward (vector span) = scalar x Phi(x), bit for bit");
     double worst = 0;
     for (int i = -4000; i <= 4000; i++) {
         double v = i * 1e-3;
@@ -148,6 +155,42 @@ static void test_block(const char *tag, int B, int H, int W, int C, int heads, i
         CHECK(!memcmp(xi, y, sizeof(float) * (size_t)N * C), "%s", what);
     }
     swin_geom_free(&geom);
+}
+
+// The AVX-512 attention kernels against the portable loops (each checked against torch above) on
+// every window size the tail masks distinguish (T below 16, at 16, between, 49, the full 64), with
+// and without a region mask, head_dim 32. Where the CPU lacks AVX-512F both runs take the loops.
+static void test_attention_paths(void) {
+    static const int Ts[] = {4, 9, 16, 25, 36, 49, 64};
+    rng r;
+    rng_seed(&r, 11);
+    for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)
+        for (int masked = 0; masked < 2; masked++) {
+            const int T = Ts[ti], heads = 2, C = 64, nW = 2, nwin = 3;
+            const size_t nq = (size_t)nwin * T * 3 * C, no = (size_t)nwin * T * C, nb = (size_t)heads * T * T;
+            float *qkv = tu_zeros(nq), *bias = tu_zeros(nb), *g = tu_zeros(no);
+            for (size_t i = 0; i < nq; i++) qkv[i] = (float)(2 * rng_uniform(&r) - 1);
+            for (size_t i = 0; i < nb; i++) bias[i] = (float)(rng_uniform(&r) - 0.5);
+            for (size_t i = 0; i < no; i++) g[i] = (float)(2 * rng_uniform(&r) - 1);
+            int *region = tu_keep(malloc(sizeof(int) * nW * T));
+            for (int i = 0; i < nW * T; i++) region[i] = (int)(3 * rng_uniform(&r));
+            const int *reg = masked ? region : NULL;
+            float *out[2], *dqkv[2], *dbias[2];
+            for (int fast = 0; fast < 2; fast++) {
+                nn_attention_allow_avx512(fast);
+                out[fast] = tu_zeros(no), dqkv[fast] = tu_zeros(nq), dbias[fast] = tu_zeros(nb);
+                window_attention_forward(out[fast], qkv, bias, reg, nwin, nW, T, C, heads);
+                window_attention_backward(dqkv[fast], dbias[fast], g, qkv, bias, reg, nwin, nW, T, C, heads);
+            }
+            char what[96];
+            snprintf(what, sizeof what, "attention T %d%s: avx512 out = loops", T, masked ? " masked" : "");
+            tu_cmp(what, out[1], out[0], no, 1e-5);
+            snprintf(what, sizeof what, "attention T %d%s: avx512 dqkv = loops", T, masked ? " masked" : "");
+            tu_cmp(what, dqkv[1], dqkv[0], nq, 1e-4);
+            snprintf(what, sizeof what, "attention T %d%s: avx512 dbias = loops", T, masked ? " masked" : "");
+            tu_cmp(what, dbias[1], dbias[0], nb, 1e-4);
+        }
+    nn_attention_allow_avx512(1);
 }
 
 static void test_merge(void) {
@@ -247,6 +290,12 @@ int main(void) {
     test_block("blk_s0", 3, 14, 14, 16, 2, 7, 0, 0);
     test_block("blk_s3", 3, 14, 14, 64, 2, 7, 3, 1);  // head_dim 32: fast attention path
     test_block("blk_7x7", 3, 7, 7, 64, 2, 7, 3, 0);
+    printf("head_dim 32 again on the portable attention loops:\n");
+    nn_attention_allow_avx512(0);
+    test_block("blk_s3", 3, 14, 14, 64, 2, 7, 3, 1);
+    test_block("blk_7x7", 3, 7, 7, 64, 2, 7, 3, 0);
+    nn_attention_allow_avx512(1);
+    test_attention_paths();
     test_block("blk_rect", 1, 14, 21, 8, 1, 7, 3, 0);
     test_merge();
     test_expand();

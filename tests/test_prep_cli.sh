@@ -19,7 +19,6 @@ expect 2 "--out" "prep needs --out" "$bin" prep x.nii.gz
 expect 2 "INPUT" "prep needs an input" "$bin" prep --out "$tmp/o"
 expect 2 "together" "--template needs --template-mask" "$bin" prep --out "$tmp/o" --template t.nii.gz x.nii.gz
 expect 2 "modality" "prep bad modality" "$bin" prep --out "$tmp/o" --modality pd x.nii.gz
-expect 2 "--test" "synth --raw refuses --test" "$bin" data synth --raw --test 2 --out "$tmp/r"
 
 succeeds "data synth --raw" "$bin" data synth --raw --healthy 1 --seed 3 --out "$tmp/raw" --threads 2
 check "raw scan, truth and bias written" "[ -s $tmp/raw/healthy/raw_000/raw_000_t1.nii.gz ] && [ -s $tmp/raw/healthy/raw_000/truth.json ] && [ -s $tmp/raw/healthy/raw_000/bias.nii.gz ]"

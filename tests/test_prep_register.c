@@ -148,6 +148,7 @@ int main(void) {
     synth_options_default(&so);
     so.out = raw;
     so.healthy = 2;
+    so.test = 0;
     so.seed = 7;
     so.template_path = SYNTH_HEAD_TEMPLATE;
     CHECK(synth_raw_run(&so) == 0, "data synth --raw: %s", as_error());

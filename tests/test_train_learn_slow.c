@@ -13,23 +13,6 @@
 #include "util/fs.h"
 #include "util/rng.h"
 
-static const char *SMALL = "img_size=32,patch_size=2,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1";
-
-static void small_options(train_options *o, const char *out, int epochs) {
-    train_options_default(o);
-    train_options_set_config(o, SMALL, "test");
-    o->epochs = epochs;
-    o->batch = 8;
-    o->warmup_epochs = 1;
-    o->seed = 7;
-    o->threads = 1;  // tiny matrices: a second thread only adds barrier waits
-    o->save_every = 2;
-    o->recon_count = 3;
-    o->quiet = 1;
-    o->out_dir = out;
-    snprintf(o->data, sizeof o->data, "phantom");
-}
-
 int main(void) {
     const int S = 32;
     slice_set train = {0}, val = {0};
@@ -41,7 +24,7 @@ int main(void) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/learn", tu_scratch_dir("train_loop"));
         train_options o;
-        small_options(&o, dir, 30);  // 8 steps per epoch: 240 steps
+        small_train_options(&o, dir, 30);  // 8 steps per epoch: 240 steps
         o.lr = 2e-3;
         o.save_every = 0;
         float *losses = calloc(400, sizeof(float));

@@ -15,23 +15,6 @@
 #include "util/fs.h"
 #include "util/rng.h"
 
-static const char *SMALL = "img_size=32,patch_size=2,window=2,embed_dim=16,depths=[1,1,1,1],num_heads=[1,2,2,4],in_chans=1";
-
-static void small_options(train_options *o, const char *out, int epochs) {
-    train_options_default(o);
-    train_options_set_config(o, SMALL, "test");
-    o->epochs = epochs;
-    o->batch = 8;
-    o->warmup_epochs = 1;
-    o->seed = 7;
-    o->threads = 1;  // tiny matrices: a second thread only adds barrier waits
-    o->save_every = 2;
-    o->recon_count = 3;
-    o->quiet = 1;
-    o->out_dir = out;
-    snprintf(o->data, sizeof o->data, "phantom");
-}
-
 static char *read_text(const char *path) {
     unsigned char *d;
     size_t n;
@@ -75,12 +58,12 @@ int main(void) {
         snprintf(split, sizeof split, "%s/split", root);
         const int N = 28;  // 3.5 epochs of 8 steps
         train_options o;
-        small_options(&o, straight, 5);
+        small_train_options(&o, straight, 5);
         o.max_steps = N;
         float a[64] = {0}, b[64] = {0};
         train_result ra, rb;
         CHECK(train_run(&o, &train, &val, 0, &ra, a) == 0, "straight run: %s", as_error());
-        small_options(&o, split, 5);
+        small_train_options(&o, split, 5);
         o.max_steps = 13;  // stops mid-epoch 2
         CHECK(train_run(&o, &train, &val, 0, &rb, b) == 0, "first half: %s", as_error());
         CHECK(rb.global_step == 13, "stopped at step 13 (%ld)", rb.global_step);

@@ -138,19 +138,11 @@ def check_loss_axis(html, log_csv):
 
 
 def map_units(pdir):
-    """The anomaly map's units from detect's recorded settings, as docs/evaluation.md states them."""
+    """The anomaly map's units as detect recorded them (summary.json "map": {"units"}), as
+    docs/evaluation.md states it; test_detect_cli checks what detect records."""
     sj = os.path.join(pdir, "summary.json")
     s = json.load(open(sj)) if os.path.exists(sj) else {}
-    if "window_norm" not in s or "slice_norm" not in s:
-        return "map units"
-    if s["window_norm"] != "none" or s["slice_norm"] != "none":
-        return "normalised residual units"
-    if "calibration" not in s:
-        return "residual units"
-    cf = s["calibration"].get("file", "")
-    if not os.path.exists(cf):
-        return "map units"
-    return "normative z-score units" if "normative_units" in json.load(open(cf)) else "residual units"
+    return s.get("map", {}).get("units", "map units")
 
 
 def check_panels(html, run, root, test, data):

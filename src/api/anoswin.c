@@ -24,6 +24,13 @@
 
 const char *anoswin_version(void) { return ANOSWIN_VERSION; }
 const char *anoswin_error(void) { return as_error(); }
+_Static_assert(sizeof((anoswin_detection *)0)->warning[0] == FP_WARNING_LEN &&
+                   sizeof((anoswin_detection *)0)->warning / FP_WARNING_LEN == FP_MAX_WARNINGS,
+               "anoswin_detection.warning holds the input guard's lines");
+
+static int g_force;  // anoswin_set_force
+void anoswin_set_force(int force) { g_force = force != 0; }
+
 void anoswin_set_threads(int threads) {
     if (threads > 0) nn_set_threads(threads);
 }
@@ -70,11 +77,19 @@ const char *anoswin_dataset_brain_mask(const anoswin_dataset *d, int i) {
 struct anoswin_model {
     model m;
     char checkpoint[PATH_MAX];
+    fingerprint guard;  // what it was trained on, when has_guard (the input guard)
+    int has_guard;
 };
 
 anoswin_model *anoswin_model_load(const char *checkpoint, int max_batch) {
     anoswin_model *a = as_calloc(1, sizeof *a);
     if (model_load(&a->m, checkpoint, max_batch > 0 ? max_batch : 1)) {
+        free(a);
+        return NULL;
+    }
+    a->has_guard = fingerprint_read(&a->guard, checkpoint);
+    if (a->has_guard < 0) {
+        model_free(&a->m);
         free(a);
         return NULL;
     }
@@ -85,6 +100,7 @@ anoswin_model *anoswin_model_load(const char *checkpoint, int max_batch) {
 void anoswin_model_free(anoswin_model *m) {
     if (!m) return;
     model_free(&m->m);
+    if (m->has_guard) fingerprint_free(&m->guard);
     free(m);
 }
 
@@ -149,6 +165,8 @@ int anoswin_detect(anoswin_model *m, const char *image, const char *brain_mask, 
     if (detect_settings(&o, &cal, m, preset, calib)) goto done;
     if (amap_check_stride(o.amap.stride, o.amap.window, m->m.patch_size)) goto done;
     o.checkpoint = m->checkpoint;
+    o.guard = m->has_guard ? &m->guard : NULL;
+    o.force = g_force;
     // The subject is the file name without .nii[.gz], as detect names it.
     char id[256];
     const char *base = strrchr(image, '/');
@@ -156,9 +174,14 @@ int anoswin_detect(anoswin_model *m, const char *image, const char *brain_mask, 
     char *dot = strstr(id, ".nii");
     if (dot) *dot = 0;
     detect_input in = {.id = id, .image = image, .mask = brain_mask, .label = NULL};
+    fingerprint_modality_of_name(image, in.modality);  // as detect does for a file argument
     detect_result res;
     if (detect_subject(&res, &m->m, &in, out_dir, &o)) goto done;
-    if (r) *r = (anoswin_detection){res.slices, res.components, (long long)res.lesion_voxels, res.lesion_ml};
+    if (r) {
+        *r = (anoswin_detection){res.slices, res.components, (long long)res.lesion_voxels, res.lesion_ml, 0, {{0}}};
+        r->warnings = res.n_warnings;
+        memcpy(r->warning, res.warnings, sizeof r->warning[0] * (size_t)res.n_warnings);
+    }
     rc = 0;
 done:
     calibration_free(&cal);

@@ -37,7 +37,9 @@ static void usage(FILE *f) {
             "      --raw            raw-looking T1 head scans for `anoswin prep` instead: Colin27 with\n"
             "                       skull (ch2.nii.gz) under a random affine, field of view, voxel size and\n"
             "                       storage orientation, a bias field and noise; --healthy N of them in\n"
-            "                       DIR/healthy/raw_NNN/ with truth.json (the true transform) and bias.nii.gz\n"
+            "                       DIR/healthy/raw_NNN/ with truth.json (the true transform) and bias.nii.gz;\n"
+            "                       with --test N also the test subjects test_NNN of `data synth` (same seed,\n"
+            "                       profile, modalities) in that head, raw-ized, their label carried along\n"
             "\n"
             "list: print the subjects found in PATH (a folder in a known layout, or a manifest\n"
             "CSV) as a manifest CSV subject,image,label,mask,split on stdout.\n"
@@ -126,10 +128,11 @@ static int data_synth(int argc, char **argv) {
     if (!o.out) return cli_usage_error("data synth", "--out DIR is required");
     double t0 = now_seconds();
     if (raw) {
-        if (test_given) return cli_usage_error("data synth", "--raw writes --healthy N scans; --test does not apply");
+        if (!test_given) o.test = 0;
         if (!template_given) o.template_path = SYNTH_HEAD_TEMPLATE;
         if (synth_raw_run(&o) != 0) return cli_report_error();
-        printf("data synth: %d raw-looking scans in %s/healthy (%.1f s)\n", o.healthy, o.out, now_seconds() - t0);
+        printf("data synth: %d raw-looking scans in %s/healthy, %d raw-looking test subjects in %s/test (%.1f s)\n",
+               o.healthy, o.out, o.test, o.out, now_seconds() - t0);
         return EXIT_OK;
     }
     if (synth_run(&o) != 0) return cli_report_error();

@@ -36,6 +36,8 @@ static void usage(FILE *f) {
             "      --min-mi X            a registration ending below this Mattes mutual information fails\n"
             "                            (default 0.3; registered heads end at 1.1-1.5, noise at 0.01)\n"
             "      --no-n4               no N4 bias-field correction (the scans keep their bias field)\n"
+            "      --write-bias          also write N4's field, <id>_bias.nii.gz, on the scan's own grid\n"
+            "                            reoriented to RAS (the scan / it = the corrected scan)\n"
             "  -s, --seed S              seed of the registration's samples (default 1)\n"
             "  -t, --threads T           OpenMP threads (default: all cores); output does not depend on it\n"
             "  -h, --help                show this help\n",
@@ -50,7 +52,8 @@ int cmd_prep(int argc, char **argv) {
         {"template-mask", required_argument, 0, 'M'}, {"modality", required_argument, 0, 'm'},
         {"no-n4", no_argument, 0, 'N'},          {"seed", required_argument, 0, 's'},
         {"rigid", no_argument, 0, 'R'},         {"min-mi", required_argument, 0, 'I'},
-        {"threads", required_argument, 0, 't'},  {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 't'},  {"write-bias", no_argument, 0, 'B'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
     int c;
@@ -58,6 +61,7 @@ int cmd_prep(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "o:s:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': o.out = optarg; break;
+        case 'B': o.write_bias = 1; break;
         case 'T': o.template_path = optarg; break;
         case 'M': o.template_mask = optarg; break;
         case 'm':
@@ -86,6 +90,7 @@ int cmd_prep(int argc, char **argv) {
     if (optind >= argc) return cli_usage_error("prep", "no INPUT (NIfTI files or folders)");
     if (!o.template_path != !o.template_mask)
         return cli_usage_error("prep", "--template and --template-mask go together");
+    if (o.write_bias && !o.n4) return cli_usage_error("prep", "--write-bias writes N4's field: not with --no-n4");
     double t0 = now_seconds();
     int rc = prep_run(&o, argv + optind, argc - optind);
     if (rc < 0) return cli_report_error();

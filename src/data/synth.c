@@ -1031,7 +1031,10 @@ typedef struct work {
     short *buf;
 } work;
 
-static int synth_subject(const synth_options *o, const template3 *T, work *wk, int is_test, int index) {
+// The subject's anatomy, lesions and labels in wk (t1, t2 on the template's scale, brain, seg),
+// and the seeds of its two modalities' finishing streams.
+static void subject_make(const synth_options *o, const template3 *T, work *wk, int is_test, int index, rng *r1,
+                         rng *r2) {
     rng r;
     // Independent streams: healthy i -> i, test j -> 2^32 + j (adding subjects changes no other).
     rng_seed_stream(&r, o->seed, (is_test ? (1ull << 32) : 0) + (uint64_t)index);
@@ -1044,14 +1047,18 @@ static int synth_subject(const synth_options *o, const template3 *T, work *wk, i
     warp_apply(wk->t1, wk->t2, wk->brain, T, w);
     free(w);
     if (is_test) subject_lesions(o->profile, wk->t2, wk->t1, wk->seg, wk->brain, &r);
+    // Both modalities consume the stream in a fixed order whatever is written.
+    rng_seed(r1, rng_u64(&r));
+    rng_seed(r2, rng_u64(&r));
+}
+
+static int synth_subject(const synth_options *o, const template3 *T, work *wk, int is_test, int index) {
+    rng r1, r2;
+    subject_make(o, T, wk, is_test, index, &r1, &r2);
     char id[64], dir[4096], path[4200];
     subject_id(id, sizeof id, is_test, index);
     snprintf(dir, sizeof dir, "%s/%s/%s", o->out, is_test ? "test" : "healthy", id);
     if (fs_mkdirs(dir) != 0) return -1;
-    // Both modalities consume the stream in a fixed order whatever is written.
-    rng r1, r2;
-    rng_seed(&r1, rng_u64(&r));
-    rng_seed(&r2, rng_u64(&r));
     if (o->write_t1) {
         finish_modality(wk->buf, wk->t1, wk->brain, &r1, 1000.0f);
         snprintf(path, sizeof path, "%s/%s_t1.nii.gz", dir, id);
@@ -1067,6 +1074,47 @@ static int synth_subject(const synth_options *o, const template3 *T, work *wk, i
         if (synth_write_nifti(path, wk->seg, 2, NX, NY, NZ, T->origin, o->gzip_level) != 0) return -1;
     }
     return 0;
+}
+
+struct synth_source {
+    template3 T;
+};
+
+synth_source *synth_source_open(const char *brain_template) {
+    if (!fs_exists(brain_template)) {
+        as_fail("%s: template not found (install Debian's mricron-data: scripts/install-deps.sh)", brain_template);
+        return NULL;
+    }
+    synth_source *s = as_calloc(1, sizeof *s);
+    if (template_build(&s->T, brain_template) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void synth_source_close(synth_source *s) {
+    if (!s) return;
+    free(s->T.tpl);
+    free(s);
+}
+
+void synth_source_origin(const synth_source *s, double origin[3]) { memcpy(origin, s->T.origin, 3 * sizeof(double)); }
+
+void synth_source_subject(const synth_source *s, const synth_options *o, int is_test, int index, int t2, short *scan,
+                          unsigned char *seg, unsigned char *brain) {
+    work wk;
+    wk.t1 = as_malloc(NVOX * sizeof(float));
+    wk.t2 = as_malloc(NVOX * sizeof(float));
+    wk.brain = brain;
+    wk.seg = seg;
+    wk.buf = scan;
+    rng r1, r2;
+    subject_make(o, &s->T, &wk, is_test, index, &r1, &r2);
+    if (t2) finish_modality(scan, wk.t2, brain, &r2, 1000.0f);
+    else finish_modality(scan, wk.t1, brain, &r1, 1000.0f);
+    free(wk.t1);
+    free(wk.t2);
 }
 
 int synth_run(const synth_options *o) {

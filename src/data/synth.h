@@ -99,6 +99,17 @@ int synth_run(const synth_options *o);
 // -> subject-world matrix, the bias field's weights, the noise) and o->out/synth.txt last.
 int synth_raw_run(const synth_options *o);
 
+// The brain template prepared once for drawing `data synth` subjects one at a time.
+typedef struct synth_source synth_source;
+synth_source *synth_source_open(const char *brain_template);  // NULL with the error recorded
+void synth_source_close(synth_source *s);
+void synth_source_origin(const synth_source *s, double origin[3]);  // world mm of grid voxel 0,0,0
+// Subject (is_test, index) of o's seed and profile exactly as synth_run writes it, on the
+// SYNTH_NX x SYNTH_NY x SYNTH_NZ grid: scan = its t2 (t2 != 0) or t1 (int16 values), seg, brain
+// (0/1); each of SYNTH_NX * SYNTH_NY * SYNTH_NZ elements.
+void synth_source_subject(const synth_source *s, const synth_options *o, int is_test, int index, int t2, short *scan,
+                          unsigned char *seg, unsigned char *brain);
+
 // ---- lesions (also used by the phantom) ----
 
 typedef struct lesion_options {

@@ -118,9 +118,26 @@ static int raw_write_truth(const char *path, const raw_subject *s, const char *h
     return fs_file_commit(&af);
 }
 
-static int raw_subject_run(const synth_options *o, const volume *head, int index, float wm) {
+// White matter ~ the 95th percentile of the head's non-zero voxels: the noise scale.
+static float raw_wm_level(const volume *head) {
+    size_t nv = volume_voxels(head), hist[256] = {0}, nz = 0;
+    float vmax = 0;
+    for (size_t i = 0; i < nv; i++) vmax = fmaxf(vmax, head->data[i]);
+    for (size_t i = 0; i < nv; i++)
+        if (head->data[i] > 0) hist[(int)fminf(255, head->data[i] / vmax * 255)]++, nz++;
+    size_t cum = 0;
+    int b = 0;
+    while (b < 255 && (cum += hist[b]) < 0.95 * nz) b++;
+    return (b + 0.5f) / 255 * vmax;
+}
+
+// One raw-looking scan of `head` (on any grid) into o->out/split/id/: <id>_<mod>.nii.gz,
+// bias.nii.gz, truth.json and, when seg is given (on head's grid), <id>_seg.nii.gz carried
+// through the same transform (nearest), so that the truth exists on the raw grid too.
+static int raw_subject_run(const synth_options *o, const volume *head, const volume *seg, const char *split,
+                           const char *id, const char *mod, uint64_t stream, float wm) {
     rng r;
-    rng_seed_stream(&r, o->seed, (3ull << 32) + (uint64_t)index);
+    rng_seed_stream(&r, o->seed, stream);
     raw_subject s;
     raw_draw(&s, head, &r);
     double ginv[4][4], hinv[4][4], vox2tpl[4][4];
@@ -133,6 +150,8 @@ static int raw_subject_run(const synth_options *o, const volume *head, int index
     volume_alloc(&img, s.n[0], s.n[1], s.n[2], s.vox);
     memcpy(img.affine, s.affine, sizeof s.affine);
     volume_alloc_like(&bias, &img);
+    size_t nv = volume_voxels(&img);
+    unsigned char *lab = seg ? as_calloc(nv, 1) : NULL;
     double cs[3][3][512];
     for (int a = 0; a < 3; a++)
         for (int d = 0; d < 3; d++)
@@ -152,12 +171,15 @@ static int raw_subject_run(const synth_options *o, const volume *head, int index
                 double v = volume_sample_linear(head, q) * s.gain * bias.data[id];
                 double re = v + sig * rng_normal(&r), im = sig * rng_normal(&r);
                 img.data[id] = (float)sqrt(re * re + im * im);
+                if (lab) {
+                    long a = lround(q[0]), b = lround(q[1]), c = lround(q[2]);
+                    if (a >= 0 && b >= 0 && c >= 0 && a < seg->nx && b < seg->ny && c < seg->nz)
+                        lab[id] = (unsigned char)seg->data[(size_t)a + (size_t)seg->nx * ((size_t)b + (size_t)seg->ny * c)];
+                }
             }
-    char id[64], dir[4096], path[4200];
-    snprintf(id, sizeof id, "raw_%03d", index);
-    snprintf(dir, sizeof dir, "%s/healthy/%s", o->out, id);
+    char dir[4096], path[4200];
+    snprintf(dir, sizeof dir, "%s/%s/%s", o->out, split, id);
     int rc = fs_mkdirs(dir);
-    size_t nv = volume_voxels(&img);
     short *q = as_malloc(nv * sizeof(short));
     for (size_t i = 0; i < nv; i++) {  // int16 like a scanner's
         long x = lrintf(img.data[i]);
@@ -167,13 +189,65 @@ static int raw_subject_run(const synth_options *o, const volume *head, int index
         snprintf(path, sizeof path, "%s/bias.nii.gz", dir),
             rc = synth_write_nifti_affine(path, bias.data, 16, s.n[0], s.n[1], s.n[2], s.affine, o->gzip_level);
     if (rc == 0) snprintf(path, sizeof path, "%s/truth.json", dir), rc = raw_write_truth(path, &s, o->template_path, o->seed);
+    if (rc == 0 && lab)
+        snprintf(path, sizeof path, "%s/%s_seg.nii.gz", dir, id),
+            rc = synth_write_nifti_affine(path, lab, 2, s.n[0], s.n[1], s.n[2], s.affine, o->gzip_level);
     // the scan last: a subject folder with its scan is complete
     if (rc == 0)
-        snprintf(path, sizeof path, "%s/%s_t1.nii.gz", dir, id),
+        snprintf(path, sizeof path, "%s/%s_%s.nii.gz", dir, id, mod),
             rc = synth_write_nifti_affine(path, q, 4, s.n[0], s.n[1], s.n[2], s.affine, o->gzip_level);
-    free(q);
+    free(q), free(lab);
     volume_free(&img);
     volume_free(&bias);
+    return rc;
+}
+
+// A raw-looking test subject: `data synth`'s test_<index> (the same seed and profile: the same
+// scan, lesions and label as on the grid) inside the Colin27 head. The scan replaces the head
+// where the subject's brain is; elsewhere the head's skull and scalp, scaled so that the head
+// over the brain's voxels has the scan's mean there. Then raw-ized like a healthy raw scan.
+static int raw_test_subject(const synth_options *o, const synth_source *src, const volume *ch2, int index) {
+    size_t nv = (size_t)SYNTH_NX * SYNTH_NY * SYNTH_NZ;
+    short *scan = as_malloc(nv * sizeof(short));
+    unsigned char *seg = as_malloc(nv), *brain = as_malloc(nv);
+    float pd[3] = {1, 1, 1};
+    volume head, lab;
+    volume_alloc(&head, SYNTH_NX, SYNTH_NY, SYNTH_NZ, pd);
+    double origin[3], inv[4][4], V[4][4];
+    synth_source_origin(src, origin);
+    for (int d = 0; d < 3; d++) head.affine[d][3] = origin[d];
+    volume_alloc_like(&lab, &head);
+    affine_invert(inv, ch2->affine);  // checked on reading
+    affine_mul(V, inv, head.affine);
+    char id[64];
+    snprintf(id, sizeof id, "test_%03d", index);
+    int rc = 0;
+    for (int m = 0; m < 2 && rc == 0; m++) {
+        if (!(m ? o->write_t2 : o->write_t1)) continue;
+        synth_source_subject(src, o, 1, index, m, scan, seg, brain);
+        double sb = 0, sh = 0;
+        for (int k = 0; k < SYNTH_NZ; k++)
+            for (int j = 0; j < SYNTH_NY; j++)
+                for (int i = 0; i < SYNTH_NX; i++) {
+                    size_t g = (size_t)i + (size_t)SYNTH_NX * ((size_t)j + (size_t)SYNTH_NY * k);
+                    double p[3] = {i, j, k}, q[3];
+                    affine_apply(q, V, p);
+                    long a = lround(q[0]), b = lround(q[1]), c = lround(q[2]);
+                    float h = a >= 0 && b >= 0 && c >= 0 && a < ch2->nx && b < ch2->ny && c < ch2->nz
+                                  ? ch2->data[(size_t)a + (size_t)ch2->nx * ((size_t)b + (size_t)ch2->ny * c)]
+                                  : 0.0f;
+                    head.data[g] = h;
+                    lab.data[g] = seg[g];
+                    if (brain[g]) sb += scan[g], sh += h;
+                }
+        double k = sh > 0 ? sb / sh : 1;
+        for (size_t g = 0; g < nv; g++) head.data[g] = brain[g] ? scan[g] : (float)(head.data[g] * k);
+        // the same pose, field of view and bias for both modalities: one stream per subject
+        rc = raw_subject_run(o, &head, &lab, "test", id, m ? "t2" : "t1", (4ull << 32) + (uint64_t)index,
+                             raw_wm_level(&head));
+    }
+    free(scan), free(seg), free(brain);
+    volume_free(&head), volume_free(&lab);
     return rc;
 }
 
@@ -188,28 +262,32 @@ int synth_raw_run(const synth_options *o) {
         volume_free(&head);
         return as_fail("%s: template larger than 512 voxels along an axis", o->template_path);
     }
-    // white matter ~ the 95th percentile of the head's non-zero voxels: the noise scale
-    size_t nv = volume_voxels(&head), hist[256] = {0}, nz = 0;
-    float vmax = 0;
-    for (size_t i = 0; i < nv; i++) vmax = fmaxf(vmax, head.data[i]);
-    for (size_t i = 0; i < nv; i++)
-        if (head.data[i] > 0) hist[(int)fminf(255, head.data[i] / vmax * 255)]++, nz++;
-    size_t cum = 0;
-    int b = 0;
-    while (b < 255 && (cum += hist[b]) < 0.95 * nz) b++;
-    float wm = (b + 0.5f) / 255 * vmax;
-    if (fs_mkdirs(o->out) != 0) {
+    float wm = raw_wm_level(&head);
+    synth_source *src = NULL;
+    if (o->test > 0 && !(src = synth_source_open(SYNTH_DEFAULT_TEMPLATE))) {
         volume_free(&head);
         return -1;
     }
-    int failed = 0;
+    if (fs_mkdirs(o->out) != 0) {
+        volume_free(&head), synth_source_close(src);
+        return -1;
+    }
+    int failed = 0, total = o->healthy + o->test;
     long done = 0;
     char first_error[1024] = "";
     progress pr;
-    progress_begin(&pr, "data synth --raw", o->healthy);
+    progress_begin(&pr, "data synth --raw", total);
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int s = 0; s < o->healthy; s++) {
-        if (raw_subject_run(o, &head, s, wm) != 0) {
+    for (int s = 0; s < total; s++) {
+        char id[64];
+        int rc;
+        if (s < o->healthy) {
+            snprintf(id, sizeof id, "raw_%03d", s);
+            rc = raw_subject_run(o, &head, NULL, "healthy", id, "t1", (3ull << 32) + (uint64_t)s, wm);
+        } else {
+            rc = raw_test_subject(o, src, &head, s - o->healthy);
+        }
+        if (rc != 0) {
 #pragma omp critical(synth_raw_err)
             {
                 if (!failed) snprintf(first_error, sizeof first_error, "%s", as_error());
@@ -221,12 +299,14 @@ int synth_raw_run(const synth_options *o) {
     }
     progress_end(&pr);
     volume_free(&head);
+    synth_source_close(src);
     if (failed) return as_fail("%s", first_error);
     char info[4096], path[4200];
     snprintf(info, sizeof info,
              "# anoswin data synth --raw: parameters of this data set (written last: its presence means complete)\n"
-             "template=%s\nseed=%llu\nraw=%d\nmodalities=t1\nlayout=brats\n",
-             o->template_path, (unsigned long long)o->seed, o->healthy);
+             "template=%s\nseed=%llu\nraw=%d\ntest=%d\nprofile=%s\nmodalities=%s\nlayout=brats\n",
+             o->template_path, (unsigned long long)o->seed, o->healthy, o->test, synth_profile_name(o->profile),
+             o->test == 0 || (o->write_t1 && !o->write_t2) ? "t1" : o->write_t1 ? "t1,t2" : o->healthy ? "t1 (raw), t2 (test)" : "t2");
     snprintf(path, sizeof path, "%s/synth.txt", o->out);
     return fs_write_all(path, info, strlen(info));
 }

@@ -130,6 +130,25 @@ static int write_attention(const char *dir, int k, model *m, const float *img, i
     return rc;
 }
 
+// What the written anomaly map's values mean, from the map settings and the calibration; the
+// threshold applies to these values, so it is in the same units. Eval's panels label their colour
+// bars with `units`.
+static void map_units(const detect_options *o, char *units, size_t nu, char *norm, size_t nn) {
+    const amap_params *a = &o->amap;
+    const calibration *c = o->calib && o->calib->norm_mean ? o->calib : NULL;  // normative
+    const char *scaled = a->window_norm && a->slice_norm ? "window minmax, slice max"
+                         : a->window_norm               ? "window minmax"
+                         : a->slice_norm                ? "slice max"
+                                                        : "none";
+    if (c)
+        snprintf(norm, nn, "%s%snormative z-score (sigma %g px, %d scale%s)", strcmp(scaled, "none") ? scaled : "",
+                 strcmp(scaled, "none") ? ", then " : "", (double)c->norm_sigma, c->norm_nscales,
+                 c->norm_nscales == 1 ? "" : "s, max of z / unit");
+    else snprintf(norm, nn, "%s", scaled);
+    snprintf(units, nu, "%s", c ? "normative z-score units" : strcmp(scaled, "none") ? "normalised residual units"
+                                                                                    : "residual units");
+}
+
 static int write_summary(const char *path, const detect_result *r, const detect_input *in, const model *m,
                          const slice_stack *s, const detect_options *o, const int *finding_z) {
     fs_file af;
@@ -159,6 +178,13 @@ static int write_summary(const char *path, const detect_result *r, const detect_
             o->amap.positive_residual ? "positive" : "abs", o->amap.restrict_to_brain ? "true" : "false",
             o->amap.window_norm ? "minmax" : "none");
     fprintf(f, "  \"slice_norm\": \"%s\",\n", o->amap.slice_norm ? "max" : "none");
+    char units[64], norm[160];
+    map_units(o, units, sizeof units, norm, sizeof norm);
+    fprintf(f,
+            "  \"map\": {\"units\": \"%s\", \"residual\": \"%s (mean over channels), intensities scaled %s\", "
+            "\"normalisation\": \"%s\", \"threshold_units\": \"%s\"},\n",
+            units, o->amap.positive_residual ? "max(input - reconstruction, 0)" : "|input - reconstruction|",
+            o->slices.norm == SLICE_NORM_PERCENTILE ? "by percentiles" : "minmax", norm, units);
     if (o->post.mode == POSTPROC_CALIBRATED) {
         fprintf(f, "  \"calibration\": {\"file\": ");
         json_write_string(f, o->calib_path ? o->calib_path : "");

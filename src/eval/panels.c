@@ -44,31 +44,17 @@ static void read_optional(volume *v, const char *path, const volume *like) {
     if (v->nx != like->nx || v->ny != like->ny || v->nz != like->nz) volume_free(v);
 }
 
-// The anomaly map's units from the settings detect recorded (summary.json, and the calibration
-// file it names): "map units" when they cannot be told.
+// The anomaly map's units as detect recorded them (summary.json "map": {"units": ...}): "map
+// units" when they cannot be told.
 static void map_units(char *out, size_t n, const char *pred_dir) {
-    char path[4096], wn[16] = "", sn[16] = "", cal_file[4096] = "";
+    char path[4096];
     snprintf(out, n, "map units");
     fs_join(path, sizeof path, pred_dir, "summary.json");
     char *text = fs_exists(path) ? json_read_file(path) : NULL;
-    if (!text) return;
-    int known = !json_top_string(text, "window_norm", wn, sizeof wn) && !json_top_string(text, "slice_norm", sn, sizeof sn);
-    const char *cal = json_top_value(text, "calibration");
-    if (cal && json_top_string(cal, "file", cal_file, sizeof cal_file)) cal_file[0] = '\0';
+    const char *map = text ? json_top_value(text, "map") : NULL;
+    char units[64];
+    if (map && !json_top_string(map, "units", units, sizeof units)) snprintf(out, n, "%s", units);
     free(text);
-    if (!known) return;
-    if (strcmp(wn, "none") || strcmp(sn, "none")) {
-        snprintf(out, n, "normalised residual units");
-        return;
-    }
-    if (!cal) {
-        snprintf(out, n, "residual units");
-        return;
-    }
-    // A calibrated map is in residual units unless the calibration was normative (z-scores).
-    char *ct = cal_file[0] && fs_exists(cal_file) ? json_read_file(cal_file) : NULL;
-    if (ct) snprintf(out, n, "%s", json_top_value(ct, "normative_units") ? "normative z-score units" : "residual units");
-    free(ct);
 }
 
 int eval_panels_write(const eval_input *in, eval_subject *es, const char *run_dir, int viewer) {

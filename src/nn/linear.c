@@ -111,15 +111,33 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p,
                     hid);
         for (int i = 0; i < nr; i++) {
-            float *pr = p + (size_t)i * hid, *ar = a + (size_t)i * hid;
+            float *pr = p + (size_t)i * hid;
 #pragma omp simd
-            for (int j = 0; j < hid; j++) {
-                float v = pr[j] + b1[j];
-                pr[j] = v;
-                ar[j] = v * normal_cdf(v);
-            }
+            for (int j = 0; j < hid; j++) pr[j] += b1[j];
         }
+        gelu_span(a, p, (size_t)nr * hid);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, C, hid, 1.0f, a, hid, w2, hid, 0.0f,
                     y + (size_t)r0 * C, C);
+    }
+}
+
+void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *pre, int N, int C, int hid,
+                      int tile_rows) {
+    // By row tiles, as mlp_forward: fc2's input gradient of a tile is still in cache when the GELU's
+    // derivative scales it, instead of a memset, a GEMM pass and a GELU pass over (N, hid) in memory.
+    if (nn_precision() == NN_BF16) {
+        gemm_prec(0, 0, N, hid, C, 1.0f, dy, C, w2, hid, 0.0f, dact, hid);
+        gelu_backward(dact, dact, pre, (size_t)N * hid);
+        return;
+    }
+    const int ntiles = (N + tile_rows - 1) / tile_rows;
+    nn_blas_single_threaded();
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < ntiles; t++) {
+        const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;
+        float *d = dact + (size_t)r0 * hid;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hid, C, 1.0f, dy + (size_t)r0 * C, C, w2, hid, 0.0f,
+                    d, hid);
+        gelu_grad_span(d, d, pre + (size_t)r0 * hid, (size_t)nr * hid);
     }
 }

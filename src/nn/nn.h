@@ -67,6 +67,11 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 // small (the high-resolution stages), since each weight is packed once per tile.
 void mlp_forward(float *y, float *pre, float *act, const float *x, const float *w1, const float *b1, const float *w2,
                  int N, int C, int hid, int tile_rows);
+// The MLP's backward from fc2's output gradient dy (N, C) to fc1's: dact (N, hid) =
+// (dy·W2) ∘ GELU'(pre), overwritten (not accumulated), fused by row tiles as mlp_forward.
+// Same math as linear_backward (input gradient only, into zeros) + gelu_backward in place.
+void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *pre, int N, int C, int hid,
+                      int tile_rows);
 // dst (C) += sum over rows of src (N, C), deterministic for a fixed thread count.
 void colsum_accumulate(float *dst, const float *src, int N, int C);
 
@@ -131,6 +136,9 @@ void window_attention_forward(float *out, const float *qkv, const float *bias, c
 // Allocates a small per-thread buffer for dbias partial sums.
 void window_attention_backward(float *dqkv, float *dbias, const float *dout, const float *qkv, const float *bias,
                                const int *region, int nwin, int nW, int T, int C, int heads);
+// 0: head_dim-32 windows run the portable loops even where the CPU has AVX-512F (tests compare the
+// two that way); 1 (default): the AVX-512 kernels where the CPU has them.
+void nn_attention_allow_avx512(int on);
 
 // ---- Patch embedding: Conv2d(IC -> OC, kernel p, stride p) as a GEMM --------------------------
 // cols (B*Hp*Wp, IC*p*p) = im2col of img (B, IC, H, W), column order (ic, kh, kw) like the

@@ -256,6 +256,48 @@ static int subject_fail(prep_result *r, const char *msg) {
     return -1;
 }
 
+// N4's second pass, as ANTs-based pipelines run it (brain mask first, then N4 inside the brain):
+// on the scan as read (orig), inside the template's brain carried onto the scan's grid through
+// the registration (nearest). Fitted to the head's foreground, the field also bends to the
+// scalp's fat, the muscles and the skull; inside the brain it follows the brain's bias alone
+// (measured in docs/prep.md). ras gets orig / field; field (may be NULL) the field itself.
+static int n4_brain(prep_result *r, const prep_input *in, const prep_template *tpl, volume *ras, const float *orig,
+                    float *field) {
+    double t = now_seconds(), inv[4][4], V[4][4];
+    size_t nr = volume_voxels(ras);
+    const volume *h = &tpl->head;
+    affine_invert(inv, r->reg.matrix);  // its scales were checked
+    affine_mul(V, inv, ras->affine);
+    affine_invert(inv, h->affine);
+    affine_mul(V, inv, V);
+    uint8_t *brain = as_malloc(nr);
+    size_t nb = 0;
+#pragma omp parallel for schedule(static) reduction(+ : nb)
+    for (int k = 0; k < ras->nz; k++)
+        for (int j = 0; j < ras->ny; j++)
+            for (int i = 0; i < ras->nx; i++) {
+                double p[3] = {i, j, k}, q[3];
+                affine_apply(q, V, p);
+                long a = lround(q[0]), b = lround(q[1]), c = lround(q[2]);
+                size_t id = (size_t)i + (size_t)ras->nx * ((size_t)j + (size_t)ras->ny * k);
+                brain[id] = a >= 0 && b >= 0 && c >= 0 && a < h->nx && b < h->ny && c < h->nz &&
+                            tpl->brain[(size_t)a + (size_t)h->nx * ((size_t)b + (size_t)h->ny * c)];
+                nb += brain[id];
+            }
+    int rc = nb ? n4_correct(orig, brain, ras->nx, ras->ny, ras->nz, ras->pixdim, NULL, ras->data, field) : -1;
+    free(brain);
+    if (rc != 0) {
+        char msg[8192];
+        if (nb) snprintf(msg, sizeof msg, "%s: bias correction in the brain failed: %s", in->image, as_error());
+        else snprintf(msg, sizeof msg, "%s: the template's brain falls outside the scan", in->image);
+        return subject_fail(r, msg);
+    }
+    if (field)
+        for (size_t i = 0; i < nr; i++) field[i] = expf(field[i]);
+    r->t_n4 += now_seconds() - t;
+    return 0;
+}
+
 static int prep_subject(prep_result *r, const prep_input *in, const prep_template *tpl, const prep_options *o) {
     memset(r, 0, sizeof *r);
     double t0 = now_seconds(), t;
@@ -286,13 +328,16 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     volume_free(&raw);
     r->t_read = now_seconds() - t0;
 
-    // N4 bias-field correction (src/prep/n4.h) on the head's Otsu foreground, before
-    // registration: the written intensities need it; mutual information would cope without.
+    // N4 bias-field correction (src/prep/n4.h), first on the head's Otsu foreground, so that
+    // the registration sees a flatter head; after it, again inside the brain (below).
     t = now_seconds();
+    size_t nr = volume_voxels(&ras);
+    float *orig = o->n4 ? as_malloc(nr * sizeof(float)) : NULL;
+    if (orig) memcpy(orig, ras.data, nr * sizeof(float));
     if (o->n4 && n4_correct(ras.data, NULL, ras.nx, ras.ny, ras.nz, ras.pixdim, NULL, ras.data, NULL) != 0) {
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: bias correction failed: %s", in->image, as_error());
-        volume_free(&ras), volume_free(&lab);
+        free(orig), volume_free(&ras), volume_free(&lab);
         return subject_fail(r, msg);
     }
     r->t_n4 = now_seconds() - t;
@@ -303,7 +348,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     if (rc != 0) {
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration failed: %s", in->image, as_error());
-        volume_free(&ras), volume_free(&lab);
+        free(orig), volume_free(&ras), volume_free(&lab);
         return subject_fail(r, msg);
     }
     char why[512] = "";
@@ -318,9 +363,17 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     if (why[0]) {
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration %s", in->image, why);
-        volume_free(&ras), volume_free(&lab);
+        free(orig), volume_free(&ras), volume_free(&lab);
         return subject_fail(r, msg);
     }
+    volume bias;  // the field on the scan's grid, written with --write-bias
+    memset(&bias, 0, sizeof bias);
+    if (orig && o->write_bias) volume_alloc_like(&bias, &ras);
+    if (orig && n4_brain(r, in, tpl, &ras, orig, bias.data) != 0) {
+        free(orig), volume_free(&ras), volume_free(&lab), volume_free(&bias);
+        return -1;
+    }
+    free(orig);
 
     t = now_seconds();
     volume reg, seg;
@@ -347,7 +400,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
         else
             snprintf(msg, sizeof msg, "%s: the scan's field of view holds only %.0f %% of the template's brain", in->image,
                      100 * r->fov_fraction);
-        free(inside), free(mask), volume_free(&reg), volume_free(&seg);
+        free(inside), free(mask), volume_free(&reg), volume_free(&seg), volume_free(&bias);
         return subject_fail(r, msg);
     }
     r->brain_ml = kept * (double)reg.pixdim[0] * reg.pixdim[1] * reg.pixdim[2] / 1000;
@@ -373,6 +426,10 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
         snprintf(path, sizeof path, "%s/%s_seg.nii.gz", r->dir, in->id);
         rc = volume_write(&seg, &tpl->head, path, 2);
     }
+    if (rc == 0 && bias.data) {
+        snprintf(path, sizeof path, "%s/%s_bias.nii.gz", r->dir, in->id);
+        rc = volume_write(&bias, &bias, path, 16);
+    }
     for (size_t i = 0; i < nt; i++)
         if (!mask[i]) reg.data[i] = 0;
     r->ok = 1;
@@ -388,7 +445,7 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
     }
     r->t_write = now_seconds() - t;
     r->t_total = now_seconds() - t0;
-    free(inside), free(mask), volume_free(&reg), volume_free(&seg), volume_free(&mv);
+    free(inside), free(mask), volume_free(&reg), volume_free(&seg), volume_free(&mv), volume_free(&bias);
     if (rc != 0) {
         r->ok = 0;
         return subject_fail(r, as_error());

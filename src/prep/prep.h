@@ -8,6 +8,8 @@
 //   OUT/[<split>/]<id>/<id>_<mod>.nii.gz   the registered scan, zero outside the brain (float32)
 //   OUT/[<split>/]<id>/<id>_mask.nii.gz    the brain mask (uint8)
 //   OUT/[<split>/]<id>/<id>_seg.nii.gz     the label, when the input had one (uint8)
+//   OUT/[<split>/]<id>/<id>_bias.nii.gz    with write_bias: N4's multiplicative field on the
+//                                          scan's own grid reoriented to RAS (float32)
 //   OUT/[<split>/]<id>/<id>_qc.png         axial slices of the registered scan (skull kept) with
 //                                          the template brain's outline in red
 //   OUT/[<split>/]<id>/<id>_prep.json      transform, metric, brain volume, timings
@@ -26,7 +28,9 @@ typedef struct prep_options {
     const char *template_mask;  // with template_path
     const char *modality;       // "t1" (default), "t2", "flair": the name of the outputs and the
                                 // scans picked from folders
-    int n4;                     // 1: N4 bias-field correction before registering (0: --no-n4)
+    int n4;                     // 1: N4 bias-field correction, on the head before registering,
+                                // then inside the registered brain (0: --no-n4)
+    int write_bias;             // 1: also write N4's field on the scan's grid (--write-bias)
     double min_mi;              // 0.3: a registration ending below this Mattes MI fails (see prep.c)
     reg_options reg;
 } prep_options;

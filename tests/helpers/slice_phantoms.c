@@ -1,5 +1,6 @@
 #include "helpers/slice_phantoms.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "util/rng.h"
@@ -38,4 +39,19 @@ void make_slice_phantoms(slice_set *s, int n, int S, uint64_t seed) {
     slice_set_append(s, img, brain, n, S);
     free(img);
     free(brain);
+}
+
+void small_train_options(train_options *o, const char *out, int epochs) {
+    train_options_default(o);
+    train_options_set_config(o, SMALL_SWINMAE, "test");
+    o->epochs = epochs;
+    o->batch = 8;
+    o->warmup_epochs = 1;
+    o->seed = 7;
+    o->threads = 1;  // tiny matrices: a second thread only adds barrier waits
+    o->save_every = 2;
+    o->recon_count = 3;
+    o->quiet = 1;
+    o->out_dir = out;
+    snprintf(o->data, sizeof o->data, "phantom");
 }
