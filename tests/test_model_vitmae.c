@@ -224,11 +224,34 @@ static void test_configs(void) {
     CHECK(vitmae_config_parse(&c, "img_size=256,patch_size=2", "test") != 0, "too many tokens is an error");
 }
 
+// The reference's default and named configs equal config.c's: the bench's PyTorch side builds
+// them from tools/vitmae_ref.py, and a drifted one times a different model (its default once had
+// patch 4, 1024 tokens, against anoswin's patch 8).
+static void test_presets_match_reference(void) {
+    const char *p = path_of(".", "presets.txt");
+    FILE *f = fopen(p, "r");
+    CHECK(f != NULL, "%s written by the reference", p);
+    if (!f) return;
+    char name[64], json[1024], ours[1024];
+    int n = 0;
+    while (fscanf(f, "%63s %1023s", name, json) == 2) {
+        vitmae_config c;
+        if (!strcmp(name, "default")) vitmae_config_default(&c);
+        else CHECK(vitmae_config_preset(&c, name) == 0, "reference preset '%s' exists in config.c", name);
+        CHECK(vitmae_config_to_json(&c, ours, sizeof ours) == 0 && !strcmp(ours, json),
+              "config '%s' equals the reference's:\n  ours  %s\n  torch %s", name, ours, json);
+        n++;
+    }
+    fclose(f);
+    CHECK(n == 4, "the default and 3 presets compared (%d)", n);
+}
+
 int main(void) {
     dir = tu_scratch_dir("test_model_vitmae");
     char args[4200];
     snprintf(args, sizeof args, "dump %s", dir);
     tu_run_python("tools/vitmae_ref.py", args);
+    test_presets_match_reference();
     test_configs();
     for (int i = 0; i < 2; i++) {
         test_training_step(&CASES[i]);

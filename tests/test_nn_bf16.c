@@ -8,7 +8,8 @@
 //    leaves C's padding columns alone and never reads C when beta is 0;
 //  - the result is reproducible for a thread count (1, 2, 3), and the linear layers follow the
 //    precision switch;
-//  - window attention in fp32 and bf16 against torch (float64) with a shifted-window mask.
+//  - window attention in fp32 and bf16 against torch (float64) with a shifted-window mask;
+//  - Conv2d / ConvTranspose2d under bf16 against torch's float64 of the bf16-rounded tensors.
 // Both kernels where the CPU has them (AMX-BF16 tiles, AVX512-BF16 vdpbf16ps); on a CPU without
 // AVX512-BF16 only the rounding and the refusal of bf16 are checked.
 #include <math.h>
@@ -203,6 +204,66 @@ static void test_attention(void) {
     free(out), free(dqkv), free(dbias);
 }
 
+// Convolutions follow the switch: under bf16, Conv2d and ConvTranspose2d (forward, input and
+// weight gradients) equal the float64 convolution of the bf16-rounded tensors within fp32
+// accumulation error (relative L2 <= 1e-5) and differ from the unrounded one as bf16 does
+// (1e-4..1e-2); the bias gradient stays an fp32 sum. Must match CONV_CASES in the reference.
+typedef struct ccase {
+    int tr, B, IC, H, W, OC, k, s, p, op;
+} ccase;
+static const ccase CONV_CASES[] = {
+    {0, 3, 5, 11, 9, 7, 3, 2, 1, 0}, {0, 2, 40, 16, 16, 48, 3, 1, 1, 0}, {0, 1, 33, 7, 7, 20, 1, 1, 0, 0},
+    {1, 2, 24, 8, 8, 16, 4, 2, 1, 0}, {1, 3, 6, 5, 7, 3, 5, 2, 2, 1},
+};
+
+static double rel_l2(const float *got, const float *ref, size_t n) {
+    double e2 = 0, r2 = 0;
+    for (size_t i = 0; i < n; i++) e2 += (got[i] - (double)ref[i]) * (got[i] - (double)ref[i]), r2 += ref[i] * (double)ref[i];
+    return sqrt(e2 / (r2 > 0 ? r2 : 1e-300));
+}
+
+static void test_conv_case(int idx, const ccase *c) {
+    const int OH = c->tr ? convt_out_size(c->H, c->k, c->s, c->p, c->op) : conv_out_size(c->H, c->k, c->s, c->p);
+    const int OW = c->tr ? convt_out_size(c->W, c->k, c->s, c->p, c->op) : conv_out_size(c->W, c->k, c->s, c->p);
+    const size_t nx = (size_t)c->B * c->IC * c->H * c->W, nw = (size_t)c->IC * c->OC * c->k * c->k,
+                 ny = (size_t)c->B * c->OC * OH * OW;
+    char name[96];
+#define RD(x, n) (snprintf(name, sizeof name, "conv%d_%s", idx, x), rd(name, n))
+    float *x = RD("x", nx), *w = RD("w", nw), *b = RD("b", c->OC), *g = RD("g", ny), *db_ref = RD("db", c->OC);
+    float *ref[2][3] = {{RD("y_bf", ny), RD("dx_bf", nx), RD("dw_bf", nw)}, {RD("y_fp", ny), RD("dx_fp", nx), RD("dw_fp", nw)}};
+#undef RD
+    const size_t ns = c->tr ? conv_transpose2d_scratch_floats(c->B, c->IC, c->OC, c->k, c->H, c->W)
+                            : conv2d_scratch_floats(c->B, c->IC, c->OC, c->k, OH, OW);
+    float *y = malloc(sizeof(float) * ny), *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)),
+          *db = calloc((size_t)c->OC, sizeof(float)), *scratch = malloc(sizeof(float) * ns);
+    nn_set_precision(NN_BF16);
+    if (c->tr) {
+        conv_transpose2d_forward(y, scratch, x, w, b, c->B, c->IC, c->H, c->W, c->OC, c->k, c->s, c->p, c->op);
+        conv_transpose2d_backward(dx, dw, db, scratch, g, x, w, c->B, c->IC, c->H, c->W, c->OC, c->k, c->s, c->p,
+                                  c->op);
+    } else {
+        conv2d_forward(y, scratch, x, w, b, c->B, c->IC, c->H, c->W, c->OC, c->k, c->s, c->p);
+        conv2d_backward(dx, dw, db, scratch, g, x, w, c->B, c->IC, c->H, c->W, c->OC, c->k, c->s, c->p);
+    }
+    nn_set_precision(NN_FP32);
+    const float *got[3] = {y, dx, dw};
+    const size_t n[3] = {ny, nx, nw};
+    const char *what[3] = {"y", "dx", "dw"};
+    for (int t = 0; t < 3; t++) {
+        double eb = rel_l2(got[t], ref[0][t], n[t]), ef = rel_l2(got[t], ref[1][t], n[t]);
+        printf("conv%d %s: rel L2 %.2g to bf16 operands' float64, %.2g to fp32's\n", idx, what[t], eb, ef);
+        CHECK(eb <= 1e-5, "conv%d %s %s: relative L2 %.3g to the float64 result of bf16 operands (<= 1e-5)", idx,
+              c->tr ? "transposed" : "conv2d", what[t], eb);
+        CHECK(ef > 1e-4 && ef < 1e-2, "conv%d %s: relative L2 %.3g to the unrounded result is bf16's (1e-4..1e-2)",
+              idx, what[t], ef);
+    }
+    snprintf(name, sizeof name, "conv%d db (fp32 sum)", idx);
+    tu_rel_l2(name, db, db_ref, (size_t)c->OC, 1e-5);
+    free(x), free(w), free(b), free(g), free(db_ref), free(y), free(dx), free(dw), free(db), free(scratch);
+    for (int i = 0; i < 2; i++)
+        for (int t = 0; t < 3; t++) free(ref[i][t]);
+}
+
 int main(void) {
     dir = tu_scratch_dir("nn_bf16");
     tu_run_python("tools/nn_bf16_ref.py", dir);
@@ -225,6 +286,7 @@ int main(void) {
         for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
         test_precision_switch();
         test_attention();
+        for (int i = 0; i < (int)(sizeof CONV_CASES / sizeof CONV_CASES[0]); i++) test_conv_case(i, &CONV_CASES[i]);
     }
     return tu_finish();
 }

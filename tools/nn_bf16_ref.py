@@ -120,3 +120,43 @@ save("attn_g", g)
 save("attn_out", out)
 save("attn_dqkv", qkv.grad)
 save("attn_dbias", bias.grad)
+
+# ---- convolutions under bf16 (src/nn/conv.c's products through gemm_bf16) ------------------------
+# Every product of a convolution multiplies two of x, w and the output gradient g (im2col/col2im
+# only copy and add), so the bf16 result is the float64 convolution of the bf16-rounded tensors:
+# conv<i>_{x,w,b,g} inputs; _{y,dx,dw}_bf from the rounded x, w, g (y plus the unrounded bias);
+# _{y,dx,dw}_fp from the unrounded ones; _db the bias gradient (an fp32 sum of g, never rounded).
+# (transposed, B, IC, H, W, OC, k, stride, pad, out_pad): must match CONV_CASES in the C test.
+CONV_CASES = [
+    (0, 3, 5, 11, 9, 7, 3, 2, 1, 0),    # several images per product (30 pixels each)
+    (0, 2, 40, 16, 16, 48, 3, 1, 1, 0),  # K = 360 over tile and block edges, 256 pixels an image
+    (0, 1, 33, 7, 7, 20, 1, 1, 0, 0),   # pointwise, one image: the products run on the tensors
+    (1, 2, 24, 8, 8, 16, 4, 2, 1, 0),   # DCGAN-style upsampling
+    (1, 3, 6, 5, 7, 3, 5, 2, 2, 1),     # odd sizes, output padding
+]
+F = torch.nn.functional
+for i, (tr, B, IC, H, W, OC, k, s, p, op) in enumerate(CONV_CASES):
+    x = torch.randn(B, IC, H, W)
+    w = torch.randn(*((IC, OC) if tr else (OC, IC)), k, k) * (1.0 / (IC * k * k) ** 0.5)
+    b = torch.randn(OC)
+
+    def run(xx, ww, gg):
+        xx = xx.clone().requires_grad_(True)
+        ww = ww.clone().requires_grad_(True)
+        if tr:
+            y = F.conv_transpose2d(xx, ww, None, stride=s, padding=p, output_padding=op)
+        else:
+            y = F.conv2d(xx, ww, None, stride=s, padding=p)
+        if gg is None:
+            return y
+        y.backward(gg)
+        return y, xx.grad, ww.grad
+
+    g = torch.randn(run(x.double(), w.double(), None).shape)
+    for tag, cast in (("bf", bf), ("fp", lambda t: t.double())):
+        y, dx, dw = run(cast(x), cast(w), cast(g))
+        save(f"conv{i}_y_{tag}", y + b.double().view(1, -1, 1, 1))
+        save(f"conv{i}_dx_{tag}", dx)
+        save(f"conv{i}_dw_{tag}", dw)
+    for name, t in (("x", x), ("w", w), ("b", b), ("g", g), ("db", g.double().sum((0, 2, 3)))):
+        save(f"conv{i}_{name}", t)

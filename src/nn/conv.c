@@ -1,7 +1,9 @@
 // Conv2d and ConvTranspose2d as im2col + gemm over a chunk of images at once, and per-channel bias
 // sums. One product per chunk rather than per image: the deep, low-resolution layers have only a
 // few dozen pixels per image, too few columns for sgemm to run near its peak, and the weight
-// gradient is then one long sum instead of B short ones added up.
+// gradient is then one long sum instead of B short ones added up. The products follow the
+// precision switch (gemm_prec: bf16 operands, fp32 accumulation, as the linear layers); the
+// copies, bias sums and col2im's additions stay fp32.
 #include <string.h>
 
 #include "nn/nn.h"
@@ -181,7 +183,7 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
             im2col_batch(scratch, N, x, n, IC, H, W, k, stride, pad, OH, OW);
             cols = scratch;
         }
-        gemm(0, 0, OC, (int)N, K, 1.0f, weight, K, cols, (int)N, 0.0f, y, (int)N);
+        gemm_prec(0, 0, OC, (int)N, K, 1.0f, weight, K, cols, (int)N, 0.0f, y, (int)N);
         if (n > 1) {
             from_channel_major(o, y, bias, 0, n, OC, P);
         } else if (bias) {
@@ -212,13 +214,13 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, 
                 im2col_batch(scratch, N, x, n, IC, H, W, k, stride, pad, OH, OW);
                 cols = scratch;
             }
-            gemm(0, 1, OC, K, (int)N, 1.0f, g, (int)N, cols, (int)N, 1.0f, dweight, K);
+            gemm_prec(0, 1, OC, K, (int)N, 1.0f, g, (int)N, cols, (int)N, 1.0f, dweight, K);
         }
         if (dx && pointwise && n == 1) {
-            gemm(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 1.0f, dx, (int)N);
+            gemm_prec(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 1.0f, dx, (int)N);
         } else if (dx) {
             // dcols (K, N) = Wᵀ (K, OC) · g, then scattered back to the pixels they came from.
-            gemm(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 0.0f, scratch, (int)N);
+            gemm_prec(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 0.0f, scratch, (int)N);
             col2im_batch(dx, scratch, N, n, IC, H, W, k, stride, pad, OH, OW, 0);
         }
     }
@@ -246,7 +248,7 @@ void conv_transpose2d_forward(float *out, float *scratch, const float *inp, cons
             to_channel_major(scratch + (size_t)K * N, x, n, IC, P);
             x = scratch + (size_t)K * N;
         }
-        gemm(1, 0, K, (int)N, IC, 1.0f, weight, K, x, (int)N, 0.0f, cols, (int)N);
+        gemm_prec(1, 0, K, (int)N, IC, 1.0f, weight, K, x, (int)N, 0.0f, cols, (int)N);
         col2im_batch(o, cols, N, n, OC, OH, OW, k, stride, pad, H, W, 1);
         if (bias) add_channel_bias(o, bias, n, OC, Q);
     }
@@ -267,9 +269,9 @@ void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float 
         im2col_batch(cols, N, dout + (size_t)b0 * OC * Q, n, OC, OH, OW, k, stride, pad, H, W);
         if (dinp && n == 1) {
             // dinp (IC, N) += W (IC, K) · dcols
-            gemm(0, 0, IC, (int)N, K, 1.0f, weight, K, cols, (int)N, 1.0f, dinp + (size_t)b0 * IC * P, (int)N);
+            gemm_prec(0, 0, IC, (int)N, K, 1.0f, weight, K, cols, (int)N, 1.0f, dinp + (size_t)b0 * IC * P, (int)N);
         } else if (dinp) {
-            gemm(0, 0, IC, (int)N, K, 1.0f, weight, K, cols, (int)N, 0.0f, xs, (int)N);
+            gemm_prec(0, 0, IC, (int)N, K, 1.0f, weight, K, cols, (int)N, 0.0f, xs, (int)N);
             from_channel_major(dinp + (size_t)b0 * IC * P, xs, NULL, 1, n, IC, P);
         }
         if (dweight) {
@@ -279,7 +281,7 @@ void conv_transpose2d_backward(float *dinp, float *dweight, float *dbias, float 
                 to_channel_major(xs, x, n, IC, P);
                 x = xs;
             }
-            gemm(0, 1, IC, K, (int)N, 1.0f, x, (int)N, cols, (int)N, 1.0f, dweight, K);
+            gemm_prec(0, 1, IC, K, (int)N, 1.0f, x, (int)N, cols, (int)N, 1.0f, dweight, K);
         }
     }
     if (dbias) channel_sum_accumulate(dbias, dout, B, OC, Q);

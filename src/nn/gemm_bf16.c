@@ -233,6 +233,31 @@ const char *nn_bf16_kernel(void) {
     return amx_ready() ? "amx-bf16" : nn_bf16_supported() ? "avx512-bf16" : "fp32 (no bf16 instructions)";
 }
 
+// r[i] lane j -> r[j] lane i for 16 x 16 32-bit words (unpacks, then 128-bit lane shuffles): the
+// transposing packs below, which scattered one word at a time before.
+AVX512_TARGET static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + j + 4], 0x88);
+            t[8 * i + j + 4] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
+    }
+}
+
 // Ap[panel of 32 rows][row][kcp] bf16 for rows i0..i0+mc, k in k0..k0+kc; kcp = kc rounded up
 // to 32; zero past mc and kc.
 AVX512_TARGET static void amx_pack_a(uint16_t *Ap, const float *A, int lda, int trans, int i0, int mc, int k0, int kc,
@@ -254,18 +279,20 @@ AVX512_TARGET static void amx_pack_a(uint16_t *Ap, const float *A, int lda, int 
         return;
     }
     // A(i, k) = A[k*lda + i]: rows k and k+1 of A's storage give the (k, k+1) pairs of 16 rows
-    // i at once, scattered to those rows (a transpose; strided reads would be slower).
-    memset(Ap, 0, sizeof(uint16_t) * (size_t)rows * kcp);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(kcp / 2));
-    for (int k = 0; k < kc; k += 2) {
-        const float *lo = A + (size_t)(k0 + k) * lda + i0, *hi = k + 1 < kc ? lo + lda : NULL;
-        for (int i = 0; i < mc; i += 16) {
-            const __mmask16 m = tail_mask(mc - i);
-            const __m512 vl = _mm512_maskz_loadu_ps(m, lo + i);
-            const __m512 vh = hi ? _mm512_maskz_loadu_ps(m, hi + i) : _mm512_setzero_ps();
-            _mm512_mask_i32scatter_epi32(Ap + (size_t)i * kcp + k, m, idx,
-                                         _mm512_or_si512(rne16(vl), _mm512_slli_epi32(rne16(vh), 16)), 4);
+    // i at once; 16 such vectors (32 k) transposed in registers are 16 rows' runs of 32 k.
+    for (int i = 0; i < rows; i += 16) {
+        const __mmask16 m = tail_mask(mc - i);
+        for (int k = 0; k < kcp; k += 32) {
+            __m512i r[16];
+            for (int q = 0; q < 16; q++) {
+                const int kk = k + 2 * q;
+                const float *lo = kk < kc ? A + (size_t)(k0 + kk) * lda + i0 + i : NULL;
+                const __m512 vl = lo ? _mm512_maskz_loadu_ps(m, lo) : _mm512_setzero_ps();
+                const __m512 vh = kk + 1 < kc ? _mm512_maskz_loadu_ps(m, lo + lda) : _mm512_setzero_ps();
+                r[q] = _mm512_or_si512(rne16(vl), _mm512_slli_epi32(rne16(vh), 16));
+            }
+            transpose16(r);
+            for (int l = 0; l < 16; l++) _mm512_storeu_si512(Ap + (size_t)(i + l) * kcp + k, r[l]);
         }
     }
 }
@@ -294,21 +321,26 @@ AVX512_TARGET static void amx_pack_b(uint32_t *Bp, const float *B, int ldb, int 
         return;
     }
     // B(k, j) = B[j*ldb + k]: column j is contiguous in k, already in pair order once rounded;
-    // its 16 pairs of 32 k go 32 words apart.
-    memset(Bp, 0, sizeof(uint32_t) * (size_t)cols * kpn);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(AMX_T));
-    for (int j = 0; j < nc; j++) {
-        const float *src = B + (size_t)(j0 + j) * ldb + k0;
+    // 16 columns' 16 pairs (32 k) transposed in registers are 16 pair rows of those columns.
+    for (int j = 0; j < cols; j += 16) {
         uint32_t *d = Bp + (size_t)(j / AMX_T) * kpn * AMX_T + j % AMX_T;
-        for (int k = 0; k < kc; k += 32) {
+        for (int k = 0; k < kcp; k += 32) {
             const int n = kc - k < 32 ? kc - k : 32;
-            const __m512 x0 = _mm512_maskz_loadu_ps(tail_mask(n), src + k);
-            const __m512 x1 = _mm512_maskz_loadu_ps(tail_mask(n > 16 ? n - 16 : 0), src + k + 16);
-            // cvtepi32_epi16 keeps the lane order: 16 bf16 of x0 then 16 of x1 = 16 pairs.
-            const __m512i pairs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(rne16(x0))),
-                                                     _mm512_cvtepi32_epi16(rne16(x1)), 1);
-            _mm512_mask_i32scatter_epi32(d + (size_t)k / 2 * AMX_T, tail_mask((n + 1) / 2), idx, pairs, 4);
+            __m512i r[16];
+            for (int c = 0; c < 16; c++) {
+                if (j + c >= nc) {
+                    r[c] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *src = B + (size_t)(j0 + j + c) * ldb + k0 + k;
+                const __m512 x0 = _mm512_maskz_loadu_ps(tail_mask(n), src);
+                const __m512 x1 = _mm512_maskz_loadu_ps(tail_mask(n > 16 ? n - 16 : 0), src + 16);
+                // cvtepi32_epi16 keeps the lane order: 16 bf16 of x0 then 16 of x1 = 16 pairs.
+                r[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(rne16(x0))),
+                                          _mm512_cvtepi32_epi16(rne16(x1)), 1);
+            }
+            transpose16(r);
+            for (int q = 0; q < 16; q++) _mm512_storeu_si512(d + (size_t)(k / 2 + q) * AMX_T, r[q]);
         }
     }
 }
@@ -377,13 +409,25 @@ AVX512_TARGET static void amx_store(float *C, int ldc, const float *tmp, int mr,
     }
 }
 
-// The same into Cᵀ: C[c*ldc + r] for tmp's (r, c).
-static void amx_store_t(float *C, int ldc, const float *tmp, int mr, int nr, float alpha, float beta, int first) {
+// The same into Cᵀ: C[c*ldc + r] for tmp's (r, c). A column of tmp is gathered 16 rows at a time
+// (the scalar loop this replaces took as long as the tile products of the weight gradients).
+AVX512_TARGET static void amx_store_t(float *C, int ldc, const float *tmp, int mr, int nr, float alpha, float beta,
+                                      int first) {
+    const __mmask16 m0 = tail_mask(mr), m1 = tail_mask(mr > 16 ? mr - 16 : 0);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
+    const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(AMX_T));
     const int keep = !first || beta != 0.0f;
-    const float b = first ? beta : 1.0f;
     for (int c = 0; c < nr; c++) {
         float *cc = C + (size_t)c * ldc;
-        for (int r = 0; r < mr; r++) cc[r] = alpha * tmp[r * AMX_T + c] + (keep ? b * cc[r] : 0.0f);
+        __m512 v0 = _mm512_mul_ps(va, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m0, rows, tmp + c, 4));
+        __m512 v1 = _mm512_mul_ps(va, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m1, rows, tmp + 16 * AMX_T + c, 4));
+        if (keep) {
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cc), v0);
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cc + 16), v1);
+        }
+        _mm512_mask_storeu_ps(cc, m0, v0);
+        _mm512_mask_storeu_ps(cc + 16, m1, v1);
     }
 }
 
@@ -472,7 +516,7 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
         return;
     }
     const int amx = amx_ready();
-    // AMX wants A with k contiguous: a transposed A is repacked through a scatter, the slow part
+    // AMX wants A with k contiguous: a transposed A is repacked through a transpose, the slow part
     // of the weight gradients' Aᵀ·B (K = tokens). Cᵀ = Bᵀ·A then transposes the smaller operand.
     int ct = 0;
     if (amx && trans_a && !trans_b && N < M) {

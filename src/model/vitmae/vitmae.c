@@ -24,6 +24,8 @@
 typedef struct vit_block {
     swin_block_weights w, dw;
     float *cache;  // training: (rows, per-row cache floats) for the block's rows
+    float *attn;   // training: (rows, dim) attention output before proj: kept, the backward would
+                   // otherwise run the global attention a second time to recompute it
     float *out;    // (rows, dim): the block's output (training) or the shared stream (inference)
 } vit_block;
 
@@ -215,10 +217,12 @@ static void plan_layout(vitmae *m, layout *l) {
         for (int i = 0; i < c->depth; i++) {
             p->enc[i].out = take(l, Ne * D);
             p->enc[i].cache = take(l, Ne * p->cache_row);
+            p->enc[i].attn = take(l, Ne * D);
         }
         for (int i = 0; i < c->decoder_depth; i++) {
             p->dec[i].out = take(l, Nd * Dd);
             p->dec[i].cache = take(l, Nd * p->cache_row_d);
+            p->dec[i].attn = take(l, Nd * Dd);
         }
         size_t gf = max_sz(max_sz(Ne * D, Ne * Dd), max_sz(Nd * Dd, Nd * K));
         for (int g = 0; g < 3; g++) p->g[g] = take(l, gf);
@@ -376,6 +380,7 @@ static void encoder_block_run(vitmae *m, vit_block *blk, const float *inp, float
         swin_block_cache c;
         if (m->training) {
             swin_block_cache_init(&c, blk->cache + r0 * p->cache_row, &d);
+            c.attn = blk->attn + r0 * D;
         } else {
             memset(&c, 0, sizeof c);
             c.x_mid = blk->out + r0 * D;
@@ -397,6 +402,7 @@ static void decoder_block_run(vitmae *m, vit_block *blk, const float *inp, float
     swin_block_cache c;
     if (m->training) {
         swin_block_cache_init(&c, blk->cache, &d);
+        c.attn = blk->attn;
     } else {
         memset(&c, 0, sizeof c);
         c.x_mid = blk->out;
