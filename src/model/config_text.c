@@ -79,6 +79,7 @@ int config_check_failed(const char *what) {
 }
 
 void config_float_str(char *out, size_t n, float v) {
+    if (!out || !n) return;  // (GCC's sanitizer build sees a NULL destination through inlining)
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(out, n, "%.*g", prec, (double)v);
         if (strtof(out, NULL) == v) break;
