@@ -170,17 +170,18 @@ expect 1 "ncal.json.*80..82" "detect --calibration (normative) on slices 81..83 
 expect 0 "" "a plain calibration (--normative 0) on slices 79..83" "$bin" detect --checkpoint "$tmp/tiny.safetensors" \
   --threads 1 --mask-size 32 --z-first 79 --z-last 83 --quiet --no-overlays --calibration "$tmp/pcal.json" \
   --out "$tmp/pout" "$one"
-# summary.json's "map": what the anomaly map's values (and the threshold) are in
-map_of() { "$py" -c 'import json, sys; m = json.load(open(sys.argv[1]))["map"]; print("%s|%s|%s|%s" % (m["units"], m["threshold_units"], m["residual"], m["normalisation"]))' "$1"; }
+# summary.json's "map": what the anomaly map's values (and the threshold) are in. map_of FILE KEY...
+# prints the keys' values joined by " ; " (the residual's text holds "|").
+map_of() { "$py" -c 'import json, sys; m = json.load(open(sys.argv[1]))["map"]; print(" ; ".join(m[k] for k in sys.argv[2:]))' "$@"; }
 check "map: default detection in normalised residual units, |input - reconstruction|, window minmax + slice max" \
-  '[ "$(map_of "$tmp/det/test_001/summary.json")" = "normalised residual units|normalised residual units|'\
-'|input - reconstruction| (mean over channels), intensities scaled minmax|window minmax, slice max" ]'
+  '[ "$(map_of "$tmp/det/test_001/summary.json" units threshold_units residual normalisation)" = "normalised residual units ; normalised residual units ; '\
+'|input - reconstruction| (mean over channels), intensities scaled minmax ; window minmax, slice max" ]'
 check "map: positive residual, no window norm" \
-  '[ "$(map_of "$tmp/pos/test_001_t2/summary.json" | cut -d"|" -f3-4)" = "max(input - reconstruction, 0) (mean over channels), intensities scaled minmax|slice max" ]'
+  '[ "$(map_of "$tmp/pos/test_001_t2/summary.json" residual normalisation)" = "max(input - reconstruction, 0) (mean over channels), intensities scaled minmax ; slice max" ]'
 check "map: a plain calibration leaves residual units, the threshold in them" \
-  '[ "$(map_of "$tmp/pout/test_001_t2/summary.json" | cut -d"|" -f1,2,4)" = "residual units|residual units|none" ]'
+  '[ "$(map_of "$tmp/pout/test_001_t2/summary.json" units threshold_units normalisation)" = "residual units ; residual units ; none" ]'
 check "map: a normative calibration gives z-scores (sigma 2, 2 scales), the threshold in them" \
-  '[ "$(map_of "$tmp/nin/test_001_t2/summary.json" | cut -d"|" -f1,2,4)" = "normative z-score units|normative z-score units|normative z-score (sigma 2 px, 2 scales, max of z / unit)" ]'
+  '[ "$(map_of "$tmp/nin/test_001_t2/summary.json" units threshold_units normalisation)" = "normative z-score units ; normative z-score units ; normative z-score (sigma 2 px, 2 scales, max of z / unit)" ]'
 mv "$tmp/ncal.normative.f32" "$tmp/ncal.normative.f32.away"
 expect 1 "ncal.normative.f32" "detect --calibration without its .normative.f32 refused naming it" "${crun[@]}" \
   --calibration "$tmp/ncal.json" --out "$tmp/x" "$one"
