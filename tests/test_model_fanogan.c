@@ -189,6 +189,9 @@ static void test_steps(void) {
     float *y = calloc(npx, sizeof(float));
     fanogan_reconstruct(&f, y, x, B, NULL);
     cmp("G(E(x)) in evaluation mode", y, "y_eval", npx, 1e-5);
+    float score[3];
+    fanogan_image_score(&f, score, x, B);
+    cmp("the anomaly score A(x) of each image", score, "score_eval", B, 1e-5);
     free(y);
     free(real);
     free(x);

@@ -63,6 +63,8 @@ for f in anomaly_map.nii.gz reconstruction.nii.gz mask.nii.gz summary.json; do
     check "detect wrote $f" '[ -s "$W/det/test_000_t2/$f" ]'
 done
 check "the summary names the f-AnoGAN config" 'grep -q "\"gp_lambda\"" "$W/det/test_000_t2/summary.json"'
+check "the summary carries the izi_f anomaly score of every scored slice" \
+    '/usr/bin/python3 -c "import json,sys,math; s=json.load(open(sys.argv[1])); a=s[\"image_score\"]; v=[x for x in a[\"score\"] if x is not None]; sys.exit(not (a[\"name\"].startswith(\"izi_f\") and len(a[\"z\"]) == len(a[\"score\"]) == s[\"slices\"] and v and all(math.isfinite(x) and x > 0 for x in v) and a[\"max\"] == max(v)))" "$W/det/test_000_t2/summary.json"'
 # a whole-image method (ignores masks): one forward per slice, not one per window
 check "one window per slice (whole-image method)" \
     '[ "$(grep -o "\"windows\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" = "$(grep -o "\"slices\": [0-9]*" "$W/det/test_000_t2/summary.json" | grep -o "[0-9]*$")" ]'

@@ -207,7 +207,10 @@ def dump(out):
     m.eval()
     with torch.no_grad():
         _, _, _, xr = m.izi_f(x)
+        # The anomaly score A(x) per image: izi_f's two terms over one image at a time.
+        score = torch.stack([m.izi_f(x[b:b + 1])[0] for b in range(B)])
     save("y_eval", xr)
+    save("score_eval", score)
 
 
 def load(ckpt):

@@ -149,8 +149,34 @@ static void map_units(const detect_options *o, char *units, size_t nu, char *nor
                                                                                     : "residual units");
 }
 
+// The method's own anomaly score of each slice (model.h image_score; NaN for a slice without
+// brain), or NULL when the method has none.
+static float *slice_scores(model *m, const slice_stack *s) {
+    if (!m->method->image_score) return NULL;
+    const int C = m->in_chans, B = m->max_batch;
+    const size_t hw = (size_t)s->size * s->size;
+    float *score = as_malloc(sizeof(float) * (size_t)s->n), *in = as_malloc(sizeof(float) * B * C * hw),
+          *out = as_malloc(sizeof(float) * B);
+    int *idx = as_malloc(sizeof(int) * B), nb = 0;
+    for (int i = 0; i <= s->n; i++) {
+        if (i < s->n) {
+            score[i] = NAN;
+            int any = 0;
+            for (size_t q = 0; q < hw && !any; q++) any = s->brain[i * hw + q];
+            if (any) slices_input(in + (size_t)nb * C * hw, s, i, C), idx[nb++] = i;
+        }
+        if (nb == B || (i == s->n && nb > 0)) {
+            m->method->image_score(m, out, in, nb);
+            for (int k = 0; k < nb; k++) score[idx[k]] = out[k];
+            nb = 0;
+        }
+    }
+    free(in), free(out), free(idx);
+    return score;
+}
+
 static int write_summary(const char *path, const detect_result *r, const detect_input *in, const model *m,
-                         const slice_stack *s, const detect_options *o, const int *finding_z) {
+                         const slice_stack *s, const detect_options *o, const int *finding_z, const float *score) {
     fs_file af;
     if (fs_file_open(&af, path)) return -1;
     FILE *f = af.f;
@@ -221,6 +247,21 @@ static int write_summary(const char *path, const detect_result *r, const detect_
     fprintf(f, "  \"slices_with_findings\": [");
     for (int i = 0; i < r->slices_with_findings; i++) fprintf(f, "%s%d", i ? ", " : "", finding_z[i]);
     fprintf(f, "],\n");
+    if (score) {  // the method's own image-level score per slice (null: no brain in the slice)
+        float mx = -INFINITY;
+        fprintf(f, "  \"image_score\": {\"name\": ");
+        json_write_string(f, m->method->image_score_name ? m->method->image_score_name : "");
+        fprintf(f, ", \"z\": [");
+        for (int i = 0; i < s->n; i++) fprintf(f, "%s%d", i ? ", " : "", s->z[i]);
+        fprintf(f, "], \"score\": [");
+        for (int i = 0; i < s->n; i++) {
+            if (isnan(score[i])) fprintf(f, "%snull", i ? ", " : "");
+            else fprintf(f, "%s%.9g", i ? ", " : "", score[i]), mx = fmaxf(mx, score[i]);
+        }
+        fprintf(f, "], \"max\": ");
+        if (isinf(mx)) fprintf(f, "null},\n");
+        else fprintf(f, "%.9g},\n", mx);
+    }
     fprintf(f, "  \"seconds_per_slice\": %.6g,\n  \"postproc_ms_per_slice\": %.6g,\n  \"seconds_total\": %.6g\n}\n",
             r->map_seconds / (r->slices > 0 ? r->slices : 1), 1e3 * r->post_seconds / (r->slices > 0 ? r->slices : 1),
             r->total_seconds);
@@ -484,6 +525,7 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
     r->slices = n;
     uint8_t *mask = as_calloc(nv, 1), *gt = NULL;
     int *finding_z = as_calloc((size_t)n + 1, sizeof(int));
+    float *score = NULL;
     int rc = -1;
     if (fs_mkdirs(out_dir)) goto done;
     if (in->label && in->label[0]) {
@@ -564,9 +606,10 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
     }
     r->total_seconds = now_seconds() - t0;
     fs_join(path, sizeof path, out_dir, "summary.json");
-    rc = write_summary(path, r, in, m, &s, o, finding_z);
+    score = slice_scores(m, &s);
+    rc = write_summary(path, r, in, m, &s, o, finding_z, score);
 done:
-    free(maps), free(recon), free(mask), free(gt), free(finding_z);
+    free(maps), free(recon), free(mask), free(gt), free(finding_z), free(score);
     slices_free(&s);
     return rc;
 }

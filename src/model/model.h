@@ -106,6 +106,11 @@ struct model_method {
     // are hidden (evaluation mode). Returns n, the latent's length; out NULL: only n. B <=
     // max_batch.
     int (*latent)(model *m, float *out, const float *images, const uint8_t *token_mask, int B);
+    // Optional (NULL: the method has none): the method's own anomaly score of each whole image,
+    // higher = more anomalous, into score (B), for unmasked images in evaluation mode (f-AnoGAN's
+    // izi_f score); image_score_name says what it is. B <= max_batch.
+    void (*image_score)(model *m, float *score, const float *images, int B);
+    const char *image_score_name;
     // Optional (NULL: train's defaults, no presets): the method's training recipe.
     const model_recipe *recipe;
 };

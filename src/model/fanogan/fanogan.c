@@ -613,3 +613,11 @@ float fanogan_reconstruct(fanogan *f, float *out, const float *x, int B, float *
     if (out) memcpy(out, f->gen.out, sizeof(float) * B * c->in_chans * c->img_size * c->img_size);
     return loss;
 }
+
+void fanogan_image_score(fanogan *f, float *score, const float *x, int B) {
+    const fanogan_config *c = &f->cfg;
+    const size_t npx = (size_t)c->in_chans * c->img_size * c->img_size;
+    izi_forward(f, x, B, 0, score);  // score[b] = the feature term first
+    for (int b = 0; b < B; b++)
+        score[b] = mse_loss_forward(f->gen.out + b * npx, x + b * npx, npx, 1.0f / (float)npx) + c->kappa * score[b];
+}

@@ -82,5 +82,8 @@ float fanogan_encoder_step(fanogan *f, const float *x, int B);
 // Detection: out (B, in_chans, H, W) = G(E(x)) with running statistics; sets rec_img and
 // rec_feat and returns the izi_f loss. feat_err (B) gets each image's feature MSE (may be NULL).
 float fanogan_reconstruct(fanogan *f, float *out, const float *x, int B, float *feat_err);
+// Schlegl et al.'s anomaly score of each image (2019, the izi_f score A(x)): score (B) =
+// MSE(x_b, G(E(x_b))) + kappa * MSE(f(x_b), f(G(E(x_b)))), in the GAN's [-1, 1] range.
+void fanogan_image_score(fanogan *f, float *score, const float *x, int B);
 
 #endif

@@ -249,6 +249,12 @@ static float reconstruct(model *m, float *out, const float *images, const uint8_
     return predict(m, out, images, token_mask, B);
 }
 
+static void image_score(model *m, float *score, const float *images, int B) {
+    fg_impl *s = impl(m);
+    to_gan_range(s, images, B);
+    fanogan_image_score(&s->f, score, s->x, B);
+}
+
 // 2 FLOPs per multiply-add of a k x k convolution from ci to co channels on an s x s output.
 static double conv_flops(double ci, double co, double k, double s) { return 2.0 * ci * co * k * k * s * s; }
 
@@ -308,5 +314,7 @@ const model_method model_fanogan = {
     .stage_maps = NULL,
     .whole_image = 1,
     .flops_per_image = flops_per_image,
+    .image_score = image_score,
+    .image_score_name = "izi_f anomaly score: MSE(x, G(E(x))) + kappa MSE(f(x), f(G(E(x)))), images in [-1, 1]",
     .recipe = &recipe,
 };
