@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "model/model.h"  // model_method_*: the methods --methods may name
 #include "recipe/arglist.h"  // arg_interrupted
 #include "recipe/experiment.h"
+#include "recipe/profiles.h"
 #include "util/error.h"
 
 static void usage(FILE *f) {
@@ -19,6 +21,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "Usage: anoswin experiment table1|table2 --ixi DIR --out RUN [--brats DIR] [--mslub DIR] [--wmh DIR]\n"
             "                          [options]\n"
+            "       anoswin experiment profiles --checkpoint CKPT --out RUN [options]   (see profiles --help)\n"
             "\n"
             "Reproduces the paper's tables on your data: trains each method (default: the Swin MAE) on healthy\n"
             "IXI scans (or reuses it), detects with sliding masks (whole-image methods: one pass per slice) and\n"
@@ -111,6 +114,78 @@ static int parse_methods(experiment_options *o, const char *list, const char *co
     return 0;
 }
 
+static void profiles_usage(FILE *f) {
+    fprintf(f,
+            "Usage: anoswin experiment profiles --checkpoint CKPT --out RUN [options]\n"
+            "\n"
+            "One trained model (any method) on the synthetic tuning material the detection defaults were\n"
+            "chosen on: 4 healthy calibration scans (data synth seed 5001) and 4 lesion subjects of each\n"
+            "lesion profile of `data synth --profile` (seeds 6001.. in profile order; `none`: 3 lesion-free\n"
+            "scans), detected with the demo's map settings and detect's calibrated default, evaluated per\n"
+            "volume: one row per profile in RUN/profiles.{md,csv} and on stdout. Train a method on the\n"
+            "demo's data and budget with `anoswin demo --method M` and pass OUT/train/last.safetensors, so\n"
+            "that its rows compare with the README's per-profile table. These are tuning sets, not test sets.\n"
+            "\n"
+            "Options:\n"
+            "      --checkpoint CKPT    the model (required)\n"
+            "  -o, --out RUN            output folder (required): data/, calibration.json, detect/, eval/\n"
+            "      --reuse              reuse finished steps of an earlier run in RUN with the same options\n"
+            "      --precision P        fp32 or bf16 (default bf16 where the CPU has AVX512-BF16)\n"
+            "      --small              the demo's --small map settings, one subject per profile (tests)\n"
+            "      --seed S             eval's bootstrap seed (default 1)\n"
+            "  -t, --threads T          threads (default: all cores)\n"
+            "  -h, --help\n"
+            "Exit status 1 when a profile's step failed (the other profiles are still reported).\n");
+}
+
+static int experiment_profiles(int argc, char **argv) {
+    enum { O_CKPT = 1000, O_REUSE, O_PREC, O_SMALL, O_SEED };
+    static const struct option opts[] = {
+        {"checkpoint", required_argument, 0, O_CKPT}, {"out", required_argument, 0, 'o'},
+        {"reuse", no_argument, 0, O_REUSE},           {"precision", required_argument, 0, O_PREC},
+        {"small", no_argument, 0, O_SMALL},           {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, 't'},       {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    profiles_options o = {.seed = 1};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CKPT: o.checkpoint = optarg; break;
+        case 'o': o.out = optarg; break;
+        case O_REUSE: o.reuse = 1; break;
+        case O_SMALL: o.small = 1; break;
+        case O_PREC:
+            if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
+                return cli_usage_error("experiment", "--precision wants fp32 or bf16, not '%s'", optarg);
+            o.precision = optarg;
+            break;
+        case O_SEED:
+            if (cli_parse_int("experiment", "seed", optarg, 0, LONG_MAX, &o.seed)) return EXIT_USAGE;
+            break;
+        case 't':
+            if (cli_parse_int("experiment", "threads", optarg, 1, 1024, &o.threads)) return EXIT_USAGE;
+            break;
+        case 'h': profiles_usage(stdout); return EXIT_OK;
+        case ':': return cli_usage_error("experiment", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("experiment", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error("experiment", "unexpected argument '%s'", argv[optind]);
+    if (!o.checkpoint) return cli_usage_error("experiment", "profiles: --checkpoint CKPT is required");
+    if (!o.out) return cli_usage_error("experiment", "profiles: --out RUN is required");
+    if (o.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o.threads = n > 0 ? n : 1;
+    }
+    int rc = profiles_run(&o);
+    if (rc < 0) {
+        int code = cli_report_error();
+        return arg_interrupted() ? 128 + arg_interrupted() : code;
+    }
+    return rc ? EXIT_BAD_INPUT : EXIT_OK;
+}
+
 int cmd_experiment(int argc, char **argv) {
     enum { O_IXI = 1000, O_BRATS, O_MSLUB, O_WMH, O_REUSE, O_EPOCHS, O_BATCH, O_CONFIG, O_MAXSTEPS, O_MASKS,
            O_TRAINSL, O_TESTSL, O_VALSHARE, O_BOOT, O_SEED, O_METHODS };
@@ -138,6 +213,7 @@ int cmd_experiment(int argc, char **argv) {
         usage(stdout);
         return EXIT_OK;
     }
+    if (argc > 1 && !strcmp(argv[1], "profiles")) return experiment_profiles(argc - 1, argv + 1);
     while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
         switch (c) {
         case O_IXI: ixi = optarg; break;

@@ -409,6 +409,60 @@ static void report_print_csv(FILE *f, const eval_result *res, const report_meta 
     }
 }
 
+static double cell_num(const char *s) { return *s ? strtod(s, NULL) : NAN; }
+
+int report_read_line(const char *path, const char *protocol, const char *aggregation, report_line *out) {
+    unsigned char *buf;
+    size_t len;
+    if (fs_read_all(path, &buf, &len) != 0) return -1;
+    char *text = as_malloc(len + 1);
+    memcpy(text, buf, len);
+    text[len] = 0;
+    free(buf);
+    enum { C_PROT, C_AGG, C_DICE, C_DSTD, C_AUPRC, C_AUROC, C_PARAMS, C_SPS, C_NSUB, C_N, C_NFREE, C_FREEFP, C_NOTE, NC };
+    static const char *names[NC] = {"protocol",   "aggregation", "dice", "dice_std",      "auprc",
+                                    "auroc",      "parameters",  "s_per_slice", "n_subjects", "n",
+                                    "n_lesion_free", "lesion_free_fp_ml_mean", "note"};
+    int col[NC], found = 0, header = 1;
+    for (int k = 0; k < NC; k++) col[k] = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+        char *f[64];
+        int nf = csv_split(line, f, 64);
+        if (header) {
+            for (int k = 0; k < NC; k++)
+                for (int j = 0; j < nf; j++)
+                    if (!strcmp(f[j], names[k])) col[k] = j;
+            header = 0;
+            for (int k = 0; k < NC; k++)
+                if (col[k] < 0) {
+                    free(text);
+                    return as_fail("%s: no column '%s'", path, names[k]);
+                }
+            continue;
+        }
+        if (nf <= col[C_NOTE] && nf <= col[C_N]) continue;
+        if (strcmp(f[col[C_PROT]], protocol) || strcmp(f[col[C_AGG]], aggregation)) continue;
+        snprintf(out->protocol, sizeof out->protocol, "%s", protocol);
+        snprintf(out->aggregation, sizeof out->aggregation, "%s", aggregation);
+        out->dice = cell_num(f[col[C_DICE]]);
+        out->dice_std = cell_num(f[col[C_DSTD]]);
+        out->auprc = cell_num(f[col[C_AUPRC]]);
+        out->auroc = cell_num(f[col[C_AUROC]]);
+        out->params = cell_num(f[col[C_PARAMS]]);
+        out->s_per_slice = cell_num(f[col[C_SPS]]);
+        out->n_subjects = atoi(f[col[C_NSUB]]);
+        out->n = atoi(f[col[C_N]]);
+        const double nfree = cell_num(f[col[C_NFREE]]);
+        out->n_lesion_free = isfinite(nfree) ? (int)nfree : 0;
+        out->lesion_free_fp_ml = cell_num(f[col[C_FREEFP]]);
+        snprintf(out->note, sizeof out->note, "%s", col[C_NOTE] < nf ? f[col[C_NOTE]] : "");
+        found = 1;
+    }
+    free(text);
+    return found;
+}
+
 // ---- HTML -----------------------------------------------------------------------------------------
 
 // Reads a CSV training log; returns the number of rows, with x (step/epoch/row) and up to 3

@@ -30,6 +30,19 @@ void report_print_json(FILE *f, const eval_result *res, const report_meta *meta)
 // The HTML shows RUN/panels/<id>_<kind>.png for the kinds that exist (see eval_panels_write).
 int report_write(const eval_result *res, const report_meta *meta, const char *run_dir);
 
+// One line of an evaluation's report.csv, as recipes read it back (experiment, profiles).
+typedef struct report_line {
+    char protocol[32], aggregation[16], note[200];
+    double dice, dice_std, auprc, auroc, params, s_per_slice;
+    int n_subjects;           // the evaluation's test subjects
+    int n;                    // the subjects this line covers (with lesion voxels, for a mean)
+    int n_lesion_free;        // test subjects without lesion voxels, and their false-positive ml
+    double lesion_free_fp_ml; // (mean over them; NAN when none)
+} report_line;
+// The line of (protocol, aggregation) of report.csv at path into *out. Returns 1, 0 when the file
+// has no such line, -1 (as_fail) when it cannot be read or lacks a column.
+int report_read_line(const char *path, const char *protocol, const char *aggregation, report_line *out);
+
 // Copies an `anoswin latent` output (latent.json, latent.png, latent.svg) from latent_dir to
 // run_dir/latent/ for that section. Error naming latent_dir when it has no latent.json.
 int report_latent_import(const char *latent_dir, const char *run_dir);

@@ -35,6 +35,7 @@
 
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
 #include "model/model.h"   // model_method_*, model_preset_find
+#include "eval/report.h"  // report_read_line
 #include "recipe/paper.h"  // paper_lookup, paper_method_name, paper_protocol
 #include "recipe/arglist.h"
 #include "recipe/step.h"
@@ -79,92 +80,15 @@ static int exp_step(step_runner *r, const char *name, const arglist *a, const ch
 }
 
 // ---- reading an evaluation's report.csv ------------------------------------------------------
-// Splits one CSV line (RFC 4180 quotes) into at most `max` fields, in place. Returns the count.
-static int csv_split(char *line, char **fields, int max) {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *w = p;
-        fields[n++] = w;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (!*p) break;
-                if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
-                else if (*p == '"') {
-                    p++;
-                    break;
-                } else *w++ = *p++;
-            }
-            while (*p && *p != ',') p++;
-        } else {
-            while (*p && *p != ',' && *p != '\n' && *p != '\r') w++, p++;
-        }
-        int more = *p == ',';
-        *w = 0;  // w <= p: writing here never clobbers unread input past p
-        if (!more) break;
-        p++;
+// The lines of `pick` from report.csv (eval/report.h); returns how many were found, -1 on a read error.
+static int read_eval_csv(const char *path, report_line *rows) {
+    int found = 0;
+    for (int i = 0; i < NPICK; i++) {
+        int k = report_read_line(path, pick[i][0], pick[i][1], &rows[i]);
+        if (k < 0) return -1;
+        if (!k) rows[i].protocol[0] = 0;
+        found += k;
     }
-    return n;
-}
-
-typedef struct our_row {
-    char protocol[32], aggregation[16], note[200];
-    double dice, dice_std, auprc, auroc, params, s_per_slice;
-    int n_subjects;
-} our_row;
-
-static double cell_num(const char *s) { return *s ? strtod(s, NULL) : NAN; }
-
-// Reads the rows of `pick` from report.csv; returns how many were found, -1 on a read error.
-static int read_eval_csv(const char *path, our_row *rows) {
-    unsigned char *buf;
-    size_t len;
-    if (fs_read_all(path, &buf, &len) != 0) return -1;
-    char *text = as_malloc(len + 1);
-    memcpy(text, buf, len);
-    text[len] = 0;
-    free(buf);
-    enum { C_PROT, C_AGG, C_DICE, C_DSTD, C_AUPRC, C_AUROC, C_PARAMS, C_SPS, C_N, C_NOTE, NC };
-    static const char *names[NC] = {"protocol", "aggregation", "dice", "dice_std", "auprc",
-                                    "auroc", "parameters", "s_per_slice", "n_subjects", "note"};
-    int col[NC], found = 0, header = 1;
-    for (int k = 0; k < NC; k++) col[k] = -1;
-    for (int i = 0; i < NPICK; i++) rows[i].protocol[0] = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *f[64];
-        int nf = csv_split(line, f, 64);
-        if (header) {
-            for (int k = 0; k < NC; k++)
-                for (int j = 0; j < nf; j++)
-                    if (!strcmp(f[j], names[k])) col[k] = j;
-            header = 0;
-            for (int k = 0; k < NC; k++)
-                if (col[k] < 0) {
-                    free(text);
-                    return as_fail("%s: no column '%s'", path, names[k]);
-                }
-            continue;
-        }
-        if (nf <= col[C_NOTE] && nf <= col[C_N]) continue;
-        for (int i = 0; i < NPICK; i++) {
-            if (strcmp(f[col[C_PROT]], pick[i][0]) || strcmp(f[col[C_AGG]], pick[i][1])) continue;
-            our_row *o = &rows[i];
-            snprintf(o->protocol, sizeof o->protocol, "%s", pick[i][0]);
-            snprintf(o->aggregation, sizeof o->aggregation, "%s", pick[i][1]);
-            o->dice = cell_num(f[col[C_DICE]]);
-            o->dice_std = cell_num(f[col[C_DSTD]]);
-            o->auprc = cell_num(f[col[C_AUPRC]]);
-            o->auroc = cell_num(f[col[C_AUROC]]);
-            o->params = cell_num(f[col[C_PARAMS]]);
-            o->s_per_slice = cell_num(f[col[C_SPS]]);
-            o->n_subjects = atoi(f[col[C_N]]);
-            snprintf(o->note, sizeof o->note, "%s", col[C_NOTE] < nf ? f[col[C_NOTE]] : "");
-            found++;
-        }
-    }
-    free(text);
     return found;
 }
 
@@ -185,7 +109,7 @@ typedef struct exp_row {
     char paper_note[160];
     int status;           // 0 planned/ok, 1 skipped (no data), 2 failed
     char note[600];
-    our_row ours[NPICK];
+    report_line ours[NPICK];
     int n_ours;
 } exp_row;
 
@@ -223,7 +147,7 @@ typedef struct disp {
 static int row_lines(const exp_row *r, disp *out) {
     int n = 0;
     for (int i = 0; i < NPICK; i++) {
-        const our_row *o = &r->ours[i];
+        const report_line *o = &r->ours[i];
         if (!o->protocol[0]) continue;
         out[n++] = (disp){"anoswin", o->protocol, o->aggregation, 100 * o->dice, 100 * o->dice_std, 100 * o->auprc,
                           100 * o->auroc, o->params / 1e6, o->s_per_slice, o->n_subjects, o->note};
@@ -388,7 +312,7 @@ static void write_json(FILE *f, const exp_ctx *x) {
         fputs(",\n     \"ours\": [", f);
         int first = 1;
         for (int k = 0; k < NPICK; k++) {
-            const our_row *o = &r->ours[k];
+            const report_line *o = &r->ours[k];
             if (!o->protocol[0]) continue;
             fprintf(f, "%s\n       {\"protocol\": \"%s\", \"aggregation\": \"%s\", \"dice_pct\": ", first ? "" : ",",
                     o->protocol, o->aggregation);

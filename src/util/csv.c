@@ -1,4 +1,4 @@
-// CSV field writers (see csv.h).
+// CSV field writers and the line splitter (see csv.h).
 #include "util/csv.h"
 
 #include <math.h>
@@ -27,4 +27,32 @@ void csv_write_number(FILE *f, double v) {
 
 void csv_write_fixed(FILE *f, double v, int decimals) {
     if (isfinite(v)) fprintf(f, "%.*f", decimals, v);
+}
+
+int csv_split(char *line, char **fields, int max) {
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        char *w = p;
+        fields[n++] = w;
+        if (*p == '"') {
+            p++;
+            for (;;) {
+                if (!*p) break;
+                if (*p == '"' && p[1] == '"') *w++ = '"', p += 2;
+                else if (*p == '"') {
+                    p++;
+                    break;
+                } else *w++ = *p++;
+            }
+            while (*p && *p != ',') p++;
+        } else {
+            while (*p && *p != ',' && *p != '\n' && *p != '\r') w++, p++;
+        }
+        int more = *p == ',';
+        *w = 0;  // w <= p: writing here never clobbers unread input past p
+        if (!more) break;
+        p++;
+    }
+    return n;
 }

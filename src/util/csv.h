@@ -1,6 +1,6 @@
 // CSV fields for the files anoswin writes (manifests, report tables, experiment tables), so that
 // every table reads back the same in the manifest reader (data/dataset.c), Python and spreadsheets.
-// The writers put no separators: callers write ',' and '\n'.
+// The writers put no separators: callers write ',' and '\n'. csv_split reads a line back.
 #ifndef ANOSWIN_UTIL_CSV_H
 #define ANOSWIN_UTIL_CSV_H
 
@@ -13,5 +13,8 @@ void csv_write_field(FILE *f, const char *s);
 void csv_write_number(FILE *f, double v);
 // v with `decimals` digits after the point (tables meant for people), empty when not finite.
 void csv_write_fixed(FILE *f, double v, int decimals);
+// Splits one CSV line (RFC 4180 quotes, as the writers above make them) into at most `max`
+// fields, in place: the fields point into `line`. Returns the count.
+int csv_split(char *line, char **fields, int max);
 
 #endif

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# anoswin experiment profiles --small on a tiny trained Swin MAE: every profile gets a row, each
+# row holds what the profile's own eval wrote (read back here with Python's csv module, not the
+# recipe's reader), the lesion-free profile counts false positives instead of a Dice, a rerun with
+# --reuse reuses every step and writes the same table, and a missing checkpoint is one line.
+set -u
+BIN=${ANOSWIN_BIN:?}
+PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
+W=$(pwd)/scratch_experiment_profiles
+rm -rf "$W" && mkdir -p "$W"
+tmp=$W
+. "$(dirname "$0")/helpers/cli.sh"
+
+"$BIN" data synth --out "$W/data" --healthy 2 --test 0 --modality t2 --threads 2 2>"$W/synth.err" ||
+    { cat "$W/synth.err"; bad "data synth"; finish; exit 1; }
+succeeds "a tiny model trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/run" \
+    --config img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2 \
+    --z-first 80 --z-last 89 --epochs 1 --batch 8 --max-steps 3 --save-every 0 --seed 3 --threads 2
+
+expect 1 "no-such.safetensors" "a missing checkpoint is refused" \
+    "$BIN" experiment profiles --checkpoint "$W/no-such.safetensors" --out "$W/bad" --small
+check "the refusal is one line" '[ $(wc -l < "$W/err") -eq 1 ]'
+expect 2 "--checkpoint" "profiles without --checkpoint is a usage error" \
+    "$BIN" experiment profiles --out "$W/bad" --small
+
+succeeds "experiment profiles --small runs" \
+    "$BIN" experiment profiles --checkpoint "$W/run/last.safetensors" --out "$W/p" --small --threads 2 --seed 4
+cp "$W/p/profiles.csv" "$W/first.csv"
+check "the table is on stdout too" 'grep -q "| mean over the" "$W/ok"'
+
+check "each profile's row is its eval's calibrated per-volume line" "$PY - '$W/p' <<'EOF'
+import csv, math, sys
+run = sys.argv[1]
+rows = list(csv.DictReader(open(run + '/profiles.csv')))
+names = ['glioma', 'metastasis', 'ms', 'boundary', 'hypo', 'sparse', 'none']
+assert [r['profile'] for r in rows] == names, [r['profile'] for r in rows]
+def num(s):
+    return float(s) if s else math.nan
+def same(a, b):
+    return (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(1.0, abs(b))
+for r in rows:
+    assert r['status'] == 'ok', r
+    ev = [e for e in csv.DictReader(open('%s/eval/%s/report.csv' % (run, r['profile'])))
+          if e['protocol'] == 'calibrated' and e['aggregation'] == 'per-volume']
+    assert len(ev) == 1, r['profile']
+    e = ev[0]
+    assert int(r['n']) == int(e['n']), (r, e['n'])
+    for ours, theirs in [('dice', 'dice'), ('dice_std', 'dice_std'), ('auprc', 'auprc'), ('auroc', 'auroc'),
+                         ('lesion_free_fp_ml_mean', 'lesion_free_fp_ml_mean')]:
+        assert same(num(r[ours]), num(e[theirs])), (r['profile'], ours, r[ours], e[theirs])
+none = rows[-1]
+assert none['n'] == '0' and none['n_lesion_free'] == '1' and none['dice'] == '', none
+assert int(rows[0]['n']) == 1, rows[0]
+EOF"
+
+succeeds "a rerun with --reuse" \
+    "$BIN" experiment profiles --checkpoint "$W/run/last.safetensors" --out "$W/p" --small --threads 2 --seed 4 --reuse
+check "reuses every step" '[ "$(grep -c "reusing the finished step" "$W/ok")" -ge 23 ]'
+check "and writes the same table" 'cmp -s "$W/first.csv" "$W/p/profiles.csv"'
+finish
