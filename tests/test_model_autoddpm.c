@@ -98,10 +98,13 @@ static void test_training_loss(const char *ref) {
     unet_free(&u);
 }
 
-static void test_inference(const char *ckpt) {
+// overrides: inference settings on top of the checkpoint's config ("" for none), given to the
+// reference as well.
+static void test_inference(const char *ckpt, const char *overrides) {
     const int B = 2;
     ddpm_config c;
     config_of(ckpt, &c);
+    CHECK(ddpm_config_parse(&c, overrides, "test") == 0, "inference settings '%s'", overrides);
     unet u;
     CHECK(unet_create(&u, &c, B, 0) == 0, "unet_create (inference)");
     CHECK(checkpoint_load(ckpt, &u.table, u.params) == 0, "our checkpoint loads");
@@ -122,20 +125,22 @@ static void test_inference(const char *ckpt) {
     float *step = malloc(sizeof(float) * n), tt[2] = {(float)c.t_recon, (float)c.t_recon};
     memcpy(step, x, sizeof(float) * n);
     float *zs = malloc(sizeof(float) * n);
-    ddpm_step(step, unet_forward(&u, x, tt, B), c.t_recon, &s, &nz, zs);
+    if (c.sampler == DDPM_SAMPLER_DDIM)
+        ddim_step(step, unet_forward(&u, x, tt, B), c.t_recon, ddpm_sampler_stride(&c), &s, n);
+    else ddpm_step(step, unet_forward(&u, x, tt, B), c.t_recon, &s, &nz, zs);
     float *x_rec = malloc(sizeof(float) * n), *mask = malloc(sizeof(float) * n), *final = malloc(sizeof(float) * n),
           *amap = malloc(sizeof(float) * n);
     autoddpm_infer(&u, &s, x, B, &nz, x_rec, mask, final, amap);
     fclose(rec);
     char cmd[17100];
-    snprintf(cmd, sizeof cmd, "infer %s %s %s %d %s", ckpt, x_path, noise_path, B, out);
+    snprintf(cmd, sizeof cmd, "infer %s %s %s %d %s %s", ckpt, x_path, noise_path, B, out, overrides);
     char mk[4300];
     snprintf(mk, sizeof mk, "mkdir -p %s", out);
     CHECK(system(mk) == 0, "mkdir %s", out);
     tu_run_python("tools/autoddpm_ref.py", cmd);
     const char *saved = dir;
     dir = out;
-    cmp("one DDPM step", step, "step", n, 1e-4, 0);
+    cmp(c.sampler == DDPM_SAMPLER_DDIM ? "one DDIM step" : "one DDPM step", step, "step", n, 1e-4, 0);
     cmp("autoDDPM reconstruction (t_recon)", x_rec, "x_rec", n, 1e-4, 0);
     cmp("autoDDPM mask", mask, "mask", n, 0, 0);
     cmp("autoDDPM stitched + re-sampled image", final, "final", n, 1e-4, 0);
@@ -216,6 +221,8 @@ int main(void) {
     snprintf(ours, sizeof ours, "%s/ours.safetensors", dir);
     test_training_loss(ref);
     test_interface(ref, ours);
-    test_inference(ours);  // PyTorch loads our checkpoint strictly for this
+    test_inference(ours, "");  // PyTorch loads our checkpoint strictly for this
+    // DDIM two training steps a step: t_recon 3 -> 1 -> 0, t_inpaint 2 -> 0 (their timestep lists).
+    test_inference(ours, "sampler=ddim,inference_steps=500");
     return tu_finish();
 }

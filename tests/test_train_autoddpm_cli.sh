@@ -3,7 +3,7 @@
 # channels 8-16-16, attention at the two lower levels): the run trains through the shared trainer
 # and its AdamW, the checkpoint is tagged autoddpm and loads strictly into tools/autoddpm_ref.py,
 # detect takes it through the method interface (one autoDDPM inference per slice, short noise
-# levels; the same maps whatever the number of slices per forward), `experiment table1 --methods
+# levels; the same maps whatever the number of slices per forward; DDIM through --model-set), `experiment table1 --methods
 # autoddpm` reports an anoswin row, and bad configs fail with one line naming the problem.
 set -u
 BIN=${ANOSWIN_BIN:?}
@@ -57,6 +57,21 @@ for f in anomaly_map.nii.gz reconstruction.nii.gz mask.nii.gz; do
     check "$f: batch 8 (default), 1 and 3 (2 threads) give the same file" \
         'cmp -s "$W/det/test_000_t2/$f" "$W/det1/test_000_t2/$f" && cmp -s "$W/det/test_000_t2/$f" "$W/det3/test_000_t2/$f"'
 done
+
+# Inference settings over the checkpoint's config: DDIM (two training steps a step) gives another map
+# and says so in the summary; a setting that changes a weight's shape, or a bad value, is refused.
+succeeds "detect --model-set sampler=ddim" "$BIN" detect --checkpoint "$W/run/last.safetensors" \
+    --out "$W/ddim" --threads 1 --quiet --no-overlays --set threshold=0.2 --mask-size 32 \
+    --model-set sampler=ddim --model-set inference_steps=500 "$W/data/test/test_000/test_000_t2.nii.gz"
+check "the summary records the DDIM sampler" 'grep -q "\"sampler\":\"ddim\",\"inference_steps\":500" "$W/ddim/test_000_t2/summary.json"'
+check "and its map differs from DDPM's" '! cmp -s "$W/det/test_000_t2/anomaly_map.nii.gz" "$W/ddim/test_000_t2/anomaly_map.nii.gz"'
+expect 1 "the model needs" "a setting that changes a weight's shape is refused" "$BIN" detect \
+    --checkpoint "$W/run/last.safetensors" --out "$W/bad4" --quiet --set threshold=0.2 --model-set channels=8-16-32 \
+    "$W/data/test/test_000/test_000_t2.nii.gz"
+expect 1 "inference_steps 0 must lie in 1..timesteps" "a bad inference setting is named" "$BIN" detect \
+    --checkpoint "$W/run/last.safetensors" --out "$W/bad5" --quiet --set threshold=0.2 --model-set inference_steps=0 \
+    "$W/data/test/test_000/test_000_t2.nii.gz"
+check "the refusal is one line" '[ $(wc -l < "$W/err") -eq 1 ]'
 
 # ---- the experiment's method-agnostic path ----------------------------------------------------------
 mkdir -p "$W/ixi"

@@ -6,18 +6,20 @@ net_utils/diffusion_unet.py) without conditioning, rebuilt here with its module 
 state_dict of the authors' DDPM module ("unet." + the U-Net's names) is the checkpoint's: an
 authors' checkpoint loads here and in anoswin, and ours loads in their class, with strict=True.
 As in their copy, AttentionBlock.proj_attn exists but the forward does not apply it.
-The scheduler (linear betas, DDPM step with clip_sample, add_noise) and autoDDPM's inference
+The schedulers (linear betas, DDPM step with clip_sample, DDIM step at eta 0, add_noise, the
+timestep lists) and autoDDPM's inference
 (model_zoo/ddpm.py get_autoDDPM_anomaly) follow their code; every random draw is read from a file
 that anoswin wrote, so that both sides use the same noise. LPIPS is left out (its SqueezeNet
 weights are not available here), as in anoswin: the mask is the scaled residual alone.
 
 Usage:
   autoddpm_ref.py dump OUTDIR     tiny-config training-loss case for tests/test_model_autoddpm.c
-  autoddpm_ref.py infer CKPT X.f32 NOISE.f32 B OUTDIR
+  autoddpm_ref.py infer CKPT X.f32 NOISE.f32 B OUTDIR [key=value,...]
                                   strict load of an anoswin checkpoint, one denoising step
                                   (x_t = X at t_recon, the first noise) into step.f32, and the
                                   full autoDDPM inference of X with the noise after it (x_rec,
-                                  mask, final, amap .f32)
+                                  mask, final, amap .f32); key=value overrides the checkpoint's
+                                  inference settings (sampler=ddim,inference_steps=500)
   autoddpm_ref.py load CKPT        strict load of an anoswin checkpoint (config from its metadata)
   autoddpm_ref.py count [key=value,...]
                                   parameter count of a config (the default: the paper's)
@@ -37,7 +39,7 @@ from safetensors_io import load_file, save_file  # noqa: E402
 
 DEFAULTS = dict(img_size=128, in_chans=1, patch_size=16, channels="128-256-256", attention="0-1-1", res_blocks=1,
                 head_ch=256, groups=32, timesteps=1000, beta_start=1e-4, beta_end=2e-2, t_recon=200, t_inpaint=50,
-                resample=5, threshold=0.13, seed=0)
+                resample=5, threshold=0.13, seed=0, sampler="ddpm", inference_steps=1000)
 EPS = 1e-6
 
 
@@ -214,6 +216,25 @@ class DDPM(nn.Module):
             prev = prev + var.sqrt() * next_noise()
         return prev
 
+    def ddim_step(self, eps, t, x):
+        # The authors' DDIMScheduler.step at eta 0 (set_alpha_to_one: 1 below step 0).
+        r = self.cfg["timesteps"] // self.cfg["inference_steps"]
+        acp = self.acp[t]
+        prev = self.acp[t - r] if t - r >= 0 else torch.tensor(1.0, dtype=torch.float64)
+        x0 = ((x - (1 - acp).sqrt() * eps) / acp.sqrt()).clamp(-1, 1)
+        return prev.sqrt() * x0 + (1 - prev).sqrt() * eps
+
+    def timesteps(self, level):
+        # The authors' get_timesteps: DDPM every step; DDIM np.append(arange(1, level+1)[::-r], 0).
+        if self.cfg["sampler"] != "ddim":
+            return list(range(level, -1, -1))
+        r = self.cfg["timesteps"] // self.cfg["inference_steps"]
+        return [int(t) for t in np.append(np.arange(1, level + 1)[::-r], 0)]
+
+    def denoise(self, x, t, next_noise):
+        eps = self.eps(x, t)
+        return self.ddim_step(eps, t, x) if self.cfg["sampler"] == "ddim" else self.step(eps, t, x, next_noise)
+
     def eps(self, x, t):
         return self.unet(x, torch.full((x.shape[0],), float(t), dtype=torch.float64))
 
@@ -221,8 +242,8 @@ class DDPM(nn.Module):
         c = self.cfg
         B = x.shape[0]
         img = self.add_noise(x, next_noise(), c["t_recon"])
-        for t in range(c["t_recon"], -1, -1):
-            img = self.step(self.eps(img, t), t, img, next_noise)
+        for t in self.timesteps(c["t_recon"]):
+            img = self.denoise(img, t, next_noise)
         x_rec = img.clamp(0, 1)
         res = (x - x_rec).abs().numpy()
         comb = np.stack([np.clip(res[b] / np.percentile(res[b], 95), 0, 1) for b in range(B)])
@@ -239,11 +260,11 @@ class DDPM(nn.Module):
         x_masked = (1 - mask) * x
         img = self.add_noise(x_rec, next_noise(), c["t_inpaint"])
         inp = None
-        for t in range(c["t_inpaint"], -1, -1):
+        for t in self.timesteps(c["t_inpaint"]):
             for u in range(c["resample"]):
                 known = self.add_noise(x_masked, next_noise(), t - 1) if t > 0 else x_masked
                 if t > 0:
-                    inp = self.step(self.eps(img, t), t, img, next_noise)
+                    inp = self.denoise(img, t, next_noise)
                 img = torch.where(mask == 1, inp, known)
                 if t > 0 and u < c["resample"] - 1:
                     b = self.betas[t - 1]
@@ -297,11 +318,14 @@ def dump(out):
     print("tiny autoDDPM: %d parameters, loss %.6f" % (sum(p.numel() for p in m.parameters()), loss.item()))
 
 
-def infer(ckpt, xpath, npath, B, out):
+def infer(ckpt, xpath, npath, B, out, overrides=""):
     torch.set_default_dtype(torch.float64)
     tensors, meta = load_file(ckpt)
     assert meta.get("anoswin.method") == "autoddpm", "not an autoDDPM checkpoint: %r" % meta.get("anoswin.method")
     cfg = dict(DEFAULTS, **json.loads(meta["anoswin.config"]))
+    for kv in filter(None, overrides.split(",")):  # inference settings, e.g. sampler=ddim
+        k, v = kv.split("=")
+        cfg[k] = v if isinstance(DEFAULTS[k], str) else type(DEFAULTS[k])(v)
     m = DDPM(cfg)
     m.load_state_dict({k: v.double() for k, v in tensors.items()}, strict=True)
     S, C = cfg["img_size"], cfg["in_chans"]
@@ -317,7 +341,7 @@ def infer(ckpt, xpath, npath, B, out):
 
     with torch.no_grad():
         t = cfg["t_recon"]
-        save(out, "step", m.step(m.eps(x, t), t, x, next_noise))
+        save(out, "step", m.denoise(x, t, next_noise))
         x_rec, mask, final, amap = m.autoddpm(x, next_noise)
     assert pos[0] == len(pool), "anoswin drew %d noise tensors, the reference used %d" % (len(pool), pos[0])
     for k, v in dict(x_rec=x_rec, mask=mask, final=final, amap=amap).items():
@@ -337,8 +361,8 @@ def count(text):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "dump":
         dump(sys.argv[2])
-    elif len(sys.argv) == 7 and sys.argv[1] == "infer":
-        infer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6])
+    elif len(sys.argv) in (7, 8) and sys.argv[1] == "infer":
+        infer(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], *sys.argv[7:])
     elif len(sys.argv) == 3 and sys.argv[1] == "load":
         tensors, meta = load_file(sys.argv[2])
         m = DDPM(dict(DEFAULTS, **json.loads(meta["anoswin.config"])))

@@ -74,6 +74,9 @@ static void usage(FILE *f, int calibrate) {
             "                      bound (px a refined object may extend past its detected object, 6; 0 =\n"
             "                      the paper), floor (refined voxels need map >= floor x threshold, 0.5),\n"
             "                      and for calibrated: low, min_voxels, refine (0|1)\n"
+            "  --model-set K=V,... settings over the checkpoint's model config, for inference (repeatable;\n"
+            "                      e.g. autoDDPM's sampler=ddim,inference_steps=100); give calibrate and\n"
+            "                      detect the same; one that changes a weight's shape fails the load\n"
             "  --mask-size N       sliding mask side in px: 64 (default) or 32 (any multiple of the patch)\n"
             "  --origin X,Y        fixed grid origin (column, row on the model grid; snapped down to the patch)\n"
             "                      instead of the brain's bounding box\n"
@@ -125,7 +128,7 @@ static void usage(FILE *f, int calibrate) {
 enum { OPT_CKPT = 256, OPT_OUT, OPT_PRESET, OPT_SET, OPT_MASK, OPT_ORIGIN, OPT_ZF, OPT_ZL, OPT_ALL, OPT_NORM,
        OPT_MOD, OPT_THREADS, OPT_BATCH, OPT_ATT, OPT_NOOV, OPT_QUIET, OPT_SAVE_GRID,
        OPT_RESIDUAL, OPT_BRAIN_ONLY, OPT_STRIDE, OPT_WINDOW_NORM, OPT_SLICE_NORM, OPT_HEALTHY, OPT_CALIB,
-       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES, OPT_PRECISION, OPT_FORCE };
+       OPT_FPR, OPT_FPR_LOW, OPT_MAPS_FROM, OPT_NORMATIVE, OPT_SCALES, OPT_PRECISION, OPT_FORCE, OPT_MODEL_SET };
 
 // The file name without folders and .nii[.gz].
 static void file_subject_id(char *out, size_t n, const char *path) {
@@ -206,7 +209,7 @@ static int run(int argc, char **argv, int calibrate) {
         {"maps-from", required_argument, 0, OPT_MAPS_FROM}, {"normative", required_argument, 0, OPT_NORMATIVE},
         {"scales", required_argument, 0, OPT_SCALES},
         {"precision", required_argument, 0, OPT_PRECISION},
-        {"force", no_argument, 0, OPT_FORCE},
+        {"force", no_argument, 0, OPT_FORCE},           {"model-set", required_argument, 0, OPT_MODEL_SET},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     detect_options o;
@@ -214,6 +217,7 @@ static int run(int argc, char **argv, int calibrate) {
     o.verbose = 1;
     const char *ckpt = NULL, *out = NULL, *modality = "t2", *calib_file = NULL;
     const char *sets[64], *healthy[64];
+    char model_set[1024] = "";
     int nsets = 0, nhealthy = 0, threads = 0, batch = 8, window_norm = -1, slice_norm = -1, precision = NN_FP32;
     long v;
     double dv;
@@ -318,6 +322,12 @@ static int run(int argc, char **argv, int calibrate) {
             case OPT_QUIET: o.verbose = 0; break;
             case OPT_SAVE_GRID: o.save_model_grid = 1; break;
             case OPT_FORCE: o.force = 1; break;
+            case OPT_MODEL_SET: {
+                size_t w = strlen(model_set);
+                if (w + strlen(optarg) + 2 > sizeof model_set) return cli_usage_error(cmd, "--model-set: too long");
+                snprintf(model_set + w, sizeof model_set - w, "%s%s", w ? "," : "", optarg);
+                break;
+            }
             case 'h': usage(stdout, calibrate); return EXIT_OK;
             default: return cli_usage_error(cmd, "unknown option");
         }
@@ -355,7 +365,7 @@ static int run(int argc, char **argv, int calibrate) {
 
     // the model first: a checkpoint that cannot score grey slices is refused before any subject
     model m;
-    if (model_load(&m, ckpt, batch)) return cli_report_error();
+    if (model_load_with(&m, ckpt, batch, model_set)) return cli_report_error();
     if (amap_check_model(&m, m.img_size, o.amap.window, ckpt)) {
         model_free(&m);
         return cli_report_error();

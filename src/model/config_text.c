@@ -98,7 +98,7 @@ static void choice_list(char *out, size_t n, const config_field *f) {
 }
 
 // A choice's name, quoted or not, at c->p: the longest that matches.
-static int read_choice(config_cursor *c, const config_field *f, int *out) {
+int config_choice(config_cursor *c, const config_field *f, int *out) {
     const char *p = c->p;
     int q = *p == '"', best = -1;
     size_t best_len = 0;
@@ -139,7 +139,7 @@ int config_fields_parse(void *cfg, const config_field *f, int nf, const char *te
         char *field = (char *)cfg + k->offset;
         double v;
         if (k->type == CONFIG_CHOICE) {
-            if (read_choice(&cur, k, (int *)field)) return -1;
+            if (config_choice(&cur, k, (int *)field)) return -1;
         } else if (config_number(&cur, key, &v)) {
             return -1;
         } else if (k->type == CONFIG_INT) {

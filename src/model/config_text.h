@@ -42,6 +42,10 @@ typedef struct config_field {
     const char *choices[4];      // CHOICE: the names of the values 0, 1, ... (quoted in JSON)
 } config_field;
 
+// A CHOICE field's value at c->p (quoted or not; advanced past it) into *out, its index in
+// f->choices; -1 (as_fail naming the choices) otherwise. For parsers that are not table-driven.
+int config_choice(config_cursor *c, const config_field *f, int *out);
+
 // Parses text onto the struct at cfg, every key from the table (errors name `what`); no check.
 int config_fields_parse(void *cfg, const config_field *f, int nf, const char *text, const char *what);
 // {"key":value,...} in table order; -1 when it does not fit in n bytes.

@@ -73,14 +73,19 @@ void model_free(model *m) {
     memset(m, 0, sizeof *m);
 }
 
-int model_load(model *m, const char *checkpoint, int max_batch) {
+int model_load(model *m, const char *checkpoint, int max_batch) { return model_load_with(m, checkpoint, max_batch, NULL); }
+
+int model_load_with(model *m, const char *checkpoint, int max_batch, const char *settings) {
     memset(m, 0, sizeof *m);
     st_file f;
     if (st_open(&f, checkpoint)) return -1;
-    char cfg[2048];
+    char cfg[2048], base[2048], what[4300];
     const model_method *mm = model_method_of_checkpoint(&f);
-    int rc = -1;
-    if (mm && !mm->checkpoint_config(&f, cfg, sizeof cfg)) {
+    int rc = -1, ok = mm && !mm->checkpoint_config(&f, base, sizeof base);
+    snprintf(what, sizeof what, "%s: --model-set", checkpoint);
+    if (ok && settings && settings[0]) ok = !mm->config_parse(base, settings, cfg, sizeof cfg, NULL, what);
+    else if (ok) memcpy(cfg, base, sizeof cfg);
+    if (ok) {
         m->method = mm;
         if (!mm->create(m, cfg, max_batch, 0, checkpoint)) {
             rc = checkpoint_load_file(&f, m->table, m->params);

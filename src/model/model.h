@@ -140,6 +140,10 @@ void model_free(model *m);
 // Reads a checkpoint's method and config, creates an inference model for batches of up to
 // max_batch and loads the weights strictly. Errors name the file.
 int model_load(model *m, const char *checkpoint, int max_batch);
+// model_load with settings ("key=value,...", NULL or "": none) applied on top of the checkpoint's
+// config, for a method's inference settings (autoDDPM's sampler, noise levels); a setting that
+// changes a parameter's shape fails the strict load, naming the tensor.
+int model_load_with(model *m, const char *checkpoint, int max_batch, const char *settings);
 // Writes the parameters (loadable strictly in PyTorch) with the method tag, the config and
 // `extra` metadata (may be NULL / 0).
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra);

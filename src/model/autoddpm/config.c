@@ -1,5 +1,6 @@
 #include "model/autoddpm/config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,18 @@ void ddpm_config_default(ddpm_config *c) {
     c->resample = 5;
     c->threshold = 0.13f;
     c->seed = 0;
+    c->sampler = DDPM_SAMPLER_DDPM;  // inference_scheduler: ddpm
+    c->inference_steps = 1000;       // inference_steps: 1000
+}
+
+static const config_field sampler_field = {"sampler", CONFIG_CHOICE, offsetof(ddpm_config, sampler), {"ddpm", "ddim"}};
+
+int ddpm_sampler_timesteps(const ddpm_config *c, int level, int *ts) {
+    const int r = ddpm_sampler_stride(c);
+    int n = 0;
+    for (int t = level; t >= 1; t -= r) ts[n++] = t;
+    ts[n++] = 0;
+    return n;
 }
 
 int ddpm_config_check(const ddpm_config *c) {
@@ -64,6 +77,10 @@ int ddpm_config_check(const ddpm_config *c) {
         return as_fail("config: t_recon %d and t_inpaint %d must lie in 0..timesteps-1 (%d)", c->t_recon,
                        c->t_inpaint, c->timesteps - 1);
     if (c->resample < 1 || c->resample > 100) return as_fail("config: resample %d must lie in 1..100", c->resample);
+    if (c->sampler != DDPM_SAMPLER_DDPM && c->sampler != DDPM_SAMPLER_DDIM)
+        return as_fail("config: sampler must be ddpm or ddim");
+    if (c->inference_steps < 1 || c->inference_steps > c->timesteps)
+        return as_fail("config: inference_steps %d must lie in 1..timesteps (%d)", c->inference_steps, c->timesteps);
     if (!(c->threshold <= 1.0f)) return as_fail("config: threshold %g must be <= 1 (< 0: per-image 95th percentile)",
                                                 (double)c->threshold);
     return 0;
@@ -85,9 +102,11 @@ int ddpm_config_to_json(const ddpm_config *c, char *out, size_t n) {
     int w = snprintf(out, n,
                      "{\"img_size\":%d,\"in_chans\":%d,\"patch_size\":%d,\"channels\":\"%s\",\"attention\":\"%s\","
                      "\"res_blocks\":%d,\"head_ch\":%d,\"groups\":%d,\"timesteps\":%d,\"beta_start\":%s,"
-                     "\"beta_end\":%s,\"t_recon\":%d,\"t_inpaint\":%d,\"resample\":%d,\"threshold\":%s,\"seed\":%llu}",
+                     "\"beta_end\":%s,\"t_recon\":%d,\"t_inpaint\":%d,\"resample\":%d,\"threshold\":%s,\"seed\":%llu,"
+                     "\"sampler\":\"%s\",\"inference_steps\":%d}",
                      c->img_size, c->in_chans, c->patch_size, ch, at, c->res_blocks, c->head_ch, c->groups,
-                     c->timesteps, bs, be, c->t_recon, c->t_inpaint, c->resample, th, (unsigned long long)c->seed);
+                     c->timesteps, bs, be, c->t_recon, c->t_inpaint, c->resample, th, (unsigned long long)c->seed,
+                     sampler_field.choices[c->sampler], c->inference_steps);
     return (w < 0 || (size_t)w >= n) ? -1 : 0;
 }
 
@@ -97,10 +116,14 @@ void ddpm_config_describe(const ddpm_config *c, char *out, size_t n) {
     list_str(at, sizeof at, c->attn, c->levels);
     snprintf(out, n,
              "img %d in %d channels %s attention %s res_blocks %d head_ch %d groups %d; %d steps betas %g..%g; "
-             "t_recon %d t_inpaint %d resample %d threshold %g seed %llu",
+             "t_recon %d t_inpaint %d resample %d threshold %g seed %llu; sampler %s",
              c->img_size, c->in_chans, ch, at, c->res_blocks, c->head_ch, c->groups, c->timesteps,
              (double)c->beta_start, (double)c->beta_end, c->t_recon, c->t_inpaint, c->resample,
-             (double)c->threshold, (unsigned long long)c->seed);
+             (double)c->threshold, (unsigned long long)c->seed, sampler_field.choices[c->sampler]);
+    if (c->sampler == DDPM_SAMPLER_DDIM) {
+        size_t w = strlen(out);
+        if (w < n) snprintf(out + w, n - w, " (%d inference steps)", c->inference_steps);
+    }
 }
 
 // "a-b-c" (quoted or not) at *pp: the numbers into v, their count into *len.
@@ -138,6 +161,9 @@ int ddpm_config_parse(ddpm_config *cfg, const char *text, const char *what) {
         const char *p = cur.p;
         if (!strcmp(key, "channels")) {
             if (parse_list(&p, c.ch, &c.levels, what, key)) return -1;
+        } else if (!strcmp(key, "sampler")) {
+            if (config_choice(&cur, &sampler_field, &c.sampler)) return -1;
+            p = cur.p;
         } else if (!strcmp(key, "attention")) {
             int a[DDPM_MAX_LEVELS];
             if (parse_list(&p, a, &n_attn, what, key)) return -1;
@@ -158,6 +184,7 @@ int ddpm_config_parse(ddpm_config *cfg, const char *text, const char *what) {
             else if (!strcmp(key, "t_recon")) ip = &c.t_recon;
             else if (!strcmp(key, "t_inpaint")) ip = &c.t_inpaint;
             else if (!strcmp(key, "resample")) ip = &c.resample;
+            else if (!strcmp(key, "inference_steps")) ip = &c.inference_steps;
             else if (!strcmp(key, "beta_start")) fp = &c.beta_start;
             else if (!strcmp(key, "beta_end")) fp = &c.beta_end;
             else if (!strcmp(key, "threshold")) fp = &c.threshold;
@@ -168,7 +195,7 @@ int ddpm_config_parse(ddpm_config *cfg, const char *text, const char *what) {
             } else
                 return as_fail("%s: unknown config key '%s' (known: img_size in_chans patch_size channels attention "
                                "res_blocks head_ch groups timesteps beta_start beta_end t_recon t_inpaint resample "
-                               "threshold seed)",
+                               "threshold seed sampler inference_steps)",
                                what, key);
             if (ip) {
                 if (config_int(v, ip, what, key)) return -1;

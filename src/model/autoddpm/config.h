@@ -22,6 +22,8 @@
 
 #define DDPM_MAX_LEVELS 6
 
+enum { DDPM_SAMPLER_DDPM = 0, DDPM_SAMPLER_DDIM = 1 };
+
 typedef struct ddpm_config {
     int img_size, in_chans;
     int patch_size;  // only the token grid of the interface's masks (the method reads no mask)
@@ -33,6 +35,10 @@ typedef struct ddpm_config {
     int t_recon, t_inpaint, resample;
     float threshold;
     uint64_t seed;
+    // The sampler of inference: DDPM ancestral steps (the yaml's), or DDIM (eta 0) stepping
+    // timesteps / inference_steps training steps at a time, as the authors' DDIMScheduler.
+    int sampler;  // DDPM_SAMPLER_*
+    int inference_steps;
 } ddpm_config;
 
 void ddpm_config_default(ddpm_config *c);
@@ -42,6 +48,14 @@ int ddpm_config_check(const ddpm_config *c);  // -1 with "config: ..." when inva
 int ddpm_config_parse(ddpm_config *c, const char *text, const char *what);
 int ddpm_config_to_json(const ddpm_config *c, char *out, size_t n);
 void ddpm_config_describe(const ddpm_config *c, char *out, size_t n);
+// The sampler's timesteps from `level` down to 0 (DDPM: every step; DDIM: level, level - r, ...
+// while >= 1, then 0, r = timesteps / inference_steps, as the authors' get_timesteps) into ts
+// (level + 2 entries at most). Returns their count.
+int ddpm_sampler_timesteps(const ddpm_config *c, int level, int *ts);
+// Training steps one sampler step spans (1 for DDPM).
+static inline int ddpm_sampler_stride(const ddpm_config *c) {
+    return c->sampler == DDPM_SAMPLER_DDIM ? c->timesteps / c->inference_steps : 1;
+}
 // Attention heads at a level's channel count.
 static inline int ddpm_heads(const ddpm_config *c, int ch) { return ch / c->head_ch > 0 ? ch / c->head_ch : 1; }
 

@@ -41,10 +41,16 @@ void ddpm_noise_draw(ddpm_noise *nz, float *out);
 // when t > 0.
 void ddpm_step(float *x, const float *eps, int t, const ddpm_sched *s, ddpm_noise *nz, float *z);
 
+// One DDIM step (Song et al. 2021, eta 0: no noise) x_t -> x_{t - stride}, in place on x (n floats)
+// given eps, as the authors' DDIMScheduler.step: x0 clipped to [-1, 1], the product of alphas 1
+// below step 0.
+void ddim_step(float *x, const float *eps, int t, int stride, const ddpm_sched *s, size_t n);
+
 // autoDDPM on B images x (B, C, S, S): x_rec (the reconstruction from t_recon), mask (the dilated
 // binary mask), final (the stitched and re-sampled image), amap (|x - clamp(final)| x the scaled
 // first residual). Any output but amap may be NULL. Progress is silent; costs
-// (t_recon + 1) + t_inpaint * resample U-Net forwards of the batch.
+// (t_recon + 1) + t_inpaint * resample U-Net forwards of the batch with the DDPM sampler, about
+// stride times fewer with DDIM (config sampler, inference_steps).
 void autoddpm_infer(unet *u, const ddpm_sched *s, const float *x, int B, ddpm_noise *nz, float *x_rec, float *mask,
                     float *final, float *amap);
 
