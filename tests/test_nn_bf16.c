@@ -65,6 +65,8 @@ static const gcase CASES[] = {
     {1, 0, 96, 384, 2000, 1.0f, 1.0f, 0, 0, 0},  {1, 0, 200, 45, 777, 1.0f, 1.0f, 4, 3, 5},
     {1, 0, 70, 33, 600, 0.5f, 0.0f, 0, 0, 1},    {1, 0, 40, 90, 2500, 1.0f, 0.5f, 1, 2, 3},
     {1, 0, 100, 40, 2600, 1.0f, 0.0f, 0, 1, 0},
+    // K blocks split evenly (3 x 800 rounded to 32: 800 + 800 + 711), 65 rows past one 64-row block
+    {0, 1, 65, 97, 2311, 1.0f, 0.5f, 1, 0, 2},
 };
 
 static void test_gemm_case(int idx, const gcase *g) {
