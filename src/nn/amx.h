@@ -1,5 +1,6 @@
-// Internal to src/nn: the AMX-BF16 tile state and the vector bf16 rounding that gemm_bf16.c and
-// the bf16 attention share (x86-64 with GCC/clang; the functions exist elsewhere and report no AMX).
+// Internal to src/nn: the AMX-BF16 tile state, the vector bf16 rounding and the AVX-512 target
+// macros of gemm_bf16.c and the AVX-512 kernels (x86-64 with GCC/clang; the functions exist
+// elsewhere and report no AMX).
 #ifndef ANOSWIN_NN_AMX_H
 #define ANOSWIN_NN_AMX_H
 
