@@ -72,6 +72,23 @@ void gemm_prec(int trans_a, int trans_b, int M, int N, int K, float alpha, const
 
 // ---- kernel -------------------------------------------------------------------------------------
 #if defined(__x86_64__) && defined(__GNUC__)
+// Each thread's packing buffers live as long as the thread (OpenMP keeps its pool): a fresh
+// malloc per call of these 0.5-4 MiB came back from mmap and was zeroed page by page on first
+// touch, about 5% of a bf16 training step in page faults.
+static _Thread_local void *g_pack[2];
+static _Thread_local size_t g_pack_bytes[2];
+
+// Buffer `which` (0: B's packing, 1: A's) of this thread, at least `bytes` long, cache-line
+// aligned (a 64-byte tile row then loads one line, not two).
+static void *pack_buffer(int which, size_t bytes) {
+    if (bytes > g_pack_bytes[which]) {
+        free(g_pack[which]);
+        g_pack[which] = as_malloc(bytes + 64);
+        g_pack_bytes[which] = bytes;
+    }
+    return (void *)(((uintptr_t)g_pack[which] + 63) & ~(uintptr_t)63);
+}
+
 #include "nn/amx.h"
 
 // MR x NR = 8 x 32: 16 zmm accumulators, 2 B loads and 8 broadcasts per pair of k. KC pairs of
@@ -210,6 +227,8 @@ static void gemm_bf16_block(int ta, int tb, int m0, int m1, int n0, int n1, int 
 #include <unistd.h>
 
 enum { AMX_T = 32, AMX_KC = 512, AMX_MC = 128, AMX_NC = 512 };
+// Largest packed copy of a thread's whole A (bf16 elements), see amx_a_elems.
+#define AMX_A_FULL_MAX ((size_t)8 << 20)
 
 static int g_amx = -1;       // -1: not probed; 0: unusable; 1: ready
 static int g_amx_allow = 1;  // nn_bf16_allow_amx(0) tests the vdpbf16ps kernel on an AMX CPU
@@ -431,10 +450,23 @@ AVX512_TARGET static void amx_store_t(float *C, int ldc, const float *tmp, int m
     }
 }
 
-// ct: the product computed is Cᵀ (rows of the problem are columns of C).
+// bf16 elements of a thread's A packing for its block C[rows, cols] over K: one MC x KC block, or,
+// where C has several AMX_NC-column blocks, every block of A, packed on the first column block
+// and reused by the others (ViT-B's fc1 converted each fp32 activation 6 times otherwise).
+static size_t amx_a_elems(int rows, int cols, int K) {
+    const size_t blk = (size_t)AMX_MC * AMX_KC;
+    if (cols <= AMX_NC) return blk;
+    const size_t all = (size_t)((rows + AMX_MC - 1) / AMX_MC) * ((K + AMX_KC - 1) / AMX_KC) * blk;
+    return all <= AMX_A_FULL_MAX ? all : blk;
+}
+
+// ct: the product computed is Cᵀ (rows of the problem are columns of C). Ap holds
+// amx_a_elems(m1 - m0, n1 - n0, K) elements.
 static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, int ct, uint16_t *Ap, uint32_t *Bp) {
     float tmp[AMX_T * AMX_T] __attribute__((aligned(64)));
+    const size_t blk = (size_t)AMX_MC * AMX_KC;
+    const int a_all = amx_a_elems(m1 - m0, n1 - n0, K) > blk, npc = (K + AMX_KC - 1) / AMX_KC;
     for (int jc = n0; jc < n1; jc += AMX_NC) {
         const int nc = n1 - jc < AMX_NC ? n1 - jc : AMX_NC;
         for (int pc = 0; pc < K; pc += AMX_KC) {
@@ -442,10 +474,11 @@ static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, flo
             amx_pack_b(Bp, B, ldb, tb, jc, nc, pc, kc, kcp);
             for (int ic = m0; ic < m1; ic += AMX_MC) {
                 const int mc = m1 - ic < AMX_MC ? m1 - ic : AMX_MC;
-                amx_pack_a(Ap, A, lda, ta, ic, mc, pc, kc, kcp);
+                uint16_t *a = a_all ? Ap + ((size_t)(ic - m0) / AMX_MC * npc + pc / AMX_KC) * blk : Ap;
+                if (!a_all || jc == n0) amx_pack_a(a, A, lda, ta, ic, mc, pc, kc, kcp);
                 for (int jr = 0; jr < nc; jr += AMX_T)
                     for (int ir = 0; ir < mc; ir += AMX_T) {
-                        amx_kernel(kcp, Ap + (size_t)ir * kcp, Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T, tmp);
+                        amx_kernel(kcp, a + (size_t)ir * kcp, Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T, tmp);
                         const int mr = mc - ir < AMX_T ? mc - ir : AMX_T, nr = nc - jr < AMX_T ? nc - jr : AMX_T;
                         if (ct)
                             amx_store_t(C + (size_t)(jc + jr) * ldc + ic + ir, ldc, tmp, mr, nr, alpha, beta, pc == 0);
@@ -479,15 +512,14 @@ static void amx_ksplit(int M, int N, int K, float alpha, const float *A, int lda
         if (k1 > K) k1 = K;
         float *part = parts + (size_t)t * rows * cols;
         if (k1 > k0) {
-            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            const size_t na = amx_a_elems(M, N, k1 - k0), nb = (size_t)AMX_NC * AMX_KC / 2;
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+            uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
             amx_tiles_config();
             // Aᵀ·B: both operands are k-major, so a K range starts k0 rows in.
             amx_block(1, 0, 0, M, 0, N, k1 - k0, alpha, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb, ldb, 0.0f,
                       part, cols, ct, Ap, Bp);
             amx_tiles_release();
-            free(Ap);
-            free(Bp);
         } else {
             memset(part, 0, sizeof(float) * (size_t)rows * cols);
         }
@@ -543,20 +575,17 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
         if (hi > n) hi = n;
         const int m0 = by_rows ? lo : 0, m1 = by_rows ? hi : M, n0 = by_rows ? 0 : lo, n1 = by_rows ? N : hi;
         if (hi > lo && amx) {
-            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            const size_t na = amx_a_elems(m1 - m0, n1 - n0, K), nb = (size_t)AMX_NC * AMX_KC / 2;
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+            uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
             amx_tiles_config();
             // Swapped (ct), the operands keep their flags: B stored (K, N) is Bᵀ transposed.
             amx_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
             amx_tiles_release();
-            free(Ap);
-            free(Bp);
         } else if (hi > lo) {
-            uint32_t *Ap = as_malloc(sizeof(uint32_t) * (size_t)MC * KC_PAIRS);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)NC * KC_PAIRS);
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * (size_t)NC * KC_PAIRS);
+            uint32_t *Ap = pack_buffer(1, sizeof(uint32_t) * (size_t)MC * KC_PAIRS);
             gemm_bf16_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Bp);
-            free(Ap);
-            free(Bp);
         }
     }
 }
