@@ -13,6 +13,11 @@ int amx_available(void);
 // B 16 pairs x 16 columns).
 void amx_tiles_config(void);
 void amx_tiles_release(void);
+// gemm_bf16's product on AMX tiles on the calling thread alone, for code that already runs its own
+// products on every thread (inside a parallel region). Returns -1 and does nothing without AMX or
+// with M, N or K <= 0 (the caller then runs sgemm).
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -535,6 +535,28 @@ static void amx_ksplit(int M, int N, int K, float alpha, const float *A, int lda
     free(parts);
 }
 
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!amx_ready()) return -1;
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    int ct = 0;
+    if (trans_a && !trans_b && N < M) {  // Cᵀ = Bᵀ·A, as gemm_bf16 does
+        const float *t = A;
+        A = B, B = t;
+        int ti = lda;
+        lda = ldb, ldb = ti;
+        ti = M, M = N, N = ti;
+        ct = 1;
+    }
+    const size_t na = amx_a_elems(M, N, K), nb = (size_t)AMX_NC * AMX_KC / 2;
+    uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+    uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
+    amx_tiles_config();
+    amx_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
+    amx_tiles_release();
+    return 0;
+}
+
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc) {
     if (!nn_bf16_supported()) {  // keeps the binary usable anywhere; nn_set_precision says so first
@@ -591,6 +613,12 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
 }
 #else
 int amx_available(void) { return 0; }
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)C, (void)ldc;
+    return -1;
+}
 void amx_tiles_config(void) {}
 void amx_tiles_release(void) {}
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
