@@ -121,13 +121,25 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
     }
 }
 
-void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *pre, int N, int C, int hid,
+// d[i] *= g[i] over n values (the GELU derivative's factor).
+static void scale_span(float *restrict d, const float *restrict g, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) d[i] *= g[i];
+}
+
+void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *dgelu, int N, int C, int hid,
                       int tile_rows) {
     // By row tiles, as mlp_forward: fc2's input gradient of a tile is still in cache when the GELU's
     // derivative scales it, instead of a memset, a GEMM pass and a GELU pass over (N, hid) in memory.
     if (nn_precision() == NN_BF16) {
         gemm_prec(0, 0, N, hid, C, 1.0f, dy, C, w2, hid, 0.0f, dact, hid);
-        gelu_backward(dact, dact, pre, (size_t)N * hid);
+        const size_t n = (size_t)N * hid, chunk = 4096;
+        const long nchunks = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+        for (long c = 0; c < nchunks; c++) {
+            size_t i = (size_t)c * chunk;
+            scale_span(dact + i, dgelu + i, n - i < chunk ? n - i : chunk);
+        }
         return;
     }
     const int ntiles = (N + tile_rows - 1) / tile_rows;
@@ -138,6 +150,6 @@ void mlp_backward_act(float *dact, const float *dy, const float *w2, const float
         float *d = dact + (size_t)r0 * hid;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hid, C, 1.0f, dy + (size_t)r0 * C, C, w2, hid, 0.0f,
                     d, hid);
-        gelu_grad_span(d, d, pre + (size_t)r0 * hid, (size_t)nr * hid);
+        scale_span(d, dgelu + (size_t)r0 * hid, (size_t)nr * hid);
     }
 }

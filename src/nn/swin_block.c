@@ -98,7 +98,9 @@ void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch
 
     // ---- MLP branch: out = x_mid + s * (fc2(gelu(fc1(LN2(x_mid)))) + b2)
     PROF(NN_PROF_BWD_RES, residual_backward(c1, dw->fc2_b, dx, drop ? drop + B : NULL, NULL, L, N, C));  // c1 = dy
-    PROF(NN_PROF_BWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));                                   // recompute
+    // Recompute GELU(fc1) and turn the cached fc1 into GELU'(fc1) in the same pass (erf and exp
+    // once): the cache is spent by its block's backward.
+    PROF(NN_PROF_BWD_GELU, gelu_value_grad(wide, c->fc1, (size_t)N * hid));
     PROF(NN_PROF_BWD_FC2, linear_backward(NULL, dw->fc2_w, NULL, c1, wide, w->fc2_w, N, hid, C));
     // wide = dfc1 = (dy·W2) ∘ GELU'(fc1), profiled as fc2 (the GEMM dominates).
     PROF(NN_PROF_BWD_FC2, mlp_backward_act(wide, c1, w->fc2_w, c->fc1, N, C, hid, MLP_TILE_ROWS));
