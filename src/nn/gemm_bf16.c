@@ -386,8 +386,8 @@ AMX_TARGET void amx_tiles_release(void) { _tile_release(); }
 
 int amx_available(void) { return amx_ready(); }
 
-// tmp (32 x 32) = Ap (32 rows x kcp) · Bp (kcp x 32).
-AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *tmp) {
+// out (32 x 32, row stride ld floats) = Ap (32 rows x kcp) · Bp (kcp x 32).
+AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *out, size_t ld) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -403,10 +403,10 @@ AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *B
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, tmp, AMX_T * sizeof(float));
-    _tile_stored(1, tmp + 16, AMX_T * sizeof(float));
-    _tile_stored(2, tmp + 16 * AMX_T, AMX_T * sizeof(float));
-    _tile_stored(3, tmp + 16 * AMX_T + 16, AMX_T * sizeof(float));
+    _tile_stored(0, out, ld * sizeof(float));
+    _tile_stored(1, out + 16, ld * sizeof(float));
+    _tile_stored(2, out + 16 * ld, ld * sizeof(float));
+    _tile_stored(3, out + 16 * ld + 16, ld * sizeof(float));
 }
 
 // C[0..mr, 0..nr] = alpha*tmp + (first ? beta*C : C), as micro_kernel's tail.
@@ -478,8 +478,17 @@ static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, flo
                 if (!a_all || jc == n0) amx_pack_a(a, A, lda, ta, ic, mc, pc, kc, kcp);
                 for (int jr = 0; jr < nc; jr += AMX_T)
                     for (int ir = 0; ir < mc; ir += AMX_T) {
-                        amx_kernel(kcp, a + (size_t)ir * kcp, Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T, tmp);
+                        const uint16_t *at = a + (size_t)ir * kcp;
+                        const uint32_t *bt = Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T;
                         const int mr = mc - ir < AMX_T ? mc - ir : AMX_T, nr = nc - jr < AMX_T ? nc - jr : AMX_T;
+                        // A full tile of C that this K block overwrites as it is (alpha 1, beta 0)
+                        // goes straight from the tiles to C: the trip through tmp and amx_store
+                        // cost about a fifth of the small-K products (C = 96). Same values.
+                        if (!ct && pc == 0 && beta == 0.0f && alpha == 1.0f && mr == AMX_T && nr == AMX_T) {
+                            amx_kernel(kcp, at, bt, C + (size_t)(ic + ir) * ldc + jc + jr, (size_t)ldc);
+                            continue;
+                        }
+                        amx_kernel(kcp, at, bt, tmp, AMX_T);
                         if (ct)
                             amx_store_t(C + (size_t)(jc + jr) * ldc + ic + ir, ldc, tmp, mr, nr, alpha, beta, pc == 0);
                         else
