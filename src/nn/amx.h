@@ -16,6 +16,12 @@ void amx_tiles_release(void);
 // gemm_bf16's product on AMX tiles on the calling thread alone, for code that already runs its own
 // products on every thread (inside a parallel region). Returns -1 and does nothing without AMX or
 // with M, N or K <= 0 (the caller then runs sgemm).
+// One thread's product inside a parallel region: gemm_bf16_serial where bf16 is set (from
+// gemm_thread_bf16(): the precision is bf16 and AMX is there; call that outside the region),
+// else single-threaded sgemm. In linear.c.
+int gemm_thread_bf16(void);
+void gemm_thread(int bf16, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
 int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc);
 

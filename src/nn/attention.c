@@ -536,21 +536,12 @@ static void zm_backward(float *dqkv, float *parts, int *nt_used, const float *do
 // k, v columns of qkv (ld 3C) and on the (T, T) scores; the row softmax is the fast path's. At
 // T in the hundreds the products dominate and the tile loops below would run them far from the
 // machine's sgemm rate.
-// With bf16 on AMX the products run on the tiles (bf16 operands, fp32 accumulation), as the linear
-// layers do: in fp32 sgemm they took about a quarter of the ViT-B/16 bf16 step. Scores, softmax,
-// dS and the bias gradient stay fp32.
-static int long_bf16(void) { return nn_precision() == NN_BF16 && amx_available(); }
-
-static void long_gemm(int bf, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc) {
-    if (bf && !gemm_bf16_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
-                lda, B, ldb, beta, C, ldc);
-}
-
+// With bf16 on AMX the products run on the tiles (bf16 operands, fp32 accumulation; gemm_thread),
+// as the linear layers do: in fp32 sgemm they took about a quarter of the ViT-B/16 bf16 step.
+// Scores, softmax, dS and the bias gradient stay fp32.
 static void long_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
                          int C, int heads) {
-    const int hd = C / heads, C3 = 3 * C, bf = long_bf16();
+    const int hd = C / heads, C3 = 3 * C, bf = gemm_thread_bf16();
     const float scale = 1.0f / sqrtf((float)hd);
     nn_blas_single_threaded();
 #pragma omp parallel
@@ -562,9 +553,9 @@ static void long_forward(float *out, const float *qkv, const float *bias, const 
             const float *q = qkv + (size_t)w * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
             const float *bh = bias + (size_t)h * T * T;
             const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            long_gemm(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, S, T);
+            gemm_thread(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, S, T);
             for (int i = 0; i < T; i++) fa_softmax_row(S + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
-            long_gemm(bf, 0, 0, T, hd, T, 1.0f, S, T, v, C3, 0.0f, out + (size_t)w * T * C + (size_t)h * hd, C);
+            gemm_thread(bf, 0, 0, T, hd, T, 1.0f, S, T, v, C3, 0.0f, out + (size_t)w * T * C + (size_t)h * hd, C);
         }
         free(S);
     }
@@ -572,7 +563,7 @@ static void long_forward(float *out, const float *qkv, const float *bias, const 
 
 static void long_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
                           const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
-    const int hd = C / heads, C3 = 3 * C, bf = long_bf16();
+    const int hd = C / heads, C3 = 3 * C, bf = gemm_thread_bf16();
     const float scale = 1.0f / sqrtf((float)hd);
     const size_t TT = (size_t)T * T;
     nn_blas_single_threaded();
@@ -590,10 +581,10 @@ static void long_backward(float *dqkv, float *parts, int *nt_used, const float *
             float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C, *pb = part + (size_t)h * TT;
             const float *bh = bias + (size_t)h * TT;
             const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            long_gemm(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
+            gemm_thread(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
             for (int i = 0; i < T; i++) fa_softmax_row(P + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
-            long_gemm(bf, 0, 1, T, T, hd, 1.0f, dO, C, v, C3, 0.0f, dP, T);
-            long_gemm(bf, 1, 0, T, hd, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+            gemm_thread(bf, 0, 1, T, T, hd, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+            gemm_thread(bf, 1, 0, T, hd, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
             for (int i = 0; i < T; i++) {  // dP becomes dS = P (dP - rowsum(P dP))
                 const float *p = P + (size_t)i * T;
                 float *ds = dP + (size_t)i * T, *pbi = pb + (size_t)i * T, dot = 0.0f;
@@ -603,8 +594,8 @@ static void long_backward(float *dqkv, float *parts, int *nt_used, const float *
                     pbi[j] += ds[j];
                 }
             }
-            long_gemm(bf, 0, 0, T, hd, T, scale, dP, T, k, C3, 1.0f, dq, C3);
-            long_gemm(bf, 1, 0, T, hd, T, scale, dP, T, q, C3, 1.0f, dk, C3);
+            gemm_thread(bf, 0, 0, T, hd, T, scale, dP, T, k, C3, 1.0f, dq, C3);
+            gemm_thread(bf, 1, 0, T, hd, T, scale, dP, T, q, C3, 1.0f, dk, C3);
         }
         free(P);
     }

@@ -20,7 +20,10 @@ const char *const nn_profile_names[NN_PROF_COUNT] = {
 
 // The fused MLP (nn.h mlp_forward) pays off where the weights are small enough to be packed once
 // per tile: stages with C <= 192. Tiles of 128 rows keep a tile's activations within L2.
-enum { MLP_FUSE_MAX_C = 192, MLP_TILE_ROWS = 128 };
+// In bf16 (AMX tiles) each tile repacks the weights into bf16, so its tiles are taller.
+enum { MLP_FUSE_MAX_C = 192, MLP_TILE_ROWS = 128, MLP_TILE_ROWS_BF16 = 512 };
+
+static int mlp_tile_rows(void) { return nn_precision() == NN_BF16 ? MLP_TILE_ROWS_BF16 : MLP_TILE_ROWS; }
 
 static size_t block_tokens(const swin_block_dims *d) { return (size_t)d->B * d->geom->H * d->geom->W; }
 
@@ -87,7 +90,7 @@ void swin_block_forward(float *out, const swin_block_cache *c, float *scratch, c
     PROF(NN_PROF_FWD_LN,
          layernorm_forward(xn, c->ln2_mean, c->ln2_rstd, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C));
     if (C <= MLP_FUSE_MAX_C) {  // profiled as fc1: fc1 + GELU + fc2 by row tiles
-        PROF(NN_PROF_FWD_FC1, mlp_forward(y, c->fc1, wide, xn, w->fc1_w, w->fc1_b, w->fc2_w, N, C, hid, MLP_TILE_ROWS));
+        PROF(NN_PROF_FWD_FC1, mlp_forward(y, c->fc1, wide, xn, w->fc1_w, w->fc1_b, w->fc2_w, N, C, hid, mlp_tile_rows()));
     } else {
         PROF(NN_PROF_FWD_FC1, linear_forward(c->fc1, xn, w->fc1_w, w->fc1_b, N, C, hid));
         PROF(NN_PROF_FWD_GELU, gelu_forward(wide, c->fc1, (size_t)N * hid));
@@ -111,7 +114,7 @@ void swin_block_backward(float *dx, const swin_block_weights *dw, float *scratch
     PROF(NN_PROF_BWD_GELU, gelu_value_grad(wide, c->fc1, (size_t)N * hid));
     PROF(NN_PROF_BWD_FC2, linear_backward(NULL, dw->fc2_w, NULL, c1, wide, w->fc2_w, N, hid, C));
     // wide = dfc1 = (dy·W2) ∘ GELU'(fc1), profiled as fc2 (the GEMM dominates).
-    PROF(NN_PROF_BWD_FC2, mlp_backward_act(wide, c1, w->fc2_w, c->fc1, N, C, hid, MLP_TILE_ROWS));
+    PROF(NN_PROF_BWD_FC2, mlp_backward_act(wide, c1, w->fc2_w, c->fc1, N, C, hid, mlp_tile_rows()));
     PROF(NN_PROF_BWD_LN, layernorm_forward(c2, NULL, NULL, c->x_mid, w->norm2_w, w->norm2_b, NULL, L, N, C));
     PROF(NN_PROF_BWD_FC1, linear_backward_set(c1, dw->fc1_w, dw->fc1_b, wide, c2, w->fc1_w, N, C, hid));  // c1 = dLN2
     // dx becomes dL/dx_mid: the residual path plus the norm's gradient.
