@@ -158,6 +158,38 @@ static void test_precision_switch(void) {
     free(x), free(w), free(y), free(yr), free(dx), free(dxr);
 }
 
+// The fused MLP in bf16 (row tiles, each tile's products on one thread: AMX tiles where present,
+// else the unfused layers) gives the unfused layers' values bit for bit: every output element is
+// the same K-ordered bf16 sum whichever rows a product covers. N is no multiple of the tile.
+static void test_mlp_fused(void) {
+    enum { N = 300, C = 96, HID = 384, TILE = 128 };
+    float *x = malloc(sizeof(float) * N * C), *w1 = malloc(sizeof(float) * HID * C), *b1 = malloc(sizeof(float) * HID),
+          *w2 = malloc(sizeof(float) * C * HID), *y = malloc(sizeof(float) * N * C), *yr = malloc(sizeof(float) * N * C),
+          *pre = malloc(sizeof(float) * N * HID), *prer = malloc(sizeof(float) * N * HID),
+          *act = malloc(sizeof(float) * N * HID), *actr = malloc(sizeof(float) * N * HID),
+          *dg = malloc(sizeof(float) * N * HID);
+    for (int i = 0; i < N * C; i++) x[i] = sinf(0.37f * (float)i);
+    for (int i = 0; i < HID * C; i++) w1[i] = 0.2f * cosf(0.11f * (float)i), w2[i] = 0.2f * sinf(0.07f * (float)i);
+    for (int i = 0; i < HID; i++) b1[i] = 0.1f * cosf((float)i);
+    nn_set_precision(NN_BF16);
+    mlp_forward(y, pre, act, x, w1, b1, w2, N, C, HID, TILE);
+    linear_forward(prer, x, w1, b1, N, C, HID);
+    gelu_forward(actr, prer, (size_t)N * HID);
+    linear_forward(yr, actr, w2, NULL, N, HID, C);
+    CHECK(!memcmp(pre, prer, sizeof(float) * N * HID) && !memcmp(y, yr, sizeof(float) * N * C),
+          "bf16 (%s): fused MLP forward = unfused layers, bit for bit", nn_bf16_kernel());
+    // Backward: dact = (dy·W2) ∘ GELU'(pre); dy = y here.
+    memcpy(dg, pre, sizeof(float) * N * HID);
+    gelu_value_grad(act, dg, (size_t)N * HID);
+    mlp_backward_act(act, y, w2, dg, N, C, HID, TILE);
+    gemm_bf16(0, 0, N, HID, C, 1.0f, y, C, w2, HID, 0.0f, actr, HID);
+    gelu_backward(actr, actr, pre, (size_t)N * HID);
+    CHECK(!memcmp(act, actr, sizeof(float) * N * HID), "bf16 (%s): fused MLP backward = unfused, bit for bit",
+          nn_bf16_kernel());
+    nn_set_precision(NN_FP32);
+    free(x), free(w1), free(b1), free(w2), free(y), free(yr), free(pre), free(prer), free(act), free(actr), free(dg);
+}
+
 // Window attention against torch in float64: the fast path (head_dim 32, T 49, a shifted-window
 // mask) stays fp32 in bf16, to 1e-5 relative L2 (the reference itself); the long-window path (T 80,
 // head_dim 64, no mask: the ViT's) runs its products in bf16 on AMX, within 1e-2 and farther than
@@ -287,6 +319,7 @@ int main(void) {
         printf("kernel %s\n", nn_bf16_kernel());
         for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
         test_precision_switch();
+        test_mlp_fused();
         test_attention();
         for (int i = 0; i < (int)(sizeof CONV_CASES / sizeof CONV_CASES[0]); i++) test_conv_case(i, &CONV_CASES[i]);
     }
