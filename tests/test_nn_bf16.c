@@ -160,50 +160,84 @@ static void test_precision_switch(void) {
     free(x), free(w), free(y), free(yr), free(dx), free(dxr);
 }
 
-// Window attention (head_dim 32, T 49, a shifted-window mask) against torch in float64: fp32 (and
-// bf16 where the AVX-512 fp32 kernels take attention) to 1e-5 (relative L2: the reference itself),
-// bf16 on AMX tiles to 1e-2 and farther than 1e-4 (the operands really are bf16).
-static void test_attention(void) {
-    enum { NWIN = 4, NW = 2, T = 49, HEADS = 2, C = 64 };
-    float *qkv = rd("attn_qkv", (size_t)NWIN * T * 3 * C), *bias = rd("attn_bias", (size_t)HEADS * T * T),
-          *regf = rd("attn_region", (size_t)NW * T), *g = rd("attn_g", (size_t)NWIN * T * C),
-          *out_ref = rd("attn_out", (size_t)NWIN * T * C), *dqkv_ref = rd("attn_dqkv", (size_t)NWIN * T * 3 * C),
-          *dbias_ref = rd("attn_dbias", (size_t)HEADS * T * T);
-    int region[NW * T];
+// The fused MLP in bf16 (row tiles, each tile's products on one thread: AMX tiles where present,
+// else the unfused layers) gives the unfused layers' values bit for bit: every output element is
+// the same K-ordered bf16 sum whichever rows a product covers. N is no multiple of the tile.
+static void test_mlp_fused(void) {
+    enum { N = 300, C = 96, HID = 384, TILE = 128 };
+    float *x = malloc(sizeof(float) * N * C), *w1 = malloc(sizeof(float) * HID * C), *b1 = malloc(sizeof(float) * HID),
+          *w2 = malloc(sizeof(float) * C * HID), *y = malloc(sizeof(float) * N * C), *yr = malloc(sizeof(float) * N * C),
+          *pre = malloc(sizeof(float) * N * HID), *prer = malloc(sizeof(float) * N * HID),
+          *act = malloc(sizeof(float) * N * HID), *actr = malloc(sizeof(float) * N * HID),
+          *dg = malloc(sizeof(float) * N * HID);
+    for (int i = 0; i < N * C; i++) x[i] = sinf(0.37f * (float)i);
+    for (int i = 0; i < HID * C; i++) w1[i] = 0.2f * cosf(0.11f * (float)i), w2[i] = 0.2f * sinf(0.07f * (float)i);
+    for (int i = 0; i < HID; i++) b1[i] = 0.1f * cosf((float)i);
+    nn_set_precision(NN_BF16);
+    mlp_forward(y, pre, act, x, w1, b1, w2, N, C, HID, TILE);
+    linear_forward(prer, x, w1, b1, N, C, HID);
+    gelu_forward(actr, prer, (size_t)N * HID);
+    linear_forward(yr, actr, w2, NULL, N, HID, C);
+    CHECK(!memcmp(pre, prer, sizeof(float) * N * HID) && !memcmp(y, yr, sizeof(float) * N * C),
+          "bf16 (%s): fused MLP forward = unfused layers, bit for bit", nn_bf16_kernel());
+    // Backward: dact = (dy·W2) ∘ GELU'(pre); dy = y here.
+    memcpy(dg, pre, sizeof(float) * N * HID);
+    gelu_value_grad(act, dg, (size_t)N * HID);
+    mlp_backward_act(act, y, w2, dg, N, C, HID, TILE);
+    gemm_bf16(0, 0, N, HID, C, 1.0f, y, C, w2, HID, 0.0f, actr, HID);
+    gelu_backward(actr, actr, pre, (size_t)N * HID);
+    CHECK(!memcmp(act, actr, sizeof(float) * N * HID), "bf16 (%s): fused MLP backward = unfused, bit for bit",
+          nn_bf16_kernel());
+    nn_set_precision(NN_FP32);
+    free(x), free(w1), free(b1), free(w2), free(y), free(yr), free(pre), free(prer), free(act), free(actr), free(dg);
+}
+
+// Window attention against torch in float64: the fast path (head_dim 32, T 49, a shifted-window
+// mask) stays fp32 in bf16, to 1e-5 relative L2 (the reference itself); the long-window path (T 80,
+// head_dim 64, no mask: the ViT's) runs its products in bf16 on AMX, within 1e-2 and farther than
+// 1e-4 (its operands really are bf16), and in fp32 elsewhere.
+static void attention_case(const char *pre, int NWIN, int NW, int T, int HEADS, int C, int long_path) {
+    char key[64];
+#define RD(name, n) (snprintf(key, sizeof key, "%s_%s", pre, name), rd(key, n))
+    const size_t nq = (size_t)NWIN * T * 3 * C, no = (size_t)NWIN * T * C, nb = (size_t)HEADS * T * T;
+    float *qkv = RD("qkv", nq), *bias = RD("bias", nb), *regf = RD("region", (size_t)NW * T), *g = RD("g", no),
+          *out_ref = RD("out", no), *dqkv_ref = RD("dqkv", nq), *dbias_ref = RD("dbias", nb);
+#undef RD
+    int *region = malloc(sizeof(int) * NW * T);
     for (int i = 0; i < NW * T; i++) region[i] = (int)regf[i];
-    float *out = malloc(sizeof(float) * NWIN * T * C), *dqkv = malloc(sizeof(float) * NWIN * T * 3 * C),
-          *dbias = malloc(sizeof(float) * HEADS * T * T);
-    // Runs: fp32; bf16 with the AVX-512 fp32 attention kernels where the CPU has them (the default:
-    // attention then stays fp32); bf16 with those off, so that AMX's tiles run where present.
-    for (int run = 0; run < 3; run++) {
-        const int p = run ? NN_BF16 : NN_FP32, zm = run < 2;
-        nn_set_precision(p);
-        nn_attention_allow_avx512(zm);
-        const char *pn = run == 0 ? "fp32" : run == 1 ? "bf16" : "bf16 (no avx512 kernels)";
-        const double tol = run == 2 ? 1e-2 : 1e-5;
+    float *out = malloc(sizeof(float) * no), *dqkv = malloc(sizeof(float) * nq), *dbias = malloc(sizeof(float) * nb);
+    for (int run = 0; run < 2; run++) {
+        nn_set_precision(run ? NN_BF16 : NN_FP32);
+        const int tiles = run && long_path && !strcmp(nn_bf16_kernel(), "amx-bf16");
+        const double tol = tiles ? 1e-2 : 1e-5;
+        const char *pn = run == 0 ? "fp32" : "bf16";
         char name[96];
         window_attention_forward(out, qkv, bias, region, NWIN, NW, T, C, HEADS);
-        memset(dqkv, 0, sizeof(float) * NWIN * T * 3 * C);
-        memset(dbias, 0, sizeof(float) * HEADS * T * T);
+        memset(dqkv, 0, sizeof(float) * nq);
+        memset(dbias, 0, sizeof(float) * nb);
         window_attention_backward(dqkv, dbias, g, qkv, bias, region, NWIN, NW, T, C, HEADS);
-        snprintf(name, sizeof name, "attention %s (%s) out", pn, nn_bf16_kernel());
-        tu_rel_l2(name, out, out_ref, (size_t)NWIN * T * C, tol);
-        snprintf(name, sizeof name, "attention %s dqkv", pn);
-        tu_rel_l2(name, dqkv, dqkv_ref, (size_t)NWIN * T * 3 * C, tol);
-        snprintf(name, sizeof name, "attention %s dbias", pn);
-        tu_rel_l2(name, dbias, dbias_ref, (size_t)HEADS * T * T, tol);
-        if (run == 2 && !strcmp(nn_bf16_kernel(), "amx-bf16")) {
+        snprintf(name, sizeof name, "%s %s (%s) out", pre, pn, nn_bf16_kernel());
+        tu_rel_l2(name, out, out_ref, no, tol);
+        snprintf(name, sizeof name, "%s %s dqkv", pre, pn);
+        tu_rel_l2(name, dqkv, dqkv_ref, nq, tol);
+        snprintf(name, sizeof name, "%s %s dbias", pre, pn);
+        tu_rel_l2(name, dbias, dbias_ref, nb, tol);
+        if (tiles) {
             double e2 = 0, r2 = 0;
-            for (size_t i = 0; i < (size_t)NWIN * T * 3 * C; i++)
+            for (size_t i = 0; i < nq; i++)
                 e2 += (dqkv[i] - dqkv_ref[i]) * (double)(dqkv[i] - dqkv_ref[i]), r2 += dqkv_ref[i] * (double)dqkv_ref[i];
-            CHECK(sqrt(e2 / r2) > 1e-4, "attention bf16 on AMX: dqkv differs from float64 as bf16 does (%.3g)",
+            CHECK(sqrt(e2 / r2) > 1e-4, "%s bf16 on AMX: dqkv differs from float64 as bf16 does (%.3g)", pre,
                   sqrt(e2 / r2));
         }
     }
     nn_set_precision(NN_FP32);
-    nn_attention_allow_avx512(1);
     free(qkv), free(bias), free(regf), free(g), free(out_ref), free(dqkv_ref), free(dbias_ref);
-    free(out), free(dqkv), free(dbias);
+    free(region), free(out), free(dqkv), free(dbias);
+}
+
+static void test_attention(void) {
+    attention_case("attn", 4, 2, 49, 2, 64, 0);
+    attention_case("lattn", 2, 1, 80, 2, 128, 1);
 }
 
 // Convolutions follow the switch: under bf16, Conv2d and ConvTranspose2d (forward, input and
@@ -287,6 +321,7 @@ int main(void) {
         printf("kernel %s\n", nn_bf16_kernel());
         for (int i = 0; i < (int)(sizeof CASES / sizeof CASES[0]); i++) test_gemm_case(i, &CASES[i]);
         test_precision_switch();
+        test_mlp_fused();
         test_attention();
         for (int i = 0; i < (int)(sizeof CONV_CASES / sizeof CONV_CASES[0]); i++) test_conv_case(i, &CONV_CASES[i]);
     }

@@ -71,6 +71,15 @@ static void test_gelu(void) {
     CHECK(!memcmp(dxi, dx, sizeof(float) * n), "gelu in place (vector span) = accumulating loop, bit for bit");
     for (int i = 0; i < n; i++) ys[i] = x[i] * (0.5f * (1.0f + nn_erf(x[i] * 0.70710678118654752f)));
     CHECK(!memcmp(ys, y, sizeof(float) * n), "gelu forward (vector span) = scalar x Phi(x), bit for bit");
+    // The backward's one-pass value and derivative: the forward's values, and the factor that
+    // gelu_backward applies (g * factor = its in-place result), bit for bit.
+    float *act = tu_zeros(n), *xg = tu_zeros(n);
+    memcpy(xg, x, sizeof(float) * n);
+    gelu_value_grad(act, xg, n);
+    CHECK(!memcmp(act, y, sizeof(float) * n), "gelu_value_grad's value = gelu_forward, bit for bit");
+    int same = 1;
+    for (int i = 0; i < n; i++) same &= g[i] * xg[i] == dxi[i];
+    CHECK(same, "gelu_value_grad's derivative times g = gelu_backward in place, bit for bit");
     double worst = 0;
     for (int i = -4000; i <= 4000; i++) {
         double v = i * 1e-3;

@@ -100,27 +100,28 @@ for i, (ta, tb, M, N, K, alpha, beta, pa, pb, pc) in enumerate(CASES):
 # ---- window attention (the fast path's shape: head_dim 32, 7x7 windows) -------------------------
 # qkv (nwin*T, 3C) with columns (3, heads, hd); bias (heads, T, T); region (nW*T) labels, -100
 # between different labels of a window; out (nwin*T, C); gradients of sum(out * g).
-NWIN, NW, T, HEADS, HD = 4, 2, 49, 2, 32
-C = HEADS * HD
-qkv = torch.randn(NWIN * T, 3 * C).double().requires_grad_(True)
-bias = (torch.randn(HEADS, T, T) * 0.5).double().requires_grad_(True)
-region = torch.randint(0, 3, (NW * T,))
-g = torch.randn(NWIN * T, C).double()
-x = qkv.view(NWIN, T, 3, HEADS, HD).permute(2, 0, 3, 1, 4)  # (3, nwin, heads, T, hd)
-q, k, v = x[0] * HD ** -0.5, x[1], x[2]
-att = q @ k.transpose(-2, -1) + bias.unsqueeze(0)
-reg = region.view(NW, T)[torch.arange(NWIN) % NW]
-mask = (reg.unsqueeze(2) != reg.unsqueeze(1)).double() * -100.0  # (nwin, T, T)
-att = torch.softmax(att + mask.unsqueeze(1), dim=-1)
-out = (att @ v).permute(0, 2, 1, 3).reshape(NWIN * T, C)
-out.backward(g)
-save("attn_qkv", qkv)
-save("attn_bias", bias)
-save("attn_region", region.double())
-save("attn_g", g)
-save("attn_out", out)
-save("attn_dqkv", qkv.grad)
-save("attn_dbias", bias.grad)
+def attention_case(prefix, NWIN, NW, T, HEADS, HD, regions):
+    C = HEADS * HD
+    qkv = torch.randn(NWIN * T, 3 * C).double().requires_grad_(True)
+    bias = (torch.randn(HEADS, T, T) * 0.5).double().requires_grad_(True)
+    region = torch.randint(0, regions, (NW * T,))
+    g = torch.randn(NWIN * T, C).double()
+    x = qkv.view(NWIN, T, 3, HEADS, HD).permute(2, 0, 3, 1, 4)  # (3, nwin, heads, T, hd)
+    q, k, v = x[0] * HD ** -0.5, x[1], x[2]
+    att = q @ k.transpose(-2, -1) + bias.unsqueeze(0)
+    reg = region.view(NW, T)[torch.arange(NWIN) % NW]
+    mask = (reg.unsqueeze(2) != reg.unsqueeze(1)).double() * -100.0  # (nwin, T, T)
+    att = torch.softmax(att + mask.unsqueeze(1), dim=-1)
+    out = (att @ v).permute(0, 2, 1, 3).reshape(NWIN * T, C)
+    out.backward(g)
+    for name, t in (("qkv", qkv), ("bias", bias), ("region", region.double()), ("g", g), ("out", out),
+                    ("dqkv", qkv.grad), ("dbias", bias.grad)):
+        save(f"{prefix}_{name}", t)
+
+
+attention_case("attn", 4, 2, 49, 2, 32, 3)
+# The long-window path (T > 64: the ViT's global attention, head_dim 64, one region = no mask).
+attention_case("lattn", 2, 1, 80, 2, 64, 1)
 
 # ---- convolutions under bf16 (src/nn/conv.c's products through gemm_bf16) ------------------------
 # Every product of a convolution multiplies two of x, w and the output gradient g (im2col/col2im

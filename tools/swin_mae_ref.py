@@ -174,6 +174,18 @@ def shift_attn_mask(H, W, window, shift):
     return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
 
 
+class ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous (see WindowAttention)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous()
+
+
 class WindowAttention(nn.Module):
     def __init__(self, dim, heads, window, shift):
         super().__init__()
@@ -192,7 +204,11 @@ class WindowAttention(nn.Module):
             x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
         xw = x.view(B, H // w, w, W // w, w, d).permute(0, 1, 3, 2, 4, 5).reshape(-1, w * w, d)
         qkv = self.qkv(xw).view(xw.shape[0], w * w, 3, nh, d // nh).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]           # (Bn, nh, L, hd)
+        # Contiguous q, k, v (and output gradient, below): Debian's PyTorch 1.13 (generic BLAS)
+        # runs bmm on these strided views far slower than on copies (bench's PyTorch side lost
+        # ~2x in attention that way). The same products.
+        q, k, v = (t.contiguous() for t in qkv.unbind(0))        # (Bn, nh, L, hd)
+        q = q * self.scale
         attn = q @ k.transpose(-2, -1)
         bias = self.relative_position_bias_table[self.relative_position_index.view(-1)].view(w * w, w * w, nh)
         attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
@@ -201,7 +217,7 @@ class WindowAttention(nn.Module):
             nw = m.shape[0]
             attn = (attn.view(B, nw, nh, w * w, w * w) + m[None, :, None]).view(-1, nh, w * w, w * w)
         attn = attn.softmax(-1)
-        y = (attn @ v).transpose(1, 2).reshape(-1, w * w, d)
+        y = ContiguousGrad.apply(attn @ v).transpose(1, 2).reshape(-1, w * w, d)
         y = self.proj(y)
         y = y.view(B, H // w, W // w, w, w, d).permute(0, 1, 3, 2, 4, 5).reshape(B, H, W, d)
         if self.shift > 0:

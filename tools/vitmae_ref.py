@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_io import load_file, save_file  # noqa: E402
+from swin_mae_ref import ContiguousGrad  # noqa: E402
 
 DEFAULTS = dict(img_size=128, in_chans=1, patch_size=8, embed_dim=128, depth=6, num_heads=4, decoder_embed_dim=64,
                 decoder_depth=2, decoder_num_heads=2, mlp_ratio=4, norm_pix_loss=0)
@@ -71,18 +72,6 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
-class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward makes the incoming gradient contiguous (see Attention)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.contiguous()
-
-
 class Attention(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
@@ -99,7 +88,7 @@ class Attention(nn.Module):
         # made the bench's PyTorch side spend two thirds of its step in bmm. The same products.
         q, k, v = (t.contiguous() for t in qkv.unbind(0))
         a = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-        return self.proj(_ContiguousGrad.apply(a @ v).transpose(1, 2).reshape(B, N, C))
+        return self.proj(ContiguousGrad.apply(a @ v).transpose(1, 2).reshape(B, N, C))
 
 
 class Mlp(nn.Module):

@@ -1,5 +1,6 @@
-// Internal to src/nn: the AMX-BF16 tile state and the vector bf16 rounding that gemm_bf16.c and
-// the bf16 attention share (x86-64 with GCC/clang; the functions exist elsewhere and report no AMX).
+// Internal to src/nn: the AMX-BF16 tile state, the vector bf16 rounding and the AVX-512 target
+// macros of gemm_bf16.c and the AVX-512 kernels (x86-64 with GCC/clang; the functions exist
+// elsewhere and report no AMX).
 #ifndef ANOSWIN_NN_AMX_H
 #define ANOSWIN_NN_AMX_H
 
@@ -12,6 +13,17 @@ int amx_available(void);
 // B 16 pairs x 16 columns).
 void amx_tiles_config(void);
 void amx_tiles_release(void);
+// gemm_bf16's product on AMX tiles on the calling thread alone, for code that already runs its own
+// products on every thread (inside a parallel region). Returns -1 and does nothing without AMX or
+// with M, N or K <= 0 (the caller then runs sgemm).
+// One thread's product inside a parallel region: gemm_bf16_serial where bf16 is set (from
+// gemm_thread_bf16(): the precision is bf16 and AMX is there; call that outside the region),
+// else single-threaded sgemm. In linear.c.
+int gemm_thread_bf16(void);
+void gemm_thread(int bf16, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc);
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

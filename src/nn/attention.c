@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/amx.h"  // the bf16 path's tiles
+#include "nn/amx.h"  // AVX512_TARGET, tail_mask
 #include "nn/fastmath.h"
 #include "nn/nn.h"
 #include "util/error.h"
@@ -531,218 +531,17 @@ static void zm_backward(float *dqkv, float *parts, int *nt_used, const float *do
 }
 #endif
 
-// ---- bf16 path: the fast path's products on AMX tiles ---------------------------------------------
-// With nn_precision() bf16 on an AMX CPU, the five products of a (window, head) pair (q kᵀ, P v;
-// backward dO vᵀ, dS k, dSᵀ q, Pᵀ dO) run as 64-row tile products with bf16 operands and fp32
-// accumulation; scores, softmax, dS and the bias gradient stay fp32. Rows and columns past T are
-// zero. Operand layouts (amx.h): "A" rows x k bf16 with k contiguous; "B" k/2 x n words, a word
-// holding the bf16 pair (k even, k odd) of one column.
-#if defined(__x86_64__) && defined(__GNUC__)
-enum { AB_ROWS = 64 };
-
-// C (64 x n) = A (64 x k) · B (k x n); n and k multiples of 32.
-AMX_TARGET static void ab_matmul(float *restrict C, const uint16_t *A, const uint32_t *B, int k, int n) {
-    for (int r = 0; r < AB_ROWS; r += 32)
-        for (int c = 0; c < n; c += 32) {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (int q = 0; q < k; q += 32) {
-                _tile_loadd(4, A + (size_t)r * k + q, k * sizeof(uint16_t));
-                _tile_loadd(5, A + (size_t)(r + 16) * k + q, k * sizeof(uint16_t));
-                _tile_loadd(6, B + (size_t)q / 2 * n + c, n * sizeof(uint32_t));
-                _tile_loadd(7, B + (size_t)q / 2 * n + c + 16, n * sizeof(uint32_t));
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-            _tile_stored(0, C + (size_t)r * n + c, n * sizeof(float));
-            _tile_stored(1, C + (size_t)r * n + c + 16, n * sizeof(float));
-            _tile_stored(2, C + (size_t)(r + 16) * n + c, n * sizeof(float));
-            _tile_stored(3, C + (size_t)(r + 16) * n + c + 16, n * sizeof(float));
-        }
-}
-
-// A layout (64 x n bf16) of scale * X (rows < nrows, row stride ld floats); rows past nrows are 0.
-AVX512_TARGET static void ab_rows(uint16_t *restrict A, const float *X, size_t ld, int nrows, int n, float scale) {
-    const __m512 s = _mm512_set1_ps(scale);
-    for (int i = 0; i < AB_ROWS; i++)
-        for (int c = 0; c < n; c += 16) {
-            __m256i v = _mm256_setzero_si256();
-            if (i < nrows) v = _mm512_cvtepi32_epi16(rne16(_mm512_mul_ps(s, _mm512_loadu_ps(X + (size_t)i * ld + c))));
-            _mm256_storeu_si256((__m256i *)(A + (size_t)i * n + c), v);
-        }
-}
-
-// B layout (32 x n words) of scale * X, X (64 x n) as in ab_rows: word (kp, c) = rows 2kp, 2kp+1.
-AVX512_TARGET static void ab_pairs(uint32_t *restrict B, const float *X, size_t ld, int nrows, int n, float scale) {
-    const __m512 s = _mm512_set1_ps(scale);
-    for (int kp = 0; kp < AB_ROWS / 2; kp++)
-        for (int c = 0; c < n; c += 16) {
-            const int i = 2 * kp;
-            __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
-            if (i < nrows) lo = _mm512_mul_ps(s, _mm512_loadu_ps(X + (size_t)i * ld + c));
-            if (i + 1 < nrows) hi = _mm512_mul_ps(s, _mm512_loadu_ps(X + (size_t)(i + 1) * ld + c));
-            _mm512_storeu_si512(B + (size_t)kp * n + c, _mm512_or_si512(rne16(lo), _mm512_slli_epi32(rne16(hi), 16)));
-        }
-}
-
-// dst (cols x rows words) = transpose of src (rows x cols words): an A layout of Xᵀ from the B
-// layout of X, and the B layout of Xᵀ from the A layout of X.
-static void ab_transpose(uint32_t *restrict dst, const uint32_t *restrict src, int rows, int cols) {
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
-}
-
-// P (64 x 64) = softmax(scores + bias + mask) of the task, rows past T zero; Qa/KB scratch.
-static void ab_probs(float *P, uint16_t *Qa, uint32_t *KB, uint32_t *W, const float *base, size_t C3, int C,
-                     const float *bh, const int *reg, int T, float scale) {
-    ab_rows(Qa, base, C3, T, FA_HD, scale);
-    ab_rows((uint16_t *)W, base + C, C3, T, FA_HD, 1.0f);  // k, A layout
-    ab_transpose(KB, W, AB_ROWS, FA_HD / 2);                 // kᵀ, B layout
-    ab_matmul(P, Qa, KB, FA_HD, AB_ROWS);
-    for (int i = 0; i < T; i++) fa_softmax_row(P + (size_t)i * AB_ROWS, bh + (size_t)i * T, reg, i, T);
-    memset(P + (size_t)T * AB_ROWS, 0, sizeof(float) * (size_t)(AB_ROWS - T) * AB_ROWS);
-}
-
-typedef struct ab_scratch {
-    float P[AB_ROWS * AB_ROWS], dS[AB_ROWS * AB_ROWS], R[AB_ROWS * FA_HD];
-    uint16_t Qa[AB_ROWS * FA_HD], Sa[AB_ROWS * AB_ROWS];
-    uint32_t KB[FA_HD / 2 * AB_ROWS], W[AB_ROWS * AB_ROWS / 2], X[AB_ROWS * AB_ROWS / 2];
-} ab_scratch;
-
-static void ab_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
-                       int C, int heads) {
-    const float scale = 1.0f / sqrtf((float)FA_HD);
-    const size_t C3 = 3 * (size_t)C;
-#pragma omp parallel
-    {
-        const unsigned csr = denormals_off();  // see fastmath.h
-        ab_scratch *s = as_malloc(sizeof *s);
-        amx_tiles_config();
-#pragma omp for schedule(static)
-        for (long task = 0; task < (long)nwin * heads; task++) {
-            int w = (int)(task / heads), h = (int)(task % heads);
-            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
-            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            ab_probs(s->P, s->Qa, s->KB, s->W, base, C3, C, bias + (size_t)h * T * T, reg, T, scale);
-            ab_rows(s->Sa, s->P, AB_ROWS, AB_ROWS, AB_ROWS, 1.0f);  // P, A layout
-            ab_pairs(s->W, base + 2 * C, C3, T, FA_HD, 1.0f);       // v, B layout
-            ab_matmul(s->R, s->Sa, s->W, AB_ROWS, FA_HD);
-            for (int i = 0; i < T; i++)
-                memcpy(out + ((size_t)w * T + i) * C + (size_t)h * FA_HD, s->R + (size_t)i * FA_HD,
-                       sizeof(float) * FA_HD);
-        }
-        amx_tiles_release();
-        free(s);
-        denormals_restore(csr);
-    }
-}
-
-static void ab_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
-                        const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
-    const float scale = 1.0f / sqrtf((float)FA_HD);
-    const size_t C3 = 3 * (size_t)C, TT = (size_t)T * T;
-#pragma omp parallel
-    {
-        const unsigned csr = denormals_off();  // see fastmath.h
-#pragma omp single
-        *nt_used = omp_get_num_threads();
-        float *part = parts + (size_t)omp_get_thread_num() * heads * TT;
-        ab_scratch *s = as_malloc(sizeof *s);
-        uint16_t *dOa = as_malloc(sizeof(uint16_t) * AB_ROWS * FA_HD);
-        amx_tiles_config();
-#pragma omp for schedule(static)
-        for (long task = 0; task < (long)nwin * heads; task++) {
-            int w = (int)(task / heads), h = (int)(task % heads);
-            const float *base = qkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
-            const float *go = dout + (size_t)w * T * C + (size_t)h * FA_HD;
-            const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            float *pb = part + (size_t)h * TT, *dbase = dqkv + (size_t)w * T * C3 + (size_t)h * FA_HD;
-            ab_probs(s->P, s->Qa, s->KB, s->W, base, C3, C, bias + (size_t)h * T * T, reg, T, scale);
-            // dP = dO vᵀ (into dS), then dS = P (dP - rowsum(P dP)) in fp32.
-            ab_rows(dOa, go, C, T, FA_HD, 1.0f);
-            ab_rows((uint16_t *)s->W, base + 2 * C, C3, T, FA_HD, 1.0f);
-            ab_transpose(s->KB, s->W, AB_ROWS, FA_HD / 2);  // vᵀ, B layout
-            ab_matmul(s->dS, dOa, s->KB, FA_HD, AB_ROWS);
-            for (int i = 0; i < AB_ROWS; i++) {
-                float *p = s->P + (size_t)i * AB_ROWS, *ds = s->dS + (size_t)i * AB_ROWS;
-                if (i >= T) {
-                    memset(ds, 0, sizeof(float) * AB_ROWS);
-                    continue;
-                }
-                float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                for (int j = 0; j < AB_ROWS; j++) dot += p[j] * ds[j];  // p is 0 beyond T
-                for (int j = 0; j < AB_ROWS; j++) ds[j] = p[j] * (ds[j] - dot);
-                for (int j = 0; j < T; j++) pb[(size_t)i * T + j] += ds[j];
-            }
-            // dq = scale * dS k
-            ab_rows(s->Sa, s->dS, AB_ROWS, AB_ROWS, AB_ROWS, 1.0f);
-            ab_pairs(s->W, base + C, C3, T, FA_HD, 1.0f);
-            ab_matmul(s->R, s->Sa, s->W, AB_ROWS, FA_HD);
-            for (int i = 0; i < T; i++) {
-                float *r = dbase + (size_t)i * C3;
-                const float *d = s->R + (size_t)i * FA_HD;
-                for (int e = 0; e < FA_HD; e++) r[e] += scale * d[e];
-            }
-            // dk = dSᵀ q_s
-            ab_pairs(s->X, s->dS, AB_ROWS, AB_ROWS, AB_ROWS, 1.0f);
-            ab_transpose((uint32_t *)s->Sa, s->X, AB_ROWS / 2, AB_ROWS);
-            ab_pairs(s->W, base, C3, T, FA_HD, scale);
-            ab_matmul(s->R, s->Sa, s->W, AB_ROWS, FA_HD);
-            for (int j = 0; j < T; j++) {
-                float *r = dbase + (size_t)j * C3 + C;
-                const float *d = s->R + (size_t)j * FA_HD;
-                for (int e = 0; e < FA_HD; e++) r[e] += d[e];
-            }
-            // dv = Pᵀ dO
-            ab_pairs(s->X, s->P, AB_ROWS, AB_ROWS, AB_ROWS, 1.0f);
-            ab_transpose((uint32_t *)s->Sa, s->X, AB_ROWS / 2, AB_ROWS);
-            ab_pairs(s->W, go, C, T, FA_HD, 1.0f);
-            ab_matmul(s->R, s->Sa, s->W, AB_ROWS, FA_HD);
-            for (int j = 0; j < T; j++) {
-                float *r = dbase + (size_t)j * C3 + 2 * C;
-                const float *d = s->R + (size_t)j * FA_HD;
-                for (int e = 0; e < FA_HD; e++) r[e] += d[e];
-            }
-        }
-        amx_tiles_release();
-        free(dOa);
-        free(s);
-        denormals_restore(csr);
-    }
-}
-#define AB_AVAILABLE 1
-#else
-#define AB_AVAILABLE 0
-static void ab_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
-                       int C, int heads) {
-    fa_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
-}
-static void ab_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
-                        const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
-    fa_backward(dqkv, parts, nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
-}
-#endif
-
-// The bf16 path where the precision asks for it and AMX is there (bf16 on vdpbf16ps alone would
-// be slower than the fp32 loops on CPUs that run it at half rate, as this one). The AVX-512 fp32
-// kernels come first even in bf16: on this Xeon they ran a stage-0 attention 1.4-1.6x faster than
-// these tiles (whose packing and transposes dominate) and exactly; so this path runs only where
-// nn_attention_allow_avx512(0) turned them off (AMX CPUs all have AVX-512).
-static int use_ab(void) { return AB_AVAILABLE && nn_precision() == NN_BF16 && amx_available(); }
-
 // ---- long windows: T > FA_TP (the ViT's global attention over every token) ------------------------
 // Each (window, head) task's products are single-threaded sgemm calls straight on the strided q,
 // k, v columns of qkv (ld 3C) and on the (T, T) scores; the row softmax is the fast path's. At
 // T in the hundreds the products dominate and the tile loops below would run them far from the
 // machine's sgemm rate.
+// With bf16 on AMX the products run on the tiles (bf16 operands, fp32 accumulation; gemm_thread),
+// as the linear layers do: in fp32 sgemm they took about a quarter of the ViT-B/16 bf16 step.
+// Scores, softmax, dS and the bias gradient stay fp32.
 static void long_forward(float *out, const float *qkv, const float *bias, const int *region, int nwin, int nW, int T,
                          int C, int heads) {
-    const int hd = C / heads, C3 = 3 * C;
+    const int hd = C / heads, C3 = 3 * C, bf = gemm_thread_bf16();
     const float scale = 1.0f / sqrtf((float)hd);
     nn_blas_single_threaded();
 #pragma omp parallel
@@ -754,10 +553,9 @@ static void long_forward(float *out, const float *qkv, const float *bias, const 
             const float *q = qkv + (size_t)w * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
             const float *bh = bias + (size_t)h * T * T;
             const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, C3, k, C3, 0.0f, S, T);
+            gemm_thread(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, S, T);
             for (int i = 0; i < T; i++) fa_softmax_row(S + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, v, C3, 0.0f,
-                        out + (size_t)w * T * C + (size_t)h * hd, C);
+            gemm_thread(bf, 0, 0, T, hd, T, 1.0f, S, T, v, C3, 0.0f, out + (size_t)w * T * C + (size_t)h * hd, C);
         }
         free(S);
     }
@@ -765,7 +563,7 @@ static void long_forward(float *out, const float *qkv, const float *bias, const 
 
 static void long_backward(float *dqkv, float *parts, int *nt_used, const float *dout, const float *qkv,
                           const float *bias, const int *region, int nwin, int nW, int T, int C, int heads) {
-    const int hd = C / heads, C3 = 3 * C;
+    const int hd = C / heads, C3 = 3 * C, bf = gemm_thread_bf16();
     const float scale = 1.0f / sqrtf((float)hd);
     const size_t TT = (size_t)T * T;
     nn_blas_single_threaded();
@@ -783,10 +581,10 @@ static void long_backward(float *dqkv, float *parts, int *nt_used, const float *
             float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C, *pb = part + (size_t)h * TT;
             const float *bh = bias + (size_t)h * TT;
             const int *reg = region ? region + (size_t)(w % nW) * T : NULL;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
+            gemm_thread(bf, 0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
             for (int i = 0; i < T; i++) fa_softmax_row(P + (size_t)i * T, bh + (size_t)i * T, reg, i, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, C, v, C3, 0.0f, dP, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
+            gemm_thread(bf, 0, 1, T, T, hd, 1.0f, dO, C, v, C3, 0.0f, dP, T);
+            gemm_thread(bf, 1, 0, T, hd, T, 1.0f, P, T, dO, C, 1.0f, dv, C3);
             for (int i = 0; i < T; i++) {  // dP becomes dS = P (dP - rowsum(P dP))
                 const float *p = P + (size_t)i * T;
                 float *ds = dP + (size_t)i * T, *pbi = pb + (size_t)i * T, dot = 0.0f;
@@ -796,8 +594,8 @@ static void long_backward(float *dqkv, float *parts, int *nt_used, const float *
                     pbi[j] += ds[j];
                 }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dP, T, k, C3, 1.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dP, T, q, C3, 1.0f, dk, C3);
+            gemm_thread(bf, 0, 0, T, hd, T, scale, dP, T, k, C3, 1.0f, dq, C3);
+            gemm_thread(bf, 1, 0, T, hd, T, scale, dP, T, q, C3, 1.0f, dk, C3);
         }
         free(P);
     }
@@ -810,8 +608,6 @@ void window_attention_forward(float *out, const float *qkv, const float *bias, c
     if (hd == FA_HD && T <= FA_TP) {
         if (use_zm())
             zm_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
-        else if (use_ab())
-            ab_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
         else
             fa_forward(out, qkv, bias, region, nwin, nW, T, C, heads);
         return;
@@ -871,8 +667,6 @@ void window_attention_backward(float *dqkv, float *dbias, const float *dout, con
     if (hd == FA_HD && T <= FA_TP) {
         if (use_zm())
             zm_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
-        else if (use_ab())
-            ab_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
         else
             fa_backward(dqkv, parts, &nt_used, dout, qkv, bias, region, nwin, nW, T, C, heads);
         goto reduce;

@@ -72,6 +72,23 @@ void gemm_prec(int trans_a, int trans_b, int M, int N, int K, float alpha, const
 
 // ---- kernel -------------------------------------------------------------------------------------
 #if defined(__x86_64__) && defined(__GNUC__)
+// Each thread's packing buffers live as long as the thread (OpenMP keeps its pool): a fresh
+// malloc per call of these 0.5-4 MiB came back from mmap and was zeroed page by page on first
+// touch, about 5% of a bf16 training step in page faults.
+static _Thread_local void *g_pack[2];
+static _Thread_local size_t g_pack_bytes[2];
+
+// Buffer `which` (0: B's packing, 1: A's) of this thread, at least `bytes` long, cache-line
+// aligned (a 64-byte tile row then loads one line, not two).
+static void *pack_buffer(int which, size_t bytes) {
+    if (bytes > g_pack_bytes[which]) {
+        free(g_pack[which]);
+        g_pack[which] = as_malloc(bytes + 64);
+        g_pack_bytes[which] = bytes;
+    }
+    return (void *)(((uintptr_t)g_pack[which] + 63) & ~(uintptr_t)63);
+}
+
 #include "nn/amx.h"
 
 // MR x NR = 8 x 32: 16 zmm accumulators, 2 B loads and 8 broadcasts per pair of k. KC pairs of
@@ -214,6 +231,8 @@ static void gemm_bf16_block(int ta, int tb, int m0, int m1, int n0, int n1, int 
 // A and a 1152 x 512 block of B (1.3 MiB) stay in L2. Chosen on f-AnoGAN's conv shapes and the
 // ViT's linear shapes (docs/baselines.md, f-AnoGAN Speed): 12-20% less time than 512 / 128 / 512.
 enum { AMX_T = 32, AMX_KC = 1152, AMX_MC = 64, AMX_NC = 512 };
+// Largest packed copy of a thread's whole A (bf16 elements), see amx_a_elems.
+#define AMX_A_FULL_MAX ((size_t)8 << 20)
 
 static int g_amx = -1;       // -1: not probed; 0: unusable; 1: ready
 static int g_amx_allow = 1;  // nn_bf16_allow_amx(0) tests the vdpbf16ps kernel on an AMX CPU
@@ -371,8 +390,8 @@ AMX_TARGET void amx_tiles_release(void) { _tile_release(); }
 
 int amx_available(void) { return amx_ready(); }
 
-// tmp (32 x 32) = Ap (32 rows x kcp) · Bp (kcp x 32).
-AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *tmp) {
+// out (32 x 32, row stride ld floats) = Ap (32 rows x kcp) · Bp (kcp x 32).
+AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *Bp, float *out, size_t ld) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
@@ -388,10 +407,10 @@ AMX_TARGET static void amx_kernel(int kcp, const uint16_t *Ap, const uint32_t *B
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
     }
-    _tile_stored(0, tmp, AMX_T * sizeof(float));
-    _tile_stored(1, tmp + 16, AMX_T * sizeof(float));
-    _tile_stored(2, tmp + 16 * AMX_T, AMX_T * sizeof(float));
-    _tile_stored(3, tmp + 16 * AMX_T + 16, AMX_T * sizeof(float));
+    _tile_stored(0, out, ld * sizeof(float));
+    _tile_stored(1, out + 16, ld * sizeof(float));
+    _tile_stored(2, out + 16 * ld, ld * sizeof(float));
+    _tile_stored(3, out + 16 * ld + 16, ld * sizeof(float));
 }
 
 // C[0..mr, 0..nr] = alpha*tmp + (first ? beta*C : C), as micro_kernel's tail.
@@ -435,11 +454,25 @@ AVX512_TARGET static void amx_store_t(float *C, int ldc, const float *tmp, int m
     }
 }
 
-// ct: the product computed is Cᵀ (rows of the problem are columns of C).
+// bf16 elements of a thread's A packing for its block C[rows, cols] over K: one MC x KC block, or,
+// where C has several AMX_NC-column blocks, every block of A, packed on the first column block
+// and reused by the others (ViT-B's fc1 converted each fp32 activation 6 times otherwise).
+static size_t amx_a_elems(int rows, int cols, int K) {
+    const size_t blk = (size_t)AMX_MC * AMX_KC;
+    if (cols <= AMX_NC) return blk;
+    const size_t all = (size_t)((rows + AMX_MC - 1) / AMX_MC) * ((K + AMX_KC - 1) / AMX_KC) * blk;
+    return all <= AMX_A_FULL_MAX ? all : blk;
+}
+
+// ct: the product computed is Cᵀ (rows of the problem are columns of C). Ap holds
+// amx_a_elems(m1 - m0, n1 - n0, K) elements.
 static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, int ct, uint16_t *Ap, uint32_t *Bp) {
     float tmp[AMX_T * AMX_T] __attribute__((aligned(64)));
+    // K blocks of equal size (at most AMX_KC each, a multiple of 32): block pc / kstep.
     const int nkb = (K + AMX_KC - 1) / AMX_KC, kstep = ((K + nkb - 1) / nkb + 31) / 32 * 32;
+    const size_t blk = (size_t)AMX_MC * AMX_KC;
+    const int a_all = amx_a_elems(m1 - m0, n1 - n0, K) > blk;
     for (int jc = n0; jc < n1; jc += AMX_NC) {
         const int nc = n1 - jc < AMX_NC ? n1 - jc : AMX_NC;
         for (int pc = 0; pc < K; pc += kstep) {
@@ -447,11 +480,21 @@ static void amx_block(int ta, int tb, int m0, int m1, int n0, int n1, int K, flo
             amx_pack_b(Bp, B, ldb, tb, jc, nc, pc, kc, kcp);
             for (int ic = m0; ic < m1; ic += AMX_MC) {
                 const int mc = m1 - ic < AMX_MC ? m1 - ic : AMX_MC;
-                amx_pack_a(Ap, A, lda, ta, ic, mc, pc, kc, kcp);
+                uint16_t *a = a_all ? Ap + ((size_t)(ic - m0) / AMX_MC * nkb + pc / kstep) * blk : Ap;
+                if (!a_all || jc == n0) amx_pack_a(a, A, lda, ta, ic, mc, pc, kc, kcp);
                 for (int jr = 0; jr < nc; jr += AMX_T)
                     for (int ir = 0; ir < mc; ir += AMX_T) {
-                        amx_kernel(kcp, Ap + (size_t)ir * kcp, Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T, tmp);
+                        const uint16_t *at = a + (size_t)ir * kcp;
+                        const uint32_t *bt = Bp + (size_t)(jr / AMX_T) * (kcp / 2) * AMX_T;
                         const int mr = mc - ir < AMX_T ? mc - ir : AMX_T, nr = nc - jr < AMX_T ? nc - jr : AMX_T;
+                        // A full tile of C that this K block overwrites as it is (alpha 1, beta 0)
+                        // goes straight from the tiles to C: the trip through tmp and amx_store
+                        // cost about a fifth of the small-K products (C = 96). Same values.
+                        if (!ct && pc == 0 && beta == 0.0f && alpha == 1.0f && mr == AMX_T && nr == AMX_T) {
+                            amx_kernel(kcp, at, bt, C + (size_t)(ic + ir) * ldc + jc + jr, (size_t)ldc);
+                            continue;
+                        }
+                        amx_kernel(kcp, at, bt, tmp, AMX_T);
                         if (ct)
                             amx_store_t(C + (size_t)(jc + jr) * ldc + ic + ir, ldc, tmp, mr, nr, alpha, beta, pc == 0);
                         else
@@ -484,15 +527,14 @@ static void amx_ksplit(int M, int N, int K, float alpha, const float *A, int lda
         if (k1 > K) k1 = K;
         float *part = parts + (size_t)t * rows * cols;
         if (k1 > k0) {
-            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            const size_t na = amx_a_elems(M, N, k1 - k0), nb = (size_t)AMX_NC * AMX_KC / 2;
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+            uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
             amx_tiles_config();
             // Aᵀ·B: both operands are k-major, so a K range starts k0 rows in.
             amx_block(1, 0, 0, M, 0, N, k1 - k0, alpha, A + (size_t)k0 * lda, lda, B + (size_t)k0 * ldb, ldb, 0.0f,
                       part, cols, ct, Ap, Bp);
             amx_tiles_release();
-            free(Ap);
-            free(Bp);
         } else {
             memset(part, 0, sizeof(float) * (size_t)rows * cols);
         }
@@ -506,6 +548,28 @@ static void amx_ksplit(int M, int N, int K, float alpha, const float *A, int lda
             }
     }
     free(parts);
+}
+
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    if (!amx_ready()) return -1;
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    int ct = 0;
+    if (trans_a && !trans_b && N < M) {  // Cᵀ = Bᵀ·A, as gemm_bf16 does
+        const float *t = A;
+        A = B, B = t;
+        int ti = lda;
+        lda = ldb, ldb = ti;
+        ti = M, M = N, N = ti;
+        ct = 1;
+    }
+    const size_t na = amx_a_elems(M, N, K), nb = (size_t)AMX_NC * AMX_KC / 2;
+    uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+    uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
+    amx_tiles_config();
+    amx_block(trans_a, trans_b, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
+    amx_tiles_release();
+    return 0;
 }
 
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
@@ -548,25 +612,28 @@ void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const
         if (hi > n) hi = n;
         const int m0 = by_rows ? lo : 0, m1 = by_rows ? hi : M, n0 = by_rows ? 0 : lo, n1 = by_rows ? N : hi;
         if (hi > lo && amx) {
-            uint16_t *Ap = as_malloc(sizeof(uint16_t) * (size_t)AMX_MC * AMX_KC);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)AMX_NC * AMX_KC / 2);
+            const size_t na = amx_a_elems(m1 - m0, n1 - n0, K), nb = (size_t)AMX_NC * AMX_KC / 2;
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * nb);
+            uint16_t *Ap = pack_buffer(1, sizeof(uint16_t) * na);
             amx_tiles_config();
             // Swapped (ct), the operands keep their flags: B stored (K, N) is Bᵀ transposed.
             amx_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, ct, Ap, Bp);
             amx_tiles_release();
-            free(Ap);
-            free(Bp);
         } else if (hi > lo) {
-            uint32_t *Ap = as_malloc(sizeof(uint32_t) * (size_t)MC * KC_PAIRS);
-            uint32_t *Bp = as_malloc(sizeof(uint32_t) * (size_t)NC * KC_PAIRS);
+            uint32_t *Bp = pack_buffer(0, sizeof(uint32_t) * (size_t)NC * KC_PAIRS);
+            uint32_t *Ap = pack_buffer(1, sizeof(uint32_t) * (size_t)MC * KC_PAIRS);
             gemm_bf16_block(trans_a, trans_b, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, Ap, Bp);
-            free(Ap);
-            free(Bp);
         }
     }
 }
 #else
 int amx_available(void) { return 0; }
+int gemm_bf16_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc) {
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb;
+    (void)beta, (void)C, (void)ldc;
+    return -1;
+}
 void amx_tiles_config(void) {}
 void amx_tiles_release(void) {}
 void gemm_bf16(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

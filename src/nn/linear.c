@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/amx.h"  // gemm_bf16_serial
 #include "nn/fastmath.h"
 #include "nn/nn.h"
 #include "util/error.h"
@@ -46,6 +47,15 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const floa
             }
         }
     }
+}
+
+int gemm_thread_bf16(void) { return nn_precision() == NN_BF16 && amx_available(); }
+
+void gemm_thread(int bf16, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc) {
+    if (bf16 && !gemm_bf16_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC) {
@@ -94,9 +104,10 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
                  int N, int C, int hid, int tile_rows) {
     // One thread per row tile: the tile's (rows, hid) activations stay in cache from fc1 through
     // the GELU to fc2, instead of three passes over the whole (N, hid) buffers in memory.
-    if (nn_precision() == NN_BF16) {
-        // The bf16 kernel packs its operands per call, so the per-tile fusion would repack the
-        // weights for every tile: unfused, through the same layers.
+    // With bf16 on AMX the tiles' products run on the tiles too (each tile repacks the weights,
+    // which larger tiles amortise: the caller's tile_rows); bf16 without AMX runs unfused.
+    const int bf = gemm_thread_bf16();
+    if (nn_precision() == NN_BF16 && !bf) {
         linear_forward(pre, x, w1, b1, N, C, hid);
         gelu_forward(act, pre, (size_t)N * hid);
         linear_forward(y, act, w2, NULL, N, hid, C);
@@ -108,26 +119,37 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;
         float *p = pre + (size_t)r0 * hid, *a = act + (size_t)r0 * hid;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p,
-                    hid);
+        gemm_thread(bf, 0, 1, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p, hid);
         for (int i = 0; i < nr; i++) {
             float *pr = p + (size_t)i * hid;
 #pragma omp simd
             for (int j = 0; j < hid; j++) pr[j] += b1[j];
         }
         gelu_span(a, p, (size_t)nr * hid);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, C, hid, 1.0f, a, hid, w2, hid, 0.0f,
-                    y + (size_t)r0 * C, C);
+        gemm_thread(bf, 0, 1, nr, C, hid, 1.0f, a, hid, w2, hid, 0.0f, y + (size_t)r0 * C, C);
     }
 }
 
-void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *pre, int N, int C, int hid,
+// d[i] *= g[i] over n values (the GELU derivative's factor).
+static void scale_span(float *restrict d, const float *restrict g, size_t n) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) d[i] *= g[i];
+}
+
+void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *dgelu, int N, int C, int hid,
                       int tile_rows) {
     // By row tiles, as mlp_forward: fc2's input gradient of a tile is still in cache when the GELU's
     // derivative scales it, instead of a memset, a GEMM pass and a GELU pass over (N, hid) in memory.
-    if (nn_precision() == NN_BF16) {
+    const int bf = gemm_thread_bf16();
+    if (nn_precision() == NN_BF16 && !bf) {
         gemm_prec(0, 0, N, hid, C, 1.0f, dy, C, w2, hid, 0.0f, dact, hid);
-        gelu_backward(dact, dact, pre, (size_t)N * hid);
+        const size_t n = (size_t)N * hid, chunk = 4096;
+        const long nchunks = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+        for (long c = 0; c < nchunks; c++) {
+            size_t i = (size_t)c * chunk;
+            scale_span(dact + i, dgelu + i, n - i < chunk ? n - i : chunk);
+        }
         return;
     }
     const int ntiles = (N + tile_rows - 1) / tile_rows;
@@ -136,8 +158,7 @@ void mlp_backward_act(float *dact, const float *dy, const float *w2, const float
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;
         float *d = dact + (size_t)r0 * hid;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, hid, C, 1.0f, dy + (size_t)r0 * C, C, w2, hid, 0.0f,
-                    d, hid);
-        gelu_grad_span(d, d, pre + (size_t)r0 * hid, (size_t)nr * hid);
+        gemm_thread(bf, 0, 0, nr, hid, C, 1.0f, dy + (size_t)r0 * C, C, w2, hid, 0.0f, d, hid);
+        scale_span(d, dgelu + (size_t)r0 * hid, (size_t)nr * hid);
     }
 }

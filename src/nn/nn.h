@@ -68,9 +68,10 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 void mlp_forward(float *y, float *pre, float *act, const float *x, const float *w1, const float *b1, const float *w2,
                  int N, int C, int hid, int tile_rows);
 // The MLP's backward from fc2's output gradient dy (N, C) to fc1's: dact (N, hid) =
-// (dy·W2) ∘ GELU'(pre), overwritten (not accumulated), fused by row tiles as mlp_forward.
-// Same math as linear_backward (input gradient only, into zeros) + gelu_backward in place.
-void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *pre, int N, int C, int hid,
+// (dy·W2) ∘ dgelu, dgelu = GELU'(pre) from gelu_value_grad, overwritten (not accumulated), fused
+// by row tiles as mlp_forward. Same values as linear_backward (input gradient only, into zeros)
+// + gelu_backward in place, bit for bit.
+void mlp_backward_act(float *dact, const float *dy, const float *w2, const float *dgelu, int N, int C, int hid,
                       int tile_rows);
 // dst (C) += sum over rows of src (N, C), deterministic for a fixed thread count.
 void colsum_accumulate(float *dst, const float *src, int N, int C);
@@ -89,6 +90,10 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 // ---- GELU (exact, erf) ----------------------------------------------------------------------
 void gelu_forward(float *out, const float *inp, size_t n);
+// act = GELU(x) and x_grad, which holds x on entry, becomes GELU'(x): one pass for the backward,
+// which needs both (fc2's weight gradient, fc1's output gradient); each value bit for bit
+// gelu_forward's and the factor gelu_backward multiplies by.
+void gelu_value_grad(float *act, float *x_grad, size_t n);
 // dinp += dout * gelu'(inp). dinp may equal dout (then it is overwritten: dinp = dout*gelu').
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 // The erf used by GELU: vectorisable rational approximation, |error| < 1e-6.

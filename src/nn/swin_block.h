@@ -36,7 +36,7 @@ typedef struct swin_block_cache {
                                  // forward then uses scratch and backward recomputes it
     float *x_mid;                // (N, C) token order, after the attention residual
     float *ln2_mean, *ln2_rstd;  // (N)
-    float *fc1;                  // (N, hidden) before GELU
+    float *fc1;                  // (N, hidden) before GELU; the backward leaves GELU'(fc1) there
 } swin_block_cache;
 
 // Floats of one training cache; floats of the scratch that forward and backward use.

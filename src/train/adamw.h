@@ -38,6 +38,9 @@ void adamw_free(adamw *o);
 //   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
 // params, grads (n).
 void adamw_update(adamw *o, float *params, const float *grads, double lr);
+// 0: the portable loop even where the CPU has AVX-512F (tests compare the two, bit for bit);
+// 1 (default): the AVX-512 loop where the CPU has it.
+void adamw_allow_avx512(int on);
 
 // MAE's lr_sched.adjust_learning_rate: `epoch` is fractional (epoch + step/steps_per_epoch).
 // Linear warm-up from 0 over warmup_epochs, then a half-cosine from base_lr down to min_lr at

@@ -57,7 +57,8 @@ float swinmae_forward_masked(swinmae *m, const float *images, const uint8_t *tok
 // (B, G/8, G/8, 8C) of images under token_mask; the decoder does not run.
 void swinmae_encode(swinmae *m, const float *images, const uint8_t *token_mask, int B);
 void swinmae_zero_grad(swinmae *m);
-// After a forward on a training model: grads += d loss / d params.
+// After a forward on a training model: grads += d loss / d params. Once per forward: it spends
+// the forward's cache (the blocks' fc1 becomes GELU'(fc1)).
 void swinmae_backward(swinmae *m);
 // Prediction of the last forward, (B, L, p*p*C).
 const float *swinmae_pred(const swinmae *m);

@@ -46,7 +46,8 @@ void vitmae_encode(vitmae *m, const float *images, const uint8_t *token_mask, in
 // out (B, embed_dim): the mean over each image's visible tokens (cls excluded) of the encoder's
 // normalised output of the last forward or encode (models_mae.py's global pool).
 void vitmae_latent_mean(const vitmae *m, float *out);
-// After a forward on a training model: grads += d loss / d params.
+// After a forward on a training model: grads += d loss / d params. Once per forward: it spends
+// the forward's cache (the blocks' fc1 becomes GELU'(fc1)).
 void vitmae_backward(vitmae *m);
 // The last forward's prediction as images (B, in_chans, H, W); with norm_pix_loss the per-patch
 // normalisation is undone with the input patch's own mean and deviation (the authors' display).
