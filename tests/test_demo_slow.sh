@@ -3,14 +3,14 @@
 # tiny data and a tiny model; every output exists, the reports parse (JSON/CSV with Python), the
 # HTML references only files that exist, the summary is printed; a rerun reuses every step and
 # prints the same table; a changed step is redone with every later one; bad options are usage
-# errors; --method vitmae trains a ViT MAE instead. Labelled slow (end to end: runs in the
+# errors; --method vitmae trains a ViT MAE instead, --method vae (whole-image) runs end to end. Labelled slow (end to end: runs in the
 # optimised build, not again under ASan).
 # Exit 77 (ctest: Skipped, never Passed) while `anoswin train` or `detect` is still a stub.
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
 out=scratch_demo_small
-rm -rf "$out" "$out-user" "$out-ud" "$out-ud2" "$out-vit"
+rm -rf "$out" "$out-user" "$out-ud" "$out-ud2" "$out-vit" "$out-vae"
 tmp=$out
 . "$(dirname "$0")/helpers/cli.sh"
 for c in train detect eval; do
@@ -107,6 +107,13 @@ grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" 
   && ok || bad "demo --data did not reach the report"
 ! grep -q "$out-user/healthy/healthy_000" "$out-ud/calibration.csv" && grep -q "healthy_002" "$out-ud/calibration.csv" && ok \
   || bad "calibration scans: $(cat "$out-ud/calibration.csv")"
+# --method vae: a whole-image method reads no mask, so calibrate, detect and latent get no mask
+# size or stride (the Swin MAE's 8/16 px ones do not fit the VAE's 16 px patch); on the --data set.
+"$bin" demo --small --method vae --data "$out-user" --out "$out-vae" --threads 2 >"$out.stdout7" 2>"$out.stderr7" && ok \
+  || bad "demo --method vae failed: $(tail -5 "$out.stderr7")"
+[ -s "$out-vae/latent/latent.json" ] && grep -q "^\[6/6\] eval" "$out.stderr7" && ok || bad "demo --method vae did not reach latent and eval"
+! grep -q -- "--mask-size\|--stride" "$out-vae/stamps/calibrate.txt" "$out-vae/stamps/detect.txt" "$out-vae/stamps/latent.txt" \
+  && ok || bad "demo --method vae passes a mask size or stride"
 rm -rf "$out-user/healthy/healthy_005" "$out-user/healthy/healthy_004"
 "$bin" demo --small --data "$out-user" --out "$out-ud2" >/dev/null 2>"$out.stderr5"; [ $? = 1 ] \
   && grep -q "healthy.*4 healthy scans; the demo needs at least 6" "$out.stderr5" && ok || bad "too few healthy scans: $(cat "$out.stderr5")"

@@ -115,12 +115,16 @@ static int split_healthy(const char *dir, const char *modality, const char *trai
     return rc;
 }
 
-// detect's map options of the demo.
-static void add_map_options(arglist *a, const demo_config *cfg, const char *modality, const char *precision,
-                            long threads) {
+// detect's map options of the demo. A whole-image method (VAE, f-AnoGAN, autoDDPM) reads no mask:
+// it gets neither the window nor the stride, which its own patch size may not divide.
+static void add_map_options(arglist *a, const demo_config *cfg, int whole_image, const char *modality,
+                            const char *precision, long threads) {
     arg_add(a, "--modality"), arg_add(a, "%s", modality);
-    arg_add(a, "--mask-size"), arg_add(a, "%d", cfg->window);
-    arg_add(a, "--stride"), arg_add(a, "%d", cfg->stride), arg_add(a, "--residual"), arg_add(a, "%s", cfg->residual);
+    if (!whole_image) {
+        arg_add(a, "--mask-size"), arg_add(a, "%d", cfg->window);
+        arg_add(a, "--stride"), arg_add(a, "%d", cfg->stride);
+    }
+    arg_add(a, "--residual"), arg_add(a, "%s", cfg->residual);
     arg_add(a, "--z-first"), arg_add(a, "%s", cfg->test_slices[0]);
     arg_add(a, "--z-last"), arg_add(a, "%s", cfg->test_slices[1]);
     arg_add(a, "--threads"), arg_add(a, "%ld", threads), arg_add(a, "--precision"), arg_add(a, "%s", precision);
@@ -140,6 +144,7 @@ int demo_run(const demo_options *o) {
     char model_buf[64];
     if (method) snprintf(model_buf, sizeof model_buf, "img_size=%d", cfg->img_size);
     const char *model = method ? model_buf : cfg->model;
+    const int whole_image = method && model_method_get(method, "--method")->whole_image;
     char desc[128];  // for people: the method and its config
     snprintf(desc, sizeof desc, "%s %s", method ? method : model_method_default()->name, model);
 
@@ -235,7 +240,7 @@ int demo_run(const demo_options *o) {
         const char *outs[] = {calib, NULL};
         arg_add(&a, "calibrate"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
         arg_add(&a, "--out"), arg_add(&a, "%s", calib);
-        add_map_options(&a, cfg, modality, precision, threads);
+        add_map_options(&a, cfg, whole_image, modality, precision, threads);
         arg_add(&a, "%s", calhealthy);
         if (demo_step(&d, "calibrate", &a, outs, NULL, 0, NULL)) goto done;
         arg_free(&a);
@@ -247,7 +252,7 @@ int demo_run(const demo_options *o) {
             const char *outs[] = {dirs[k], NULL};
             arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
             arg_add(&a, "--out"), arg_add(&a, "%s", dirs[k]), arg_add(&a, "--calibration"), arg_add(&a, "%s", calib);
-            add_map_options(&a, cfg, modality, precision, threads);
+            add_map_options(&a, cfg, whole_image, modality, precision, threads);
             arg_add(&a, "%s", inputs[k]);
             if (demo_step(&d, names[k], &a, outs, NULL, 0, NULL)) goto done;
             arg_free(&a);
@@ -260,7 +265,7 @@ int demo_run(const demo_options *o) {
         arg_add(&a, "--modality"), arg_add(&a, "%s", modality), arg_add(&a, "--out"), arg_add(&a, "%s", latent);
         arg_add(&a, "--z-first"), arg_add(&a, "%s", cfg->test_slices[0]);
         arg_add(&a, "--z-last"), arg_add(&a, "%s", cfg->test_slices[1]);
-        arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->mask_size);
+        if (!whole_image) arg_add(&a, "--mask-size"), arg_add(&a, "%d", cfg->mask_size);
         arg_add(&a, "--seed"), arg_add(&a, "%ld", seed), arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
         if (demo_step(&d, "latent", &a, outs, NULL, 0, NULL)) goto done;
         arg_free(&a);
@@ -284,11 +289,14 @@ int demo_run(const demo_options *o) {
     }
     printf("\n");
     if (print_file(summary, stdout)) goto done;
-    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy scans; detection window %d px "
-           "at stride %d px, %s residual in residual units, detect's calibrated post-processing (threshold from %d "
-           "healthy scans), slices %s..%s; precision %s.\n",
-           cfg->name, desc, cfg->epochs, cfg->batch, n_train, cfg->window, cfg->stride, cfg->residual, n_calib,
-           cfg->test_slices[0], cfg->test_slices[1], precision);
+    char how[96];
+    if (whole_image) snprintf(how, sizeof how, "one unmasked pass per slice");
+    else snprintf(how, sizeof how, "window %d px at stride %d px", cfg->window, cfg->stride);
+    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy scans; detection %s, %s "
+           "residual in residual units, detect's calibrated post-processing (threshold from %d healthy scans), "
+           "slices %s..%s; precision %s.\n",
+           cfg->name, desc, cfg->epochs, cfg->batch, n_train, how, cfg->residual, n_calib, cfg->test_slices[0],
+           cfg->test_slices[1], precision);
     if (user_data)
         printf("The healthy scans' false-positive volume is measured on the calibration scans themselves (your "
                "data set has no other held-out healthy scans), so it is optimistic.\n");
