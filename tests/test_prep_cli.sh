@@ -4,8 +4,8 @@
 # skull, 240x240x155 1 mm) into the BraTS layout that `data list` reads, scored in NumPy against
 # the recorded truth (mean registration error over the template brain <= 1 mm, brain-mask Dice
 # >= 0.95), its resampling against SciPy's map_coordinates; bad inputs (not a NIfTI, an empty
-# image, a slab too thin for the brain, a featureless blob) each reported on one line, written
-# nowhere, exit 1 while the good scan is still prepared; prep -> train -> detect runs, and
+# image, a slab too thin for the brain, a featureless blob; a template mask that strips to
+# nothing) each reported on one line, written nowhere, exit 1 while the good scan is still prepared; prep -> train -> detect runs, and
 # detect's input guard is quiet on a prepared scan, not on the raw one.
 set -u
 bin=${ANOSWIN_BIN:?}
@@ -64,6 +64,19 @@ for f in subj_t1.nii.gz subj_mask.nii.gz subj_seg.nii.gz subj_qc.png subj_prep.j
 done
 check "summary lists 1 ok, 4 failed" "grep -q '\"subjects_ok\": 1' $tmp/prep/prep.json && grep -q '\"subjects_failed\": 4' $tmp/prep/prep.json"
 check "summary has the error lines" "grep -q 'empty image' $tmp/prep/prep.json"
+# an empty mask after stripping: a template brain mask two slices thick (Colin27's own grid) does
+# not survive the refinement's one-voxel opening; the registration itself succeeds
+"$py" - "$tmp/in" <<'PY' || bad "thin-mask fixture (nibabel)"
+import sys, numpy as np, nibabel as nib
+b = nib.load("/usr/share/mricron/templates/ch2bet.nii.gz"); x = np.asarray(b.dataobj) > 0
+m = np.zeros(x.shape, np.uint8); k = x.shape[2] // 2 + 10
+m[:, :, k:k + 2] = x[:, :, k:k + 2]
+nib.save(nib.Nifti1Image(m, b.affine), sys.argv[1] + "/thin_mask.nii.gz")
+PY
+expect 1 "" "prep with a mask that strips to nothing exits 1" "$bin" prep --out "$tmp/prep_thin" --threads 2 --no-n4 \
+  --template /usr/share/mricron/templates/ch2.nii.gz --template-mask "$tmp/in/thin_mask.nii.gz" "$tmp/in/subj_t1.nii.gz"
+check "empty mask: one line naming the file and the problem" "grep 'subject subj failed' $tmp/err | grep -q 'subj_t1.nii.gz: empty brain mask'"
+check "empty mask: written nowhere, reported in prep.json" "[ ! -e $tmp/prep_thin/subj ] && grep -q '\"subjects_failed\": 1' $tmp/prep_thin/prep.json"
 expect 0 "" "data list reads prep's output" "$bin" data list "$tmp/prep" --modality t1
 check "data list: subject with mask and label" "grep -q '^subj,.*subj_t1.nii.gz,.*subj_seg.nii.gz,.*subj_mask.nii.gz' $tmp/out"
 "$py" - "$tmp/prep/subj" <<'PY' && ok "outputs on the 240x240x155 grid, label 0/1, image 0 outside the mask" || bad "output grid/label/mask (nibabel)"

@@ -248,6 +248,18 @@ static int write_subject_json(const char *path, const prep_input *in, const prep
     return fs_file_commit(&af);
 }
 
+int prep_check_registration(const reg_result *g, double min_mi, char *why, size_t n) {
+    if (!(g->mi_final > g->mi_initial))
+        snprintf(why, n, "diverged (Mattes MI %.4f at the start, %.4f at the end)", g->mi_initial, g->mi_final);
+    else if (!(g->mi_final >= min_mi))
+        snprintf(why, n, "found too little of the template in the scan (Mattes MI %.3f at the end, below %.2f: "
+                 "not a head scan?)", g->mi_final, min_mi);
+    else if (!(g->sv[2] >= PREP_MIN_SCALE && g->sv[0] <= PREP_MAX_SCALE && g->sv[0] <= PREP_MAX_ANISO * g->sv[2]))
+        snprintf(why, n, "implausible transform (scales %.3f, %.3f, %.3f)", g->sv[0], g->sv[1], g->sv[2]);
+    else return 0;
+    return -1;
+}
+
 // ---- one subject ------------------------------------------------------------------------------
 
 static int subject_fail(prep_result *r, const char *msg) {
@@ -351,16 +363,9 @@ static int prep_subject(prep_result *r, const prep_input *in, const prep_templat
         free(orig), volume_free(&ras), volume_free(&lab);
         return subject_fail(r, msg);
     }
-    char why[512] = "";
+    char why[512];
     const reg_result *g = &r->reg;
-    if (!(g->mi_final > g->mi_initial))
-        snprintf(why, sizeof why, "diverged (Mattes MI %.4f at the start, %.4f at the end)", g->mi_initial, g->mi_final);
-    else if (!(g->mi_final >= o->min_mi))
-        snprintf(why, sizeof why, "found too little of the template in the scan (Mattes MI %.3f at the end, below %.2f: "
-                 "not a head scan?)", g->mi_final, o->min_mi);
-    else if (!(g->sv[2] >= PREP_MIN_SCALE && g->sv[0] <= PREP_MAX_SCALE && g->sv[0] <= PREP_MAX_ANISO * g->sv[2]))
-        snprintf(why, sizeof why, "implausible transform (scales %.3f, %.3f, %.3f)", g->sv[0], g->sv[1], g->sv[2]);
-    if (why[0]) {
+    if (prep_check_registration(g, o->min_mi, why, sizeof why) != 0) {
         char msg[8192];
         snprintf(msg, sizeof msg, "%s: registration %s", in->image, why);
         free(orig), volume_free(&ras), volume_free(&lab);
@@ -479,7 +484,10 @@ int prep_run(const prep_options *o, char *const *inputs, int ninputs) {
     progress pr;
     progress_begin(&pr, "prep", n);
     for (int s = 0; s < n; s++) {
-        if (prep_subject(&res[s], &in[s], &tpl, o) != 0) {
+        double t0 = now_seconds();
+        int rc_s = prep_subject(&res[s], &in[s], &tpl, o);
+        if (res[s].t_total == 0) res[s].t_total = now_seconds() - t0;
+        if (rc_s != 0) {
             failed++;
             fprintf(stderr, "anoswin: prep: subject %s failed: %s\n", in[s].id, res[s].error);
         }

@@ -44,4 +44,9 @@ void prep_options_default(prep_options *o);
 // writable) with the message recorded.
 int prep_run(const prep_options *o, char *const *inputs, int ninputs);
 
+// The registration's verdict, exposed for the tests: 0 when `g` is accepted, else -1 with `why`
+// (n bytes) saying why it is refused: diverged (the metric did not end above where it started),
+// too little of the template found (below min_mi), or an implausible transform (scales).
+int prep_check_registration(const reg_result *g, double min_mi, char *why, size_t n);
+
 #endif
