@@ -5,7 +5,7 @@
 // json_top_value finding only top-level keys. gaussian_filter3d (src/util/gaussian.c) equals
 // scipy.ndimage.gaussian_filter (mode 'reflect', truncate 4 as the normative model smooths;
 // 'nearest', truncate 3, per-axis sigma as registration's pyramid does). The normative model
-// (src/detect/normative.c): normative_fit / normative_z equal NumPy's mean, population variance,
+// (src/detect/normative.c): normative_fit / normative_z equal NumPy's mean, predictive variance (ddof 1 x (1 + 1/k)),
 // smoothing, sqrt + floor, with and without a map left out (tools/calibrate_ref.py); the normative
 // maps' file beside the JSON (round trip byte for byte; truncated, missing, outside the folder or with a non-positive
 // sd refused naming it) and calibration_normalise (z-scores of the calibrated slices; slices
@@ -405,7 +405,7 @@ static void normative_vs_numpy(const char *what, const float *maps, int n, int s
     normative_z(z, map, mean, sd, nv);
     snprintf(name, sizeof name, "%s: normative_fit mean vs numpy", what);
     tu_allclose(name, mean, ref, nv, 1e-6, 1e-5);
-    snprintf(name, sizeof name, "%s: normative_fit sd vs numpy (sqrt(var ddof 0) + floor)", what);
+    snprintf(name, sizeof name, "%s: normative_fit sd vs numpy (sqrt(var ddof 1 x (1 + 1/k)) + floor)", what);
     tu_allclose(name, sd, ref + nv, nv, 1e-6, 1e-5);
     snprintf(name, sizeof name, "%s: normative_z vs numpy", what);
     tu_allclose(name, z, ref + 2 * nv, nv, 1e-4, 1e-4);

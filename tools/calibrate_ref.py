@@ -11,8 +11,8 @@
         is one number or "SZ,SY,SX" (src/util/gaussian.c)
     calibrate_ref.py normative MAPS.f32 N NZ NY NX SKIP SIGMA FLOOR MAP.f32 OUT.f32
         the normative model of the N maps (N, NZ, NY, NX) in MAPS, map SKIP left out (-1: none):
-        mean and population variance (numpy.var, ddof 0) over the maps, each smoothed with the
-        Gaussian above, sd = sqrt(var) + FLOOR; OUT = mean, sd and the z-score (MAP - mean) / sd
+        mean and the predictive variance of a new map, numpy.var(ddof=1) * (1 + 1/k) over the k
+        maps used (0 when k = 1), each smoothed with the Gaussian above, sd = sqrt(var) + FLOOR; OUT = mean, sd and the z-score (MAP - mean) / sd
         of the (NZ, NY, NX) map MAP, one after the other, float32
 """
 import sys
@@ -34,7 +34,8 @@ def normative(maps, skip, sigma, floor):
     if skip >= 0:
         use = np.delete(use, skip, axis=0)
     mean = gauss(use.mean(axis=0), sigma)
-    var = gauss(use.var(axis=0, ddof=0), sigma)
+    k = use.shape[0]
+    var = gauss(use.var(axis=0, ddof=1) * (1.0 + 1.0 / k) if k >= 2 else np.zeros(use.shape[1:]), sigma)
     return mean, np.sqrt(np.maximum(var, 0)) + floor
 
 

@@ -19,7 +19,8 @@ never chosen on; its false-positive volume is printed.
 
 With --normative SIGMA the map is first turned into a voxel-wise z-score against the calibration
 scans (src/detect/calibrate.h, normative calibration): mean and variance of the healthy maps at
-each model-grid voxel, each smoothed with a Gaussian of SIGMA px, sd = sqrt(var) + SD_FLOOR; the
+each model-grid voxel, each smoothed with a Gaussian of SIGMA px (the variance: that of a new map, ddof 1 x (1 + 1/k)),
+sd = sqrt(var) + SD_FLOOR; the
 thresholds come from the calibration scans' own z-maps computed leave-one-out.
 
 usage: tune_detect.py ROOT SIZE [--residuals positive,abs] [--profiles a,b,...] [--normative SIGMA]
@@ -37,8 +38,9 @@ UNIT_FPR = 1e-3  # each scale's z-map is divided by its healthy quantile at 1 - 
 
 def normative(maps, sigma):
     """(mu, sd) from a stack of healthy maps."""
+    k = maps.shape[0]  # the predictive variance of a new map (src/detect/normative.c)
     mu = ndimage.gaussian_filter(maps.mean(0), sigma)
-    var = ndimage.gaussian_filter(maps.var(0), sigma)
+    var = ndimage.gaussian_filter(maps.var(0, ddof=1) * (1 + 1 / k) if k > 1 else 0 * maps[0], sigma)
     return mu, np.sqrt(np.maximum(var, 0)) + SD_FLOOR
 
 

@@ -385,6 +385,11 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
     calibration_set_map(c, &o->amap, &so);
     snprintf(c->checkpoint, sizeof c->checkpoint, "%s", o->checkpoint ? o->checkpoint : "");
     c->weights_hash = hash_floats(m->params, m->table->n_floats);
+    if (o->normative_sigma > 0 && n < 2)
+        return as_fail("calibration: a normative calibration needs at least 2 healthy scans (got %d); --normative 0 "
+                       "uses one global threshold", n);
+    if (o->normative_sigma > 0 && n == 2)  // each is scored against one scan, which has no spread (normative.c)
+        fprintf(stderr, "calibration: warning: 2 healthy scans give a loose, high threshold; calibrate on 3 or more\n");
     // Every scan's maps and brain, kept: the normative model needs them all before any z-score.
     float *stack = NULL;
     uint8_t *brains = NULL;
@@ -410,11 +415,6 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
         free(maps);
         slices_free(&s);
         c->scans++;
-    }
-    if (o->normative_sigma > 0 && n < 2) {
-        as_fail("calibration: a normative calibration needs at least 2 healthy scans (got %d); --normative 0 uses "
-                "one global threshold", n);
-        goto done;
     }
     // Each scale: every scan smoothed, scored against the others (an honest false-positive rate),
     // its unit from those leave-one-out scores; the calibration's score is the maximum over scales.

@@ -22,6 +22,13 @@ void normative_fit(float *mean, float *sd, const float *maps, int n, int skip, i
                    float sd_floor) {
     size_t nvox = (size_t)nx * ny * nz;
     int used = n - (skip >= 0 && skip < n);
+    // The variance a new scan's map has around a mean of `used` scans, not the spread of those
+    // scans: unbiased (x used/(used-1)) and widened by the mean's own error (x (1 + 1/used)). With
+    // the population variance, leave-one-out scores (used = n-1) came out wider than a new scan's
+    // (used = n) by sqrt(((n-1)+1)/((n-1)-1) / ((n+1)/(n-1))): 1.22 with 3 calibration scans, so
+    // the calibrated threshold was set above what unseen healthy scans reach, the more so the
+    // fewer the scans. One scan has no spread: the floor alone is left.
+    double pred = used >= 2 ? (double)(used + 1) / (used - 1) : 0.0;
     for (size_t q = 0; q < nvox; q++) {
         double s1 = 0, s2 = 0;
         for (int i = 0; i < n; i++) {
@@ -31,7 +38,7 @@ void normative_fit(float *mean, float *sd, const float *maps, int n, int skip, i
         }
         double mu = s1 / used;
         mean[q] = (float)mu;
-        sd[q] = (float)fmax(s2 / used - mu * mu, 0);  // population variance, as numpy's var
+        sd[q] = (float)(fmax(s2 / used - mu * mu, 0) * pred);
     }
     smooth(mean, nx, ny, nz, sigma, sigma, sigma);
     smooth(sd, nx, ny, nz, sigma, sigma, sigma);

@@ -26,7 +26,8 @@ enum { NORMATIVE_MAX_SCALES = 4 };
 void smooth_slices(float *out, const float *in, int nx, int ny, int nz, float s);
 
 // mean and sd (each nvox = nx*ny*nz) from n maps stacked in maps (n, nvox); skip >= 0 leaves that
-// map out (leave-one-out). n - (skip >= 0) must be >= 1.
+// map out (leave-one-out). sd is the predictive sd of a new map (normative.c), which needs
+// n - (skip >= 0) >= 2; with 1 map it is sd_floor alone.
 void normative_fit(float *mean, float *sd, const float *maps, int n, int skip, int nx, int ny, int nz, float sigma,
                    float sd_floor);
 // out = (map - mean) / sd, elementwise; out may alias map.

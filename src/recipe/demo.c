@@ -80,8 +80,9 @@ static int print_file(const char *path, FILE *to) {
     return 0;
 }
 
-// --data: DIR/healthy split into a training manifest and a calibration manifest (every 4th
-// subject in id order, at least 2), so that the threshold is calibrated on scans the model never saw.
+// --data: DIR/healthy split into a training manifest and a calibration manifest (a quarter of the
+// subjects, at least 3, spread evenly in id order: every 4th from 12 on), so that the threshold is
+// calibrated on scans the model never saw; a normative calibration needs 3 (detect_calibrate).
 static int split_healthy(const char *dir, const char *modality, const char *train_csv, const char *calib_csv,
                          int *n_train, int *n_calib, char *testdir, size_t ntest) {
     char hdir[4200];
@@ -92,16 +93,16 @@ static int split_healthy(const char *dir, const char *modality, const char *trai
                        dir);
     dataset d;
     if (dataset_open(&d, hdir, modality)) return -1;
-    if (d.n < 6) {
-        as_fail("%s: %d healthy scan%s; the demo needs at least 6 (4 to train on, 2 to calibrate on)", hdir, d.n,
+    if (d.n < 7) {
+        as_fail("%s: %d healthy scan%s; the demo needs at least 7 (4 to train on, 3 to calibrate on)", hdir, d.n,
                 d.n == 1 ? "" : "s");
         dataset_free(&d);
         return -1;
     }
     subject *all = d.subjects, *tr = as_malloc(sizeof *tr * (size_t)d.n), *ca = as_malloc(sizeof *ca * (size_t)d.n);
-    int nt = 0, nc = 0, every = d.n >= 8 ? 4 : d.n / 2;
+    int nt = 0, nc = 0, want = d.n / 4 > 3 ? d.n / 4 : 3;
     for (int i = 0; i < d.n; i++) {
-        if (i % every == every - 1) ca[nc++] = all[i];
+        if ((i + 1) * want / d.n > i * want / d.n) ca[nc++] = all[i];
         else tr[nt++] = all[i];
     }
     dataset part = d;
