@@ -4,7 +4,7 @@
 # recipe's reader), the lesion-free profile counts false positives instead of a Dice, a rerun with
 # --reuse reuses every step and writes the same table, and a missing checkpoint is one line. A tiny
 # VAE (a whole-image method) runs through too, its calibrate and detect steps without a window or
-# stride (which its 8 px token grid would not take), where the Swin MAE's get them.
+# stride (its 16 px patch does not divide --small's 8 px stride), where the Swin MAE's get them.
 set -u
 BIN=${ANOSWIN_BIN:?}
 PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
