@@ -2,7 +2,9 @@
 # anoswin experiment profiles --small on a tiny trained Swin MAE: every profile gets a row, each
 # row holds what the profile's own eval wrote (read back here with Python's csv module, not the
 # recipe's reader), the lesion-free profile counts false positives instead of a Dice, a rerun with
-# --reuse reuses every step and writes the same table, and a missing checkpoint is one line.
+# --reuse reuses every step and writes the same table, and a missing checkpoint is one line. A tiny
+# VAE (a whole-image method) runs through too, its calibrate and detect steps without a window or
+# stride (its 16 px patch does not divide --small's 8 px stride), where the Swin MAE's get them.
 set -u
 BIN=${ANOSWIN_BIN:?}
 PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -57,4 +59,20 @@ succeeds "a rerun with --reuse" \
     "$BIN" experiment profiles --checkpoint "$W/run/last.safetensors" --out "$W/p" --small --threads 2 --seed 4 --reuse
 check "reuses every step" '[ "$(grep -c "reusing the finished step" "$W/ok")" -ge 23 ]'
 check "and writes the same table" 'cmp -s "$W/first.csv" "$W/p/profiles.csv"'
+
+succeeds "a tiny VAE trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/vae" --method vae \
+    --config img_size=64,res=8,base_ch=4,max_ch=8,z_dim=16 --z-first 80 --z-last 89 --epochs 1 --batch 8 --max-steps 3 --save-every 0 --seed 3 --threads 2
+succeeds "experiment profiles --small runs a whole-image method" \
+    "$BIN" experiment profiles --checkpoint "$W/vae/last.safetensors" --out "$W/pv" --small --threads 2 --seed 4
+check "the VAE's table names its method and has every profile" "$PY - '$W/pv/profiles.csv' <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 7 and all(r['status'] == 'ok' and r['method'] == 'vae' for r in rows), rows
+assert rows[0]['dice'] != '' and rows[-1]['n_lesion_free'] == '1', rows
+EOF"
+check "the VAE's steps get no window or stride" \
+    '[ -s "$W/pv/stamps/detect-glioma.txt" ] && ! grep -q -- "--mask-size\|--stride" "$W"/pv/stamps/calibrate.txt "$W"/pv/stamps/detect-*.txt'
+check "the Swin MAE's steps get the demo's window and stride" \
+    'grep -q -- "--mask-size 16 --stride 8" "$W/p/stamps/calibrate.txt" "$W/p/stamps/detect-glioma.txt"'
+check "the method's title heads the table" 'grep -qF "(VAE (" "$W/pv/profiles.md"'
 finish

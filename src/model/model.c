@@ -59,6 +59,14 @@ const model_method *model_method_of_checkpoint(const st_file *f) {
     return mm;
 }
 
+const model_method *model_method_of_file(const char *checkpoint) {
+    st_file f;
+    if (st_open(&f, checkpoint)) return NULL;
+    const model_method *mm = model_method_of_checkpoint(&f);
+    st_close(&f);
+    return mm;
+}
+
 int model_create(model *m, const char *method, const char *config_json, int max_batch, int training,
                  const char *what) {
     memset(m, 0, sizeof *m);

@@ -120,6 +120,8 @@ const model_method *model_method_find(const char *name);
 // The method of an open checkpoint: its "anoswin.method" tag, the Swin MAE when untagged; NULL
 // with a message naming the file for an unknown tag.
 const model_method *model_method_of_checkpoint(const st_file *f);
+// The same for a checkpoint file (reads its header only); NULL with a message naming the file.
+const model_method *model_method_of_file(const char *checkpoint);
 
 // The method of a tag, or NULL with a message naming `what`.
 const model_method *model_method_get(const char *name, const char *what);

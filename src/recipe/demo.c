@@ -116,10 +116,8 @@ static int split_healthy(const char *dir, const char *modality, const char *trai
     return rc;
 }
 
-// detect's map options of the demo. A whole-image method (VAE, f-AnoGAN, autoDDPM) reads no mask:
-// it gets neither the window nor the stride, which its own patch size may not divide.
-static void add_map_options(arglist *a, const demo_config *cfg, int whole_image, const char *modality,
-                            const char *precision, long threads) {
+void demo_map_options(arglist *a, const demo_config *cfg, int whole_image, const char *modality,
+                      const char *precision, long threads) {
     arg_add(a, "--modality"), arg_add(a, "%s", modality);
     if (!whole_image) {
         arg_add(a, "--mask-size"), arg_add(a, "%d", cfg->window);
@@ -241,7 +239,7 @@ int demo_run(const demo_options *o) {
         const char *outs[] = {calib, NULL};
         arg_add(&a, "calibrate"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
         arg_add(&a, "--out"), arg_add(&a, "%s", calib);
-        add_map_options(&a, cfg, whole_image, modality, precision, threads);
+        demo_map_options(&a, cfg, whole_image, modality, precision, threads);
         arg_add(&a, "%s", calhealthy);
         if (demo_step(&d, "calibrate", &a, outs, NULL, 0, NULL)) goto done;
         arg_free(&a);
@@ -253,7 +251,7 @@ int demo_run(const demo_options *o) {
             const char *outs[] = {dirs[k], NULL};
             arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", ckpt);
             arg_add(&a, "--out"), arg_add(&a, "%s", dirs[k]), arg_add(&a, "--calibration"), arg_add(&a, "%s", calib);
-            add_map_options(&a, cfg, whole_image, modality, precision, threads);
+            demo_map_options(&a, cfg, whole_image, modality, precision, threads);
             arg_add(&a, "%s", inputs[k]);
             if (demo_step(&d, names[k], &a, outs, NULL, 0, NULL)) goto done;
             arg_free(&a);

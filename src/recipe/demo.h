@@ -5,6 +5,8 @@
 #ifndef ANOSWIN_RECIPE_DEMO_H
 #define ANOSWIN_RECIPE_DEMO_H
 
+#include "recipe/arglist.h"
+
 // ---- the demo configuration (docs/demo.md: what and why; values in demo.c) ------------
 // The residual of the demo's map (docs/demo.md: chosen on tuning sets).
 #define DEMO_RESIDUAL "abs"
@@ -31,6 +33,13 @@ typedef struct demo_config {
 
 // The full demo and the --small one (CI).
 extern const demo_config demo_full, demo_small;
+
+// Appends the map options of calibrate and detect under cfg (modality, window and stride, residual,
+// slice range, threads, precision): what the demo and `experiment profiles` detect with. A
+// whole-image method (VAE, f-AnoGAN, autoDDPM) reads no mask: it gets neither the window nor the
+// stride, which its own patch size may not divide.
+void demo_map_options(arglist *a, const demo_config *cfg, int whole_image, const char *modality,
+                      const char *precision, long threads);
 
 typedef struct demo_options {
     const char *out;       // output folder

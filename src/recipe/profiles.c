@@ -11,9 +11,10 @@
 
 #include "data/synth.h"    // synth_profile_name
 #include "eval/report.h"   // report_read_line
+#include "model/model.h"   // model_method_of_file: whole-image methods get no window
 #include "nn/nn.h"         // nn_bf16_supported
 #include "recipe/arglist.h"
-#include "recipe/demo.h"   // demo_full, demo_small: the map settings
+#include "recipe/demo.h"   // demo_full, demo_small, demo_map_options: the map settings
 #include "recipe/step.h"
 #include "util/csv.h"
 #include "util/error.h"
@@ -36,24 +37,16 @@ static int run_step(step_runner *d, const char *name, const arglist *a, const ch
     return st < 0 ? -1 : 0;
 }
 
-static void map_args(arglist *a, const demo_config *cfg, const char *precision, long threads) {
-    arg_add(a, "--modality"), arg_add(a, "t2"), arg_add(a, "--mask-size"), arg_add(a, "%d", cfg->window);
-    arg_add(a, "--stride"), arg_add(a, "%d", cfg->stride), arg_add(a, "--residual"), arg_add(a, "%s", cfg->residual);
-    arg_add(a, "--z-first"), arg_add(a, "%s", cfg->test_slices[0]);
-    arg_add(a, "--z-last"), arg_add(a, "%s", cfg->test_slices[1]);
-    arg_add(a, "--threads"), arg_add(a, "%ld", threads), arg_add(a, "--precision"), arg_add(a, "%s", precision);
-}
-
 static void num(FILE *f, double v, int decimals) {
     if (isfinite(v)) fprintf(f, "%.*f", decimals, v);
     else fputs("n/a", f);
 }
 
-static void write_md(FILE *f, const profiles_options *o, const profile_row *rows, int n) {
-    fprintf(f, "# anoswin experiment profiles\n\nCheckpoint `%s`; tuning sets (not test sets): calibration on "
+static void write_md(FILE *f, const profiles_options *o, const model_method *mm, const profile_row *rows, int n) {
+    fprintf(f, "# anoswin experiment profiles\n\nCheckpoint `%s` (%s); tuning sets (not test sets): calibration on "
                "`data synth` seed %d, profile p on seed %d + its index. Per volume over the subjects with lesion "
                "voxels (n); lesion-free scans: false-positive ml per scan.\n\n",
-            o->checkpoint, CAL_SEED, PROFILE_SEED);
+            o->checkpoint, mm->title, CAL_SEED, PROFILE_SEED);
     fputs("| profile | n | Dice | AUPRC | AUROC | lesion-free scans | FP ml per lesion-free scan |\n", f);
     fputs("|---|---|---|---|---|---|---|\n", f);
     double sum = 0;
@@ -80,12 +73,12 @@ static void write_md(FILE *f, const profiles_options *o, const profile_row *rows
     fputs(" | | | | |\n", f);
 }
 
-static void write_csv(FILE *f, const profiles_options *o, const profile_row *rows, int n) {
-    fputs("checkpoint,profile,status,n,dice,dice_std,auprc,auroc,n_lesion_free,lesion_free_fp_ml_mean\n", f);
+static void write_csv(FILE *f, const profiles_options *o, const model_method *mm, const profile_row *rows, int n) {
+    fputs("checkpoint,method,profile,status,n,dice,dice_std,auprc,auroc,n_lesion_free,lesion_free_fp_ml_mean\n", f);
     for (int i = 0; i < n; i++) {
         const report_line *r = &rows[i].r;
         csv_write_field(f, o->checkpoint);
-        fprintf(f, ",%s,%s,", rows[i].name, rows[i].failed ? "failed" : "ok");
+        fprintf(f, ",%s,%s,%s,", mm->name, rows[i].name, rows[i].failed ? "failed" : "ok");
         if (!rows[i].failed) fprintf(f, "%d", r->n);
         const double v[] = {r->dice, r->dice_std, r->auprc, r->auroc};
         for (int k = 0; k < 4; k++) fputc(',', f), csv_write_number(f, rows[i].failed ? NAN : v[k]);
@@ -96,13 +89,14 @@ static void write_csv(FILE *f, const profiles_options *o, const profile_row *row
     }
 }
 
-static int write_file(const char *dir, const char *name, const profiles_options *o, const profile_row *rows, int n,
-                      void (*fn)(FILE *, const profiles_options *, const profile_row *, int)) {
+static int write_file(const char *dir, const char *name, const profiles_options *o, const model_method *mm,
+                      const profile_row *rows, int n,
+                      void (*fn)(FILE *, const profiles_options *, const model_method *, const profile_row *, int)) {
     char path[4300];
     fs_join(path, sizeof path, dir, name);
     fs_file af;
     if (fs_file_open(&af, path)) return -1;
-    fn(af.f, o, rows, n);
+    fn(af.f, o, mm, rows, n);
     if (ferror(af.f)) {
         fs_file_abort(&af);
         return as_fail("%s: write error", path);
@@ -115,6 +109,8 @@ int profiles_run(const profiles_options *o) {
     const char *precision = o->precision ? o->precision : nn_bf16_supported() ? "bf16" : "fp32";
     const int per_profile = o->small ? 1 : 4, n_cal = o->small ? 2 : 4, n_none = o->small ? 1 : 3;
     if (!fs_exists(o->checkpoint)) return as_fail("%s: no such checkpoint", o->checkpoint);
+    const model_method *mm = model_method_of_file(o->checkpoint);
+    if (!mm) return -1;
     if (fs_mkdirs(o->out)) return -1;
     char data[4200], cal[4300], calib[4200], dir[4300], in[4400], name[64];
     fs_join(data, sizeof data, o->out, "data");
@@ -122,8 +118,8 @@ int profiles_run(const profiles_options *o) {
     arg_catch_signals(1);
     step_runner d = {.dir = o->out, .who = "experiment profiles", .reuse = o->reuse, .chain = 0, .numbered = 1, .keep_output = 1,
                      .nsteps = 2 + 3 * SYNTH_NPROFILES, .t_start = now_seconds()};
-    fprintf(stderr, "anoswin experiment profiles: %s on %d profiles (%d subjects each), %s map settings, %s, %s/\n",
-            o->checkpoint, SYNTH_NPROFILES, per_profile, cfg->name, precision, o->out);
+    fprintf(stderr, "anoswin experiment profiles: %s (%s) on %d profiles (%d subjects each), %s map settings, %s, %s/\n",
+            o->checkpoint, mm->title, SYNTH_NPROFILES, per_profile, cfg->name, precision, o->out);
     arglist a = {0};
     int rc = -1, failed_cal = 0;
     profile_row rows[SYNTH_NPROFILES] = {{0}};
@@ -152,7 +148,7 @@ int profiles_run(const profiles_options *o) {
     fs_join(in, sizeof in, cal, "healthy");
     arg_add(&a, "calibrate"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", o->checkpoint);
     arg_add(&a, "--out"), arg_add(&a, "%s", calib);
-    map_args(&a, cfg, precision, o->threads);
+    demo_map_options(&a, cfg, mm->whole_image, "t2", precision, o->threads);
     arg_add(&a, "%s", in);
     if (run_step(&d, "calibrate", &a, calib, &failed_cal)) goto done;
     arg_free(&a);
@@ -167,7 +163,7 @@ int profiles_run(const profiles_options *o) {
         fs_join(det, sizeof det, o->out, name);
         arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", o->checkpoint);
         arg_add(&a, "--out"), arg_add(&a, "%s", det), arg_add(&a, "--calibration"), arg_add(&a, "%s", calib);
-        map_args(&a, cfg, precision, o->threads);
+        demo_map_options(&a, cfg, mm->whole_image, "t2", precision, o->threads);
         arg_add(&a, "--no-overlays"), arg_add(&a, "--quiet"), arg_add(&a, "%s", test);
         snprintf(name, sizeof name, "detect-%s", rows[p].name);
         if (run_step(&d, name, &a, det, &rows[p].failed)) goto done;
@@ -194,10 +190,10 @@ int profiles_run(const profiles_options *o) {
 
 table:
     for (int p = 0; p < SYNTH_NPROFILES; p++) rows[p].failed |= failed_cal;
-    if (write_file(o->out, "profiles.md", o, rows, SYNTH_NPROFILES, write_md) ||
-        write_file(o->out, "profiles.csv", o, rows, SYNTH_NPROFILES, write_csv))
+    if (write_file(o->out, "profiles.md", o, mm, rows, SYNTH_NPROFILES, write_md) ||
+        write_file(o->out, "profiles.csv", o, mm, rows, SYNTH_NPROFILES, write_csv))
         goto done;
-    write_md(stdout, o, rows, SYNTH_NPROFILES);
+    write_md(stdout, o, mm, rows, SYNTH_NPROFILES);
     rc = 0;
     for (int p = 0; p < SYNTH_NPROFILES; p++) rc |= rows[p].failed;
 done:

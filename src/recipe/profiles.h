@@ -2,7 +2,8 @@
 // synthetic tuning material the detection defaults were chosen on (docs/detection.md): healthy
 // calibration scans (data synth seed 5001) and one lesion set per profile of `data synth
 // --profile` (seeds 6001.. in profile order, `none` = lesion-free scans), detected with the demo's
-// map settings and detect's calibrated default, evaluated per volume, one table per profile. It
+// map settings (demo_map_options: a whole-image method, found from the checkpoint's method tag, gets
+// no window) and detect's calibrated default, evaluated per volume, one table per profile. It
 // puts any method on the footing of the README's per-profile table: train it with `anoswin demo
 // --method M` (the demo's data and budget), then run this on OUT/train/last.safetensors.
 // These are tuning sets: their numbers compare methods and settings; they are not test results.
