@@ -455,9 +455,9 @@ enum { ENCODER_ONLY = 2 };
 // map's per-window min-max scaling magnifies their rounding where a window's residual is flat: at
 // the paper's width on 64 px slices bf16 moved a trained checkpoint's preset-normalised maps by up
 // to 0.047-0.058, and by 0.003-0.004 with this tail in fp32; bf16 in the encoder moved them by
-// < 1e-4 (docs/bf16.md, "Where the maps' difference comes from"). The tail costs ~7% of bf16
-// detect's CPU time. Training keeps bf16 throughout: its validation loss tracks fp32's without
-// this, and its speed is what bf16 is for.
+// < 1e-4 (docs/bf16.md, "Where the maps' difference comes from"). The tail is ~5% of detect's
+// GEMM FLOPs (its last stage runs only the masked windows' neighbourhood). Training keeps bf16
+// throughout: its validation loss tracks fp32's without this, and its speed is what bf16 is for.
 enum { FP32_TAIL_FROM_EXPANSION = 2 };
 
 static int fp32_tail(const swinmae *m) { return !m->training && nn_precision() == NN_BF16; }  // forward's masked_only value that stops after the encoder
