@@ -73,18 +73,18 @@ det=("$BIN" detect --checkpoint "$W/a/last.safetensors" --preset brats --threads
 succeeds "detect fp32" "${det[@]}" --out "$W/d32" "$scan"
 succeeds "detect bf16" "${det[@]}" --precision bf16 --out "$W/d16" "$scan"
 succeeds "maps within 1e-2, precision in summary.json" "$PY" - "$W" <<'EOF'
-import glob, json, os, sys
+import glob, json, sys
 import numpy as np
 w = sys.argv[1]
 a = np.fromfile(glob.glob(f"{w}/d32/**/model_grid_map.f32", recursive=True)[0], "<f4")
 b = np.fromfile(glob.glob(f"{w}/d16/**/model_grid_map.f32", recursive=True)[0], "<f4")
 d = float(np.abs(a - b).max())
 print("max |map difference| bf16 - fp32:", d, "map range", float(a.min()), float(a.max()))
-# The issue's 1e-2 holds for the product (the release build). The sanitizer build checks memory on
-# the same path, but its instrumented float code (other vectorisation) trains another tiny model,
-# whose preset-normalised maps differ by ~1.0e-2 (1.01-1.04e-2 seen): a looser bound there.
-bound = 2e-2 if os.environ.get("ANOSWIN_SANITIZED") else 1e-2
-print("bound", bound)
+# The issue's 1e-2, in the release and the sanitizer build alike: with the decoder's tail in fp32
+# at inference (swin_mae.c) this tiny model's maps differ by 0.0066 (release) and 0.0070 (the
+# sanitizer build, whose instrumented float code trains another model); all bf16 they differed by
+# 0.0083 and 1.01-1.04e-2, which needed a looser bound there.
+bound = 1e-2
 assert a.shape == b.shape and d <= bound and d > 0, d
 s16 = json.load(open(glob.glob(f"{w}/d16/**/summary.json", recursive=True)[0]))
 s32 = json.load(open(glob.glob(f"{w}/d32/**/summary.json", recursive=True)[0]))

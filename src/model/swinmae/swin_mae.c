@@ -447,7 +447,20 @@ static void last_stage_masked(struct swinmae_plan *p, int first, int depth, int 
     free(need);
 }
 
-enum { ENCODER_ONLY = 2 };  // forward's masked_only value that stops after the encoder
+enum { ENCODER_ONLY = 2 };
+
+// The one place that keeps products in fp32 under --precision bf16: an inference model runs the
+// decoder's tail, from this patch expansion on (the expansion, the last decoder stage and the
+// prediction head), in fp32. Its products set the reconstructed pixels directly, and the anomaly
+// map's per-window min-max scaling magnifies their rounding where a window's residual is flat: at
+// the paper's width on 64 px slices bf16 moved a trained checkpoint's preset-normalised maps by up
+// to 0.047-0.058, and by 0.003-0.004 with this tail in fp32; bf16 in the encoder moved them by
+// < 1e-4 (docs/bf16.md, "Where the maps' difference comes from"). The tail is ~5% of detect's
+// GEMM FLOPs (its last stage runs only the masked windows' neighbourhood). Training keeps bf16
+// throughout: its validation loss tracks fp32's without this, and its speed is what bf16 is for.
+enum { FP32_TAIL_FROM_EXPANSION = 2 };
+
+static int fp32_tail(const swinmae *m) { return !m->training && nn_precision() == NN_BF16; }  // forward's masked_only value that stops after the encoder
 
 static float forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                      uint64_t drop_seed, int masked_only) {
@@ -482,9 +495,11 @@ static float forward(swinmae *m, const float *images, const uint8_t *token_mask,
     }
     if (masked_only == ENCODER_ONLY) return 0.0f;
     const float *x = p->stage_out[3];
+    const int tail = fp32_tail(m);
     for (int e = 0; e < 3; e++) {
         mae_expand *ex = &p->expand[e];
         int s = ex->level, R = p->res[s], Cs = p->dim[s], Nin = B * R * R;
+        if (tail && e == FP32_TAIL_FROM_EXPANSION) (void)nn_set_precision(NN_FP32);
         float *lin = p->scratch, *pre = ex->pre ? ex->pre : p->scratch + (size_t)Nin * 2 * Cs;
         linear_forward(lin, x, ex->ew, NULL, Nin, Cs, 2 * Cs);
         expand_regroup_forward(pre, lin, B, R, R, Cs / 2);
@@ -504,6 +519,7 @@ static float forward(swinmae *m, const float *images, const uint8_t *token_mask,
     float *xn = p->scratch;
     layernorm_forward(xn, p->nu_mean, p->nu_rstd, x, p->norm_up.w, p->norm_up.b, NULL, 1, N, C);
     linear_forward(p->pred, xn, p->pred_w, p->pred_b, N, C, K);
+    if (tail) (void)nn_set_precision(NN_BF16);
     patchify(p->target, images, B, c->in_chans, c->img_size, c->img_size, c->patch_size);
     m->loss = masked_mse_forward(p->pred, p->target, m->mask, N, K);
     return m->loss;

@@ -45,6 +45,8 @@ size_t swinmae_arena_bytes(const swinmae_config *cfg, int max_batch, int trainin
 // images (B, in_chans, H, W) in [0,1]; token_mask (B, L) uint8, 1 = masked
 // (L = (H/p)*(W/p)); returns the masked MSE (0 if none masked). drop_path: 1 applies DropPath
 // with the config's rates (per-sample draws from drop_seed), 0 = eval. B <= max_batch.
+// Under nn_precision() bf16 a model created for inference runs its decoder's tail (last patch
+// expansion, last stage, prediction head) in fp32, a training model none (swin_mae.c).
 float swinmae_forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                       uint64_t drop_seed);
 // Inference shortcut for the sliding-mask anomaly map, which reads the prediction at the masked
