@@ -82,7 +82,8 @@ static int print_file(const char *path, FILE *to) {
 
 // --data: DIR/healthy split into a training manifest and a calibration manifest (a quarter of the
 // subjects, at least 3, spread evenly in id order: every 4th from 12 on), so that the threshold is
-// calibrated on scans the model never saw; a normative calibration needs 3 (detect_calibrate).
+// calibrated on scans the model never saw; with 2 the normative calibration scores each against one
+// scan without spread, and its threshold is far too high (detect_calibrate warns).
 static int split_healthy(const char *dir, const char *modality, const char *train_csv, const char *calib_csv,
                          int *n_train, int *n_calib, char *testdir, size_t ntest) {
     char hdir[4200];

@@ -447,7 +447,7 @@ static void last_stage_masked(struct swinmae_plan *p, int first, int depth, int 
     free(need);
 }
 
-enum { ENCODER_ONLY = 2 };
+enum { ENCODER_ONLY = 2 };  // forward's masked_only value that stops after the encoder
 
 // The one place that keeps products in fp32 under --precision bf16: an inference model runs the
 // decoder's tail, from this patch expansion on (the expansion, the last decoder stage and the
@@ -460,7 +460,7 @@ enum { ENCODER_ONLY = 2 };
 // throughout: its validation loss tracks fp32's without this, and its speed is what bf16 is for.
 enum { FP32_TAIL_FROM_EXPANSION = 2 };
 
-static int fp32_tail(const swinmae *m) { return !m->training && nn_precision() == NN_BF16; }  // forward's masked_only value that stops after the encoder
+static int fp32_tail(const swinmae *m) { return !m->training && nn_precision() == NN_BF16; }
 
 static float forward(swinmae *m, const float *images, const uint8_t *token_mask, int B, int drop_path,
                      uint64_t drop_seed, int masked_only) {
