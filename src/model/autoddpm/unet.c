@@ -354,6 +354,35 @@ static void pack_qkv(unet *u, const char *pre, int C) {
     }
 }
 
+// Detection promises that a slice's map does not depend on how many slices share a forward (each
+// has its own noise stream). sgemm does not promise that: OpenBLAS's Haswell/Zen kernels sum an
+// output column or row in another order when it falls in a product's last, partial tile, so the
+// same image gives results 1 ulp apart at different batch sizes. Inference therefore multiplies
+// one image at a time (the same shapes whatever the batch); training keeps the batched products,
+// whose columns are what makes the low-resolution layers fast.
+static void conv_fwd(const unet *u, float *out, const float *inp, const float *weight, const float *bias, int B, int IC,
+                     int H, int W, int OC, int k, int stride, int pad) {
+    if (u->training) {
+        conv2d_forward(out, u->cols, inp, weight, bias, B, IC, H, W, OC, k, stride, pad);
+        return;
+    }
+    const size_t in_n = (size_t)IC * H * W,
+                 out_n = (size_t)OC * conv_out_size(H, k, stride, pad) * conv_out_size(W, k, stride, pad);
+    for (int b = 0; b < B; b++)
+        conv2d_forward(out + b * out_n, u->cols, inp + b * in_n, weight, bias, 1, IC, H, W, OC, k, stride, pad);
+}
+
+// linear_forward of B images of `rows` rows each, one image at a time in inference (as conv_fwd).
+static void linear_fwd(const unet *u, float *out, const float *inp, const float *weight, const float *bias, int B,
+                       int rows, int IC, int OC) {
+    if (u->training) {
+        linear_forward(out, inp, weight, bias, B * rows, IC, OC);
+        return;
+    }
+    for (int b = 0; b < B; b++)
+        linear_forward(out + (size_t)b * rows * OC, inp + (size_t)b * rows * IC, weight, bias, rows, IC, OC);
+}
+
 static void res_forward(unet *u, const unet_step *s, const float *x, float *out, int B) {
     const int G = u->cfg.groups, S = s->side, E = temb_dim(&u->cfg);
     const size_t P = (size_t)S * S, nout = (size_t)B * s->cout * P;
@@ -361,10 +390,10 @@ static void res_forward(unet *u, const unet_step *s, const float *x, float *out,
     groupnorm_forward(s->n1, s->m1, s->r1, x, P_(u, p, ".norm1.weight"), P_(u, p, ".norm1.bias"), B, s->cin, P, G,
                       GN_EPS);
     silu_forward(u->w1, s->n1, (size_t)B * s->cin * P);
-    conv2d_forward(s->c1, u->cols, u->w1, P_(u, p, ".conv1.conv.weight"), P_(u, p, ".conv1.conv.bias"), B, s->cin, S,
-                   S, s->cout, 3, 1, 1);
-    linear_forward(s->temb, u->t_semb, P_(u, p, ".time_emb_proj.weight"), P_(u, p, ".time_emb_proj.bias"), B, E,
-                   s->cout);
+    conv_fwd(u, s->c1, u->w1, P_(u, p, ".conv1.conv.weight"), P_(u, p, ".conv1.conv.bias"), B, s->cin, S, S, s->cout, 3,
+             1, 1);
+    linear_fwd(u, s->temb, u->t_semb, P_(u, p, ".time_emb_proj.weight"), P_(u, p, ".time_emb_proj.bias"), B, 1, E,
+               s->cout);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int ch = 0; ch < s->cout; ch++) {
@@ -375,11 +404,11 @@ static void res_forward(unet *u, const unet_step *s, const float *x, float *out,
     groupnorm_forward(s->n2, s->m2, s->r2, s->c1, P_(u, p, ".norm2.weight"), P_(u, p, ".norm2.bias"), B, s->cout, P,
                       G, GN_EPS);
     silu_forward(u->w1, s->n2, nout);
-    conv2d_forward(u->w2, u->cols, u->w1, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout,
-                   S, S, s->cout, 3, 1, 1);
+    conv_fwd(u, u->w2, u->w1, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout,
+             3, 1, 1);
     if (s->cin != s->cout) {
-        conv2d_forward(out, u->cols, x, P_(u, p, ".skip_connection.conv.weight"),
-                       P_(u, p, ".skip_connection.conv.bias"), B, s->cin, S, S, s->cout, 1, 1, 0);
+        conv_fwd(u, out, x, P_(u, p, ".skip_connection.conv.weight"), P_(u, p, ".skip_connection.conv.bias"), B, s->cin,
+                 S, S, s->cout, 1, 1, 0);
     } else {
         memcpy(out, x, sizeof(float) * nout);
     }
@@ -434,7 +463,7 @@ static void attn_forward(unet *u, const unet_step *s, const float *x, float *out
                       u->cfg.groups, GN_EPS);
     channels_last(u->tok, s->n1, B, C, T);
     pack_qkv(u, p, C);
-    linear_forward(s->qkv, u->tok, u->wqkv, u->bqkv, B * T, C, 3 * C);
+    linear_fwd(u, s->qkv, u->tok, u->wqkv, u->bqkv, B, T, C, 3 * C);
     full_attention_forward(u->w1, u->att_scratch, s->qkv, B, T, C, heads);
     memcpy(out, x, sizeof(float) * n);
     channels_first(out, u->w1, B, C, T, 1);
@@ -487,11 +516,11 @@ const float *unet_forward(unet *u, const float *x, const float *t, int B) {
     const ddpm_config *c = &u->cfg;
     const int E = temb_dim(c), C0 = c->ch[0];
     timestep_embedding(u->t_sin, t, B, C0);
-    linear_forward(u->t_e1, u->t_sin, P_(u, "unet.time_embed.0", ".weight"), P_(u, "unet.time_embed.0", ".bias"), B,
-                   C0, E);
+    linear_fwd(u, u->t_e1, u->t_sin, P_(u, "unet.time_embed.0", ".weight"), P_(u, "unet.time_embed.0", ".bias"), B, 1,
+               C0, E);
     silu_forward(u->t_s1, u->t_e1, (size_t)B * E);
-    linear_forward(u->t_emb, u->t_s1, P_(u, "unet.time_embed.2", ".weight"), P_(u, "unet.time_embed.2", ".bias"), B,
-                   E, E);
+    linear_fwd(u, u->t_emb, u->t_s1, P_(u, "unet.time_embed.2", ".weight"), P_(u, "unet.time_embed.2", ".bias"), B, 1,
+               E, E);
     silu_forward(u->t_semb, u->t_emb, (size_t)B * E);
     u->acts[0].x = (float *)x;
     for (int k = 0; k < u->n_steps; k++) {
@@ -504,8 +533,8 @@ const float *unet_forward(unet *u, const float *x, const float *t, int B) {
         case S_CONV_IN:
         case S_DOWN: {
             const int st = s->kind == S_DOWN ? 2 : 1;
-            conv2d_forward(out, u->cols, in, P_(u, s->name, ".weight"), P_(u, s->name, ".bias"), B, s->cin, S, S,
-                           s->cout, 3, st, 1);
+            conv_fwd(u, out, in, P_(u, s->name, ".weight"), P_(u, s->name, ".bias"), B, s->cin, S, S, s->cout, 3, st,
+                     1);
             break;
         }
         case S_RES:
@@ -519,15 +548,15 @@ const float *unet_forward(unet *u, const float *x, const float *t, int B) {
             break;
         case S_UP:
             upsample2x_forward(s->up, in, B, s->cin, S, S);
-            conv2d_forward(out, u->cols, s->up, P_(u, s->name, ".weight"), P_(u, s->name, ".bias"), B, s->cin, 2 * S,
-                           2 * S, s->cout, 3, 1, 1);
+            conv_fwd(u, out, s->up, P_(u, s->name, ".weight"), P_(u, s->name, ".bias"), B, s->cin, 2 * S, 2 * S,
+                     s->cout, 3, 1, 1);
             break;
         case S_OUT:
             groupnorm_forward(s->n1, s->m1, s->r1, in, P_(u, s->name, ".0.weight"), P_(u, s->name, ".0.bias"), B,
                               s->cin, P, c->groups, GN_EPS);
             silu_forward(u->w1, s->n1, (size_t)B * s->cin * P);
-            conv2d_forward(out, u->cols, u->w1, P_(u, s->name, ".2.conv.weight"), P_(u, s->name, ".2.conv.bias"), B,
-                           s->cin, S, S, s->cout, 3, 1, 1);
+            conv_fwd(u, out, u->w1, P_(u, s->name, ".2.conv.weight"), P_(u, s->name, ".2.conv.bias"), B, s->cin, S, S,
+                     s->cout, 3, 1, 1);
             break;
         }
     }
