@@ -19,6 +19,7 @@ typedef struct demo_config {
     const char *model;            // --config of anoswin train (the Swin MAE)
     int img_size;                 // the model's image side (other methods: their default config at it)
     int epochs, batch, warmup_epochs;
+    int epochs_fp32;              // epochs in fp32 (no AVX512-BF16, or --precision fp32); 0: epochs
     double lr;
     int mask_size;                // training mask unit (px at the model grid)
     long max_steps;               // 0: none
