@@ -18,53 +18,6 @@ static int gelu_zmm(void) {
 #endif
 }
 
-// AVX2 where AVX-512 is missing: whole 8-lane blocks here, the tail in the scalar loops (the same
-// operations, so the same bits). Each returns how many values it did.
-static int gelu_ymm(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx2");
-#else
-    return 0;
-#endif
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-AVX2_TARGET static size_t gelu_span_ymm(float *out, const float *inp, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(inp + i);
-        _mm256_storeu_ps(out + i, _mm256_mul_ps(x, normal_cdf8(x)));
-    }
-    return i;
-}
-
-AVX2_TARGET static size_t gelu_grad_span_ymm(float *dinp, const float *dout, const float *inp, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(inp + i);
-        const __m256 cdf = normal_cdf8(x);
-        const __m256 e = exp_neg8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x));
-        const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(0.39894228040143268f), e);
-        const __m256 g = _mm256_loadu_ps(dout + i);
-        _mm256_storeu_ps(dinp + i, _mm256_mul_ps(g, _mm256_add_ps(cdf, _mm256_mul_ps(x, pdf))));
-    }
-    return i;
-}
-
-AVX2_TARGET static size_t gelu_value_grad_span_ymm(float *act, float *x_grad, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 x = _mm256_loadu_ps(x_grad + i);
-        const __m256 cdf = normal_cdf8(x);
-        const __m256 e = exp_neg8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x));
-        const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(0.39894228040143268f), e);
-        _mm256_storeu_ps(act + i, _mm256_mul_ps(x, cdf));
-        _mm256_storeu_ps(x_grad + i, _mm256_add_ps(cdf, _mm256_mul_ps(x, pdf)));
-    }
-    return i;
-}
-#endif
-
 #if defined(__x86_64__) && defined(__GNUC__)
 static inline __mmask16 span_mask(size_t left) { return left >= 16 ? 0xffff : tail_mask((int)left); }
 
@@ -108,12 +61,8 @@ static void gelu_value_grad_span(float *act, float *x_grad, size_t n) {
         return;
     }
 #endif
-    size_t i0 = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (gelu_ymm()) i0 = gelu_value_grad_span_ymm(act, x_grad, n);
-#endif
 #pragma omp simd
-    for (size_t i = i0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float x = x_grad[i];
         float cdf = normal_cdf(x);
         float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);
@@ -129,12 +78,8 @@ void gelu_span(float *out, const float *inp, size_t n) {
         return;
     }
 #endif
-    size_t i0 = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (gelu_ymm()) i0 = gelu_span_ymm(out, inp, n);
-#endif
 #pragma omp simd
-    for (size_t i = i0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         out[i] = x * normal_cdf(x);
     }
@@ -147,12 +92,8 @@ void gelu_grad_span(float *dinp, const float *dout, const float *inp, size_t n) 
         return;
     }
 #endif
-    size_t i0 = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (gelu_ymm()) i0 = gelu_grad_span_ymm(dinp, dout, inp, n);
-#endif
 #pragma omp simd
-    for (size_t i = i0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float x = inp[i];
         float cdf = normal_cdf(x);
         float pdf = 0.39894228040143268f * exp_neg(-0.5f * x * x);

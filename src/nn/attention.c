@@ -60,35 +60,10 @@ void relpos_bias_backward(float *dtable, const float *dbias, const int *index, i
 }
 
 // ---- attention --------------------------------------------------------------------------------
-// s[j] = exp(s[j] - mx) for j < T, and their sum: a softmax's exponentials. GCC leaves the scalar
-// loop unvectorised (fastmath.h), which made them half of the attention's time on an AVX2-only
-// CPU (AMD Zen 3, perf); there they run 8 at a time (the same operations per value, the sum in 8
-// partial sums). AVX-512 CPUs take the register-blocked kernels below instead.
-#if defined(__x86_64__) && defined(__GNUC__)
-AVX2_TARGET static float exp_shift_sum_ymm(float *s, int T, float mx) {
-    const __m256 m = _mm256_set1_ps(mx);
-    __m256 acc = _mm256_setzero_ps();
-    int j = 0;
-    for (; j + 8 <= T; j += 8) {
-        const __m256 e = exp_neg8(_mm256_sub_ps(_mm256_loadu_ps(s + j), m));
-        _mm256_storeu_ps(s + j, e);
-        acc = _mm256_add_ps(acc, e);
-    }
-    float lanes[8], sum = 0.0f;
-    _mm256_storeu_ps(lanes, acc);
-    for (int l = 0; l < 8; l++) sum += lanes[l];
-    for (; j < T; j++) {
-        s[j] = exp_neg(s[j] - mx);
-        sum += s[j];
-    }
-    return sum;
-}
-#endif
-
+// s[j] = exp(s[j] - mx) for j < T, and their sum: a softmax's exponentials (the one loop of the
+// three softmaxes below; vectorised since the build's -fno-trapping-math). AVX-512 CPUs take the
+// register-blocked kernels further down instead.
 static float exp_shift_sum(float *s, int T, float mx) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("avx2")) return exp_shift_sum_ymm(s, T, mx);
-#endif
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
     for (int j = 0; j < T; j++) {

@@ -101,54 +101,6 @@ AVX512_TARGET static inline __m512 exp_neg16(__m512 x) {
     const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
-
-// ---- the same on 8 lanes (AVX2, for CPUs without AVX-512) -----------------------------------------
-// GCC does not vectorise the scalar polynomials' loops (their clamps count as control flow), so
-// on an AVX2-only CPU GELU ran one value at a time: 14% of the paper model's fp32 training step on
-// an AMD Zen 3. Operation for operation the scalar functions again, bit-identical to them.
-#define AVX2_TARGET __attribute__((target("avx2")))
-
-AVX2_TARGET static inline __m256 erf_poly8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0f)), _mm256_set1_ps(4.0f));
-    const __m256 x2 = _mm256_mul_ps(x, x);
-#define FM_STEP(a, c) _mm256_add_ps(_mm256_mul_ps(x2, a), _mm256_set1_ps(c))
-    __m256 p = FM_STEP(_mm256_set1_ps(-2.72614225801306e-10f), 2.77068142495902e-08f);
-    p = FM_STEP(p, -2.10102402082508e-06f);
-    p = FM_STEP(p, -5.69250639462346e-05f);
-    p = FM_STEP(p, -7.34990630326855e-04f);
-    p = FM_STEP(p, -2.95459980854025e-03f);
-    p = FM_STEP(p, -1.60960333262415e-02f);
-    p = _mm256_mul_ps(x, p);
-    __m256 q = FM_STEP(_mm256_set1_ps(-1.45660718464996e-05f), -2.13374055278905e-04f);
-    q = FM_STEP(q, -1.68282697438203e-03f);
-    q = FM_STEP(q, -7.37332916720468e-03f);
-    q = FM_STEP(q, -1.42647390514189e-02f);
-#undef FM_STEP
-    return _mm256_div_ps(p, q);
-}
-
-AVX2_TARGET static inline __m256 normal_cdf8(__m256 x) {
-    const __m256 half = _mm256_set1_ps(0.5f);
-    return _mm256_mul_ps(half, _mm256_add_ps(_mm256_set1_ps(1.0f),
-                                             erf_poly8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)))));
-}
-
-AVX2_TARGET static inline __m256 exp_neg8(__m256 x) {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
-    __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), magic), magic);
-    __m256 r = _mm256_add_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f))),
-                             _mm256_mul_ps(n, _mm256_set1_ps(2.12194440e-4f)));
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r), _mm256_set1_ps(1.0f));
-    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
 #endif
 
 // ---- denormals ------------------------------------------------------------------------------
