@@ -42,8 +42,8 @@
 // tuning sets the 36-epoch bf16 model scores 0.014 below the 44-epoch fp32 one in mean Dice, the
 // glioma profile unchanged (docs/detection.md, "Stride and precision"). In fp32 (a CPU without
 // AVX512-BF16) 24 epochs, chosen by time, not by score, to keep `make demo` within 15 minutes with
-// a margin on a 2-core AVX2 machine (session 10, AMD EPYC Zen 3: 6.2 steps/s in fp32 after the AVX2
-// GELU and softmax; the 36 epochs took 17 minutes there before them, training cut by the bound at
+// a margin on a 2-core AVX2 machine (session 10, AMD EPYC Zen 3: 6.2 steps/s in fp32 once GELU and the
+// softmax vectorise there; the 36 epochs took 17 minutes there before them, training cut by the bound at
 // epoch 27). Its tuning-profile and test numbers are in docs/demo.md.
 const demo_config demo_full = {
     .name = "demo",
