@@ -23,10 +23,17 @@ static void test_conv(const char *tag, int B, int IC, int H, int W, int OC, int 
     const size_t nx = (size_t)B * IC * H * W, nw = (size_t)OC * IC * k * k, ny = (size_t)B * OC * OH * OW;
     float *x = tu_ref(tag, "x", nx), *w = tu_ref(tag, "w", nw), *g = tu_ref(tag, "g", ny),
           *b = bias ? tu_ref(tag, "b", OC) : NULL;
-    float *y = tu_zeros(ny), *dx = tu_zeros(nx), *dw = tu_zeros(nw), *db = bias ? tu_zeros(OC) : NULL;
-    float *cols = tu_zeros(conv2d_scratch_floats(B, IC, OC, k, OH, OW));
+    // dw has a guard of 64 floats behind it (a neighbouring gradient in a model's buffer).
+    float *y = tu_zeros(ny), *dx = tu_zeros(nx), *dw = tu_zeros(nw + 64), *db = bias ? tu_zeros(OC) : NULL;
+    // The scratch starts as garbage (NaN), as in a model's arena after other layers used it.
+    const size_t nc = conv2d_scratch_floats(B, IC, OC, k, OH, OW);
+    float *cols = tu_zeros(nc);
+    for (size_t i = 0; i < nc; i++) cols[i] = NAN;
     conv2d_forward(y, cols, x, w, b, B, IC, H, W, OC, k, s, p);
     conv2d_backward(dx, dw, db, cols, g, x, w, B, IC, H, W, OC, k, s, p);
+    int guard = 1;
+    for (int i = 0; i < 64; i++) guard &= dw[nw + i] == 0.0f;
+    CHECK(guard, "%s: the weight gradient writes nothing past its %zu floats", tag, nw);
     cmp(tag, "y", y, tu_ref(tag, "y", ny), ny, 1e-5);
     cmp(tag, "dx", dx, tu_ref(tag, "dx", nx), nx, 1e-4);
     cmp(tag, "dw", dw, tu_ref(tag, "dw", nw), nw, 1e-4);
@@ -158,9 +165,10 @@ static float *noise(size_t n, unsigned *state) {
 
 // The layers multiply a few images at a time (about 2048 columns a product, src/nn/conv.c): a batch
 // of three 32x32 images runs as a chunk of two and a chunk of one, and must match the images one
-// by one (single-image products, no channel-major copies).
-static void test_chunks(int transposed) {
-    const int B = 3, IC = 2, H = 32, W = 32, OC = 3, k = 3, s = transposed ? 2 : 1, p = 1, op = transposed;
+// by one (single-image products, no channel-major copies). With 16 channels at 64x64 the 3x3
+// layer runs Winograd, whose chunks of 2048 tiles are also two images and one.
+static void test_chunks(int transposed, int IC, int OC, int H) {
+    const int B = 3, W = H, k = 3, s = transposed ? 2 : 1, p = 1, op = transposed;
     const int OH = transposed ? convt_out_size(H, k, s, p, op) : conv_out_size(H, k, s, p);
     const int OW = transposed ? convt_out_size(W, k, s, p, op) : conv_out_size(W, k, s, p);
     const size_t nx = (size_t)IC * H * W, ny = (size_t)OC * OH * OW, nw = (size_t)IC * OC * k * k;
@@ -183,7 +191,7 @@ static void test_chunks(int transposed) {
             conv2d_backward(dd, ww, bb, cols, g + o * ny, x + o * nx, w, n, IC, H, W, OC, k, s, p);
         }
     }
-    const char *tag = transposed ? "convt_chunks" : "conv_chunks";
+    const char *tag = transposed ? "convt_chunks" : IC >= 16 ? "wino_chunks" : "conv_chunks";
     cmp(tag, "y", y, y1, B * ny, 1e-5);
     cmp(tag, "dx", dx, dx1, B * nx, 1e-5);
     cmp(tag, "dw", dw, dw1, nw, 1e-4);
@@ -200,8 +208,14 @@ int main(void) {
     test_convt("convt_dcgan", 2, 3, 6, 4, 5, 4, 2, 1, 0, 1);
     test_convt("convt_start", 2, 6, 1, 1, 4, 4, 1, 0, 0, 0);
     test_convt("convt_odd", 1, 2, 5, 3, 3, 3, 2, 1, 0, 1);
-    test_chunks(0);
-    test_chunks(1);
+    test_conv("conv_3x3", 2, 3, 9, 7, 5, 3, 1, 1, 1);
+    test_conv("wino_odd", 3, 16, 9, 7, 17, 3, 1, 1, 1);
+    test_conv("wino_even", 2, 20, 8, 6, 16, 3, 1, 1, 0);
+    test_conv("wino_thin", 2, 16, 1, 2, 16, 3, 1, 1, 1);
+    test_conv("wino_wide", 1, 32, 5, 5, 64, 3, 1, 1, 1);
+    test_chunks(0, 2, 3, 32);
+    test_chunks(1, 2, 3, 32);
+    test_chunks(0, 16, 16, 64);
     test_bn("bn_train", 3, 5, 7, 5, 1);
     test_bn("bn_eval", 2, 4, 3, 5, 0);
     test_pointwise();
