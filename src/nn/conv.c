@@ -176,335 +176,402 @@ static void add_channel_bias(float *out, const float *bias, int B, int C, size_t
         }
 }
 
-// ---- Winograd F(2x2, 3x3) ----------------------------------------------------------------------
-// The 3x3 layers with stride 1 and padding 1 (f-AnoGAN's and the DDPM U-Net's), in fp32: each 2x2
-// output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of the 4x4 input tile d around it (Lavin & Gray 2016),
-// so one layer is 16 products over the input channels with 16 multiplies per 4 outputs instead
-// of 36, a 2.25x cut of the flops that bound f-AnoGAN's and autoDDPM's steps; the transforms are
-// a few adds per value. The input gradient is the same convolution of dout with the flipped,
-// transposed weight, whose transform is the weight's with indices 0 and 3 swapped in both
-// directions (G's rows read backwards are G's rows 3, 1, 2, 0); the weight gradient is the adjoint,
-// G^T [sum over tiles of (A dY A^T) ⊙ V] G. Exact in real arithmetic; in fp32 it rounds
-// differently from im2col (tests/test_nn_conv.c holds it to PyTorch like every layer). bf16 keeps
-// im2col: the transforms would add their rounding to bf16's.
-// Layouts: V (16, C, T) holds the transformed tiles of a chunk, T = n*th*tw tiles in (image,
-// tile row, tile column) order; U (16, OC, IC) the transformed weight.
+// ---- Winograd F(4x4, 3x3) ----------------------------------------------------------------------
+// The 3x3 layers with stride 1 and padding 1 (f-AnoGAN's and the DDPM U-Net's), in fp32: each 4x4
+// output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of the 6x6 input tile d around it (Lavin & Gray 2016,
+// interpolation points 0, ±1, ±2, ∞), so a layer is 36 products over the input channels with 36
+// multiplies per 16 outputs instead of 144: a 4x cut of the flops that bound f-AnoGAN's and
+// autoDDPM's steps. The input gradient is the same convolution of dout with the flipped,
+// transposed weight; the weight gradient is the adjoint, Gᵀ [sum over tiles of (A dY Aᵀ) ⊙ V] G.
+// Exact in real arithmetic; in fp32 an output's rounding error scales with the products summed
+// into it (about 10x im2col's, 1e-6 relative; tests/test_nn_conv.c holds it to PyTorch). bf16
+// keeps im2col: the transforms would add to bf16's rounding.
+// f-AnoGAN's step on a 2-core Zen 3 (bench train, batch 10): im2col 1.09 img/s, F(2x2, 3x3) 1.40
+// (2.25x fewer flops, but tiles 4x the image to transform), F(4x4, 3x3) 1.97 once its transforms
+// ran over whole channels instead of a row of tiles at a time (1.47 before).
+// Layouts: V (36, C, T) holds the transformed tiles of a chunk, T = n*th*tw tiles in (image, tile
+// row, tile column) order; U (36, OC, IC) the transformed weight.
+
+#define WINO_N 36
+// Stride of the matrices of n floats each in a (36, rows, cols) buffer. The padding keeps the
+// streams a transform reads or writes off the same cache sets: unpadded, a power-of-two matrix
+// size (64 channels x 1024 tiles) put them all on one set and the transforms ran 2x slower.
+#define WINO_PAD 16
+static size_t wino_plane(size_t n) { return n + WINO_PAD; }
 
 static int use_winograd(int IC, int OC, int k, int stride, int pad) {
     return k == 3 && stride == 1 && pad == 1 && IC >= WINO_MIN_CH && OC >= WINO_MIN_CH && nn_precision() == NN_FP32;
 }
 
+static size_t wino_tiles(int OH, int OW) { return (size_t)((OH + 3) / 4) * (size_t)((OW + 3) / 4); }
+
 static size_t wino_image_floats(int IC, int OC, int OH, int OW) {
-    return (size_t)16 * (size_t)((OH + 1) / 2) * (size_t)((OW + 1) / 2) * ((size_t)IC + OC);
+    return (size_t)WINO_N * wino_tiles(OH, OW) * ((size_t)IC + OC);
 }
 
 static int wino_chunk(int B, int IC, int OC, int OH, int OW) {
-    return chunk_images(B, (size_t)((OH + 1) / 2) * ((OW + 1) / 2), wino_image_floats(IC, OC, OH, OW));
+    return chunk_images(B, wino_tiles(OH, OW), wino_image_floats(IC, OC, OH, OW));
 }
-
-// Stride of the 16 matrices of n floats each in a (16, rows, cols) buffer. The padding keeps the
-// 16 streams a transform reads or writes off the same cache sets: unpadded, a power-of-two
-// matrix size (64 channels x 1024 tiles) put all 16 on one set and the transforms ran 2x slower.
-#define WINO_PAD 16
-static size_t wino_plane(size_t n) { return n + WINO_PAD; }
 
 // U, and dU for the backward, then a chunk's V and products.
 static size_t wino_scratch_floats(int B, int IC, int OC, int OH, int OW) {
-    return (size_t)32 * wino_plane((size_t)IC * OC) + (size_t)32 * WINO_PAD +
+    return (size_t)2 * WINO_N * wino_plane((size_t)IC * OC) + (size_t)2 * WINO_N * WINO_PAD +
            wino_image_floats(IC, OC, OH, OW) * (size_t)wino_chunk(B, IC, OC, OH, OW);
 }
 
-// One row of tiles of one channel: rows (4, W) of the image (NULL: outside, zeros) -> v[x*plane
-// + tx], x = 0..15. The padded rows are split into even and odd columns (E[k] = column 2k-1,
-// O[k] = column 2k), so that tile tx reads E[tx], O[tx], E[tx+1], O[tx+1] and every loop runs
-// unit-stride. A function of its own: inside the OpenMP region GCC left these loops scalar.
-static void wino_input_row(float *restrict v, size_t plane, const float *const rows[4], int W, int tw,
-                           float *restrict buf) {
-    const int L = tw + 1;
-    float *restrict E = buf, *restrict O = buf + 4 * L, *restrict TE = buf + 8 * L, *restrict TO = buf + 12 * L;
-    for (int i = 0; i < 4; i++) {
-        float *restrict e = E + i * L, *restrict o = O + i * L;
-        const float *restrict r = rows[i];
-        if (!r) {
-            memset(e, 0, sizeof(float) * (size_t)L);
-            memset(o, 0, sizeof(float) * (size_t)L);
-            continue;
-        }
-        const int ne = W / 2, no = (W + 1) / 2;  // columns 2k-1 (k = 1..ne) and 2k (k < no) inside
-        e[0] = 0.0f;
+// The 1-D transforms, over n columns at once: out[i][k] = sum_j X[i][j] in[j][k].
+// X = Bᵀ (6 -> 6): the input's.
+static inline void wino_bt(float *const out[6], const float *const in[6], int n) {
 #pragma omp simd
-        for (int k = 1; k <= ne; k++) e[k] = r[2 * k - 1];
-#pragma omp simd
-        for (int k = ne + 1; k < L; k++) e[k] = 0.0f;
-#pragma omp simd
-        for (int k = 0; k < no; k++) o[k] = r[2 * k];
-#pragma omp simd
-        for (int k = no; k < L; k++) o[k] = 0.0f;
-    }
-    // Bᵀ over the rows: t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3.
-#pragma omp simd
-    for (int k = 0; k < L; k++) {
-        TE[k] = E[k] - E[2 * L + k];
-        TE[L + k] = E[L + k] + E[2 * L + k];
-        TE[2 * L + k] = E[2 * L + k] - E[L + k];
-        TE[3 * L + k] = E[L + k] - E[3 * L + k];
-        TO[k] = O[k] - O[2 * L + k];
-        TO[L + k] = O[L + k] + O[2 * L + k];
-        TO[2 * L + k] = O[2 * L + k] - O[L + k];
-        TO[3 * L + k] = O[L + k] - O[3 * L + k];
-    }
-    // The same over the columns of each tile: (E[tx], O[tx], E[tx+1], O[tx+1]).
-    for (int i = 0; i < 4; i++) {
-        const float *restrict te = TE + i * L, *restrict to = TO + i * L;
-        float *restrict v0 = v + (size_t)(4 * i) * plane, *restrict v1 = v0 + plane, *restrict v2 = v1 + plane,
-                        *restrict v3 = v2 + plane;
-#pragma omp simd
-        for (int tx = 0; tx < tw; tx++) {
-            v0[tx] = te[tx] - te[tx + 1];
-            v1[tx] = to[tx] + te[tx + 1];
-            v2[tx] = te[tx + 1] - to[tx];
-            v3[tx] = to[tx] - to[tx + 1];
-        }
+    for (int k = 0; k < n; k++) {
+        const float d0 = in[0][k], d1 = in[1][k], d2 = in[2][k], d3 = in[3][k], d4 = in[4][k], d5 = in[5][k];
+        out[0][k] = 4.0f * d0 - 5.0f * d2 + d4;
+        out[1][k] = d3 + d4 - 4.0f * (d1 + d2);
+        out[2][k] = d4 - d3 + 4.0f * (d1 - d2);
+        out[3][k] = d4 - d2 + 2.0f * (d3 - d1);
+        out[4][k] = d4 - d2 + 2.0f * (d1 - d3);
+        out[5][k] = 4.0f * d1 - 5.0f * d3 + d5;
     }
 }
 
-// V (16, C, T) = Bᵀ d B of every 4x4 tile d of img (n, C, H, W), tile (ty, tx) reading rows
-// 2ty-1 .. 2ty+2 and columns 2tx-1 .. 2tx+2 (0 outside).
+// X = Aᵀ (6 -> 4): the output's.
+static inline void wino_at(float *const out[4], const float *const in[6], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float m0 = in[0][k], m1 = in[1][k], m2 = in[2][k], m3 = in[3][k], m4 = in[4][k], m5 = in[5][k];
+        out[0][k] = m0 + m1 + m2 + m3 + m4;
+        out[1][k] = m1 - m2 + 2.0f * (m3 - m4);
+        out[2][k] = m1 + m2 + 4.0f * (m3 + m4);
+        out[3][k] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+    }
+}
+
+// X = A (4 -> 6): the output transform's adjoint, for the weight gradient.
+static inline void wino_a(float *const out[6], const float *const in[4], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float y0 = in[0][k], y1 = in[1][k], y2 = in[2][k], y3 = in[3][k];
+        out[0][k] = y0;
+        out[1][k] = y0 + y1 + y2 + y3;
+        out[2][k] = y0 - y1 + y2 - y3;
+        out[3][k] = y0 + 2.0f * y1 + 4.0f * y2 + 8.0f * y3;
+        out[4][k] = y0 - 2.0f * y1 + 4.0f * y2 - 8.0f * y3;
+        out[5][k] = y3;
+    }
+}
+
+// The same transforms reading (or, for Aᵀ, writing) one image row, column 4k + j for the k-th tile.
+static inline void wino_bt4(float *const out[6], const float *x, int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float *d = x + 4 * k;
+        const float d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3], d4 = d[4], d5 = d[5];
+        out[0][k] = 4.0f * d0 - 5.0f * d2 + d4;
+        out[1][k] = d3 + d4 - 4.0f * (d1 + d2);
+        out[2][k] = d4 - d3 + 4.0f * (d1 - d2);
+        out[3][k] = d4 - d2 + 2.0f * (d3 - d1);
+        out[4][k] = d4 - d2 + 2.0f * (d1 - d3);
+        out[5][k] = 4.0f * d1 - 5.0f * d3 + d5;
+    }
+}
+
+static inline void wino_a4(float *const out[6], const float *x, int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float *y = x + 4 * k;
+        const float y0 = y[0], y1 = y[1], y2 = y[2], y3 = y[3];
+        out[0][k] = y0;
+        out[1][k] = y0 + y1 + y2 + y3;
+        out[2][k] = y0 - y1 + y2 - y3;
+        out[3][k] = y0 + 2.0f * y1 + 4.0f * y2 + 8.0f * y3;
+        out[4][k] = y0 - 2.0f * y1 + 4.0f * y2 - 8.0f * y3;
+        out[5][k] = y3;
+    }
+}
+
+static inline void wino_at4(float *x, const float *const in[6], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float m0 = in[0][k], m1 = in[1][k], m2 = in[2][k], m3 = in[3][k], m4 = in[4][k], m5 = in[5][k];
+        float *y = x + 4 * k;
+        y[0] = m0 + m1 + m2 + m3 + m4;
+        y[1] = m1 - m2 + 2.0f * (m3 - m4);
+        y[2] = m1 + m2 + 4.0f * (m3 + m4);
+        y[3] = m1 - m2 + 8.0f * (m3 - m4) + m5;
+    }
+}
+
+// The row transforms below work one image row at a time across all its tiles (the columns'
+// transform) and then one column index at a time across all the channel's tiles at once (the
+// rows'), so that no loop is shorter than a row of tiles and most run over every tile. Between
+// the two, a channel's partial results are kept by row phase: image row 4ty + r is tile row ty of
+// phase r, so a tile's rows are a fixed offset into the phase arrays whatever the tile.
+
+// V (36, C, T) = Bᵀ d B of every 6x6 tile d of img (n, C, H, W), tile (ty, tx) reading rows
+// 4ty-1 .. 4ty+4 and columns 4tx-1 .. 4tx+4 (0 outside).
 static void wino_input(float *V, const float *img, int n, int C, int H, int W, int th, int tw) {
-    const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT);
+    const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT), TP = TT + 2 * (size_t)tw;
+    const int Wp = 4 * tw + 4;
 #pragma omp parallel
     {
-        float *buf = as_malloc(sizeof(float) * 16 * (size_t)(tw + 1));
+        // Cp (6 columns j, 4 row phases r, TP): the columns' transform of image row 4ty + r at
+        // [j][r][tw + ty*tw], with a row of zero tiles before and after (rows -1 and 4th + 4).
+        float *Cp = as_malloc(sizeof(float) * (24 * TP + (size_t)Wp)), *x = Cp + 24 * TP;
+        for (int q = 0; q < 24; q++) {
+            memset(Cp + q * TP, 0, sizeof(float) * (size_t)tw);
+            memset(Cp + q * TP + tw + TT, 0, sizeof(float) * (size_t)tw);
+        }
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
                 const float *src = img + ((size_t)b * C + c) * H * W;
-                for (int ty = 0; ty < th; ty++) {
-                    const float *rows[4];
-                    for (int i = 0; i < 4; i++) {
-                        const int h = 2 * ty - 1 + i;
-                        rows[i] = h >= 0 && h < H ? src + (size_t)h * W : NULL;
+                for (int h = 0; h < 4 * th; h++) {
+                    float *out[6];
+                    for (int j = 0; j < 6; j++) out[j] = Cp + (size_t)(4 * j + h % 4) * TP + (size_t)(h / 4 + 1) * tw;
+                    if (h >= H) {
+                        for (int j = 0; j < 6; j++) memset(out[j], 0, sizeof(float) * (size_t)tw);
+                        continue;
                     }
-                    wino_input_row(V + (size_t)c * n * TT + (size_t)b * TT + (size_t)ty * tw, plane, rows, W, tw, buf);
+                    x[0] = 0.0f;  // column -1
+                    memcpy(x + 1, src + (size_t)h * W, sizeof(float) * (size_t)W);
+                    memset(x + 1 + W, 0, sizeof(float) * (size_t)(Wp - 1 - W));
+                    wino_bt4(out, x, tw);
+                }
+                // Rows a = 0..5 of tile ty are image rows 4ty + a - 1: phase 3 of tile row ty - 1,
+                // phases 0..3 of ty, phase 0 of ty + 1.
+                float *v = V + (size_t)c * n * TT + (size_t)b * TT;
+                for (int j = 0; j < 6; j++) {
+                    const float *cj = Cp + (size_t)4 * j * TP + tw;
+                    const float *in[6] = {cj + 3 * TP - tw, cj, cj + TP, cj + 2 * TP, cj + 3 * TP, cj + tw};
+                    float *out[6];
+                    for (int i = 0; i < 6; i++) out[i] = v + (size_t)(6 * i + j) * plane;
+                    wino_bt(out, in, (int)TT);
                 }
             }
-        free(buf);
+        free(Cp);
     }
 }
 
-// Z (16, C, T) = A dY Aᵀ of every 2x2 tile of dout (n, C, OH, OW) (0 outside): the gradient
+// Z (36, C, T) = A dY Aᵀ of every 4x4 tile of dout (n, C, OH, OW) (0 outside): the gradient
 // reaching the transformed products from the output tiles, for the weight gradient.
 static void wino_dout(float *Z, const float *dout, int n, int C, int OH, int OW, int th, int tw) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT);
+    const int Wp = 4 * tw;
 #pragma omp parallel
     {
-        float *buf = as_malloc(sizeof(float) * 8 * (size_t)tw);
-        float *restrict e0 = buf, *restrict o0 = buf + tw, *restrict e1 = buf + 2 * tw, *restrict o1 = buf + 3 * tw;
-        float *restrict re = buf + 4 * tw, *restrict ro = buf + 6 * tw;  // rows 1 and 2 of A dY: e0 ± e1, o0 ± o1
+        float *Cq = as_malloc(sizeof(float) * (24 * TT + (size_t)Wp)), *x = Cq + 24 * TT;  // (6, 4 phases, TT)
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
                 const float *src = dout + ((size_t)b * C + c) * OH * OW;
-                for (int ty = 0; ty < th; ty++) {
-                    for (int i = 0; i < 2; i++) {
-                        float *restrict e = i ? e1 : e0, *restrict o = i ? o1 : o0;
-                        const int y = 2 * ty + i;
-                        if (y >= OH) {
-                            memset(e, 0, sizeof(float) * (size_t)tw);
-                            memset(o, 0, sizeof(float) * (size_t)tw);
-                            continue;
-                        }
-                        const float *restrict r = src + (size_t)y * OW;
-#pragma omp simd
-                        for (int k = 0; k < tw; k++) e[k] = r[2 * k];
-#pragma omp simd
-                        for (int k = 0; k < tw; k++) o[k] = 2 * k + 1 < OW ? r[2 * k + 1] : 0.0f;
+                for (int y = 0; y < 4 * th; y++) {
+                    float *out[6];
+                    for (int j = 0; j < 6; j++) out[j] = Cq + (size_t)(4 * j + y % 4) * TT + (size_t)(y / 4) * tw;
+                    if (y >= OH) {
+                        for (int j = 0; j < 6; j++) memset(out[j], 0, sizeof(float) * (size_t)tw);
+                        continue;
                     }
-#pragma omp simd
-                    for (int k = 0; k < tw; k++) {
-                        re[k] = e0[k] + e1[k];
-                        re[tw + k] = e0[k] - e1[k];
-                        ro[k] = o0[k] + o1[k];
-                        ro[tw + k] = o0[k] - o1[k];
-                    }
-                    // Rows of A dY: (g0, g0 + g1, g0 - g1, -g1); then the same over each row's pair.
-                    float *z = Z + (size_t)c * n * TT + (size_t)b * TT + (size_t)ty * tw;
-                    for (int i = 0; i < 4; i++) {
-                        const float *restrict e = i == 0 ? e0 : i == 3 ? e1 : re + (i - 1) * tw;
-                        const float *restrict o = i == 0 ? o0 : i == 3 ? o1 : ro + (i - 1) * tw;
-                        const float sg = i == 3 ? -1.0f : 1.0f;
-                        float *restrict z0 = z + (size_t)(4 * i) * plane, *restrict z1 = z0 + plane,
-                                        *restrict z2 = z1 + plane, *restrict z3 = z2 + plane;
-#pragma omp simd
-                        for (int tx = 0; tx < tw; tx++) {
-                            z0[tx] = sg * e[tx];
-                            z1[tx] = sg * (e[tx] + o[tx]);
-                            z2[tx] = sg * (e[tx] - o[tx]);
-                            z3[tx] = -sg * o[tx];
-                        }
-                    }
+                    memcpy(x, src + (size_t)y * OW, sizeof(float) * (size_t)OW);
+                    memset(x + OW, 0, sizeof(float) * (size_t)(Wp - OW));
+                    wino_a4(out, x, tw);
+                }
+                float *z = Z + (size_t)c * n * TT + (size_t)b * TT;
+                for (int j = 0; j < 6; j++) {
+                    const float *cj = Cq + (size_t)4 * j * TT;
+                    const float *in[4] = {cj, cj + TT, cj + 2 * TT, cj + 3 * TT};
+                    float *out[6];
+                    for (int i = 0; i < 6; i++) out[i] = z + (size_t)(6 * i + j) * plane;
+                    wino_a(out, in, (int)TT);
                 }
             }
-        free(buf);
+        free(Cq);
     }
 }
 
-// out (n, C, OH, OW) = (or += when accumulate) Aᵀ m A of every tile's 16 products in M (16, C, T),
-// plus bias (C, or NULL). Per row of tiles the four outputs of every tile are formed unit-stride,
-// then interleaved into the two image rows.
+// out (n, C, OH, OW) = (or += when accumulate) Aᵀ m A of every tile's 36 products in M (36, C, T),
+// plus bias (C, or NULL).
 static void wino_output(float *out, const float *M, const float *bias, int accumulate, int n, int C, int OH, int OW,
                         int th, int tw) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT);
 #pragma omp parallel
     {
-        float *buf = as_malloc(sizeof(float) * 4 * (size_t)tw);
+        float *R = as_malloc(sizeof(float) * (24 * TT + 4 * (size_t)tw)), *x = R + 24 * TT;  // (4 rows, 6, TT)
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
+                const float *m = M + (size_t)c * n * TT + (size_t)b * TT;
+                for (int j = 0; j < 6; j++) {  // Aᵀ over the tiles' rows
+                    const float *in[6];
+                    float *rows[4];
+                    for (int a = 0; a < 6; a++) in[a] = m + (size_t)(6 * a + j) * plane;
+                    for (int i = 0; i < 4; i++) rows[i] = R + (size_t)(6 * i + j) * TT;
+                    wino_at(rows, in, (int)TT);
+                }
                 float *o = out + ((size_t)b * C + c) * OH * OW;
                 const float bc = bias ? bias[c] : 0.0f;
-                for (int ty = 0; ty < th; ty++) {
-                    const float *restrict m = M + (size_t)c * n * TT + (size_t)b * TT + (size_t)ty * tw;
-                    float *restrict y00 = buf, *restrict y01 = buf + tw, *restrict y10 = buf + 2 * tw,
-                                    *restrict y11 = buf + 3 * tw;
-#pragma omp simd
-                    for (int tx = 0; tx < tw; tx++) {
-                        float r0[4], r1[4];
-                        for (int j = 0; j < 4; j++) {
-                            const float a0 = m[(size_t)j * plane + tx], a1 = m[(size_t)(4 + j) * plane + tx];
-                            const float a2 = m[(size_t)(8 + j) * plane + tx], a3 = m[(size_t)(12 + j) * plane + tx];
-                            r0[j] = a0 + a1 + a2;
-                            r1[j] = a1 - a2 - a3;
-                        }
-                        y00[tx] = r0[0] + r0[1] + r0[2] + bc;
-                        y01[tx] = r0[1] - r0[2] - r0[3] + bc;
-                        y10[tx] = r1[0] + r1[1] + r1[2] + bc;
-                        y11[tx] = r1[1] - r1[2] - r1[3] + bc;
-                    }
-                    for (int i = 0; i < 2 && 2 * ty + i < OH; i++) {
-                        float *restrict row = o + (size_t)(2 * ty + i) * OW;
-                        const float *restrict ye = i ? y10 : y00, *restrict yo = i ? y11 : y01;
-                        const int full = OW / 2;  // tiles whose two columns are both inside
-                        if (accumulate) {
-#pragma omp simd
-                            for (int tx = 0; tx < full; tx++) {
-                                row[2 * tx] += ye[tx];
-                                row[2 * tx + 1] += yo[tx];
-                            }
-                            if (OW % 2) row[OW - 1] += ye[full];
-                        } else {
-#pragma omp simd
-                            for (int tx = 0; tx < full; tx++) {
-                                row[2 * tx] = ye[tx];
-                                row[2 * tx + 1] = yo[tx];
-                            }
-                            if (OW % 2) row[OW - 1] = ye[full];
-                        }
+                for (int y = 0; y < OH; y++) {  // then over the columns of image row y = 4ty + i
+                    const float *r = R + (size_t)(6 * (y % 4)) * TT + (size_t)(y / 4) * tw;
+                    const float *in[6] = {r, r + TT, r + 2 * TT, r + 3 * TT, r + 4 * TT, r + 5 * TT};
+                    wino_at4(x, in, tw);
+                    float *row = o + (size_t)y * OW;
+                    if (accumulate) {
+                        for (int i = 0; i < OW; i++) row[i] += x[i] + bc;
+                    } else {
+                        for (int i = 0; i < OW; i++) row[i] = x[i] + bc;
                     }
                 }
             }
-        free(buf);
+        free(R);
     }
 }
 
-// U (16, OC, IC) = G g Gᵀ of every 3x3 filter g of weight (OC, IC, 3, 3).
-static void wino_weight(float *U, const float *weight, int OC, int IC) {
+// X = G (3 -> 6): the weight's.
+static inline void wino_g(float *const out[6], const float *const in[3], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float g0 = in[0][k], g1 = in[1][k], g2 = in[2][k];
+        out[0][k] = 0.25f * g0;
+        out[1][k] = -(g0 + g1 + g2) * (1.0f / 6.0f);
+        out[2][k] = -(g0 - g1 + g2) * (1.0f / 6.0f);
+        out[3][k] = g0 * (1.0f / 24.0f) + g1 * (1.0f / 12.0f) + g2 * (1.0f / 6.0f);
+        out[4][k] = g0 * (1.0f / 24.0f) - g1 * (1.0f / 12.0f) + g2 * (1.0f / 6.0f);
+        out[5][k] = g2;
+    }
+}
+
+// X = Gᵀ (6 -> 3): the weight transform's adjoint.
+static inline void wino_gt(float *const out[3], const float *const in[6], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float u0 = in[0][k], u1 = in[1][k], u2 = in[2][k], u3 = in[3][k], u4 = in[4][k], u5 = in[5][k];
+        out[0][k] = 0.25f * u0 - (u1 + u2) * (1.0f / 6.0f) + (u3 + u4) * (1.0f / 24.0f);
+        out[1][k] = (u2 - u1) * (1.0f / 6.0f) + (u3 - u4) * (1.0f / 12.0f);
+        out[2][k] = (u3 + u4 - u1 - u2) * (1.0f / 6.0f) + u5;
+    }
+}
+
+// Filters per block of the weight transforms: their 9 taps split into 9 arrays, then G along
+// both directions over the whole block at once.
+#define WINO_FB 256
+
+// U (36, OC, IC) = G g Gᵀ of every 3x3 filter g of weight (OC, IC, 3, 3), or of the filter rotated
+// by 180 degrees when flip (the input gradient's convolution).
+static void wino_weight(float *U, const float *weight, int OC, int IC, int flip) {
     const size_t nf = (size_t)OC * IC, plane = wino_plane(nf);
-#pragma omp parallel for schedule(static)
-    for (size_t f = 0; f < nf; f++) {
-        const float *g = weight + f * 9;
-        float t[4][3];
-        for (int j = 0; j < 3; j++) {
-            t[0][j] = g[j];
-            t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
+    const int nblk = (int)((nf + WINO_FB - 1) / WINO_FB);
+#pragma omp parallel
+    {
+        float *g = as_malloc(sizeof(float) * 27 * WINO_FB), *t = g + 9 * WINO_FB;  // (9, FB), (6, 3, FB)
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            const size_t f0 = (size_t)blk * WINO_FB;
+            const int n = nf - f0 < WINO_FB ? (int)(nf - f0) : WINO_FB;
+            for (int i = 0; i < 9; i++) {
+                const float *w = weight + f0 * 9 + (flip ? 8 - i : i);
+                for (int k = 0; k < n; k++) g[i * WINO_FB + k] = w[(size_t)k * 9];
+            }
+            for (int j = 0; j < 3; j++) {  // G over the filter's rows
+                const float *in[3] = {g + j * WINO_FB, g + (3 + j) * WINO_FB, g + (6 + j) * WINO_FB};
+                float *out[6];
+                for (int i = 0; i < 6; i++) out[i] = t + (3 * i + j) * WINO_FB;
+                wino_g(out, in, n);
+            }
+            for (int i = 0; i < 6; i++) {  // then over its columns
+                const float *in[3] = {t + 3 * i * WINO_FB, t + (3 * i + 1) * WINO_FB, t + (3 * i + 2) * WINO_FB};
+                float *out[6];
+                for (int j = 0; j < 6; j++) out[j] = U + (size_t)(6 * i + j) * plane + f0;
+                wino_g(out, in, n);
+            }
         }
-        for (int i = 0; i < 4; i++) {
-            U[(size_t)(4 * i + 0) * plane + f] = t[i][0];
-            U[(size_t)(4 * i + 1) * plane + f] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-            U[(size_t)(4 * i + 2) * plane + f] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-            U[(size_t)(4 * i + 3) * plane + f] = t[i][2];
-        }
+        free(g);
     }
 }
 
 // dweight (OC, IC, 3, 3) += Gᵀ dU G: the weight transform's adjoint.
 static void wino_weight_grad(float *dweight, const float *dU, int OC, int IC) {
     const size_t nf = (size_t)OC * IC, plane = wino_plane(nf);
-#pragma omp parallel for schedule(static)
-    for (size_t f = 0; f < nf; f++) {
-        float r[3][4];
-        for (int j = 0; j < 4; j++) {
-            const float u0 = dU[(size_t)j * plane + f], u1 = dU[(size_t)(4 + j) * plane + f];
-            const float u2 = dU[(size_t)(8 + j) * plane + f], u3 = dU[(size_t)(12 + j) * plane + f];
-            r[0][j] = u0 + 0.5f * (u1 + u2);
-            r[1][j] = 0.5f * (u1 - u2);
-            r[2][j] = 0.5f * (u1 + u2) + u3;
+    const int nblk = (int)((nf + WINO_FB - 1) / WINO_FB);
+#pragma omp parallel
+    {
+        float *r = as_malloc(sizeof(float) * 27 * WINO_FB), *g = r + 18 * WINO_FB;  // (3, 6, FB), (9, FB)
+#pragma omp for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            const size_t f0 = (size_t)blk * WINO_FB;
+            const int n = nf - f0 < WINO_FB ? (int)(nf - f0) : WINO_FB;
+            for (int j = 0; j < 6; j++) {  // Gᵀ over the rows
+                const float *in[6];
+                float *out[3];
+                for (int i = 0; i < 6; i++) in[i] = dU + (size_t)(6 * i + j) * plane + f0;
+                for (int i = 0; i < 3; i++) out[i] = r + (6 * i + j) * WINO_FB;
+                wino_gt(out, in, n);
+            }
+            for (int i = 0; i < 3; i++) {  // then over the columns
+                const float *in[6];
+                float *out[3];
+                for (int j = 0; j < 6; j++) in[j] = r + (6 * i + j) * WINO_FB;
+                for (int j = 0; j < 3; j++) out[j] = g + (3 * i + j) * WINO_FB;
+                wino_gt(out, in, n);
+            }
+            for (int i = 0; i < 9; i++) {
+                float *d = dweight + f0 * 9 + i;
+                for (int k = 0; k < n; k++) d[(size_t)k * 9] += g[i * WINO_FB + k];
+            }
         }
-        float *g = dweight + f * 9;
-        for (int i = 0; i < 3; i++) {
-            g[3 * i + 0] += r[i][0] + 0.5f * (r[i][1] + r[i][2]);
-            g[3 * i + 1] += 0.5f * (r[i][1] - r[i][2]);
-            g[3 * i + 2] += 0.5f * (r[i][1] + r[i][2]) + r[i][3];
-        }
+        free(r);
     }
 }
 
-// The 16 products C[x] (M, N) = op(A[a(x)]) · op(B[x]) (+ beta C), one thread each (single-threaded
-// sgemm), so every element is summed in the same order whatever the thread count. a(4i + j) =
-// 4 flip(i) + flip(j) when flip_a (the flipped weight's transform), else 4i + j.
-static void wino_products(int trans_a, int trans_b, int flip_a, int M, int N, int K, const float *A, const float *B,
-                          float beta, float *C) {
-    static const int flip[4] = {3, 1, 2, 0};
+// The 36 products C[x] (M, N) = op(A[x]) · op(B[x]) (+ beta C), one thread each (single-threaded
+// sgemm), so every element is summed in the same order whatever the thread count.
+static void wino_products(int trans_a, int trans_b, int M, int N, int K, const float *A, const float *B, float beta,
+                          float *C) {
     const size_t sa = wino_plane((size_t)M * K), sb = wino_plane((size_t)K * N), sc = wino_plane((size_t)M * N);
     const int lda = trans_a ? M : K, ldb = trans_b ? K : N;
     nn_blas_single_threaded();
 #pragma omp parallel for schedule(static)
-    for (int x = 0; x < 16; x++) {
-        const int a = flip_a ? 4 * flip[x / 4] + flip[x % 4] : x;
-        gemm_thread(0, trans_a, trans_b, M, N, K, 1.0f, A + (size_t)a * sa, lda, B + (size_t)x * sb, ldb, beta,
+    for (int x = 0; x < WINO_N; x++)
+        gemm_thread(0, trans_a, trans_b, M, N, K, 1.0f, A + (size_t)x * sa, lda, B + (size_t)x * sb, ldb, beta,
                     C + (size_t)x * sc, N);
-    }
 }
 
 static void conv2d_forward_winograd(float *out, float *scratch, const float *inp, const float *weight,
                                     const float *bias, int B, int IC, int H, int W, int OC) {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2, nb = wino_chunk(B, IC, OC, H, W);
+    const int th = (H + 3) / 4, tw = (W + 3) / 4, nb = wino_chunk(B, IC, OC, H, W);
     const size_t TT = (size_t)th * tw;
-    float *U = scratch, *work = scratch + 32 * wino_plane((size_t)IC * OC);
-    wino_weight(U, weight, OC, IC);
+    float *U = scratch, *work = scratch + 2 * WINO_N * wino_plane((size_t)IC * OC);
+    wino_weight(U, weight, OC, IC, 0);
     for (int b0 = 0; b0 < B; b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t T = (size_t)n * TT;
-        float *V = work, *M = work + 16 * wino_plane((size_t)IC * T);
+        float *V = work, *M = work + WINO_N * wino_plane((size_t)IC * T);
         wino_input(V, inp + (size_t)b0 * IC * H * W, n, IC, H, W, th, tw);
-        wino_products(0, 0, 0, OC, (int)T, IC, U, V, 0.0f, M);
+        wino_products(0, 0, OC, (int)T, IC, U, V, 0.0f, M);
         wino_output(out + (size_t)b0 * OC * H * W, M, bias, 0, n, OC, H, W, th, tw);
     }
 }
 
 static void conv2d_backward_winograd(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
                                      const float *weight, int B, int IC, int H, int W, int OC) {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2, nb = wino_chunk(B, IC, OC, H, W);
+    const int th = (H + 3) / 4, tw = (W + 3) / 4, nb = wino_chunk(B, IC, OC, H, W);
     const size_t TT = (size_t)th * tw;
-    float *U = scratch, *dU = U + 16 * wino_plane((size_t)IC * OC), *work = dU + 16 * wino_plane((size_t)IC * OC);
-    if (dinp) wino_weight(U, weight, OC, IC);
+    float *U = scratch, *dU = U + WINO_N * wino_plane((size_t)IC * OC),
+          *work = dU + WINO_N * wino_plane((size_t)IC * OC);
+    if (dinp) wino_weight(U, weight, OC, IC, 1);
     for (int b0 = 0; b0 < B; b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t T = (size_t)n * TT;
         const float *g = dout + (size_t)b0 * OC * H * W;
-        float *X = work, *Z = work + 16 * wino_plane((size_t)IC * T);  // (16, IC, T) and (16, OC, T)
+        float *X = work, *Z = work + WINO_N * wino_plane((size_t)IC * T);  // (36, IC, T) and (36, OC, T)
         if (dweight) {
             // dU[x] (OC, IC) += Z[x] (OC, T) · V[x]ᵀ, summed over the chunks before the adjoint.
             wino_input(X, inp + (size_t)b0 * IC * H * W, n, IC, H, W, th, tw);
             wino_dout(Z, g, n, OC, H, W, th, tw);
-            wino_products(0, 1, 0, OC, IC, (int)T, Z, X, b0 ? 1.0f : 0.0f, dU);
+            wino_products(0, 1, OC, IC, (int)T, Z, X, b0 ? 1.0f : 0.0f, dU);
         }
         if (dinp) {
-            // The flipped weight's products: X[x] (IC, T) = U[a(x)]ᵀ (IC, OC) · Z'[x] (OC, T).
+            // The flipped weight's products: X[x] (IC, T) = U[x]ᵀ (IC, OC) · Z'[x] (OC, T).
             wino_input(Z, g, n, OC, H, W, th, tw);
-            wino_products(1, 0, 1, IC, (int)T, OC, U, Z, 0.0f, X);
+            wino_products(1, 0, IC, (int)T, OC, U, Z, 0.0f, X);
             wino_output(dinp + (size_t)b0 * IC * H * W, X, NULL, 1, n, IC, H, W, th, tw);
         }
     }
