@@ -181,8 +181,9 @@ static void add_channel_bias(float *out, const float *bias, int B, int C, size_t
 // output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A of the 6x6 input tile d around it (Lavin & Gray 2016,
 // interpolation points 0, ±1, ±2, ∞), so a layer is 36 products over the input channels with 36
 // multiplies per 16 outputs instead of 144: a 4x cut of the flops that bound f-AnoGAN's and
-// autoDDPM's steps. The input gradient is the same convolution of dout with the flipped,
-// transposed weight; the weight gradient is the adjoint, Gᵀ [sum over tiles of (A dY Aᵀ) ⊙ V] G.
+// autoDDPM's steps. Both gradients run the algorithm backwards from the same A dY Aᵀ: the weight
+// gradient is Gᵀ [sum over tiles of (A dY Aᵀ) ⊙ V] G, the input gradient B [sum over output
+// channels of U ⊙ (A dY Aᵀ)] Bᵀ scattered back onto the overlapping tiles.
 // Exact in real arithmetic; in fp32 an output's rounding error scales with the products summed
 // into it (about 10x im2col's, 1e-6 relative; tests/test_nn_conv.c holds it to PyTorch). bf16
 // keeps im2col: the transforms would add to bf16's rounding.
@@ -352,6 +353,85 @@ static void wino_input(float *V, const float *img, int n, int C, int H, int W, i
     }
 }
 
+// X = B (6 -> 6): the input transform's adjoint, out[a] = sum_i Bᵀ[i][a] in[i]; rows 0 and 5
+// of the result go to their own arrays (they overlap the neighbouring tiles' rows 4 and 1).
+static inline void wino_b(float *const out[6], const float *const in[6], int n) {
+#pragma omp simd
+    for (int k = 0; k < n; k++) {
+        const float v0 = in[0][k], v1 = in[1][k], v2 = in[2][k], v3 = in[3][k], v4 = in[4][k], v5 = in[5][k];
+        out[0][k] = 4.0f * v0;
+        out[1][k] = 4.0f * (v2 - v1) + 2.0f * (v4 - v3) + 4.0f * v5;
+        out[2][k] = -5.0f * v0 - 4.0f * (v1 + v2) - v3 - v4;
+        out[3][k] = v1 - v2 + 2.0f * (v3 - v4) - 5.0f * v5;
+        out[4][k] = v0 + v1 + v2 + v3 + v4;
+        out[5][k] = v5;
+    }
+}
+
+// dimg (n, C, H, W) += B dV Bᵀ of every tile, scattered back where wino_input read it: the
+// input gradient as the adjoint of the forward's algorithm, so that it reuses the weight
+// gradient's A dY Aᵀ instead of transforming dout a second time. Tiles overlap by two rows and
+// two columns, so rows 0 and 5 (and columns 0 and 5) of a tile are added after the others.
+static void wino_input_adjoint(float *dimg, const float *dV, int n, int C, int H, int W, int th, int tw) {
+    const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT), TP = TT + 2 * (size_t)tw;
+    const int Wp = 4 * tw + 4;
+#pragma omp parallel
+    {
+        // Cp (6 columns j, 4 row phases r, TP) as in wino_input, then per image row the columns.
+        float *Cp = as_malloc(sizeof(float) * (24 * TP + 2 * TT + (size_t)Wp + 2 * (size_t)tw));
+        float *e0 = Cp + 24 * TP, *e5 = e0 + TT, *x = e5 + TT, *c4 = x + Wp, *c5 = c4 + tw;
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < n; b++)
+            for (int c = 0; c < C; c++) {
+                const float *v = dV + (size_t)c * n * TT + (size_t)b * TT;
+                for (int j = 0; j < 6; j++) {  // B over the tiles' rows: row a of tile ty is image row 4ty + a - 1
+                    float *cj = Cp + (size_t)4 * j * TP;
+                    const float *in[6];
+                    for (int i = 0; i < 6; i++) in[i] = v + (size_t)(6 * i + j) * plane;
+                    float *out[6] = {e0, cj + tw, cj + TP + tw, cj + 2 * TP + tw, cj + 3 * TP + tw, e5};
+                    wino_b(out, in, (int)TT);
+                    memset(cj + 3 * TP, 0, sizeof(float) * (size_t)tw);   // row -1: dropped
+                    memset(cj + TT + tw, 0, sizeof(float) * (size_t)tw);  // row 4th: dropped
+                    float *p3 = cj + 3 * TP,
+                          *p0 = cj + 2 * (size_t)tw;  // row 0 -> phase 3 of ty - 1; row 5 -> phase 0 of ty + 1
+#pragma omp simd
+                    for (size_t t = 0; t < TT; t++) p3[t] += e0[t];
+#pragma omp simd
+                    for (size_t t = 0; t < TT; t++) p0[t] += e5[t];
+                }
+                float *d = dimg + ((size_t)b * C + c) * H * W;
+                for (int h = 0; h < H; h++) {  // then over the columns of image row h, tile column k at 4k - 1
+                    const size_t off = (size_t)(h % 4) * TP + (size_t)(h / 4 + 1) * tw;
+                    const float *in[6];
+                    for (int j = 0; j < 6; j++) in[j] = Cp + (size_t)4 * j * TP + off;
+                    float *o4 = c4, *o5 = c5;
+#pragma omp simd
+                    for (int k = 0; k < tw; k++) {
+                        const float v0 = in[0][k], v1 = in[1][k], v2 = in[2][k], v3 = in[3][k], v4 = in[4][k],
+                                    v5 = in[5][k];
+                        float *y = x + 4 * k;
+                        y[0] = 4.0f * v0;
+                        y[1] = 4.0f * (v2 - v1) + 2.0f * (v4 - v3) + 4.0f * v5;
+                        y[2] = -5.0f * v0 - 4.0f * (v1 + v2) - v3 - v4;
+                        y[3] = v1 - v2 + 2.0f * (v3 - v4) - 5.0f * v5;
+                        o4[k] = v0 + v1 + v2 + v3 + v4;
+                        o5[k] = v5;
+                    }
+                    x[4 * tw] = x[4 * tw + 1] = 0.0f;
+#pragma omp simd
+                    for (int k = 0; k < tw; k++) {  // columns 4 and 5 of tile k are 0 and 1 of tile k + 1
+                        x[4 * k + 4] += o4[k];
+                        x[4 * k + 5] += o5[k];
+                    }
+                    float *row = d + (size_t)h * W;
+#pragma omp simd
+                    for (int i = 0; i < W; i++) row[i] += x[i + 1];  // x[0] is column -1
+                }
+            }
+        free(Cp);
+    }
+}
+
 // Z (36, C, T) = A dY Aᵀ of every 4x4 tile of dout (n, C, OH, OW) (0 outside): the gradient
 // reaching the transformed products from the output tiles, for the weight gradient.
 static void wino_dout(float *Z, const float *dout, int n, int C, int OH, int OW, int th, int tw) {
@@ -454,9 +534,8 @@ static inline void wino_gt(float *const out[3], const float *const in[6], int n)
 // both directions over the whole block at once.
 #define WINO_FB 256
 
-// U (36, OC, IC) = G g Gᵀ of every 3x3 filter g of weight (OC, IC, 3, 3), or of the filter rotated
-// by 180 degrees when flip (the input gradient's convolution).
-static void wino_weight(float *U, const float *weight, int OC, int IC, int flip) {
+// U (36, OC, IC) = G g Gᵀ of every 3x3 filter g of weight (OC, IC, 3, 3).
+static void wino_weight(float *U, const float *weight, int OC, int IC) {
     const size_t nf = (size_t)OC * IC, plane = wino_plane(nf);
     const int nblk = (int)((nf + WINO_FB - 1) / WINO_FB);
 #pragma omp parallel
@@ -467,7 +546,7 @@ static void wino_weight(float *U, const float *weight, int OC, int IC, int flip)
             const size_t f0 = (size_t)blk * WINO_FB;
             const int n = nf - f0 < WINO_FB ? (int)(nf - f0) : WINO_FB;
             for (int i = 0; i < 9; i++) {
-                const float *w = weight + f0 * 9 + (flip ? 8 - i : i);
+                const float *w = weight + f0 * 9 + i;
                 for (int k = 0; k < n; k++) g[i * WINO_FB + k] = w[(size_t)k * 9];
             }
             for (int j = 0; j < 3; j++) {  // G over the filter's rows
@@ -539,7 +618,7 @@ static void conv2d_forward_winograd(float *out, float *scratch, const float *inp
     const int th = (H + 3) / 4, tw = (W + 3) / 4, nb = wino_chunk(B, IC, OC, H, W);
     const size_t TT = (size_t)th * tw;
     float *U = scratch, *work = scratch + 2 * WINO_N * wino_plane((size_t)IC * OC);
-    wino_weight(U, weight, OC, IC, 0);
+    wino_weight(U, weight, OC, IC);
     for (int b0 = 0; b0 < B; b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t T = (size_t)n * TT;
@@ -556,23 +635,21 @@ static void conv2d_backward_winograd(float *dinp, float *dweight, float *scratch
     const size_t TT = (size_t)th * tw;
     float *U = scratch, *dU = U + WINO_N * wino_plane((size_t)IC * OC),
           *work = dU + WINO_N * wino_plane((size_t)IC * OC);
-    if (dinp) wino_weight(U, weight, OC, IC, 1);
+    if (dinp) wino_weight(U, weight, OC, IC);
     for (int b0 = 0; b0 < B; b0 += nb) {
         const int n = B - b0 < nb ? B - b0 : nb;
         const size_t T = (size_t)n * TT;
-        const float *g = dout + (size_t)b0 * OC * H * W;
         float *X = work, *Z = work + WINO_N * wino_plane((size_t)IC * T);  // (36, IC, T) and (36, OC, T)
+        wino_dout(Z, dout + (size_t)b0 * OC * H * W, n, OC, H, W, th, tw);
         if (dweight) {
             // dU[x] (OC, IC) += Z[x] (OC, T) · V[x]ᵀ, summed over the chunks before the adjoint.
             wino_input(X, inp + (size_t)b0 * IC * H * W, n, IC, H, W, th, tw);
-            wino_dout(Z, g, n, OC, H, W, th, tw);
             wino_products(0, 1, OC, IC, (int)T, Z, X, b0 ? 1.0f : 0.0f, dU);
         }
         if (dinp) {
-            // The flipped weight's products: X[x] (IC, T) = U[x]ᵀ (IC, OC) · Z'[x] (OC, T).
-            wino_input(Z, g, n, OC, H, W, th, tw);
+            // dV[x] (IC, T) = U[x]ᵀ (IC, OC) · Z[x] (OC, T), then back through the input transform.
             wino_products(1, 0, IC, (int)T, OC, U, Z, 0.0f, X);
-            wino_output(dinp + (size_t)b0 * IC * H * W, X, NULL, 1, n, IC, H, W, th, tw);
+            wino_input_adjoint(dinp + (size_t)b0 * IC * H * W, X, n, IC, H, W, th, tw);
         }
     }
     if (dweight) wino_weight_grad(dweight, dU, OC, IC);
