@@ -468,10 +468,8 @@ static void wino_dout(float *Z, const float *dout, int n, int C, int OH, int OW,
     }
 }
 
-// out (n, C, OH, OW) = (or += when accumulate) Aᵀ m A of every tile's 36 products in M (36, C, T),
-// plus bias (C, or NULL).
-static void wino_output(float *out, const float *M, const float *bias, int accumulate, int n, int C, int OH, int OW,
-                        int th, int tw) {
+// out (n, C, OH, OW) = Aᵀ m A of every tile's 36 products in M (36, C, T), plus bias (C, or NULL).
+static void wino_output(float *out, const float *M, const float *bias, int n, int C, int OH, int OW, int th, int tw) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT);
 #pragma omp parallel
     {
@@ -494,11 +492,7 @@ static void wino_output(float *out, const float *M, const float *bias, int accum
                     const float *in[6] = {r, r + TT, r + 2 * TT, r + 3 * TT, r + 4 * TT, r + 5 * TT};
                     wino_at4(x, in, tw);
                     float *row = o + (size_t)y * OW;
-                    if (accumulate) {
-                        for (int i = 0; i < OW; i++) row[i] += x[i] + bc;
-                    } else {
-                        for (int i = 0; i < OW; i++) row[i] = x[i] + bc;
-                    }
+                    for (int i = 0; i < OW; i++) row[i] = x[i] + bc;
                 }
             }
         free(R);
@@ -625,7 +619,7 @@ static void conv2d_forward_winograd(float *out, float *scratch, const float *inp
         float *V = work, *M = work + WINO_N * wino_plane((size_t)IC * T);
         wino_input(V, inp + (size_t)b0 * IC * H * W, n, IC, H, W, th, tw);
         wino_products(0, 0, OC, (int)T, IC, U, V, 0.0f, M);
-        wino_output(out + (size_t)b0 * OC * H * W, M, bias, 0, n, OC, H, W, th, tw);
+        wino_output(out + (size_t)b0 * OC * H * W, M, bias, n, OC, H, W, th, tw);
     }
 }
 
