@@ -98,15 +98,16 @@ echo "changed" >"$out/stamps/eval.txt"
   || bad "stamp change did not redo eval alone: $(grep '^\[' "$out.stderr3")"
 
 # --data: the same recipe on a data set in the healthy/ + test/ layout (here: synthetic scans).
-"$bin" data synth --out "$out-user" --healthy 7 --test 1 --modality t2 --threads 2 >/dev/null 2>&1 && ok || bad "user data synth"
+"$bin" data synth --out "$out-user" --healthy 8 --test 1 --modality t2 --threads 2 >/dev/null 2>&1 && ok || bad "user data synth"
 "$bin" demo --small --data "$out-user" --out "$out-ud" --threads 2 >"$out.stdout4" 2>"$out.stderr4" && ok \
   || bad "demo --data failed: $(tail -5 "$out.stderr4")"
-[ "$(($(wc -l <"$out-ud/train.csv") - 1))" = 4 ] && [ "$(($(wc -l <"$out-ud/calibration.csv") - 1))" = 3 ] && ok \
+[ "$(($(wc -l <"$out-ud/train.csv") - 1))" = 4 ] && [ "$(($(wc -l <"$out-ud/calibration.csv") - 1))" = 4 ] && ok \
   || bad "--data split: $(cat "$out-ud/train.csv" "$out-ud/calibration.csv")"
 grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" "$out.stdout4" && [ -s "$out-ud/report/report.html" ] \
   && ok || bad "demo --data did not reach the report"
-! grep -q "$out-user/healthy/healthy_000" "$out-ud/calibration.csv" && grep -q "healthy_002" "$out-ud/calibration.csv" \
-  && grep -q "healthy_004" "$out-ud/calibration.csv" && grep -q "healthy_006" "$out-ud/calibration.csv" && ok \
+! grep -q "$out-user/healthy/healthy_000" "$out-ud/calibration.csv" && grep -q "healthy_001" "$out-ud/calibration.csv" \
+  && grep -q "healthy_003" "$out-ud/calibration.csv" && grep -q "healthy_005" "$out-ud/calibration.csv" \
+  && grep -q "healthy_007" "$out-ud/calibration.csv" && ok \
   || bad "calibration scans: $(cat "$out-ud/calibration.csv")"
 # --method vae: a whole-image method reads no mask, so calibrate, detect and latent get no mask
 # size or stride (the Swin MAE's 8/16 px ones do not fit the VAE's 16 px patch); on the --data set.
@@ -115,9 +116,9 @@ grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" 
 [ -s "$out-vae/latent/latent.json" ] && grep -q "^\[6/6\] eval" "$out.stderr7" && ok || bad "demo --method vae did not reach latent and eval"
 ! grep -q -- "--mask-size\|--stride" "$out-vae/stamps/calibrate.txt" "$out-vae/stamps/detect.txt" "$out-vae/stamps/latent.txt" \
   && ok || bad "demo --method vae passes a mask size or stride"
-rm -rf "$out-user/healthy/healthy_006" "$out-user/healthy/healthy_005"
+rm -rf "$out-user/healthy/healthy_007" "$out-user/healthy/healthy_006"
 "$bin" demo --small --data "$out-user" --out "$out-ud2" >/dev/null 2>"$out.stderr5"; [ $? = 1 ] \
-  && grep -q "healthy.*5 healthy scans; the demo needs at least 7" "$out.stderr5" && ok || bad "too few healthy scans: $(cat "$out.stderr5")"
+  && grep -q "healthy.*6 healthy scans; the demo needs at least 8" "$out.stderr5" && ok || bad "too few healthy scans: $(cat "$out.stderr5")"
 
 # --method vitmae: the same recipe with another method's default config at the demo's size.
 "$bin" demo --small --method vitmae --out "$out-vit" --threads 2 >"$out.stdout6" 2>"$out.stderr6" && ok \

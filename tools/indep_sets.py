@@ -2,7 +2,7 @@
 """indep_sets.py: a second, independent generator of T2 lesion test sets (a PROXY, written in this
 repository, of the steering's external sets of issue 13; not those sets).
 
-    indep_sets.py OUT --healthy H --test T --seed S [--template ch2bet.nii.gz]
+    indep_sets.py OUT --healthy H --test T --seed S [--contrast faint|t2] [--template ch2bet.nii.gz]
 
 Writes OUT/healthy/<id>/<id>_t2.nii.gz and OUT/test/<id>/<id>_{t2,seg}.nii.gz (id = BraTS2021_NNNNN,
 the BraTS21 layout `anoswin data list` recognises) on the 240x240x155 1 mm grid. Everything is
@@ -19,6 +19,13 @@ sets meets a generator it was not shaped by:
   a third placed against a lateral ventricle; each an irregular blob (a level set of radius plus
   smoothed noise, anisotropic), a heterogeneous hyperintense core (label 1, with bright necrotic
   spots) inside a rim of milder edema (label 2), never inside the ventricles.
+Lesion contrast (--contrast): `faint` (session 8's sets; the default, so they stay reproducible)
+puts the edema at max(tissue, 0.62..0.78) and the core at 0.78..0.95 (CSF = 1, GM 0.55..0.70):
+the edema, two thirds of the lesion, then lies inside grey matter's range (median at the brain's
+75th percentile) and even an oracle threshold finds little. `t2` (session 12) follows published
+T2 relaxation times instead: vasogenic edema (T2 ~150-250 ms against grey matter's ~100 ms and
+CSF's ~2000 ms) is 1.3-1.8x as bright as grey matter on a T2-weighted scan, between grey matter
+and CSF, so the edema is 0.80..0.95 and the core 0.75..1.05 with brighter cystic spots.
 Deterministic: subject i of a set depends only on (seed, healthy|test, i).
 """
 import argparse
@@ -122,7 +129,13 @@ def place_centre(rng, brain, vent, depth, dvent, z0, radius, near_ventricle):
     return cand[rng.integers(len(cand))]
 
 
-def add_lesion(rng, t2, seg, brain, vent, depth, dvent, z0, tissue_t2):
+CONTRAST = {  # (core lo, hi), (edema lo, hi), cystic spots (lo, hi); CSF = 1
+    "faint": ((0.78, 0.95), (0.62, 0.78), (0.95, 1.1)),
+    "t2": ((0.75, 1.05), (0.80, 0.95), (1.0, 1.15)),
+}
+
+
+def add_lesion(rng, t2, seg, brain, vent, depth, dvent, z0, tissue_t2, contrast):
     r = rng.uniform(6, 18)
     c = place_centre(rng, brain, vent, depth, dvent, z0, r, rng.random() < 0.35)
     h = int(np.ceil(1.8 * r)) + 2
@@ -144,9 +157,10 @@ def add_lesion(rng, t2, seg, brain, vent, depth, dvent, z0, tissue_t2):
     rim = les & ~core
     # Core: heterogeneous, hyperintense to GM; bright necrotic/cystic spots; edema: milder.
     tex = smooth_noise(rng, shape, 1.2)
-    core_v = rng.uniform(0.78, 0.95) * (1 + 0.08 * tex)
-    core_v = np.where(smooth_noise(rng, shape, 2.0) > 1.2, rng.uniform(0.95, 1.1), core_v)
-    edema_v = np.maximum(tissue_t2[box], rng.uniform(0.62, 0.78) * (1 + 0.05 * tex))
+    (c_lo, c_hi), (e_lo, e_hi), (s_lo, s_hi) = CONTRAST[contrast]
+    core_v = rng.uniform(c_lo, c_hi) * (1 + 0.08 * tex)
+    core_v = np.where(smooth_noise(rng, shape, 2.0) > 1.2, rng.uniform(s_lo, s_hi), core_v)
+    edema_v = np.maximum(tissue_t2[box], rng.uniform(e_lo, e_hi) * (1 + 0.05 * tex))
     sub = t2[box]
     sub[rim] = edema_v[rim]
     sub[core] = core_v[core]
@@ -156,7 +170,7 @@ def add_lesion(rng, t2, seg, brain, vent, depth, dvent, z0, tissue_t2):
     return int(les.sum())
 
 
-def make_subject(chans, t1n, crop, seed, is_test, index):
+def make_subject(chans, t1n, crop, seed, is_test, index, contrast="faint"):
     rng = np.random.default_rng([seed, int(is_test), index])
     coords = random_warp(rng, crop)
     p = [ndi.map_coordinates(chans[k], coords, order=1, cval=0) for k in range(len(chans))]
@@ -174,7 +188,7 @@ def make_subject(chans, t1n, crop, seed, is_test, index):
     if is_test:
         tissue = t2.copy()
         for _ in range(rng.integers(1, 3)):
-            add_lesion(rng, t2, seg, brain, vent, p[5], p[6], crop[2].start, tissue)
+            add_lesion(rng, t2, seg, brain, vent, p[5], p[6], crop[2].start, tissue, contrast)
     t2 = ndi.gaussian_filter(t2, rng.uniform(0.4, 0.9))  # PSF
     coarse = tuple(g // 8 + 1 for g in shape)
     bias = ndi.zoom(smooth_noise(rng, coarse, 4), 8, order=1)[: shape[0], : shape[1], : shape[2]]
@@ -199,6 +213,7 @@ def main():
     ap.add_argument("--healthy", type=int, default=12)
     ap.add_argument("--test", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--contrast", choices=sorted(CONTRAST), default="faint")
     ap.add_argument("--template", default=TEMPLATE)
     a = ap.parse_args()
     chans, t1n, crop, taff = load_template(a.template)
@@ -209,7 +224,7 @@ def main():
             sid = "BraTS2021_%05d" % ((50000 if is_test else 10000) + i)
             d = os.path.join(a.out, "test" if is_test else "healthy", sid)
             os.makedirs(d, exist_ok=True)
-            img, seg = make_subject(chans, t1n, crop, a.seed, is_test, i)
+            img, seg = make_subject(chans, t1n, crop, a.seed, is_test, i, a.contrast)
             write(os.path.join(d, sid + "_t2.nii.gz"), img, affine)
             if is_test:
                 write(os.path.join(d, sid + "_seg.nii.gz"), seg, affine)
