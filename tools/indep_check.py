@@ -4,24 +4,34 @@ the labels (written for tools/indep_sets.py sets; any BraTS21-layout set whose i
 per subject the scored lesion voxels, mask voxels, Dice, the Dice of the plain threshold at the
 calibration's 5e-3 rate (the same map), mask voxels outside the brain (image == 0), on lesion-free
 slices and beside the lesion on lesion slices, lesions hit; then the per-volume means with their subject
-counts and the healthy calibration scans' mask volume."""
+counts and the healthy calibration scans' mask volume.
+
+    indep_check.py DEMO_OUT DATA_DIR [DETECT_SUBDIR PLAIN_THRESHOLD]
+
+DETECT_SUBDIR (default detect) reads another detect run of the same model (e.g. one with the paper's A.1
+preset), and PLAIN_THRESHOLD replaces the calibration's 5e-3 value (e.g. 0.5 on A.1's per-slice scaled
+map, the steering's "plain threshold" of issue 13)."""
 import glob, json, os, sys
 import numpy as np, nibabel as nib
 from scipy import ndimage as ndi
 out, data = sys.argv[1], sys.argv[2]
-cal = json.load(open(os.path.join(out, "calibration.json")))
-plain_thr = cal["threshold"][cal["fpr"].index(min(cal["fpr"], key=lambda f: abs(f - 5e-3)))]
-print("plain threshold: calibration's value at fpr 5e-3 (the tuning tables' 'normative plain threshold'): %.4f" % plain_thr)
+det = sys.argv[3] if len(sys.argv) > 3 else "detect"
+if len(sys.argv) > 4:
+    plain_thr = float(sys.argv[4])
+    print("plain threshold (given): %.4f" % plain_thr)
+else:
+    cal = json.load(open(os.path.join(out, "calibration.json")))
+    plain_thr = cal["threshold"][cal["fpr"].index(min(cal["fpr"], key=lambda f: abs(f - 5e-3)))]
+    print("plain threshold: calibration's value at fpr 5e-3 (the tuning tables' 'normative plain threshold'): %.4f" % plain_thr)
 def dice(a, b):
     s = a.sum() + b.sum()
     return 2 * (a & b).sum() / s if s else float("nan")
 rows = []
 tot_out = 0
-for d in sorted(glob.glob(os.path.join(out, "detect", "*", "summary.json"))):
+for d in sorted(glob.glob(os.path.join(out, det, "*", "summary.json"))):
     sid = os.path.basename(os.path.dirname(d))
     sm = json.load(open(d))
     z0, z1 = sm["slice_range"]
-    thr = sm["calibration"]["threshold"]
     img = nib.load(os.path.join(data, "test", sid, sid + "_t2.nii.gz")).get_fdata()
     seg = nib.load(os.path.join(data, "test", sid, sid + "_seg.nii.gz")).get_fdata() > 0
     m = nib.load(os.path.join(os.path.dirname(d), "mask.nii.gz")).get_fdata() > 0
