@@ -2,8 +2,9 @@
 # tools/indep_sets.py (the independent proxy generator of issue 13's external test sets): one
 # lesion subject in the BraTS21 layout that `anoswin data list` reads, on the 240x240x155 1 mm
 # grid, every label voxel inside the brain (image > 0), 1-2 lesions centred between axial 40 and
-# 120, hyperintense on T2. Labelled slow (~20 s of CPU: the template's tissue mixture and one
-# subject).
+# 120, hyperintense on T2; with --contrast t2 the same subject's edema lies above grey matter's
+# range (its median above 80 % of the normal brain voxels; 86 % for this subject), with the
+# default (faint) contrast inside it (below 75 %; 66 %). Labelled slow (~40 s of CPU: the template's tissue mixture and two subjects).
 set -u
 bin=${ANOSWIN_BIN:?}
 py=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -36,5 +37,18 @@ for c in range(1, n + 1):
     z = np.argwhere(lab == c)[:, 2]
     assert 40 - 20 <= z.mean() <= 120 + 20, z.mean()  # centred in 40..120, blob reach <= ~20 mm
 assert t2[seg == 1].mean() > np.median(t2[brain]), "core not hyperintense"
+PY
+succeeds "indep_sets.py --contrast t2" "$py" "$gen" "$tmp/t2" --healthy 0 --test 1 --seed 5 --contrast t2
+succeeds "edema: inside grey matter's range when faint, above it with t2" "$py" - "$tmp/s/test" "$tmp/t2/test" <<'PY'
+import sys
+import numpy as np, nibabel as nib
+rank = []
+for d in sys.argv[1:]:
+    t2 = np.asarray(nib.load(d + "/BraTS2021_50000/BraTS2021_50000_t2.nii.gz").dataobj).astype(float)
+    seg = np.asarray(nib.load(d + "/BraTS2021_50000/BraTS2021_50000_seg.nii.gz").dataobj)
+    normal = (t2 > 0) & (seg == 0)
+    assert (seg == 2).any()
+    rank.append(100 * (t2[normal] < np.median(t2[seg == 2])).mean())
+assert rank[0] < 75 and rank[1] > 80, rank
 PY
 finish
