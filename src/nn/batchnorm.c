@@ -11,16 +11,19 @@ void batchnorm2d_forward(float *out, float *mean, float *rstd, const float *inp,
     for (int c = 0; c < C; c++) {
         double mu, var;
         if (training) {
-            // Two passes in double: the mean, then the centred squares (no cancellation).
+            // Two passes in double: the mean, then the centred squares (no cancellation); each sum
+            // as several vector accumulators (one is a chain of dependent adds, scalar speed).
             double s = 0.0;
             for (int bb = 0; bb < B; bb++) {
                 const float *x = inp + ((size_t)bb * C + c) * P;
+#pragma omp simd reduction(+ : s)
                 for (size_t i = 0; i < P; i++) s += x[i];
             }
             mu = s / n;
             double q = 0.0;
             for (int bb = 0; bb < B; bb++) {
                 const float *x = inp + ((size_t)bb * C + c) * P;
+#pragma omp simd reduction(+ : q)
                 for (size_t i = 0; i < P; i++) {
                     double d = x[i] - mu;
                     q += d * d;
@@ -59,6 +62,7 @@ void batchnorm2d_backward(float *dinp, float *dw, float *db, const float *dout, 
         double sum_dy = 0.0, sum_dyx = 0.0;
         for (int bb = 0; bb < B; bb++) {
             const float *x = inp + ((size_t)bb * C + c) * P, *g = dout + ((size_t)bb * C + c) * P;
+#pragma omp simd reduction(+ : sum_dy, sum_dyx)
             for (size_t i = 0; i < P; i++) {
                 sum_dy += g[i];
                 sum_dyx += (double)g[i] * ((x[i] - m) * r);

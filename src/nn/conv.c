@@ -161,6 +161,7 @@ void channel_sum_accumulate(float *dst, const float *src, int B, int C, size_t P
         double s = 0.0;
         for (int b = 0; b < B; b++) {
             const float *x = src + ((size_t)b * C + c) * P;
+#pragma omp simd reduction(+ : s)  // vector accumulators: one is a chain of dependent adds
             for (size_t i = 0; i < P; i++) s += x[i];
         }
         dst[c] += (float)s;
