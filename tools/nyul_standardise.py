@@ -1,0 +1,51 @@
+#!/usr/bin/python3
+"""nyul_standardise.py: Nyúl & Udupa histogram standardisation of a BraTS21-layout T2 set (an
+EXPERIMENT of issue 13, session 12; not part of anoswin's pipeline yet).
+
+    nyul_standardise.py SRC DST TRAIN_CSV
+
+Landmarks: the brain's (image > 0) percentiles 1, 10, 20, ..., 90, 99. The standard scale is the
+mean over the training scans (TRAIN_CSV, e.g. the train.csv `anoswin demo --data` writes) of
+their landmarks after the linear map p1 -> 50, p99 -> 1000. Every scan of SRC (healthy/ and
+test/) is mapped piecewise linearly from its own landmarks onto the standard ones and written to
+DST in the same layout as int16; below p1 -> 50 and above p99 -> 1000 (so the per-volume minmax
+scaling of training and detection is the same for every scan, and the brain stays > 0). Labels
+are copied. Nyúl, Udupa, Zhang, "New variants of a method of MRI scale standardization", IEEE
+TMI 19(2), 2000; Shah et al., MedIA 15(2), 2011 (deciles)."""
+import csv, glob, os, shutil, sys
+
+import nibabel as nib
+import numpy as np
+
+PCTS = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]
+LO, HI = 50.0, 1000.0
+
+
+def landmarks(img):
+    return np.percentile(img[img > 0], PCTS)
+
+
+def main():
+    src, dst, train_csv = sys.argv[1:4]
+    scaled = []
+    for row in csv.DictReader(open(train_csv)):
+        lm = landmarks(np.asarray(nib.load(row["image"]).dataobj, np.float32))
+        scaled.append(LO + (lm - lm[0]) / (lm[-1] - lm[0]) * (HI - LO))
+    std = np.mean(scaled, axis=0)
+    print("standard landmarks", np.round(std, 1))
+    for f in sorted(glob.glob(os.path.join(src, "*", "*", "*.nii.gz"))):
+        out = os.path.join(dst, os.path.relpath(f, src))
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        if "_seg" in os.path.basename(f):
+            shutil.copy(f, out)
+            continue
+        im = nib.load(f)
+        x = np.asarray(im.dataobj, np.float32)
+        b = x > 0
+        y = np.zeros_like(x)
+        y[b] = np.clip(np.interp(x[b], landmarks(x), std), 1, HI)  # interp clamps outside p1..p99
+        nib.save(nib.Nifti1Image(np.rint(y).astype(np.int16), im.affine), out)
+
+
+if __name__ == "__main__":
+    main()
