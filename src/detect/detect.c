@@ -388,12 +388,10 @@ int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, co
     if (o->normative_sigma > 0 && n < 2)
         return as_fail("calibration: a normative calibration needs at least 2 healthy scans (got %d); --normative 0 "
                        "uses one global threshold", n);
-    // Each scan is scored against the other n-1: with 1 there is no spread, with 2 one degree of
-    // freedom, whose tails put the threshold far above what a test scan (scored against n) needs
-    // (src/recipe/demo.c, split_healthy).
-    if (o->normative_sigma > 0 && n < 4)
-        fprintf(stderr, "calibration: warning: %d healthy scans give a loose, high threshold; calibrate on 4 or more\n",
-                n);
+    if (o->normative_sigma > 0 && n < DETECT_CALIB_MIN_SCANS)
+        fprintf(stderr,
+                "calibration: warning: %d healthy scans give a loose, high threshold; calibrate on %d or more\n", n,
+                DETECT_CALIB_MIN_SCANS);
     // Every scan's maps and brain, kept: the normative model needs them all before any z-score.
     float *stack = NULL;
     uint8_t *brains = NULL;

@@ -106,6 +106,12 @@ int detect_maps(slice_stack *s, float **maps, float **recon, int *windows, model
 // as "anoswin: warning: <image>: <difference>" unless o->force. Returns their number.
 int detect_guard(char lines[][FP_WARNING_LEN], const detect_input *in, const scan_print *p, const detect_options *o);
 
+// Fewest healthy scans a normative calibration is trusted with: each is scored leave-one-out
+// against the other n-1, and with n = 3 that is a mean and a spread of 2 scans (one degree of
+// freedom), whose tails set the threshold far above what a test scan, scored against n, needs
+// (docs/demo.md, session 12). Fewer gives a warning; `demo --data` keeps at least this many.
+#define DETECT_CALIB_MIN_SCANS 4
+
 // Calibration (calibrate.h) on n healthy subjects with o's map settings. Progress on stderr when
 // o->verbose. Returns 0 or -1.
 int detect_calibrate(calibration *c, model *m, const detect_input *in, int n, const detect_options *o);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "data/dataset.h"  // dataset_open, dataset_write_manifest
+#include "detect/detect.h"  // DETECT_CALIB_MIN_SCANS
 #include "model/model.h"    // model_method_default, model_method_get
 #include "nn/nn.h"          // nn_bf16_supported
 #include "recipe/arglist.h"
@@ -85,12 +86,10 @@ static int print_file(const char *path, FILE *to) {
 }
 
 // --data: DIR/healthy split into a training manifest and a calibration manifest (a quarter of the
-// subjects, at least 4, spread evenly in id order: every 4th from 16 on), so that the threshold is
-// calibrated on scans the model never saw. Why 4: each calibration scan is scored leave-one-out
-// against the others, and with 3 that is a mean and a spread from 2 scans (one degree of freedom,
-// Cauchy-like tails), against 3 for a test scan: on the proxy set A of issue 13 (session 12) the
-// threshold asked for 2e-4 false positives gave 3e-6 on its test scans' normal tissue; with 4
-// (set B) 1.6e-4. detect_calibrate warns below 4.
+// subjects, at least DETECT_CALIB_MIN_SCANS = 4, spread evenly in id order: every 4th from 16 on),
+// so that the threshold is calibrated on scans the model never saw. With 3 (before session 12)
+// the threshold asked for 2e-4 false positives gave 3.3e-6 on the proxy set A's test scans'
+// normal tissue; with 4 (set B) 9.4e-5.
 static int split_healthy(const char *dir, const char *modality, const char *train_csv, const char *calib_csv,
                          int *n_train, int *n_calib, char *testdir, size_t ntest) {
     char hdir[4200];
@@ -101,14 +100,15 @@ static int split_healthy(const char *dir, const char *modality, const char *trai
                        dir);
     dataset d;
     if (dataset_open(&d, hdir, modality)) return -1;
-    if (d.n < 8) {
-        as_fail("%s: %d healthy scan%s; the demo needs at least 8 (4 to train on, 4 to calibrate on)", hdir, d.n,
-                d.n == 1 ? "" : "s");
+    const int min_train = 4, min_calib = DETECT_CALIB_MIN_SCANS;
+    if (d.n < min_train + min_calib) {
+        as_fail("%s: %d healthy scan%s; the demo needs at least %d (%d to train on, %d to calibrate on)", hdir, d.n,
+                d.n == 1 ? "" : "s", min_train + min_calib, min_train, min_calib);
         dataset_free(&d);
         return -1;
     }
     subject *all = d.subjects, *tr = as_malloc(sizeof *tr * (size_t)d.n), *ca = as_malloc(sizeof *ca * (size_t)d.n);
-    int nt = 0, nc = 0, want = d.n / 4 > 4 ? d.n / 4 : 4;
+    int nt = 0, nc = 0, want = d.n / 4 > min_calib ? d.n / 4 : min_calib;
     for (int i = 0; i < d.n; i++) {
         if ((i + 1) * want / d.n > i * want / d.n) ca[nc++] = all[i];
         else tr[nt++] = all[i];
