@@ -87,4 +87,36 @@ check "resume after SIGKILL exits 0" '[ $? -eq 0 ]' || cat "$W/kill2.err"
 check "SIGKILL+resume: same log rows as straight" 'diff <(strip "$W/straight/log.csv") <(strip "$W/kill/log.csv") >/dev/null'
 check "SIGKILL+resume: byte-identical last.safetensors" 'cmp -s "$W/straight/last.safetensors" "$W/kill/last.safetensors"'
 
+# ---- --intensity nyul: the standard measured on the healthy scans, in every checkpoint ---------
+"$BIN" train "${COMMON[@]}" --intensity zscore --out "$W/bad" 2>"$W/e6"
+check "--intensity zscore is a usage error (2)" '[ $? -eq 2 ] && grep -q "minmax or nyul" "$W/e6"'
+"$BIN" train "${COMMON[@]}" --intensity nyul --epochs 12 --max-steps 3 --out "$W/nyul" 2>"$W/nyul.err"
+check "nyul run exits 0" '[ $? -eq 0 ]' || cat "$W/nyul.err"
+"$BIN" train --resume --out "$W/nyul" --threads 1 --max-steps 6 2>"$W/nyul2.err"
+check "nyul run resumes" '[ $? -eq 0 ]' || cat "$W/nyul2.err"
+# NumPy's standard over all 3 healthy volumes (validation ones too) = the checkpoint's
+"$PY" - "$SRC/tools" "$W/nyul/last.safetensors" "$W"/data/healthy/*/*_t2.nii.gz >"$W/nyul.py.out" 2>&1 <<'PY'
+import json, struct, sys
+sys.path.insert(0, sys.argv[1])
+import nibabel as nib, numpy as np
+from nyul_standardise import landmarks, standard
+f = open(sys.argv[2], 'rb'); meta = json.loads(f.read(struct.unpack('<Q', f.read(8))[0]))['__metadata__']
+got = json.loads(meta['anoswin.intensity'])
+want = standard([landmarks(np.asarray(nib.load(p).dataobj, np.float32)) for p in sys.argv[3:]])
+assert got['method'] == 'nyul' and got['scans'] == 3, got
+assert np.allclose(got['landmarks'], want, rtol=1e-5, atol=1e-3), (got['landmarks'], want)
+assert json.loads(meta['anoswin.options'] if 'anoswin.options' in meta else '{}').get('intensity', 'nyul') == 'nyul'
+print('ok')
+PY
+check "checkpoint standard = NumPy's over the healthy volumes (after --resume)" 'grep -q "^ok" "$W/nyul.py.out"' || cat "$W/nyul.py.out"
+check "the run's options record intensity nyul" \
+    '"$PY" -c "import json,struct,sys; f=open(sys.argv[1],\"rb\"); m=json.loads(f.read(struct.unpack(\"<Q\",f.read(8))[0]))[\"__metadata__\"]; sys.exit(json.loads(m[\"anoswin.options\"])[\"intensity\"]!=\"nyul\")" "$W/nyul/resume.safetensors"'
+"$PY" "$SRC/tools/ref_load_check.py" "$W/nyul/last.safetensors" >/dev/null
+check "the nyul checkpoint loads strictly in PyTorch" '[ $? -eq 0 ]'
+"$BIN" detect --checkpoint "$W/nyul/last.safetensors" --out "$W/nyul_det" --preset brats --z-first 70 --z-last 79 \
+    --threads 1 "$W"/data/healthy/healthy_000/healthy_000_t2.nii.gz 2>"$W/nyul_det.err"
+check "detect with it states the standard in summary.json" \
+    'grep -q "\"intensity_standard\": {\"method\":\"nyul\",\"scans\":3" "$W"/nyul_det/*/summary.json' || cat "$W/nyul_det.err"
+check "a min-max checkpoint states none" '! grep -q "anoswin.intensity" "$W/straight/last.safetensors"'
+
 finish

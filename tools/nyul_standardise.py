@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""nyul_standardise.py: Nyúl & Udupa histogram standardisation of a BraTS21-layout T2 set (an
-EXPERIMENT of issue 13, session 12; not part of anoswin's pipeline yet).
+"""nyul_standardise.py: Nyúl & Udupa histogram standardisation of a BraTS21-layout T2 set (the
+experiment of issue 13, session 12, now `anoswin train --intensity nyul`, src/data/nyul.c; these
+functions are its NumPy reference, tools/nyul_reference.py).
 
     nyul_standardise.py SRC DST TRAIN_CSV
 
@@ -21,17 +22,27 @@ PCTS = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]
 LO, HI = 50.0, 1000.0
 
 
-def landmarks(img):
-    return np.percentile(img[img > 0], PCTS)
+def landmarks(img, brain=None):
+    return np.percentile(img[img > 0 if brain is None else brain], PCTS)
+
+
+def standard(train_landmarks):
+    """The mean of the training scans' landmarks after the linear map p1 -> LO, p99 -> HI."""
+    return np.mean([LO + (lm - lm[0]) / (lm[-1] - lm[0]) * (HI - LO) for lm in train_landmarks], axis=0)
+
+
+def standardise(x, std, brain=None):
+    """x mapped onto the standard (float; 0 outside the brain)."""
+    b = x > 0 if brain is None else brain
+    y = np.zeros_like(x)
+    y[b] = np.interp(x[b], landmarks(x, b), std)  # interp clamps outside p1..p99
+    return y
 
 
 def main():
     src, dst, train_csv = sys.argv[1:4]
-    scaled = []
-    for row in csv.DictReader(open(train_csv)):
-        lm = landmarks(np.asarray(nib.load(row["image"]).dataobj, np.float32))
-        scaled.append(LO + (lm - lm[0]) / (lm[-1] - lm[0]) * (HI - LO))
-    std = np.mean(scaled, axis=0)
+    std = standard([landmarks(np.asarray(nib.load(row["image"]).dataobj, np.float32))
+                    for row in csv.DictReader(open(train_csv))])
     print("standard landmarks", np.round(std, 1))
     for f in sorted(glob.glob(os.path.join(src, "*", "*", "*.nii.gz"))):
         out = os.path.join(dst, os.path.relpath(f, src))
@@ -40,10 +51,7 @@ def main():
             shutil.copy(f, out)
             continue
         im = nib.load(f)
-        x = np.asarray(im.dataobj, np.float32)
-        b = x > 0
-        y = np.zeros_like(x)
-        y[b] = np.clip(np.interp(x[b], landmarks(x), std), 1, HI)  # interp clamps outside p1..p99
+        y = standardise(np.asarray(im.dataobj, np.float32), std)
         nib.save(nib.Nifti1Image(np.rint(y).astype(np.int16), im.affine), out)
 
 

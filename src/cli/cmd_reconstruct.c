@@ -189,7 +189,8 @@ int cmd_reconstruct(int argc, char **argv) {
     } else {
         slice_options so;
         slice_options_default(&so, 0);
-        so.size = S, so.z_first = zf, so.z_last = zl;
+        model_slice_options(&m, &so);
+        so.z_first = zf, so.z_last = zl;
         slice_stack s;
         if (slices_load(&s, input, NULL, &so)) goto fail;
         int n = s.n, e = 0;

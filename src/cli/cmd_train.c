@@ -26,6 +26,10 @@ static void usage(FILE *f) {
             "  --modality M          t1, t2 or flair (default t2)\n"
             "  --z-first K, --z-last K  axial slice range, inclusive (default 60..109)\n"
             "  --val-fraction F      share of subjects held out for validation (default 0.1)\n"
+            "  --intensity I         minmax (default: each volume to [0,1], the paper) or nyul: first map\n"
+            "                        each brain's histogram onto a standard measured on the training\n"
+            "                        scans (Nyul & Udupa 2000, deciles); the standard goes into every\n"
+            "                        checkpoint and detect, calibrate and latent apply it to each scan\n"
             "Model and optimisation:\n"
             "  --method M            swinmae (default), vae (Baur et al. 2021's dense VAE), fanogan\n"
             "                        (Schlegl et al. 2019; its WGAN-GP + izi_f recipe is in its --config)\n"
@@ -60,10 +64,33 @@ static void usage(FILE *f) {
 }
 
 enum {
-    OPT_DATA = 1000, OPT_MODALITY, OPT_OUT, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MIN_LR, OPT_WARMUP, OPT_MASK_RATIO,
-    OPT_MASK_SIZE, OPT_MASK_ANYWHERE, OPT_BRAIN_COVER, OPT_NO_DROP_PATH, OPT_SEED, OPT_THREADS, OPT_RESUME,
-    OPT_CONFIG, OPT_VAL_FRACTION, OPT_SAVE_EVERY, OPT_Z_FIRST, OPT_Z_LAST, OPT_MAX_STEPS, OPT_RECON, OPT_QUIET,
-    OPT_METHOD, OPT_PRECISION
+    OPT_DATA = 1000,
+    OPT_MODALITY,
+    OPT_OUT,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_MIN_LR,
+    OPT_WARMUP,
+    OPT_MASK_RATIO,
+    OPT_MASK_SIZE,
+    OPT_MASK_ANYWHERE,
+    OPT_BRAIN_COVER,
+    OPT_NO_DROP_PATH,
+    OPT_SEED,
+    OPT_THREADS,
+    OPT_RESUME,
+    OPT_CONFIG,
+    OPT_VAL_FRACTION,
+    OPT_SAVE_EVERY,
+    OPT_Z_FIRST,
+    OPT_Z_LAST,
+    OPT_MAX_STEPS,
+    OPT_RECON,
+    OPT_QUIET,
+    OPT_METHOD,
+    OPT_PRECISION,
+    OPT_INTENSITY
 };
 
 // Prints this rank's error (prefixed "rank R: " when distributed) and returns EXIT_BAD_INPUT.
@@ -124,6 +151,7 @@ int cmd_train(int argc, char **argv) {
         {"max-steps", required_argument, 0, OPT_MAX_STEPS},
         {"recon", required_argument, 0, OPT_RECON},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"intensity", required_argument, 0, OPT_INTENSITY},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -195,6 +223,11 @@ int cmd_train(int argc, char **argv) {
                 if (cli_parse_double("train", name, optarg, 0, 0.999999, &o.brain_cover)) return EXIT_USAGE;
                 break;
             case OPT_NO_DROP_PATH: o.drop_path = 0; break;
+            case OPT_INTENSITY:
+                if (strcmp(optarg, "minmax") && strcmp(optarg, "nyul"))
+                    return cli_usage_error("train", "--intensity: minmax or nyul, not '%s'", optarg);
+                o.nyul = !strcmp(optarg, "nyul");
+                break;
             case OPT_PRECISION:
                 if (nn_precision_parse(optarg, &o.precision)) return cli_usage_error("train", "%s", as_error());
                 break;

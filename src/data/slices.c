@@ -115,21 +115,27 @@ int slices_from_volume(slice_stack *s, const volume *img, const volume *mask, co
         }
         z1 = rz - 1;
     }
+    volume mras = {0};  // the binary mask in RAS
+    if (mask) {
+        volume bin;
+        volume_alloc(&bin, mask->nx, mask->ny, mask->nz, mask->pixdim);
+        memcpy(bin.affine, mask->affine, sizeof bin.affine);
+        for (size_t i = 0; i < volume_voxels(mask); i++) bin.data[i] = mask->data[i] > 0 ? 1.0f : 0.0f;
+        volume_to_ras(&mras, &bin, NULL);
+        volume_free(&bin);
+    }
+    // On the native voxels, before any interpolation mixes brain and background: the same
+    // numbers as tools/nyul_standardise.py gives the file.
+    if (o->nyul.on) nyul_apply(ras.data, mask ? mras.data : NULL, volume_voxels(&ras), &o->nyul);
     float *rv = resize_volume(&ras, S);
     size_t plane = (size_t)S * S, total = plane * rz;
     // Brain mask on the model grid.
     uint8_t *brain = as_malloc(total);
     if (mask) {
-        volume bin, mras;
-        volume_alloc(&bin, mask->nx, mask->ny, mask->nz, mask->pixdim);
-        memcpy(bin.affine, mask->affine, sizeof bin.affine);
-        for (size_t i = 0; i < volume_voxels(mask); i++) bin.data[i] = mask->data[i] > 0 ? 1.0f : 0.0f;
-        volume_to_ras(&mras, &bin, NULL);
         float *mv = resize_volume(&mras, S);
         for (size_t i = 0; i < total; i++) brain[i] = mv[i] >= 0.5f;
         free(mv);
         volume_free(&mras);
-        volume_free(&bin);
     } else {
         for (size_t i = 0; i < total; i++) brain[i] = rv[i] > 0;
     }

@@ -4,7 +4,8 @@
 //   2. resize in-plane to size x size, depth unchanged, linear with align_corners=True: the same
 //      numbers as torch F.interpolate(vol[None,None], size=(S,S,D), mode='trilinear',
 //      align_corners=True) (resample.h);
-//   3. intensities to [0,1] per volume: min-max over the whole resized volume (reference), or
+//   3. intensities to [0,1] per volume (after the model's Nyúl standardisation when it has one,
+//      data/nyul.h): min-max over the whole resized volume (reference), or
 //      percentiles of the brain voxels clipped to [0,1] (outside the brain then set to 0);
 //   4. brain mask on the model grid: resized image > 0 (skull-stripped data), or a given mask
 //      file (same grid as the image) resized linearly and thresholded at 0.5;
@@ -16,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "data/nyul.h"
 #include "data/reorient.h"
 #include "data/volume.h"
 
@@ -27,6 +29,7 @@ typedef struct slice_options {
     int clip_range;        // 0 (default): a range outside the volume is an error; 1: clip it to the volume
     int norm;              // SLICE_NORM_MINMAX (default) or SLICE_NORM_PERCENTILE
     float pct_lo, pct_hi;  // percentiles for SLICE_NORM_PERCENTILE (default 1, 99)
+    nyul_standard nyul;    // .on: map the brain onto this standard first (the model's, data/nyul.h)
 } slice_options;
 
 // Paper defaults: size 224, min-max, slices 60..109 for training, 75..94 otherwise.
@@ -41,7 +44,7 @@ typedef struct slice_stack {
     volume native;         // the source's grid and geometry (data NULL); header kept for writing
     orientation orient;    // native voxel axes -> RAS axes
     int ras_n[3];          // RAS grid before resizing (rx, ry, rz)
-    float lo, hi;          // source intensities mapped to 0 and 1
+    float lo, hi;          // source intensities (standardised ones with .nyul) mapped to 0 and 1
 } slice_stack;
 
 // Builds the stack from volumes in memory (mask_or_NULL: a brain mask on the same grid as img;

@@ -211,6 +211,12 @@ static int write_summary(const char *path, const detect_result *r, const detect_
             "\"normalisation\": \"%s\", \"threshold_units\": \"%s\"},\n",
             units, o->amap.positive_residual ? "max(input - reconstruction, 0)" : "|input - reconstruction|",
             o->slices.norm == SLICE_NORM_PERCENTILE ? "by percentiles" : "minmax", norm, units);
+    fputs("  \"intensity_standard\": ", f);  // the model's (data/nyul.h): scans were mapped onto it first
+    char std[1024];
+    if (m->intensity.on && !nyul_to_json(&m->intensity, std, sizeof std))
+        fprintf(f, "%s,\n", std);
+    else
+        fputs("null,\n", f);
     if (o->post.mode == POSTPROC_CALIBRATED) {
         fprintf(f, "  \"calibration\": {\"file\": ");
         json_write_string(f, o->calib_path ? o->calib_path : "");
@@ -296,7 +302,7 @@ int detect_maps(slice_stack *s, float **maps_out, float **recon_out, int *window
                 const detect_input *in, const detect_options *o, scan_print *scan, char warnings[][FP_WARNING_LEN],
                 int *n_warnings) {
     slice_options so = o->slices;
-    so.size = m->img_size;
+    model_slice_options(m, &so);
     *maps_out = NULL;
     if (recon_out) *recon_out = NULL;
     *windows = 0;
@@ -553,7 +559,8 @@ int detect_subject(detect_result *r, model *m, const detect_input *in, const cha
     }
     if (write_native(out_dir, "anomaly_map.nii.gz", &s, maps, 0, NIFTI_TYPE_FLOAT32, NULL)) goto done;
     float *scaled = as_malloc(sizeof(float) * nv), span = s.hi - s.lo;
-    for (size_t i = 0; i < nv; i++) scaled[i] = s.lo + recon[i] * span;  // back to input intensities
+    // back to input intensities (to the standard's units, NYUL_LO..NYUL_HI, when the model has one)
+    for (size_t i = 0; i < nv; i++) scaled[i] = s.lo + recon[i] * span;
     int e = write_native(out_dir, "reconstruction.nii.gz", &s, scaled, 0, NIFTI_TYPE_FLOAT32, NULL);
     for (size_t i = 0; i < nv; i++) scaled[i] = mask[i];
     volume vm = {0};

@@ -87,7 +87,7 @@ static const char *lesion_file(const subject *sub, const latent_options *o, char
 
 static int scan_latents(collect *c, model *m, const subject *sub, int lesion, const latent_options *o, int ms) {
     slice_options so = o->slices;
-    so.size = m->img_size;
+    model_slice_options(m, &so);
     slice_stack s;
     if (slices_load(&s, sub->image, *sub->mask ? sub->mask : NULL, &so)) return -1;
     const int S = s.size, C = m->in_chans, L = model_tokens(m), D = c->D;

@@ -97,6 +97,9 @@ int model_load_with(model *m, const char *checkpoint, int max_batch, const char 
         m->method = mm;
         if (!mm->create(m, cfg, max_batch, 0, checkpoint)) {
             rc = checkpoint_load_file(&f, m->table, m->params);
+            const char *std = rc ? NULL : st_meta(&f, NYUL_KEY);
+            snprintf(what, sizeof what, "%s: metadata " NYUL_KEY, checkpoint);
+            if (std) rc = nyul_from_json(&m->intensity, std, what);
             if (rc) model_free(m);
         } else {
             m->method = NULL;
@@ -120,7 +123,21 @@ int model_config_of_metadata(const st_file *f, const char *kind,
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra) {
     char cfg[2048];
     if (model_config_json(m, cfg, sizeof cfg)) return as_fail("%s: model config too long", path);
-    return checkpoint_save_method(path, m->method->name, cfg, m->table, m->params, extra, n_extra);
+    if (!m->intensity.on)
+        return checkpoint_save_method(path, m->method->name, cfg, m->table, m->params, extra, n_extra);
+    char std[1024];
+    if (nyul_to_json(&m->intensity, std, sizeof std)) return as_fail("%s: intensity standard too long", path);
+    st_kv *kv = as_malloc(sizeof(st_kv) * (size_t)(n_extra + 1));
+    if (n_extra) memcpy(kv, extra, sizeof(st_kv) * (size_t)n_extra);
+    kv[n_extra] = (st_kv){NYUL_KEY, std};
+    int rc = checkpoint_save_method(path, m->method->name, cfg, m->table, m->params, kv, n_extra + 1);
+    free(kv);
+    return rc;
+}
+
+void model_slice_options(const model *m, slice_options *so) {
+    so->size = m->img_size;
+    so->nyul = m->intensity;
 }
 
 int model_config_json(const model *m, char *out, size_t n) { return m->method->config_to_json(m, out, n); }

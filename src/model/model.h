@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/nyul.h"       // nyul_standard
+#include "data/slices.h"     // slice_options
 #include "io/safetensors.h"  // st_file, st_kv
 #include "model/params.h"    // param_table
 
@@ -48,6 +50,9 @@ typedef struct model {
     int img_size, in_chans;     // input images (B, in_chans, img_size, img_size) in [0, 1]
     int patch_size;             // token side in px: masks for detection come in whole tokens
     int max_batch;
+    // The intensity standard the model was trained with (data/nyul.h; .on = 0: none): every scan
+    // it reads goes through it, so it travels with the weights (checkpoint metadata NYUL_KEY).
+    nyul_standard intensity;
 } model;
 
 struct model_method {
@@ -149,6 +154,9 @@ int model_load_with(model *m, const char *checkpoint, int max_batch, const char 
 // Writes the parameters (loadable strictly in PyTorch) with the method tag, the config and
 // `extra` metadata (may be NULL / 0).
 int model_save(const model *m, const char *path, const st_kv *extra, int n_extra);
+// What the model fixes of the slice pipeline, set in so: its input size and its intensity
+// standard. Every path that feeds scans to a model goes through this.
+void model_slice_options(const model *m, slice_options *so);
 // The model's config JSON (errors: buffer too small).
 int model_config_json(const model *m, char *out, size_t n);
 // checkpoint_config for a method whose files must carry their config (the tensor shapes do not fix

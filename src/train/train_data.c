@@ -7,6 +7,8 @@
 
 #include "data/dataset.h"  // dataset_open, dataset_keep_split
 #include "data/fingerprint.h"  // scan_print_load_slices, fingerprint_add
+#include "data/nyul.h"
+#include "data/volume.h"
 #include "util/error.h"    // as_fail
 #include "util/rng.h"      // rng_seed_stream, rng_permutation
 #include "util/timer.h"    // progress_*
@@ -19,7 +21,37 @@ static int count_split(const dataset *d, const char *split) {
     return n;
 }
 
-int train_data_load(const train_options *o, slice_set *train, slice_set *val, fingerprint *fp) {
+// The standard of the selected subjects' brains (a first pass over them: each scan's map needs
+// the standard before its slices are made).
+static int measure_standard(nyul_standard *std, const dataset *d, const int *sel, int n, const char *what, int quiet) {
+    progress p;
+    if (!quiet) progress_begin(&p, "intensity standard", n);
+    nyul_begin(std);
+    for (int i = 0; i < n; i++) {
+        const subject *s = &d->subjects[sel[i]];
+        volume img, mask;
+        if (volume_read(&img, s->image)) return -1;
+        if (s->mask[0] && volume_read(&mask, s->mask)) {
+            volume_free(&img);
+            return -1;
+        }
+        if (s->mask[0] && !volume_same_grid(&img, &mask)) {
+            volume_free(&img), volume_free(&mask);
+            return as_fail("%s: mask %s is on a different grid", s->image, s->mask);
+        }
+        double lm[NYUL_N];
+        size_t nb = nyul_landmarks(lm, img.data, s->mask[0] ? mask.data : NULL, volume_voxels(&img));
+        if (s->mask[0]) volume_free(&mask);
+        volume_free(&img);
+        if (!nb) return as_fail("%s: empty brain (no voxel %s)", s->image, s->mask[0] ? "inside the mask" : "above 0");
+        nyul_add(std, lm);
+        if (!quiet) progress_update(&p, i + 1, "subj", s->id);
+    }
+    if (!quiet) progress_end(&p);
+    return nyul_end(std, what);
+}
+
+int train_data_load(train_options *o, slice_set *train, slice_set *val, fingerprint *fp) {
     dataset d;
     if (dataset_open(&d, o->data, o->modality)) return -1;
     if (fp) fingerprint_begin(fp, strcmp(d.layout, "manifest") ? d.modality : "");
@@ -52,6 +84,13 @@ int train_data_load(const train_options *o, slice_set *train, slice_set *val, fi
     so.z_first = o->z_first;
     so.z_last = o->z_last;
     so.clip_range = 1;  // volumes with fewer slices contribute what they have
+    memset(&o->nyul_std, 0, sizeof o->nyul_std);
+    if (o->nyul && measure_standard(&o->nyul_std, &d, sel, n, o->data, o->quiet)) {
+        free(is_val), free(perm), free(sel);
+        dataset_free(&d);
+        return -1;
+    }
+    so.nyul = o->nyul_std;
     progress p;
     progress_begin(&p, "load", n);
     int rc = 0;

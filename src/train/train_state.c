@@ -74,7 +74,8 @@ int train_options_to_json(const train_options *o, char *out, size_t n) {
     json_write_string(f, o->modality);
     fprintf(f, ",\"z_first\":%d,\"z_last\":%d,\"val_fraction\":", o->z_first, o->z_last);
     json_write_number(f, o->val_fraction);
-    fprintf(f, ",\"ranks\":%d,\"precision\":\"%s\"}", o->ranks > 0 ? o->ranks : 1, nn_precision_name(o->precision));
+    fprintf(f, ",\"ranks\":%d,\"precision\":\"%s\",\"intensity\":\"%s\"}", o->ranks > 0 ? o->ranks : 1,
+            nn_precision_name(o->precision), o->nyul ? "nyul" : "minmax");
     return json_mem_close(&m, out, n);
 }
 
@@ -118,6 +119,14 @@ int train_options_from_json(train_options *o, const char *json, const char *what
     if (json_top_value(json, "precision") &&
         (json_top_string(json, "precision", prec, sizeof prec) || nn_precision_parse(prec, &o->precision)))
         return as_fail("%s: bad precision in the run's options", what);
+    char inten[16];  // absent in runs from before the standardisation: min-max
+    o->nyul = 0;
+    if (json_top_value(json, "intensity")) {
+        if (json_top_string(json, "intensity", inten, sizeof inten) ||
+            (strcmp(inten, "nyul") && strcmp(inten, "minmax")))
+            return as_fail("%s: bad intensity in the run's options", what);
+        o->nyul = !strcmp(inten, "nyul");
+    }
     if (json_top_string(json, "data", o->data, sizeof o->data) ||
         json_top_string(json, "modality", o->modality, sizeof o->modality))
         return as_fail("%s: run options lack the data settings", what);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data/nyul.h"    // nyul_standard
 #include "model/model.h"  // model_shape
 
 typedef struct train_options {
@@ -34,12 +35,16 @@ typedef struct train_options {
     char data[4096], modality[16];
     int z_first, z_last;
     double val_fraction;
+    int nyul;  // 1: standardise intensities (data/nyul.h), 0: min-max only (the paper)
     // Data-parallel ranks the run trains with (set by train_run from dist_size(); `batch` is
     // per rank, the global batch is ranks * batch). --resume needs the same number of ranks.
     int ranks;
     // What the data looks like (data/fingerprint.h), as JSON, recorded in every model checkpoint
     // (NULL: none). Measured from the data each time it is loaded, so not stored in the run.
     const char *fingerprint;
+    // The intensity standard measured on the data when nyul is set (train_data_load), given to
+    // the model and so to every checkpoint. Measured each time, like the fingerprint.
+    nyul_standard nyul_std;
 } train_options;
 
 // The defaults: the default method with its default config.

@@ -285,6 +285,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
         t->o.max_steps = o_in->max_steps;
         t->o.quiet = o_in->quiet;
         t->o.fingerprint = o_in->fingerprint;
+        t->o.nyul_std = o_in->nyul_std;
     }
     train_options *o = &t->o;
     // Data parallelism (train/dist.h): rank r of N computes samples [r*batch, (r+1)*batch) of
@@ -323,6 +324,7 @@ int train_run(const train_options *o_in, const slice_set *train, const slice_set
     if (mm->train_step && nranks > 1)
         return as_fail("train: method %s trains in one process only (not under mpirun -np %d)", mm->name, nranks);
     if (model_create(&t->m, o->method, o->config, o->batch, 1, "train")) return -1;
+    t->m.intensity = o->nyul_std;
     t->S = t->m.img_size;
     t->C = t->m.in_chans;
     t->L = model_tokens(&t->m);
