@@ -60,6 +60,7 @@ typedef struct anoswin_train_settings {
     int epochs, batch;     // 0: the defaults (400, 10)
     long max_steps;        // 0: no limit
     int quiet;             // no progress lines
+    const char *intensity;  // NULL or "minmax" (the paper's), or "nyul": `anoswin train --intensity`
 } anoswin_train_settings;
 
 // Trains and writes RUN/last.safetensors (and the rest of `anoswin train`'s run folder).

@@ -4,6 +4,7 @@
 // differences (the modality, named by the file, and the intensities) in anoswin_detection and
 // prints each on stderr as "anoswin: warning: SCAN: ..."; with anoswin_set_force(1) it prints
 // nothing but still returns them; summary.json records them and whether they were forced.
+// Then a model trained with the Nyúl standard (intensity "nyul"): summary.json states it.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,33 @@ int main(void) {
         free(js);
     }
     anoswin_set_force(0);
+    anoswin_model_free(m);
+
+    // The Nyúl standard through the header: trained in, applied and stated by anoswin_detect.
+    ts.intensity = "zscore";
+    snprintf(run, sizeof run, "%s/run_bad", dir);
+    ts.out = run;
+    CHECK(anoswin_train(&ts) == -1 && strstr(anoswin_error(), "zscore"), "bad intensity: %s", anoswin_error());
+    ts.intensity = "nyul";
+    snprintf(run, sizeof run, "%s/run_nyul", dir);
+    CHECK(anoswin_train(&ts) == 0, "anoswin_train nyul: %s", anoswin_error());
+    snprintf(ckpt, sizeof ckpt, "%s/last.safetensors", run);
+    m = anoswin_model_load(ckpt, 4);
+    CHECK(m != NULL, "anoswin_model_load nyul: %s", anoswin_error());
+    if (!m) return tu_finish();
+    snprintf(out, sizeof out, "%s/det_nyul", dir);
+    CHECK(detect_capture(m, t2, out, &r, err, sizeof err, errpath) == 0, "detect nyul: %s", anoswin_error());
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    js = NULL;
+    CHECK(fs_read_all(path, (unsigned char **)&js, &len) == 0, "%s", as_error());
+    if (js) {
+        js = realloc(js, len + 1);
+        js[len] = 0;
+        CHECK(strstr(js, "\"intensity_standard\": {\"method\":\"nyul\",\"scans\":2") != NULL,
+              "summary.json states the standard: %.300s",
+              strstr(js, "intensity_standard") ? strstr(js, "intensity_standard") : js);
+        free(js);
+    }
     anoswin_model_free(m);
     return tu_finish();
 }

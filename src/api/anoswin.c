@@ -122,6 +122,9 @@ int anoswin_train(const anoswin_train_settings *s) {
     if (s->batch > 0) o.batch = s->batch;
     o.max_steps = s->max_steps;
     o.quiet = s->quiet;
+    if (s->intensity && strcmp(s->intensity, "minmax") && strcmp(s->intensity, "nyul"))
+        return as_fail("anoswin_train: intensity \"%s\": expected \"minmax\" or \"nyul\"", s->intensity);
+    o.nyul = s->intensity && !strcmp(s->intensity, "nyul");
     o.out_dir = s->out;
     slice_set train = {0}, val = {0};
     fingerprint fp;

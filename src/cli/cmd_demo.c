@@ -42,6 +42,7 @@ static void usage(FILE *f) {
             "                      the demo's image size, with the same data, epochs, batch, masks and detection\n"
             "      --precision P   fp32 or bf16 (GEMM operands in bfloat16 for train, calibrate and detect);\n"
             "                      default bf16 where the CPU has AVX512-BF16 (the demo's timings), else fp32\n"
+            "      --intensity I   minmax or nyul: train's intensity scaling (anoswin train --help)\n"
             "  -h, --help\n"
             "\n"
             "Writes OUT/data (training set), OUT/val-data (validation set), OUT/healthy-test (held-out\n"
@@ -53,16 +54,24 @@ static void usage(FILE *f) {
 }
 
 int cmd_demo(int argc, char **argv) {
-    enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY, OPT_METHOD, OPT_PRECISION };
+    enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY, OPT_METHOD, OPT_PRECISION, OPT_INTENSITY };
     static const struct option longopts[] = {
-        {"out", required_argument, 0, 'o'},     {"minutes", required_argument, 0, 'm'},
-        {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
-        {"force", no_argument, 0, 'f'},         {"small", no_argument, 0, OPT_SMALL},
-        {"data", required_argument, 0, OPT_DATA}, {"modality", required_argument, 0, OPT_MODALITY},
-        {"method", required_argument, 0, OPT_METHOD}, {"precision", required_argument, 0, OPT_PRECISION},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"out", required_argument, 0, 'o'},
+        {"minutes", required_argument, 0, 'm'},
+        {"seed", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 't'},
+        {"force", no_argument, 0, 'f'},
+        {"small", no_argument, 0, OPT_SMALL},
+        {"data", required_argument, 0, OPT_DATA},
+        {"modality", required_argument, 0, OPT_MODALITY},
+        {"method", required_argument, 0, OPT_METHOD},
+        {"precision", required_argument, 0, OPT_PRECISION},
+        {"intensity", required_argument, 0, OPT_INTENSITY},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    const char *out = "demo-out", *user_data = NULL, *modality = "t2", *method = NULL, *precision = NULL;
+    const char *out = "demo-out", *user_data = NULL, *modality = "t2", *method = NULL, *precision = NULL,
+               *intensity = NULL;
     double minutes = 12;
     long seed = 1, threads = 0;
     int force = 0, small = 0;
@@ -96,6 +105,11 @@ int cmd_demo(int argc, char **argv) {
             precision = optarg;
             break;
         }
+        case OPT_INTENSITY:
+            if (strcmp(optarg, "minmax") && strcmp(optarg, "nyul"))
+                return cli_usage_error("demo", "--intensity: minmax or nyul, not '%s'", optarg);
+            intensity = optarg;
+            break;
         case OPT_MODALITY:
             if (strcmp(optarg, "t1") && strcmp(optarg, "t2") && strcmp(optarg, "flair"))
                 return cli_usage_error("demo", "--modality: expected t1, t2 or flair, got '%s'", optarg);
@@ -112,9 +126,17 @@ int cmd_demo(int argc, char **argv) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? n : 1;
     }
-    demo_options o = {.out = out, .minutes = minutes, .seed = seed, .threads = threads, .force = force,
-                      .small = small, .data = user_data, .modality = modality, .method = method,
-                      .precision = precision};
+    demo_options o = {.out = out,
+                      .minutes = minutes,
+                      .seed = seed,
+                      .threads = threads,
+                      .force = force,
+                      .small = small,
+                      .data = user_data,
+                      .modality = modality,
+                      .method = method,
+                      .precision = precision,
+                      .intensity = intensity};
     if (demo_run(&o))
         return arg_interrupted() ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + arg_interrupted())
                                  : cli_report_error();

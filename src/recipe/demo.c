@@ -48,11 +48,26 @@
 // epoch 27). Its tuning-profile and test numbers are in docs/demo.md.
 const demo_config demo_full = {
     .name = "demo",
-    .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,
-    .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4", .img_size = 128,
-    .epochs = 36, .epochs_fp32 = 24, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
-    .window = 32, .stride = 16, .residual = DEMO_RESIDUAL,
-    .train_slices = {"60", "109"}, .test_slices = {"60", "109"},
+    .healthy = 20,
+    .test = 10,
+    .val_test = 3,
+    .val_healthy = 4,
+    .healthy_test = 3,
+    .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4",
+    .img_size = 128,
+    .epochs = 36,
+    .epochs_fp32 = 24,
+    .batch = 8,
+    .warmup_epochs = 1,
+    .lr = 1e-3,
+    .mask_size = 8,
+    .max_steps = 0,
+    .window = 32,
+    .stride = 16,
+    .residual = DEMO_RESIDUAL,
+    .intensity = "minmax",
+    .train_slices = {"60", "109"},
+    .test_slices = {"60", "109"},
     .bootstrap = 1000,
 };
 
@@ -60,11 +75,25 @@ const demo_config demo_full = {
 // short slice range. Checks that every output is produced, not the numbers.
 const demo_config demo_small = {
     .name = "small",
-    .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 2, .healthy_test = 1,
-    .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2", .img_size = 64,
-    .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
-    .window = 16, .stride = 8, .residual = DEMO_RESIDUAL,
-    .train_slices = {"80", "89"}, .test_slices = {"80", "89"},
+    .healthy = 2,
+    .test = 2,
+    .val_test = 1,
+    .val_healthy = 2,
+    .healthy_test = 1,
+    .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2",
+    .img_size = 64,
+    .epochs = 2,
+    .batch = 8,
+    .warmup_epochs = 1,
+    .lr = 1e-3,
+    .mask_size = 8,
+    .max_steps = 6,
+    .window = 16,
+    .stride = 8,
+    .residual = DEMO_RESIDUAL,
+    .intensity = "minmax",
+    .train_slices = {"80", "89"},
+    .test_slices = {"80", "89"},
     .bootstrap = 50,
 };
 
@@ -245,6 +274,7 @@ int demo_run(const demo_options *o) {
         arg_add(&a, "--save-every"), arg_add(&a, "0");
         arg_add(&a, "--seed"), arg_add(&a, "%ld", seed), arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
         arg_add(&a, "--precision"), arg_add(&a, "%s", precision);
+        arg_add(&a, "--intensity"), arg_add(&a, "%s", o->intensity ? o->intensity : cfg->intensity);
         if (demo_step(&d, "train", &a, outs, NULL, minutes * 60, &timed_out)) goto done;
         arg_free(&a);
     }

@@ -26,6 +26,7 @@ typedef struct demo_config {
     int window;                   // detection mask window (px at the model grid)
     int stride;                   // step of the window grid (px; = window: the paper's grid)
     const char *residual;         // "abs" (the paper) or "positive"
+    const char *intensity;        // train --intensity: "minmax" (the paper) or "nyul" (data/nyul.h)
     int healthy_test;             // held-out healthy scans, detected for their false-positive volume
     const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
     const char *test_slices[2];   // RAS axial range scored by detect (z-first, z-last)
@@ -53,6 +54,7 @@ typedef struct demo_options {
     const char *method;    // NULL: the Swin MAE; another method trains its default config at img_size
     const char *precision; // "fp32" or "bf16" for train, calibrate and detect; NULL: bf16 where the CPU
                            // has AVX512-BF16, else fp32 (docs/demo.md: why and what it changes)
+    const char *intensity;  // train --intensity; NULL: the config's
 } demo_options;
 
 // Runs the recipe and prints its summary on stdout. Returns 0, or -1 with an error (after a
