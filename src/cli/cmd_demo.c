@@ -56,18 +56,12 @@ static void usage(FILE *f) {
 int cmd_demo(int argc, char **argv) {
     enum { OPT_SMALL = 1000, OPT_DATA, OPT_MODALITY, OPT_METHOD, OPT_PRECISION, OPT_INTENSITY };
     static const struct option longopts[] = {
-        {"out", required_argument, 0, 'o'},
-        {"minutes", required_argument, 0, 'm'},
-        {"seed", required_argument, 0, 's'},
-        {"threads", required_argument, 0, 't'},
-        {"force", no_argument, 0, 'f'},
-        {"small", no_argument, 0, OPT_SMALL},
-        {"data", required_argument, 0, OPT_DATA},
-        {"modality", required_argument, 0, OPT_MODALITY},
-        {"method", required_argument, 0, OPT_METHOD},
-        {"precision", required_argument, 0, OPT_PRECISION},
-        {"intensity", required_argument, 0, OPT_INTENSITY},
-        {"help", no_argument, 0, 'h'},
+        {"out", required_argument, 0, 'o'},     {"minutes", required_argument, 0, 'm'},
+        {"seed", required_argument, 0, 's'},    {"threads", required_argument, 0, 't'},
+        {"force", no_argument, 0, 'f'},         {"small", no_argument, 0, OPT_SMALL},
+        {"data", required_argument, 0, OPT_DATA}, {"modality", required_argument, 0, OPT_MODALITY},
+        {"method", required_argument, 0, OPT_METHOD}, {"precision", required_argument, 0, OPT_PRECISION},
+        {"intensity", required_argument, 0, OPT_INTENSITY}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *out = "demo-out", *user_data = NULL, *modality = "t2", *method = NULL, *precision = NULL,
@@ -126,17 +120,9 @@ int cmd_demo(int argc, char **argv) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? n : 1;
     }
-    demo_options o = {.out = out,
-                      .minutes = minutes,
-                      .seed = seed,
-                      .threads = threads,
-                      .force = force,
-                      .small = small,
-                      .data = user_data,
-                      .modality = modality,
-                      .method = method,
-                      .precision = precision,
-                      .intensity = intensity};
+    demo_options o = {.out = out, .minutes = minutes, .seed = seed, .threads = threads, .force = force,
+                      .small = small, .data = user_data, .modality = modality, .method = method,
+                      .precision = precision, .intensity = intensity};
     if (demo_run(&o))
         return arg_interrupted() ? (fprintf(stderr, "anoswin: %s\n", as_error()), 128 + arg_interrupted())
                                  : cli_report_error();
