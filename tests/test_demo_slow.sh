@@ -109,6 +109,9 @@ grep -q "^\[6/6\] eval" "$out.stderr4" && grep -q "| calibrated | per-volume |" 
   && grep -q "healthy_003" "$out-ud/calibration.csv" && grep -q "healthy_005" "$out-ud/calibration.csv" \
   && grep -q "healthy_007" "$out-ud/calibration.csv" && ok \
   || bad "calibration scans: $(cat "$out-ud/calibration.csv")"
+# The demo trains with the Nyúl standard (src/data/nyul.h), measured on its 4 training scans only.
+grep -q -- "--intensity nyul" "$out-ud/stamps/train.txt" && grep -aq '"anoswin.intensity":"{\\"method\\":\\"nyul\\",\\"scans\\":4,' \
+  "$out-ud/train/last.safetensors" && ok || bad "demo --data: no Nyúl standard of its 4 training scans in the checkpoint"
 # --method vae: a whole-image method reads no mask, so calibrate, detect and latent get no mask
 # size or stride (the Swin MAE's 8/16 px ones do not fit the VAE's 16 px patch); on the --data set.
 "$bin" demo --small --method vae --data "$out-user" --out "$out-vae" --threads 2 >"$out.stdout7" 2>"$out.stderr7" && ok \
@@ -129,6 +132,7 @@ grep -q "| ViT MAE (He et al. 2022) | .* | calibrated | per-volume |" "$out.stdo
   || bad "the ViT MAE demo's table does not name the method"
 "$bin" demo --small --method nosuch >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --method is not a usage error"
 "$bin" demo --small --precision fp16 >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --precision is not a usage error"
+"$bin" demo --small --intensity zscore >/dev/null 2>&1; [ $? = 2 ] && ok || bad "unknown --intensity is not a usage error"
 # The precision reaches train, calibrate and detect: bf16 by default where the CPU has AVX512-BF16,
 # fp32 otherwise (anoswin bench train --precision bf16 tells which); the header line names it.
 want=fp32

@@ -46,12 +46,17 @@
 // a margin on a 2-core AVX2 machine (session 10, AMD EPYC Zen 3: 6.2 steps/s in fp32 once GELU and the
 // softmax vectorise there; the 36 epochs took 17 minutes there before them, training cut by the bound at
 // epoch 27). Its tuning-profile and test numbers are in docs/demo.md.
+// Intensities: Nyúl standardisation (train --intensity nyul, data/nyul.h) since session 13, chosen
+// on tuning material only: the six synthetic profiles (24-epoch fp32 model, mean Dice 0.298 ->
+// 0.365, five profiles better, hypo 0.291 -> 0.244) and the proxy tuning set T3 of
+// tools/indep_sets.py (seed 303: 0.120 -> 0.305), whose false positives were a per-subject
+// contrast that min-max scaling leaves in (docs/demo.md, "Session 13").
 const demo_config demo_full = {
     .name = "demo",
     .healthy = 20, .test = 10, .val_test = 3, .val_healthy = 4, .healthy_test = 3,
     .model = "img_size=128,patch_size=4,in_chans=1,embed_dim=32,num_heads=1/2/4/8,window=4", .img_size = 128,
     .epochs = 36, .epochs_fp32 = 24, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 0,
-    .window = 32, .stride = 16, .residual = DEMO_RESIDUAL, .intensity = "minmax",
+    .window = 32, .stride = 16, .residual = DEMO_RESIDUAL, .intensity = "nyul",
     .train_slices = {"60", "109"}, .test_slices = {"60", "109"},
     .bootstrap = 1000,
 };
@@ -63,7 +68,7 @@ const demo_config demo_small = {
     .healthy = 2, .test = 2, .val_test = 1, .val_healthy = 2, .healthy_test = 1,
     .model = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2", .img_size = 64,
     .epochs = 2, .batch = 8, .warmup_epochs = 1, .lr = 1e-3, .mask_size = 8, .max_steps = 6,
-    .window = 16, .stride = 8, .residual = DEMO_RESIDUAL, .intensity = "minmax",
+    .window = 16, .stride = 8, .residual = DEMO_RESIDUAL, .intensity = "nyul",
     .train_slices = {"80", "89"}, .test_slices = {"80", "89"},
     .bootstrap = 50,
 };
@@ -142,6 +147,7 @@ int demo_run(const demo_options *o) {
     const char *out = o->out, *user_data = o->data, *modality = o->modality;
     const double minutes = o->minutes;
     const long seed = o->seed, threads = o->threads;
+    const char *intensity = o->intensity ? o->intensity : cfg->intensity;
     // bf16 GEMM operands are what let the full demo fit its 15 minutes on 2 cores (docs/demo.md);
     // a CPU without AVX512-BF16 runs the same recipe in fp32, slower.
     const char *precision = o->precision ? o->precision : nn_bf16_supported() ? "bf16" : "fp32";
@@ -245,7 +251,7 @@ int demo_run(const demo_options *o) {
         arg_add(&a, "--save-every"), arg_add(&a, "0");
         arg_add(&a, "--seed"), arg_add(&a, "%ld", seed), arg_add(&a, "--threads"), arg_add(&a, "%ld", threads);
         arg_add(&a, "--precision"), arg_add(&a, "%s", precision);
-        arg_add(&a, "--intensity"), arg_add(&a, "%s", o->intensity ? o->intensity : cfg->intensity);
+        arg_add(&a, "--intensity"), arg_add(&a, "%s", intensity);
         if (demo_step(&d, "train", &a, outs, NULL, minutes * 60, &timed_out)) goto done;
         arg_free(&a);
     }
@@ -305,11 +311,13 @@ int demo_run(const demo_options *o) {
     char how[96];
     if (whole_image) snprintf(how, sizeof how, "one unmasked pass per slice");
     else snprintf(how, sizeof how, "window %d px at stride %d px", cfg->window, cfg->stride);
-    printf("\nDemo configuration '%s': model %s; %d epochs of batch %d on %d healthy scans; detection %s, %s "
-           "residual in residual units, detect's calibrated post-processing (threshold from %d healthy scans), "
-           "slices %s..%s; precision %s.\n",
-           cfg->name, desc, epochs, cfg->batch, n_train, how, cfg->residual, n_calib, cfg->test_slices[0],
-           cfg->test_slices[1], precision);
+    printf("\nDemo configuration '%s': model %s; intensities %s; %d epochs of batch %d on %d healthy scans; "
+           "detection %s, %s residual in residual units, detect's calibrated post-processing (threshold from %d "
+           "healthy scans), slices %s..%s; precision %s.\n",
+           cfg->name, desc,
+           strcmp(intensity, "nyul") ? "min-max per volume" : "Nyul-standardised (standard of the training scans)",
+           epochs, cfg->batch, n_train, how, cfg->residual, n_calib, cfg->test_slices[0], cfg->test_slices[1],
+           precision);
     if (user_data)
         printf("The healthy scans' false-positive volume is measured on the calibration scans themselves (your "
                "data set has no other held-out healthy scans), so it is optimistic.\n");

@@ -26,7 +26,7 @@ typedef struct demo_config {
     int window;                   // detection mask window (px at the model grid)
     int stride;                   // step of the window grid (px; = window: the paper's grid)
     const char *residual;         // "abs" (the paper) or "positive"
-    const char *intensity;        // train --intensity: "minmax" (the paper) or "nyul" (data/nyul.h)
+    const char *intensity;        // train --intensity: "nyul" (data/nyul.h, the demo's) or "minmax" (the paper)
     int healthy_test;             // held-out healthy scans, detected for their false-positive volume
     const char *train_slices[2];  // RAS axial range for training (z-first, z-last)
     const char *test_slices[2];   // RAS axial range scored by detect (z-first, z-last)
