@@ -124,6 +124,14 @@ int main(void) {
     nyul_add(&r, flat_lm);
     CHECK(nyul_end(&r, "DATA") == -1 && strstr(as_error(), "flat"), "flat training scan: %s", as_error());
 
+    // The training setting's words.
+    int setting = -1;
+    CHECK(nyul_parse_setting("nyul", &setting) == 0 && setting == 1, "nyul -> 1");
+    CHECK(nyul_parse_setting("minmax", &setting) == 0 && setting == 0, "minmax -> 0");
+    CHECK(nyul_parse_setting("zscore", &setting) == -1 && setting == 0 && strstr(as_error(), "'zscore'") &&
+              strstr(as_error(), "minmax or nyul"),
+          "zscore refused, setting untouched: %s", as_error());
+
     // The standard travels with the model's weights.
     model m, l;
     const char *cfg = "img_size=64,patch_size=4,in_chans=1,embed_dim=8,num_heads=1/1/2/2,window=2";

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "data/nyul.h"  // nyul_parse_setting
 #include "detect/calibrate.h"
 #include "detect/detect.h"
 #include "detect/model_adapter.h"
@@ -122,9 +123,7 @@ int anoswin_train(const anoswin_train_settings *s) {
     if (s->batch > 0) o.batch = s->batch;
     o.max_steps = s->max_steps;
     o.quiet = s->quiet;
-    if (s->intensity && strcmp(s->intensity, "minmax") && strcmp(s->intensity, "nyul"))
-        return as_fail("anoswin_train: intensity \"%s\": expected \"minmax\" or \"nyul\"", s->intensity);
-    o.nyul = s->intensity && !strcmp(s->intensity, "nyul");
+    if (s->intensity && nyul_parse_setting(s->intensity, &o.nyul)) return -1;
     o.out_dir = s->out;
     slice_set train = {0}, val = {0};
     fingerprint fp;

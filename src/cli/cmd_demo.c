@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "data/nyul.h"         // nyul_parse_setting
 #include "model/model.h"       // model_method_get
 #include "nn/nn.h"             // nn_precision_parse, nn_bf16_supported
 #include "recipe/arglist.h"  // arg_interrupted
@@ -100,11 +101,12 @@ int cmd_demo(int argc, char **argv) {
             precision = optarg;
             break;
         }
-        case OPT_INTENSITY:
-            if (strcmp(optarg, "minmax") && strcmp(optarg, "nyul"))
-                return cli_usage_error("demo", "--intensity: minmax or nyul, not '%s'", optarg);
+        case OPT_INTENSITY: {
+            int nyul;
+            if (nyul_parse_setting(optarg, &nyul)) return cli_usage_error("demo", "--%s", as_error());
             intensity = optarg;
             break;
+        }
         case OPT_MODALITY:
             if (strcmp(optarg, "t1") && strcmp(optarg, "t2") && strcmp(optarg, "flair"))
                 return cli_usage_error("demo", "--modality: expected t1, t2 or flair, got '%s'", optarg);

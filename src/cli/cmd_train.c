@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "data/nyul.h"         // nyul_parse_setting
 #include "nn/nn.h"             // nn_precision_*
 #include "train/dist.h"        // dist_init, dist_rank: mpirun ranks
 #include "train/train_data.h"  // train_data_load
@@ -201,9 +202,7 @@ int cmd_train(int argc, char **argv) {
                 break;
             case OPT_NO_DROP_PATH: o.drop_path = 0; break;
             case OPT_INTENSITY:
-                if (strcmp(optarg, "minmax") && strcmp(optarg, "nyul"))
-                    return cli_usage_error("train", "--intensity: minmax or nyul, not '%s'", optarg);
-                o.nyul = !strcmp(optarg, "nyul");
+                if (nyul_parse_setting(optarg, &o.nyul)) return cli_usage_error("train", "--%s", as_error());
                 break;
             case OPT_PRECISION:
                 if (nn_precision_parse(optarg, &o.precision)) return cli_usage_error("train", "%s", as_error());

@@ -76,6 +76,12 @@ void nyul_apply(float *v, const float *mask, size_t n, const nyul_standard *s) {
     }
 }
 
+int nyul_parse_setting(const char *text, int *nyul) {
+    if (strcmp(text, "minmax") && strcmp(text, "nyul")) return as_fail("intensity '%s': expected minmax or nyul", text);
+    *nyul = !strcmp(text, "nyul");
+    return 0;
+}
+
 int nyul_to_json(const nyul_standard *s, char *out, size_t n) {
     json_mem m;
     if (json_mem_open(&m)) return -1;

@@ -45,6 +45,10 @@ int nyul_end(nyul_standard *s, const char *what);
 // gets NYUL_LO in the brain.
 void nyul_apply(float *v, const float *mask_or_NULL, size_t n, const nyul_standard *s);
 
+// A training run's intensity setting: "nyul" -> *nyul = 1, "minmax" (the paper's) -> 0; anything
+// else fails with "intensity 'TEXT': expected minmax or nyul".
+int nyul_parse_setting(const char *text, int *nyul);
+
 // The standard as the JSON of NYUL_KEY, and back (errors name `what`).
 int nyul_to_json(const nyul_standard *s, char *out, size_t n);
 int nyul_from_json(nyul_standard *s, const char *json, const char *what);

@@ -121,12 +121,9 @@ int train_options_from_json(train_options *o, const char *json, const char *what
         return as_fail("%s: bad precision in the run's options", what);
     char inten[16];  // absent in runs from before the standardisation: min-max
     o->nyul = 0;
-    if (json_top_value(json, "intensity")) {
-        if (json_top_string(json, "intensity", inten, sizeof inten) ||
-            (strcmp(inten, "nyul") && strcmp(inten, "minmax")))
-            return as_fail("%s: bad intensity in the run's options", what);
-        o->nyul = !strcmp(inten, "nyul");
-    }
+    if (json_top_value(json, "intensity") &&
+        (json_top_string(json, "intensity", inten, sizeof inten) || nyul_parse_setting(inten, &o->nyul)))
+        return as_fail("%s: bad intensity in the run's options", what);
     if (json_top_string(json, "data", o->data, sizeof o->data) ||
         json_top_string(json, "modality", o->modality, sizeof o->modality))
         return as_fail("%s: run options lack the data settings", what);
