@@ -67,15 +67,6 @@ int scan_print_load_slices(slice_stack *s, scan_print *p, const char *image, con
     return rc;
 }
 
-static void write_numbers(FILE *f, const double *v, int n) {
-    fputc('[', f);
-    for (int i = 0; i < n; i++) {
-        if (i) fputc(',', f);
-        json_write_number(f, v[i]);
-    }
-    fputc(']', f);
-}
-
 int scan_print_to_json(const scan_print *p, char *out, size_t n) {
     json_mem m;
     if (json_mem_open(&m)) return -1;
@@ -88,9 +79,9 @@ int scan_print_to_json(const scan_print *p, char *out, size_t n) {
     fputs(",\"border_share\":", f);
     json_write_number(f, p->border_share);
     fprintf(f, ",\"brain_voxels\":%lld,\"brain_raw_q01_q50_q99\":", (long long)p->brain_voxels);
-    write_numbers(f, p->raw_q, 3);
+    json_write_numbers(f, p->raw_q, 3);
     fputs(",\"brain_quantiles\":", f);
-    write_numbers(f, p->q, FP_LEVELS);
+    json_write_numbers(f, p->q, FP_LEVELS);
     fputc('}', f);
     return json_mem_close(&m, out, n);
 }
@@ -163,17 +154,17 @@ int fingerprint_to_json(const fingerprint *f, char *out, size_t n) {
     json_write_string(o, f->orientation);
     double fg[3] = {f->fg_ml_min, f->fg_ml_mean, f->fg_ml_max};
     fputs(",\"foreground_ml_min_mean_max\":", o);
-    write_numbers(o, fg, 3);
+    json_write_numbers(o, fg, 3);
     fputs(",\"border_share_max\":", o);
     json_write_number(o, f->border_max);
     fputs(",\"brain_raw_q01_q50_q99\":", o);
-    write_numbers(o, f->raw_q, 3);
+    json_write_numbers(o, f->raw_q, 3);
     double lv[FP_LEVELS];
     for (int l = 0; l < FP_LEVELS; l++) lv[l] = level(l);
     fputs(",\"quantile_levels\":", o);
-    write_numbers(o, lv, FP_LEVELS);
+    json_write_numbers(o, lv, FP_LEVELS);
     fputs(",\"brain_quantiles\":", o);
-    write_numbers(o, f->q, FP_LEVELS);
+    json_write_numbers(o, f->q, FP_LEVELS);
     fputs(",\"quantile_spread\":", o);
     json_write_number(o, f->q_spread);
     fputc('}', o);

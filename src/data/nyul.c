@@ -86,14 +86,11 @@ int nyul_to_json(const nyul_standard *s, char *out, size_t n) {
     json_mem m;
     if (json_mem_open(&m)) return -1;
     FILE *f = m.f;
-    fprintf(f, "{\"method\":\"nyul\",\"scans\":%d,\"percentiles\":[", s->scans);
-    for (int l = 0; l < NYUL_N; l++) fprintf(f, "%s%g", l ? "," : "", nyul_percentiles[l]);
-    fputs("],\"landmarks\":[", f);
-    for (int l = 0; l < NYUL_N; l++) {
-        if (l) fputc(',', f);
-        json_write_number(f, s->landmarks[l]);
-    }
-    fputs("]}", f);
+    fprintf(f, "{\"method\":\"nyul\",\"scans\":%d,\"percentiles\":", s->scans);
+    json_write_numbers(f, nyul_percentiles, NYUL_N);
+    fputs(",\"landmarks\":", f);
+    json_write_numbers(f, s->landmarks, NYUL_N);
+    fputc('}', f);
     return json_mem_close(&m, out, n);
 }
 

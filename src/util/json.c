@@ -23,6 +23,15 @@ void json_write_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+void json_write_numbers(FILE *f, const double *v, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) {
+        if (i) fputc(',', f);
+        json_write_number(f, v[i]);
+    }
+    fputc(']', f);
+}
+
 void json_write_number(FILE *f, double v) {
     if (!isfinite(v)) {
         fputs("null", f);

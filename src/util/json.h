@@ -23,6 +23,8 @@
 void json_write_string(FILE *f, const char *s);
 // v in the one number format (see above).
 void json_write_number(FILE *f, double v);
+// The n numbers of v as an array: [a,b,...].
+void json_write_numbers(FILE *f, const double *v, int n);
 
 // A JSON text built in memory (metadata values): write to m.f, then json_mem_close copies the
 // text into out. Returns -1 when it does not fit in n bytes.
