@@ -70,6 +70,18 @@ int main(void) {
         snprintf(name, sizeof name, "scan %d standardised%s", i, i == 1 ? " (mask file)" : "");
         tu_allclose(name, v.data, want, n, 2e-3, 1e-5);
         free(want);
+        // Session 13's standards (no "tails" in their JSON) keep their clamped map.
+        volume_free(&v);
+        read_vol(&v, i == 1 ? "test_1.nii.gz" : "test_0.nii.gz");
+        nyul_standard old = std;
+        old.clamped = 1;
+        nyul_apply(v.data, i == 1 ? m.data : NULL, n, &old);
+        snprintf(name, sizeof name, "test_%d.clamp.f4", i);
+        path(p, sizeof p, name);
+        want = tu_read_f32(p, n);
+        snprintf(name, sizeof name, "scan %d, clamped tails", i);
+        tu_allclose(name, v.data, want, n, 2e-3, 1e-5);
+        free(want);
         // The slice pipeline with the standard = the pipeline on NumPy's standardised volume.
         slice_options so;
         slice_options_default(&so, 0);
@@ -84,7 +96,11 @@ int main(void) {
         path(p, sizeof p, name);
         so.nyul.on = 0;
         CHECK(slices_load(&b, p, i == 1 ? q : NULL, &so) == 0, "slices of NumPy's volume: %s", as_error());
-        CHECK(a.n == b.n && a.size == b.size, "same stacks");
+        CHECK(a.n == b.n && a.size == b.size && b.lo == 0, "same stacks");
+        // b went through the per-volume min-max (background 0 .. its max); a through the
+        // standard's fixed scale, 0 .. NYUL_HI.
+        for (size_t k = 0; k < (size_t)b.n * b.size * b.size; k++) b.img[k] *= b.hi / (float)NYUL_HI;
+        CHECK(b.hi > (float)NYUL_HI, "scan %d: the standard's top extended past NYUL_HI (%g)", i, b.hi);
         snprintf(name, sizeof name, "scan %d: slices through the standard", i);
         tu_allclose(name, a.img, b.img, (size_t)a.n * a.size * a.size, 1e-5, 1e-5);
         CHECK(!memcmp(a.brain, b.brain, (size_t)a.n * a.size * a.size), "scan %d: same brain", i);
@@ -105,6 +121,13 @@ int main(void) {
               r.scans == 3 && !memcmp(r.landmarks, std.landmarks, sizeof r.landmarks),
           "JSON round trip: %s", json);
     CHECK(nyul_to_json(&r, back, sizeof back) == 0 && !strcmp(json, back), "JSON stable");
+    CHECK(r.clamped == 0 && strstr(json, "\"tails\":\"extend\""), "a new standard extends its tails: %s", json);
+    const char *s13 =
+        "{\"method\":\"nyul\",\"scans\":3,\"percentiles\":[1,10,20,30,40,50,60,70,80,90,99],"
+        "\"landmarks\":[50,60,70,80,90,100,110,120,130,140,1000]}";
+    CHECK(nyul_from_json(&r, s13, "json") == 0 && r.clamped == 1 && nyul_to_json(&r, back, sizeof back) == 0 &&
+              strstr(back, "\"tails\":\"clamp\""),
+          "session 13's JSON (no tails) clamps: %s", back);
     const char *bad[] = {
         "{\"method\":\"zscore\",\"scans\":3,\"percentiles\":[1,10,20,30,40,50,60,70,80,90,99],"
         "\"landmarks\":[50,60,70,80,90,100,110,120,130,140,1000]}",
@@ -113,8 +136,12 @@ int main(void) {
         "{\"method\":\"nyul\",\"scans\":3,\"percentiles\":[2,10,20,30,40,50,60,70,80,90,98],"
         "\"landmarks\":[50,60,70,80,90,100,110,120,130,140,1000]}",
         "{\"method\":\"nyul\",\"scans\":3,\"percentiles\":[1,10,20,30,40,50,60,70,80,90,99],\"landmarks\":[50,1000]}",
+        "{\"method\":\"nyul\",\"scans\":3,\"percentiles\":[1,10,20,30,40,50,60,70,80,90,99],"
+        "\"landmarks\":[50,60,70,80,90,100,110,120,130,140,1000],\"tails\":\"mirror\"}",
+        "{\"method\":\"nyul\",\"scans\":3,\"percentiles\":[1,10,20,30,40,50,60,70,80,90,99],"
+        "\"landmarks\":[50,60,70,80,90,100,110,120,130,140,1000],\"tails\":1}",
     };
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 6; i++)
         CHECK(nyul_from_json(&r, bad[i], "ckpt.safetensors: metadata") == -1 && strstr(as_error(), "ckpt.safetensors"),
               "bad standard %d refused: %s", i, as_error());
     nyul_begin(&r);

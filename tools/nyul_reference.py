@@ -5,7 +5,8 @@ Writes into OUT: train_{0,1,2}.nii.gz (training scans: an ellipsoid "brain" of t
 classes whose contrast differs per scan, background 0; float32, LAS/RAS/PIR orientations),
 test_{0,1}.nii.gz (scans to standardise; test_1 with mask_1.nii.gz, whose brain is not image > 0),
 standard.f4 (the 11 standard landmarks of the training scans), test_{0,1}.std.f4 (each test
-scan standardised, native order x fastest) and test_{0,1}.std.nii.gz (the same as NIfTI), all
+scan standardised, native order x fastest), test_{0,1}.clamp.f4 (the same with session 13's
+clamped tails) and test_{0,1}.std.nii.gz (the first as NIfTI), all
 from tools/nyul_standardise.py's functions."""
 import os, sys
 
@@ -49,6 +50,7 @@ def main():
         nib.save(nib.Nifti1Image(x, AFF[orient]), os.path.join(out, f"test_{i}.nii.gz"))
         y = standardise(x, std, mask)
         y.astype("<f4").ravel(order="F").tofile(os.path.join(out, f"test_{i}.std.f4"))
+        standardise(x, std, mask, "clamp").astype("<f4").ravel(order="F").tofile(os.path.join(out, f"test_{i}.clamp.f4"))
         nib.save(nib.Nifti1Image(y.astype(np.float32), AFF[orient]), os.path.join(out, f"test_{i}.std.nii.gz"))
 
 

@@ -8,18 +8,22 @@ functions are its NumPy reference, tools/nyul_reference.py).
 Landmarks: the brain's (image > 0) percentiles 1, 10, 20, ..., 90, 99. The standard scale is the
 mean over the training scans (TRAIN_CSV, e.g. the train.csv `anoswin demo --data` writes) of
 their landmarks after the linear map p1 -> 50, p99 -> 1000. Every scan of SRC (healthy/ and
-test/) is mapped piecewise linearly from its own landmarks onto the standard ones and written to
-DST in the same layout as int16; below p1 -> 50 and above p99 -> 1000 (so the per-volume minmax
-scaling of training and detection is the same for every scan, and the brain stays > 0). Labels
-are copied. Nyúl, Udupa, Zhang, "New variants of a method of MRI scale standardization", IEEE
+test/) is mapped piecewise linearly from its own landmarks onto the standard ones, the first and
+last segments extended beyond p1 and p99 (scipy's interp1d(..., fill_value="extrapolate"), as in
+Nyúl's method and the intensity-normalization package), at least FLOOR inside the brain (so that
+it stays > 0), and written to DST in the same layout as int16. Labels are copied. anoswin then
+divides by HI (one fixed scale, src/data/slices.c); session 12's experiment ran on files of the
+earlier version, which clamped below p1 to 50 and above p99 to 1000. Nyúl, Udupa, Zhang, "New variants of a method of MRI scale standardization", IEEE
 TMI 19(2), 2000; Shah et al., MedIA 15(2), 2011 (deciles)."""
 import csv, glob, os, shutil, sys
 
 import nibabel as nib
 import numpy as np
+from scipy.interpolate import interp1d
 
 PCTS = [1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 99]
 LO, HI = 50.0, 1000.0
+FLOOR = 1.0
 
 
 def landmarks(img, brain=None):
@@ -31,11 +35,18 @@ def standard(train_landmarks):
     return np.mean([LO + (lm - lm[0]) / (lm[-1] - lm[0]) * (HI - LO) for lm in train_landmarks], axis=0)
 
 
-def standardise(x, std, brain=None):
-    """x mapped onto the standard (float; 0 outside the brain)."""
+def standardise(x, std, brain=None, tails="extend"):
+    """x mapped onto the standard (float; 0 outside the brain). tails="clamp": session 13's map
+    (below p1 -> LO, above p99 -> HI), which anoswin keeps for checkpoints of that session."""
     b = x > 0 if brain is None else brain
     y = np.zeros_like(x)
-    y[b] = np.interp(x[b], landmarks(x, b), std)  # interp clamps outside p1..p99
+    lm = landmarks(x, b)
+    if lm[-1] > lm[0] and tails == "clamp":
+        y[b] = np.interp(x[b], lm, std)
+    elif lm[-1] > lm[0]:
+        y[b] = np.maximum(interp1d(lm, std, fill_value="extrapolate")(x[b]), FLOOR)
+    else:  # a flat brain: no scale to map
+        y[b] = LO
     return y
 
 

@@ -55,24 +55,31 @@ int nyul_end(nyul_standard *s, const char *what) {
     return 0;
 }
 
-// numpy.interp(x, xp, fp) for ascending xp: fp[0] below xp[0], fp[last] above xp[last].
-static double interp(double x, const double *xp, const double *fp, int n) {
-    if (x <= xp[0]) return fp[0];
-    if (x >= xp[n - 1]) return fp[n - 1];
+// Piecewise linear through (xp, fp), xp ascending. extend: the first and last segments go on
+// beyond the ends (scipy's interp1d(..., fill_value="extrapolate"), as Nyúl's method maps the
+// whole range), so a lesion darker than the scan's p1 keeps its contrast instead of landing on
+// p1's value; else fp[0] below xp[0] and fp[n - 1] above xp[n - 1] (numpy.interp, a session 13
+// standard). A segment of zero width (tied landmarks) is flat.
+static double interp(double x, const double *xp, const double *fp, int n, int extend) {
+    if (!extend && x <= xp[0]) return fp[0];
+    if (!extend && x >= xp[n - 1]) return fp[n - 1];
     int j = 0;
-    while (j + 1 < n - 1 && xp[j + 1] <= x) j++;  // the last xp[j] <= x; then xp[j + 1] > x
-    return fp[j] + (fp[j + 1] - fp[j]) * (x - xp[j]) / (xp[j + 1] - xp[j]);
+    while (j + 1 < n - 1 && xp[j + 1] <= x) j++;  // the segment: xp[j] <= x < xp[j + 1], or an end
+    double w = xp[j + 1] - xp[j];
+    if (!(w > 0)) return x < xp[j] ? fp[j] : fp[j + 1];
+    return fp[j] + (fp[j + 1] - fp[j]) * (x - xp[j]) / w;
 }
 
 void nyul_apply(float *v, const float *mask, size_t n, const nyul_standard *s) {
     double lm[NYUL_N];
     int ok = nyul_landmarks(lm, v, mask, n) > 0 && lm[NYUL_N - 1] > lm[0];
+    int extend = !s->clamped;
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         if (!in_brain(v, mask, i))
             v[i] = 0;
         else
-            v[i] = ok ? (float)interp(v[i], lm, s->landmarks, NYUL_N) : (float)NYUL_LO;
+            v[i] = ok ? (float)fmax(interp(v[i], lm, s->landmarks, NYUL_N, extend), NYUL_FLOOR) : (float)NYUL_LO;
     }
 }
 
@@ -90,7 +97,7 @@ int nyul_to_json(const nyul_standard *s, char *out, size_t n) {
     json_write_numbers(f, nyul_percentiles, NYUL_N);
     fputs(",\"landmarks\":", f);
     json_write_numbers(f, s->landmarks, NYUL_N);
-    fputc('}', f);
+    fprintf(f, ",\"tails\":\"%s\"}", s->clamped ? "clamp" : "extend");
     return json_mem_close(&m, out, n);
 }
 
@@ -111,6 +118,14 @@ int nyul_from_json(nyul_standard *s, const char *json, const char *what) {
     for (int l = 0; l < NYUL_N; l++)
         if (!isfinite(s->landmarks[l]) || (l && !(s->landmarks[l] > s->landmarks[l - 1])))
             return as_fail("%s: landmarks must be finite and increasing", what);
+    // Session 13 wrote no "tails": its standards clamped, and its models keep seeing what they
+    // were trained on.
+    char tails[16] = "clamp";
+    if (json_top_value(json, "tails") && json_top_string(json, "tails", tails, sizeof tails))
+        return as_fail("%s: bad tails (expected \"extend\" or \"clamp\")", what);
+    if (strcmp(tails, "extend") && strcmp(tails, "clamp"))
+        return as_fail("%s: tails \"%s\": expected \"extend\" or \"clamp\"", what, tails);
+    s->clamped = !strcmp(tails, "clamp");
     s->on = 1;
     return 0;
 }

@@ -162,6 +162,11 @@ int slices_from_volume(slice_stack *s, const volume *img, const volume *mask, co
             float x = brain[i] ? (rv[i] - lo) * scale : 0.0f;
             rv[i] = x < 0 ? 0 : x > 1 ? 1 : x;
         }
+    } else if (o->nyul.on) {
+        // One scale for every scan (data/nyul.h); a voxel beyond the standard's p99 may pass 1.
+        lo = 0.0f;
+        hi = (float)NYUL_HI;
+        for (size_t i = 0; i < total; i++) rv[i] /= hi;
     } else {
         for (size_t i = 0; i < total; i++) {
             if (rv[i] < lo) lo = rv[i];

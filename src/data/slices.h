@@ -4,9 +4,10 @@
 //   2. resize in-plane to size x size, depth unchanged, linear with align_corners=True: the same
 //      numbers as torch F.interpolate(vol[None,None], size=(S,S,D), mode='trilinear',
 //      align_corners=True) (resample.h);
-//   3. intensities to [0,1] per volume (after the model's Nyúl standardisation when it has one,
-//      data/nyul.h): min-max over the whole resized volume (reference), or
-//      percentiles of the brain voxels clipped to [0,1] (outside the brain then set to 0);
+//   3. intensities to [0,1] per volume: min-max over the whole resized volume (reference), or
+//      percentiles of the brain voxels clipped to [0,1] (outside the brain then set to 0); with
+//      the model's Nyúl standardisation (data/nyul.h) instead the standard's fixed scale,
+//      divided by NYUL_HI (a voxel past the standard's p99 may exceed 1);
 //   4. brain mask on the model grid: resized image > 0 (skull-stripped data), or a given mask
 //      file (same grid as the image) resized linearly and thresholded at 0.5;
 //   5. axial slices k = z_first..z_last (inclusive) along the last RAS axis.
@@ -44,7 +45,7 @@ typedef struct slice_stack {
     volume native;         // the source's grid and geometry (data NULL); header kept for writing
     orientation orient;    // native voxel axes -> RAS axes
     int ras_n[3];          // RAS grid before resizing (rx, ry, rz)
-    float lo, hi;          // source intensities (standardised ones with .nyul) mapped to 0 and 1
+    float lo, hi;          // source intensities (standardised ones with .nyul: 0, NYUL_HI) mapped to 0 and 1
 } slice_stack;
 
 // Builds the stack from volumes in memory (mask_or_NULL: a brain mask on the same grid as img;
