@@ -114,6 +114,21 @@ int main(void) {
     nyul_apply(flat, NULL, 6, &std);
     CHECK(flat[0] == 0 && flat[1] == (float)NYUL_LO && flat[5] == (float)NYUL_LO, "flat brain to NYUL_LO");
 
+    // A lesion darker than the brain's p1 keeps its contrast: below NYUL_LO, in order, and at
+    // least NYUL_FLOOR; a bright one passes NYUL_HI. Brain 100..1099, lesions at 10, 40, 70 and
+    // 1400, 2000 (7 of 1005 voxels: p1 and p99 stay in the tissue).
+    enum { NT = 1000, NL = 5 };
+    float *dark = as_malloc(sizeof(float) * (NT + NL));
+    for (int k = 0; k < NT; k++) dark[k] = 100.0f + (float)k;
+    const float lesion[NL] = {10, 40, 70, 1400, 2000};
+    for (int k = 0; k < NL; k++) dark[NT + k] = lesion[k];
+    nyul_apply(dark, NULL, NT + NL, &std);
+    const float *o = dark + NT;
+    CHECK(o[0] >= (float)NYUL_FLOOR && o[0] <= o[1] && o[1] < o[2] && o[2] < (float)NYUL_LO && o[2] < dark[0],
+          "dark lesion keeps its order below NYUL_LO: %g %g %g (p1-ish tissue %g)", o[0], o[1], o[2], dark[0]);
+    CHECK(o[3] > (float)NYUL_HI && o[4] > o[3], "bright lesion past NYUL_HI: %g %g", o[3], o[4]);
+    free(dark);
+
     // The JSON, and what it refuses.
     char json[1024], back[1024];
     nyul_standard r;
