@@ -13,8 +13,9 @@ last segments extended beyond p1 and p99 (scipy's interp1d(..., fill_value="extr
 Nyúl's method and the intensity-normalization package), at least FLOOR inside the brain (so that
 it stays > 0), and written to DST in the same layout as int16. Labels are copied. anoswin then
 divides by HI (one fixed scale, src/data/slices.c); session 12's experiment ran on files of the
-earlier version, which clamped below p1 to 50 and above p99 to 1000. Nyúl, Udupa, Zhang, "New variants of a method of MRI scale standardization", IEEE
-TMI 19(2), 2000; Shah et al., MedIA 15(2), 2011 (deciles)."""
+earlier version, which clamped below p1 to 50 and above p99 to 1000. Nyúl, Udupa, Zhang, "New
+variants of a method of MRI scale standardization", IEEE TMI 19(2), 2000; Shah et al., MedIA
+15(2), 2011 (deciles)."""
 import csv, glob, os, shutil, sys
 
 import nibabel as nib
