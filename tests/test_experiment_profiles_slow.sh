@@ -4,7 +4,9 @@
 # recipe's reader), the lesion-free profile counts false positives instead of a Dice, a rerun with
 # --reuse reuses every step and writes the same table, and a missing checkpoint is one line. A tiny
 # VAE (a whole-image method) runs through too, its calibrate and detect steps without a window or
-# stride (its 16 px patch does not divide --small's 8 px stride), where the Swin MAE's get them.
+# stride (its 16 px patch does not divide --small's 8 px stride), where the Swin MAE's get them. A
+# tiny autoDDPM runs with inference settings (--model-set, twice): calibrate and every detect get
+# them, each detection's summary records the DDIM sampler, and the table names them.
 set -u
 BIN=${ANOSWIN_BIN:?}
 PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -75,4 +77,15 @@ check "the VAE's steps get no window or stride" \
 check "the Swin MAE's steps get the demo's window and stride" \
     'grep -q -- "--mask-size 16 --stride 8" "$W/p/stamps/calibrate.txt" "$W/p/stamps/detect-glioma.txt"'
 check "the method's title heads the table" 'grep -qF "(VAE (" "$W/pv/profiles.md"'
+
+succeeds "a tiny autoDDPM trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/ddpm" --method autoddpm \
+    --config img_size=32,channels=8-16-16,attention=0-1-1,head_ch=8,groups=4,patch_size=8,t_recon=2,t_inpaint=1,resample=2 \
+    --z-first 80 --z-last 89 --epochs 1 --batch 4 --max-steps 2 --save-every 0 --seed 3 --threads 2
+succeeds "experiment profiles --model-set" "$BIN" experiment profiles --checkpoint "$W/ddpm/last.safetensors" \
+    --out "$W/pd" --small --threads 2 --seed 4 --model-set sampler=ddim --model-set inference_steps=500
+check "calibrate and each detect get the settings" \
+    '[ $(grep -l -- "--model-set sampler=ddim,inference_steps=500" "$W"/pd/stamps/calibrate.txt "$W"/pd/stamps/detect-*.txt | wc -l) -eq 8 ]'
+check "each detection used the DDIM sampler" \
+    '[ $(grep -l "\"sampler\":\"ddim\",\"inference_steps\":500" "$W"/pd/detect/*/*/summary.json | wc -l) -eq 7 ]'
+check "the table names the settings" 'grep -qF "inference settings \`sampler=ddim,inference_steps=500\`" "$W/pd/profiles.md"'
 finish

@@ -34,6 +34,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 // otherwise a usage error naming the option is printed and -1 returned.
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
+// A repeatable "K=V,..." option (--model-set): appends s to list (n bytes) after a comma; a usage
+// error naming the option and -1 when it does not fit.
+int cli_append_settings(const char *cmd, const char *opt, char *list, size_t n, const char *s);
 
 // Finds a file shipped in the source tree (e.g. "bench/torch_train_step.py"): under
 // $ANOSWIN_SOURCE_DIR, else next to the executable's tree (.., ../.., ../share/anoswin), else

@@ -322,12 +322,9 @@ static int run(int argc, char **argv, int calibrate) {
             case OPT_QUIET: o.verbose = 0; break;
             case OPT_SAVE_GRID: o.save_model_grid = 1; break;
             case OPT_FORCE: o.force = 1; break;
-            case OPT_MODEL_SET: {
-                size_t w = strlen(model_set);
-                if (w + strlen(optarg) + 2 > sizeof model_set) return cli_usage_error(cmd, "--model-set: too long");
-                snprintf(model_set + w, sizeof model_set - w, "%s%s", w ? "," : "", optarg);
+            case OPT_MODEL_SET:
+                if (cli_append_settings(cmd, "model-set", model_set, sizeof model_set, optarg)) return EXIT_USAGE;
                 break;
-            }
             case 'h': usage(stdout, calibrate); return EXIT_OK;
             default: return cli_usage_error(cmd, "unknown option");
         }

@@ -133,6 +133,8 @@ static void profiles_usage(FILE *f) {
             "      --reuse              reuse finished steps of an earlier run in RUN with the same options\n"
             "      --precision P        fp32 or bf16 (default bf16 where the CPU has AVX512-BF16)\n"
             "      --small              the demo's --small map settings, one subject per profile (tests)\n"
+            "      --model-set K=V,...  inference settings over the checkpoint's config, given to calibrate\n"
+            "                           and detect (repeatable; e.g. autoDDPM's sampler=ddim,inference_steps=100)\n"
             "      --seed S             eval's bootstrap seed (default 1)\n"
             "  -t, --threads T          threads (default: all cores)\n"
             "  -h, --help\n"
@@ -140,14 +142,15 @@ static void profiles_usage(FILE *f) {
 }
 
 static int experiment_profiles(int argc, char **argv) {
-    enum { O_CKPT = 1000, O_REUSE, O_PREC, O_SMALL, O_SEED };
+    enum { O_CKPT = 1000, O_REUSE, O_PREC, O_SMALL, O_SEED, O_MODEL_SET };
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, O_CKPT}, {"out", required_argument, 0, 'o'},
         {"reuse", no_argument, 0, O_REUSE},           {"precision", required_argument, 0, O_PREC},
         {"small", no_argument, 0, O_SMALL},           {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, 't'},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"model-set", required_argument, 0, O_MODEL_SET}, {0, 0, 0, 0}};
     profiles_options o = {.seed = 1};
+    char model_set[1024] = "";
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":o:t:h", opts, NULL)) != -1) {
@@ -156,6 +159,10 @@ static int experiment_profiles(int argc, char **argv) {
         case 'o': o.out = optarg; break;
         case O_REUSE: o.reuse = 1; break;
         case O_SMALL: o.small = 1; break;
+        case O_MODEL_SET:
+            if (cli_append_settings("experiment", "model-set", model_set, sizeof model_set, optarg)) return EXIT_USAGE;
+            o.model_set = model_set;
+            break;
         case O_PREC:
             if (strcmp(optarg, "fp32") && strcmp(optarg, "bf16"))
                 return cli_usage_error("experiment", "--precision wants fp32 or bf16, not '%s'", optarg);

@@ -80,6 +80,16 @@ int cli_parse_double(const char *cmd, const char *opt, const char *s, double lo,
     return 0;
 }
 
+int cli_append_settings(const char *cmd, const char *opt, char *list, size_t n, const char *s) {
+    size_t w = strlen(list);
+    if (w + strlen(s) + 2 > n) {
+        cli_usage_error(cmd, "--%s: too long", opt);
+        return -1;
+    }
+    snprintf(list + w, n - w, "%s%s", w ? "," : "", s);
+    return 0;
+}
+
 int cli_find_source_file(const char *rel, char *out, size_t n) {
     const char *src = getenv("ANOSWIN_SOURCE_DIR");
     if (src) {

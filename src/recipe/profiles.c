@@ -43,10 +43,12 @@ static void num(FILE *f, double v, int decimals) {
 }
 
 static void write_md(FILE *f, const profiles_options *o, const model_method *mm, const profile_row *rows, int n) {
-    fprintf(f, "# anoswin experiment profiles\n\nCheckpoint `%s` (%s); tuning sets (not test sets): calibration on "
-               "`data synth` seed %d, profile p on seed %d + its index. Per volume over the subjects with lesion "
-               "voxels (n); lesion-free scans: false-positive ml per scan.\n\n",
-            o->checkpoint, mm->title, CAL_SEED, PROFILE_SEED);
+    fprintf(f, "# anoswin experiment profiles\n\nCheckpoint `%s` (%s)", o->checkpoint, mm->title);
+    if (o->model_set) fprintf(f, ", inference settings `%s`", o->model_set);
+    fprintf(f, "; tuning sets (not test sets): calibration on `data synth` seed %d, profile p on seed %d + its "
+               "index. Per volume over the subjects with lesion voxels (n); lesion-free scans: false-positive ml "
+               "per scan.\n\n",
+            CAL_SEED, PROFILE_SEED);
     fputs("| profile | n | Dice | AUPRC | AUROC | lesion-free scans | FP ml per lesion-free scan |\n", f);
     fputs("|---|---|---|---|---|---|---|\n", f);
     double sum = 0;
@@ -149,6 +151,7 @@ int profiles_run(const profiles_options *o) {
     arg_add(&a, "calibrate"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", o->checkpoint);
     arg_add(&a, "--out"), arg_add(&a, "%s", calib);
     demo_map_options(&a, cfg, mm->whole_image, "t2", precision, o->threads);
+    if (o->model_set) arg_add(&a, "--model-set"), arg_add(&a, "%s", o->model_set);
     arg_add(&a, "%s", in);
     if (run_step(&d, "calibrate", &a, calib, &failed_cal)) goto done;
     arg_free(&a);
@@ -164,6 +167,7 @@ int profiles_run(const profiles_options *o) {
         arg_add(&a, "detect"), arg_add(&a, "--checkpoint"), arg_add(&a, "%s", o->checkpoint);
         arg_add(&a, "--out"), arg_add(&a, "%s", det), arg_add(&a, "--calibration"), arg_add(&a, "%s", calib);
         demo_map_options(&a, cfg, mm->whole_image, "t2", precision, o->threads);
+        if (o->model_set) arg_add(&a, "--model-set"), arg_add(&a, "%s", o->model_set);
         arg_add(&a, "--no-overlays"), arg_add(&a, "--quiet"), arg_add(&a, "%s", test);
         snprintf(name, sizeof name, "detect-%s", rows[p].name);
         if (run_step(&d, name, &a, det, &rows[p].failed)) goto done;
