@@ -89,6 +89,18 @@ static void test_training_loss(const char *ref) {
     }
     CHECK(n_grads == u.table.n - n_unused && n_unused == 2 * 7, "every parameter compared (%d gradients, %d unused)",
           n_grads, n_unused);
+    {  // Validation's loss is this objective at its own draws, and an image draws the same alone.
+        const size_t img = n / B;
+        float *nz = calloc(n, sizeof(float)), *tt = calloc(B, sizeof(float)), *sc = calloc(2 * n, sizeof(float));
+        const float le = ddpm_eval_loss(&u, &s, x0, B, 7, nz, tt, sc);
+        const float lt = ddpm_train_loss(&u, &s, x0, nz, tt, B, sc);
+        CHECK(le == lt, "ddpm_eval_loss %.9g is the training loss %.9g at its draws", le, lt);
+        float *nz1 = calloc(img, sizeof(float)), t1;
+        ddpm_eval_loss(&u, &s, x0 + 2 * img, 1, 7, nz1, &t1, sc);
+        CHECK(t1 == tt[2] && !memcmp(nz1, nz + 2 * img, sizeof(float) * img),
+              "an image's validation draws do not depend on its batch (t %g)", t1);
+        free(nz), free(tt), free(sc), free(nz1);
+    }
     free(x0);
     free(noise);
     free(t);
@@ -177,6 +189,12 @@ static void test_interface(const char *ref, const char *ours) {
     m.method->reconstruct(&m, y2, x + n / 2, NULL, 1);
     CHECK(!memcmp(y + n / 2, y2, sizeof(float) * n / 2), "an image's result does not depend on its batch");
     m.method->predict(&m, p, x, NULL, B);
+    // Training's validation (predict without an output): the diffusion loss, one pass an image, so
+    // the batch's value is the mean of its images' own.
+    const float v = m.method->predict(&m, NULL, x, NULL, B), v1 = m.method->predict(&m, NULL, x, NULL, 1),
+                v2 = m.method->predict(&m, NULL, x + n / 2, NULL, 1);
+    CHECK(v == m.method->predict(&m, NULL, x, NULL, B) && fabsf(v - 0.5f * (v1 + v2)) <= 1e-6f * v,
+          "validation loss %g is reproducible and the mean of its images' (%g, %g)", v, v1, v2);
     CHECK(model_save(&m, ours, NULL, 0) == 0, "model_save");
     model back;
     CHECK(model_load(&back, ours, B) == 0, "our checkpoint loads back");
@@ -199,6 +217,8 @@ static void test_interface(const char *ref, const char *ours) {
     CHECK(l1 == l2 && !memcmp(g1, t.grads, sizeof(float) * t.table->n_floats), "train_batch is reproducible (%g)", l1);
     // A fresh U-Net predicts 0 (zero-initialised output conv): the loss is the noise's mean square.
     CHECK(l1 > 0.5f && l1 < 1.5f, "fresh-model loss %g is about 1", l1);
+    const float v0 = t.method->predict(&t, NULL, x, NULL, B);
+    CHECK(v0 > 0.5f && v0 < 1.5f, "fresh-model validation loss %g is about 1", v0);
     double gs = 0;
     for (size_t i = 0; i < t.table->n_floats; i++) gs += fabs(t.grads[i]);
     CHECK(gs > 0, "gradients flow (|g| sum %g)", gs);

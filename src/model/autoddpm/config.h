@@ -56,6 +56,8 @@ int ddpm_sampler_timesteps(const ddpm_config *c, int level, int *ts);
 static inline int ddpm_sampler_stride(const ddpm_config *c) {
     return c->sampler == DDPM_SAMPLER_DDIM ? c->timesteps / c->inference_steps : 1;
 }
+// Floats in one image (in_chans, img_size, img_size).
+static inline size_t ddpm_img_floats(const ddpm_config *c) { return (size_t)c->in_chans * c->img_size * c->img_size; }
 // Attention heads at a level's channel count.
 static inline int ddpm_heads(const ddpm_config *c, int ch) { return ch / c->head_ch > 0 ? ch / c->head_ch : 1; }
 

@@ -36,18 +36,36 @@ static void add_noise(float *out, const float *x0, const float *noise, double ac
     for (size_t i = 0; i < n; i++) out[i] = a * x0[i] + b * noise[i];
 }
 
+// eps = U-Net(x_t, t) with x_t = sqrt(acp[t_b]) x0 + sqrt(1 - acp[t_b]) noise, built in xt.
+static const float *noised_forward(unet *u, const ddpm_sched *s, const float *x0, const float *noise,
+                                   const float *t, int B, float *xt) {
+    const size_t img = ddpm_img_floats(&u->cfg);
+    for (int b = 0; b < B; b++) add_noise(xt + b * img, x0 + b * img, noise + b * img, s->acp[(int)t[b]], img);
+    return unet_forward(u, xt, t, B);
+}
+
 float ddpm_train_loss(unet *u, const ddpm_sched *s, const float *x0, const float *noise, const float *t, int B,
                       float *scratch) {
-    const ddpm_config *c = &u->cfg;
-    const size_t img = (size_t)c->in_chans * c->img_size * c->img_size, n = (size_t)B * img;
-    float *xt = scratch, *d = scratch + n;
-    for (int b = 0; b < B; b++) add_noise(xt + b * img, x0 + b * img, noise + b * img, s->acp[(int)t[b]], img);
-    const float *pred = unet_forward(u, xt, t, B);
+    const size_t n = (size_t)B * ddpm_img_floats(&u->cfg);
+    float *d = scratch + n;
+    const float *pred = noised_forward(u, s, x0, noise, t, B, scratch);
     const float loss = mse_loss_forward(pred, noise, n, 1.0f / (float)n);
     memset(d, 0, sizeof(float) * n);
     mse_loss_backward(d, pred, noise, n, 1.0f / (float)n);
     unet_backward(u, d, B);
     return loss;
+}
+
+float ddpm_eval_loss(unet *u, const ddpm_sched *s, const float *x0, int B, uint64_t seed, float *noise, float *t,
+                     float *scratch) {
+    const size_t img = ddpm_img_floats(&u->cfg), n = (size_t)B * img;
+    for (int b = 0; b < B; b++) {
+        rng r;
+        rng_seed_stream(&r, seed, hash_floats(x0 + (size_t)b * img, img));
+        t[b] = (float)rng_below(&r, (uint32_t)s->T);
+        for (size_t i = 0; i < img; i++) noise[(size_t)b * img + i] = (float)rng_normal(&r);
+    }
+    return mse_loss_forward(noised_forward(u, s, x0, noise, t, B, scratch), noise, n, 1.0f / (float)n);
 }
 
 void ddpm_noise_init(ddpm_noise *nz, uint64_t seed, const float *images, int B, size_t img, FILE *record) {

@@ -23,6 +23,13 @@ void ddpm_sched_free(ddpm_sched *s);
 float ddpm_train_loss(unet *u, const ddpm_sched *s, const float *x0, const float *noise, const float *t, int B,
                       float *scratch);
 
+// The same objective without gradients, for training's validation: for each image one t and one
+// noise (written to t and noise) drawn from a stream seeded by `seed` and the image's content, so
+// that an image's draws do not depend on its batch and repeat each epoch. scratch: B images.
+// (Validating on autoDDPM's inference instead would run hundreds of U-Net passes per slice.)
+float ddpm_eval_loss(unet *u, const ddpm_sched *s, const float *x0, int B, uint64_t seed, float *noise, float *t,
+                     float *scratch);
+
 // Where inference's Gaussian draws come from: one independent stream per image (seeded by the
 // config's seed and the image's content, so a slice's result does not depend on the batch it
 // runs in), each draw (B, img) optionally appended to `record` (tests hand it to PyTorch).

@@ -2,7 +2,8 @@
 // DDPM's epsilon-prediction loss with t and the noise drawn from the step's seed; detection
 // (reconstruct) runs autoDDPM's mask-stitch-resample inference once per slice and returns
 // x - map, so that the residual |x - out| that detection scores is autoDDPM's anomaly map;
-// predict returns the stitched and re-sampled pseudo-healthy image itself.
+// predict returns the stitched and re-sampled pseudo-healthy image itself, and without an output
+// image (training's validation) the diffusion loss.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 typedef struct ddpm_impl {
     unet u;
     ddpm_sched s;
-    float *noise, *t, *scratch;  // training: (max_batch, img), (max_batch), 2 x (max_batch, img)
+    float *noise, *t, *scratch;  // the loss's draws: (max_batch, img), (max_batch), 2 x (max_batch, img)
 } ddpm_impl;
 
 static ddpm_impl *impl(const model *m) { return m->impl; }
@@ -26,8 +27,6 @@ static int config_from(ddpm_config *c, const char *base, const char *text, const
     if (text && ddpm_config_parse(c, text, what)) return -1;
     return ddpm_config_check(c);
 }
-
-static size_t img_floats(const ddpm_config *c) { return (size_t)c->in_chans * c->img_size * c->img_size; }
 
 static int create(model *m, const char *config_json, int max_batch, int training, const char *what) {
     ddpm_config cfg;
@@ -41,8 +40,8 @@ static int create(model *m, const char *config_json, int max_batch, int training
         return as_fail("%s: %s", what, why);
     }
     ddpm_sched_init(&s->s, &cfg);
-    if (training) {
-        const size_t n = (size_t)max_batch * img_floats(&cfg);
+    {  // the diffusion loss's draws: training, and validation (predict without out) on any model
+        const size_t n = (size_t)max_batch * ddpm_img_floats(&cfg);
         s->noise = as_calloc(n, sizeof(float));
         s->t = as_calloc((size_t)max_batch, sizeof(float));
         s->scratch = as_calloc(2 * n, sizeof(float));
@@ -93,7 +92,7 @@ static float train_batch(model *m, const float *images, const uint8_t *token_mas
     (void)token_mask;
     (void)drop_path;  // no stochastic regularisation; the diffusion's own draws always happen
     ddpm_impl *s = impl(m);
-    const size_t img = img_floats(&s->u.cfg);
+    const size_t img = ddpm_img_floats(&s->u.cfg);
     rng r;
     rng_seed_stream(&r, drop_seed, 0);
     for (int b = 0; b < B; b++) s->t[b] = (float)rng_below(&r, (uint32_t)s->s.T);
@@ -103,7 +102,7 @@ static float train_batch(model *m, const float *images, const uint8_t *token_mas
 
 static float run(model *m, float *out, const float *images, int B, int as_map) {
     ddpm_impl *s = impl(m);
-    const size_t img = img_floats(&s->u.cfg), n = (size_t)B * img;
+    const size_t img = ddpm_img_floats(&s->u.cfg), n = (size_t)B * img;
     float *amap = as_malloc(sizeof(float) * n), *final = as_malloc(sizeof(float) * n);
     ddpm_noise nz;
     ddpm_noise_init(&nz, s->u.cfg.seed, images, B, img, NULL);
@@ -122,8 +121,15 @@ static float reconstruct(model *m, float *out, const float *images, const uint8_
     return run(m, out, images, B, 1);
 }
 
+// Without out (training's validation) the loss is the training objective at draws seeded by the
+// config's seed (ddpm_eval_loss), one U-Net pass per image; a whole inference per validation slice
+// made one epoch's validation cost ~10 epochs of training at the demo size.
+#define VAL_SALT 0x76616c6964617465ULL
+
 static float predict(model *m, float *out, const float *images, const uint8_t *token_mask, int B) {
     (void)token_mask;
+    ddpm_impl *s = impl(m);
+    if (!out) return ddpm_eval_loss(&s->u, &s->s, images, B, s->u.cfg.seed ^ VAL_SALT, s->noise, s->t, s->scratch);
     return run(m, out, images, B, 0);
 }
 
