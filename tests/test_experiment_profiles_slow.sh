@@ -3,10 +3,11 @@
 # row holds what the profile's own eval wrote (read back here with Python's csv module, not the
 # recipe's reader), the lesion-free profile counts false positives instead of a Dice, a rerun with
 # --reuse reuses every step and writes the same table, and a missing checkpoint is one line. A tiny
-# VAE (a whole-image method) runs through too, its calibrate and detect steps without a window or
-# stride (its 16 px patch does not divide --small's 8 px stride), where the Swin MAE's get them. A
-# tiny autoDDPM runs with inference settings (--model-set, twice): calibrate and every detect get
-# them, each detection's summary records the DDIM sampler, and the table names them.
+# VAE (a whole-image method) runs through too, into the same folder with --reuse (only the data
+# steps are reused), its calibrate and detect steps without a window or stride (its 16 px patch
+# does not divide --small's 8 px stride), where the Swin MAE's get them. A tiny autoDDPM runs with
+# inference settings (--model-set, twice): calibrate and every detect get them, each detection's
+# summary records the DDIM sampler, and the table names them.
 set -u
 BIN=${ANOSWIN_BIN:?}
 PY=${ANOSWIN_PYTHON:-/usr/bin/python3}
@@ -62,30 +63,35 @@ succeeds "a rerun with --reuse" \
 check "reuses every step" '[ "$(grep -c "reusing the finished step" "$W/ok")" -ge 23 ]'
 check "and writes the same table" 'cmp -s "$W/first.csv" "$W/p/profiles.csv"'
 
+check "the Swin MAE's steps get the demo's window and stride" \
+    'grep -q -- "--mask-size 16 --stride 8" "$W/p/stamps/calibrate.txt" "$W/p/stamps/detect-glioma.txt"'
+
+# Other checkpoints into the same folder with --reuse: only the data steps are reused; calibrate,
+# every detect and every eval run again (an eval's command line does not name the checkpoint, so
+# its stamp alone would keep the Swin MAE's numbers).
 succeeds "a tiny VAE trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/vae" --method vae \
     --config img_size=64,res=8,base_ch=4,max_ch=8,z_dim=16 --z-first 80 --z-last 89 --epochs 1 --batch 8 --max-steps 3 --save-every 0 --seed 3 --threads 2
-succeeds "experiment profiles --small runs a whole-image method" \
-    "$BIN" experiment profiles --checkpoint "$W/vae/last.safetensors" --out "$W/pv" --small --threads 2 --seed 4
-check "the VAE's table names its method and has every profile" "$PY - '$W/pv/profiles.csv' <<'EOF'
+succeeds "experiment profiles --small --reuse runs a whole-image method" \
+    "$BIN" experiment profiles --checkpoint "$W/vae/last.safetensors" --out "$W/p" --small --threads 2 --seed 4 --reuse
+check "only the 8 data steps are reused" '[ "$(grep -c "reusing the finished step" "$W/ok")" -eq 8 ]'
+check "the VAE's table names its method and has every profile" "$PY - '$W/p/profiles.csv' <<'EOF'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 assert len(rows) == 7 and all(r['status'] == 'ok' and r['method'] == 'vae' for r in rows), rows
 assert rows[0]['dice'] != '' and rows[-1]['n_lesion_free'] == '1', rows
 EOF"
 check "the VAE's steps get no window or stride" \
-    '[ -s "$W/pv/stamps/detect-glioma.txt" ] && ! grep -q -- "--mask-size\|--stride" "$W"/pv/stamps/calibrate.txt "$W"/pv/stamps/detect-*.txt'
-check "the Swin MAE's steps get the demo's window and stride" \
-    'grep -q -- "--mask-size 16 --stride 8" "$W/p/stamps/calibrate.txt" "$W/p/stamps/detect-glioma.txt"'
-check "the method's title heads the table" 'grep -qF "(VAE (" "$W/pv/profiles.md"'
+    '[ -s "$W/p/stamps/detect-glioma.txt" ] && ! grep -q -- "--mask-size\|--stride" "$W"/p/stamps/calibrate.txt "$W"/p/stamps/detect-*.txt'
+check "the method's title heads the table" 'grep -qF "(VAE (" "$W/p/profiles.md"'
 
 succeeds "a tiny autoDDPM trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/ddpm" --method autoddpm \
     --config img_size=32,channels=8-16-16,attention=0-1-1,head_ch=8,groups=4,patch_size=8,t_recon=2,t_inpaint=1,resample=2 \
     --z-first 80 --z-last 89 --epochs 1 --batch 4 --max-steps 2 --save-every 0 --seed 3 --threads 2
 succeeds "experiment profiles --model-set" "$BIN" experiment profiles --checkpoint "$W/ddpm/last.safetensors" \
-    --out "$W/pd" --small --threads 2 --seed 4 --model-set sampler=ddim --model-set inference_steps=500
+    --out "$W/p" --small --threads 2 --seed 4 --reuse --model-set sampler=ddim --model-set inference_steps=500
 check "calibrate and each detect get the settings" \
-    '[ $(grep -l -- "--model-set sampler=ddim,inference_steps=500" "$W"/pd/stamps/calibrate.txt "$W"/pd/stamps/detect-*.txt | wc -l) -eq 8 ]'
+    '[ $(grep -l -- "--model-set sampler=ddim,inference_steps=500" "$W"/p/stamps/calibrate.txt "$W"/p/stamps/detect-*.txt | wc -l) -eq 8 ]'
 check "each detection used the DDIM sampler" \
-    '[ $(grep -l "\"sampler\":\"ddim\",\"inference_steps\":500" "$W"/pd/detect/*/*/summary.json | wc -l) -eq 7 ]'
-check "the table names the settings" 'grep -qF "inference settings \`sampler=ddim,inference_steps=500\`" "$W/pd/profiles.md"'
+    '[ $(grep -l "\"sampler\":\"ddim\",\"inference_steps\":500" "$W"/p/detect/*/*/summary.json | wc -l) -eq 7 ]'
+check "the table names the settings" 'grep -qF "inference settings \`sampler=ddim,inference_steps=500\`" "$W/p/profiles.md"'
 finish

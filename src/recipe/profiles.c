@@ -29,11 +29,15 @@ typedef struct profile_row {
     report_line r;  // eval's calibrated / per-volume line
 } profile_row;
 
-static int run_step(step_runner *d, const char *name, const arglist *a, const char *out, int *failed) {
+// force: an input of the step was just redone (--reuse must not trust its stamp: a detect redone
+// for another checkpoint leaves its eval's command line unchanged). *ran: the step ran.
+static int run_step(step_runner *d, const char *name, const arglist *a, const char *out, int force, int *failed,
+                    int *ran) {
     const char *outs[] = {out, NULL};
-    step_spec s = {.name = name, .args = a, .outputs = outs};
+    step_spec s = {.name = name, .args = a, .outputs = outs, .force = force};
     int code = 0, st = step_run(d, &s, &code, NULL);
     if (st == STEP_FAILED) *failed = 1;
+    if (ran) *ran = st != STEP_REUSED;
     return st < 0 ? -1 : 0;
 }
 
@@ -123,7 +127,7 @@ int profiles_run(const profiles_options *o) {
     fprintf(stderr, "anoswin experiment profiles: %s (%s) on %d profiles (%d subjects each), %s map settings, %s, %s/\n",
             o->checkpoint, mm->title, SYNTH_NPROFILES, per_profile, cfg->name, precision, o->out);
     arglist a = {0};
-    int rc = -1, failed_cal = 0;
+    int rc = -1, failed_cal = 0, ran_cal_data = 0, ran_cal = 0, ran_data[SYNTH_NPROFILES] = {0};
     profile_row rows[SYNTH_NPROFILES] = {{0}};
 
     fs_join(cal, sizeof cal, data, "calibration");
@@ -131,7 +135,7 @@ int profiles_run(const profiles_options *o) {
     arg_add(&a, "--healthy"), arg_add(&a, "%d", n_cal), arg_add(&a, "--test"), arg_add(&a, "0");
     arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--seed"), arg_add(&a, "%d", CAL_SEED);
     arg_add(&a, "--threads"), arg_add(&a, "%ld", o->threads);
-    if (run_step(&d, "data-calibration", &a, cal, &failed_cal)) goto done;
+    if (run_step(&d, "data-calibration", &a, cal, 0, &failed_cal, &ran_cal_data)) goto done;
     arg_free(&a);
     for (int p = 0; p < SYNTH_NPROFILES; p++) {
         rows[p].name = synth_profile_name((synth_profile)p);
@@ -142,7 +146,7 @@ int profiles_run(const profiles_options *o) {
         arg_add(&a, "--test"), arg_add(&a, "%d", p == SYNTH_NONE ? n_none : per_profile);
         arg_add(&a, "--profile"), arg_add(&a, "%s", rows[p].name), arg_add(&a, "--modality"), arg_add(&a, "t2");
         arg_add(&a, "--seed"), arg_add(&a, "%d", PROFILE_SEED + p), arg_add(&a, "--threads"), arg_add(&a, "%ld", o->threads);
-        if (run_step(&d, name, &a, dir, &rows[p].failed)) goto done;
+        if (run_step(&d, name, &a, dir, 0, &rows[p].failed, &ran_data[p])) goto done;
         arg_free(&a);
     }
     if (failed_cal) goto table;
@@ -153,7 +157,7 @@ int profiles_run(const profiles_options *o) {
     demo_map_options(&a, cfg, mm->whole_image, "t2", precision, o->threads);
     if (o->model_set) arg_add(&a, "--model-set"), arg_add(&a, "%s", o->model_set);
     arg_add(&a, "%s", in);
-    if (run_step(&d, "calibrate", &a, calib, &failed_cal)) goto done;
+    if (run_step(&d, "calibrate", &a, calib, ran_cal_data, &failed_cal, &ran_cal)) goto done;
     arg_free(&a);
     if (failed_cal) goto table;
 
@@ -170,7 +174,8 @@ int profiles_run(const profiles_options *o) {
         if (o->model_set) arg_add(&a, "--model-set"), arg_add(&a, "%s", o->model_set);
         arg_add(&a, "--no-overlays"), arg_add(&a, "--quiet"), arg_add(&a, "%s", test);
         snprintf(name, sizeof name, "detect-%s", rows[p].name);
-        if (run_step(&d, name, &a, det, &rows[p].failed)) goto done;
+        int ran_det = 0;
+        if (run_step(&d, name, &a, det, ran_cal || ran_data[p], &rows[p].failed, &ran_det)) goto done;
         arg_free(&a);
         if (rows[p].failed) continue;
         snprintf(name, sizeof name, "eval/%s", rows[p].name);
@@ -180,7 +185,7 @@ int profiles_run(const profiles_options *o) {
         arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2, profile %s (tuning)", rows[p].name);
         arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", o->seed);
         snprintf(name, sizeof name, "eval-%s", rows[p].name);
-        if (run_step(&d, name, &a, ev, &rows[p].failed)) goto done;
+        if (run_step(&d, name, &a, ev, ran_det || ran_data[p], &rows[p].failed, NULL)) goto done;
         arg_free(&a);
         if (rows[p].failed) continue;
         fs_join(csv, sizeof csv, ev, "report.csv");
