@@ -82,7 +82,8 @@ assert rows[0]['dice'] != '' and rows[-1]['n_lesion_free'] == '1', rows
 EOF"
 check "the VAE's steps get no window or stride" \
     '[ -s "$W/p/stamps/detect-glioma.txt" ] && ! grep -q -- "--mask-size\|--stride" "$W"/p/stamps/calibrate.txt "$W"/p/stamps/detect-*.txt'
-check "the method's title heads the table" 'grep -qF "(VAE (" "$W/p/profiles.md"'
+check "the method's title heads the table and its reports" \
+    'grep -qF "(VAE (" "$W/p/profiles.md" && grep -q "^VAE (Baur" "$W/p/eval/glioma/report.csv"'
 
 succeeds "a tiny autoDDPM trains" "$BIN" train --data "$W/data" --modality t2 --out "$W/ddpm" --method autoddpm \
     --config img_size=32,channels=8-16-16,attention=0-1-1,head_ch=8,groups=4,patch_size=8,t_recon=2,t_inpaint=1,resample=2 \

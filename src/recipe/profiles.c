@@ -181,6 +181,8 @@ int profiles_run(const profiles_options *o) {
         snprintf(name, sizeof name, "eval/%s", rows[p].name);
         fs_join(ev, sizeof ev, o->out, name);
         arg_add(&a, "eval"), arg_add(&a, "--pred"), arg_add(&a, "%s", det), arg_add(&a, "--data"), arg_add(&a, "%s", test);
+        // the reports name the method (eval's default label is the Swin MAE's), as the demo's do
+        if (mm != model_method_default()) arg_add(&a, "--method"), arg_add(&a, "%s", mm->title);
         arg_add(&a, "--modality"), arg_add(&a, "t2"), arg_add(&a, "--out"), arg_add(&a, "%s", ev);
         arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2, profile %s (tuning)", rows[p].name);
         arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", o->seed);
