@@ -187,7 +187,7 @@ int profiles_run(const profiles_options *o) {
         arg_add(&a, "--dataset"), arg_add(&a, "anoswin synth T2, profile %s (tuning)", rows[p].name);
         arg_add(&a, "--bootstrap"), arg_add(&a, "%d", cfg->bootstrap), arg_add(&a, "--seed"), arg_add(&a, "%ld", o->seed);
         snprintf(name, sizeof name, "eval-%s", rows[p].name);
-        if (run_step(&d, name, &a, ev, ran_det || ran_data[p], &rows[p].failed, NULL)) goto done;
+        if (run_step(&d, name, &a, ev, ran_det, &rows[p].failed, NULL)) goto done;  // (new data forced the detect)
         arg_free(&a);
         if (rows[p].failed) continue;
         fs_join(csv, sizeof csv, ev, "report.csv");
