@@ -229,6 +229,8 @@ int main(void) {
     test_conv("wino_even", 2, 20, 8, 6, 16, 3, 1, 1, 0);
     test_conv("wino_thin", 2, 16, 1, 2, 16, 3, 1, 1, 1);
     test_conv("wino_wide", 1, 32, 5, 5, 64, 3, 1, 1, 1);
+    test_conv("wino_rows", 2, 16, 10, 13, 16, 3, 1, 1, 1);
+    test_conv("wino_rows12", 1, 16, 6, 12, 16, 3, 1, 1, 0);
     test_chunks(0, 2, 3, 32);
     test_chunks(1, 2, 3, 32);
     test_chunks(0, 16, 16, 64);

@@ -130,10 +130,13 @@ case_bn("bn_eval", 2, 4, 3, 5, False)
 case_pointwise()
 case_losses()
 case_kl()
-# 3x3, stride 1, padding 1: im2col below 16 channels, Winograd F(2x2, 3x3) from 16 (src/nn/conv.c).
+# 3x3, stride 1, padding 1: im2col below 16 channels, Winograd F(4x4, 3x3) from 16 (src/nn/conv.c).
 # Odd sides leave half-empty tiles on the last row and column; a side of 1 leaves tiles with one row.
+# Rows of 12 and 13 have tiles that the transforms read in place between the padded first and last.
 case_conv("conv_3x3", 2, 3, 9, 7, 5, 3, 1, 1)
 case_conv("wino_odd", 3, 16, 9, 7, 17, 3, 1, 1)
 case_conv("wino_even", 2, 20, 8, 6, 16, 3, 1, 1, bias=False)
 case_conv("wino_thin", 2, 16, 1, 2, 16, 3, 1, 1)
 case_conv("wino_wide", 1, 32, 5, 5, 64, 3, 1, 1)
+case_conv("wino_rows", 2, 16, 10, 13, 16, 3, 1, 1)
+case_conv("wino_rows12", 1, 16, 6, 12, 16, 3, 1, 1, bias=False)

@@ -314,6 +314,8 @@ static inline void wino_at4(float *x, const float *const in[6], int n) {
 static void wino_input(float *V, const float *img, int n, int C, int H, int W, int th, int tw) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT), TP = TT + 2 * (size_t)tw;
     const int Wp = 4 * tw + 4;
+    // Tile k reads columns 4k - 1 .. 4k + 4: inside the row for 1 <= k <= ki.
+    const int ki = W >= 9 ? (W - 5) / 4 : 0;
 #pragma omp parallel
     {
         // Cp (6 columns j, 4 row phases r, TP): the columns' transform of image row 4ty + r at
@@ -334,10 +336,20 @@ static void wino_input(float *V, const float *img, int n, int C, int H, int W, i
                         for (int j = 0; j < 6; j++) memset(out[j], 0, sizeof(float) * (size_t)tw);
                         continue;
                     }
-                    x[0] = 0.0f;  // column -1
-                    memcpy(x + 1, src + (size_t)h * W, sizeof(float) * (size_t)W);
-                    memset(x + 1 + W, 0, sizeof(float) * (size_t)(Wp - 1 - W));
-                    wino_bt4(out, x, tw);
+                    // Tiles 1 .. ki read the row in place; tile 0 (column -1) and those past
+                    // ki (columns from W on) read a zero-padded copy of their columns.
+                    const float *row = src + (size_t)h * W;
+                    float *tail[6];
+                    for (int j = 0; j < 6; j++) tail[j] = out[j] + ki + 1;
+                    for (int i = 0; i < 6; i++) x[i] = i >= 1 && i <= W ? row[i - 1] : 0.0f;
+                    for (int i = 4 * (ki + 1); i < Wp; i++) x[i] = i <= W ? row[i - 1] : 0.0f;
+                    wino_bt4(out, x, 1);
+                    if (ki > 0) {
+                        float *mid[6];
+                        for (int j = 0; j < 6; j++) mid[j] = out[j] + 1;
+                        wino_bt4(mid, row + 3, ki);
+                    }
+                    wino_bt4(tail, x + 4 * (ki + 1), tw - ki - 1);
                 }
                 // Rows a = 0..5 of tile ty are image rows 4ty + a - 1: phase 3 of tile row ty - 1,
                 // phases 0..3 of ty, phase 0 of ty + 1.
@@ -437,10 +449,10 @@ static void wino_input_adjoint(float *dimg, const float *dV, int n, int C, int H
 // reaching the transformed products from the output tiles, for the weight gradient.
 static void wino_dout(float *Z, const float *dout, int n, int C, int OH, int OW, int th, int tw) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT);
-    const int Wp = 4 * tw;
+    const int kf = OW / 4;
 #pragma omp parallel
     {
-        float *Cq = as_malloc(sizeof(float) * (24 * TT + (size_t)Wp)), *x = Cq + 24 * TT;  // (6, 4 phases, TT)
+        float *Cq = as_malloc(sizeof(float) * (24 * TT + 4)), *x = Cq + 24 * TT;  // (6, 4 phases, TT)
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < n; b++)
             for (int c = 0; c < C; c++) {
@@ -452,9 +464,15 @@ static void wino_dout(float *Z, const float *dout, int n, int C, int OH, int OW,
                         for (int j = 0; j < 6; j++) memset(out[j], 0, sizeof(float) * (size_t)tw);
                         continue;
                     }
-                    memcpy(x, src + (size_t)y * OW, sizeof(float) * (size_t)OW);
-                    memset(x + OW, 0, sizeof(float) * (size_t)(Wp - OW));
-                    wino_a4(out, x, tw);
+                    // The whole tiles read the row in place, a last partial one a zero-padded copy.
+                    const float *row = src + (size_t)y * OW;
+                    wino_a4(out, row, kf);
+                    if (kf < tw) {
+                        float *tail[6];
+                        for (int j = 0; j < 6; j++) tail[j] = out[j] + kf;
+                        for (int i = 0; i < 4; i++) x[i] = 4 * kf + i < OW ? row[4 * kf + i] : 0.0f;
+                        wino_a4(tail, x, 1);
+                    }
                 }
                 float *z = Z + (size_t)c * n * TT + (size_t)b * TT;
                 for (int j = 0; j < 6; j++) {
