@@ -225,6 +225,8 @@ static void layout(unet *u, carve *a) {
             s->n1 = take(a, nin);
             s->c1 = take(a, nout);
             s->n2 = take(a, nout);
+            s->a1 = tr ? take(a, nin) : NULL;
+            s->a2 = tr ? take(a, nout) : NULL;
             s->m1 = take(a, B * G);
             s->r1 = take(a, B * G);
             s->m2 = take(a, B * G);
@@ -256,6 +258,7 @@ static void layout(unet *u, carve *a) {
             break;
         case S_OUT:
             s->n1 = take(a, nin);
+            s->a1 = tr ? take(a, nin) : NULL;
             s->m1 = take(a, B * G);
             s->r1 = take(a, B * G);
             cols = smax(cols, conv2d_scratch_floats((int)B, s->cin, s->cout, 3, s->side, s->side));
@@ -387,10 +390,11 @@ static void res_forward(unet *u, const unet_step *s, const float *x, float *out,
     const int G = u->cfg.groups, S = s->side, E = temb_dim(&u->cfg);
     const size_t P = (size_t)S * S, nout = (size_t)B * s->cout * P;
     const char *p = s->name;
+    float *a1 = s->a1 ? s->a1 : u->w1, *a2 = s->a2 ? s->a2 : u->w1;
     groupnorm_forward(s->n1, s->m1, s->r1, x, P_(u, p, ".norm1.weight"), P_(u, p, ".norm1.bias"), B, s->cin, P, G,
                       GN_EPS);
-    silu_forward(u->w1, s->n1, (size_t)B * s->cin * P);
-    conv_fwd(u, s->c1, u->w1, P_(u, p, ".conv1.conv.weight"), P_(u, p, ".conv1.conv.bias"), B, s->cin, S, S, s->cout, 3,
+    silu_forward(a1, s->n1, (size_t)B * s->cin * P);
+    conv_fwd(u, s->c1, a1, P_(u, p, ".conv1.conv.weight"), P_(u, p, ".conv1.conv.bias"), B, s->cin, S, S, s->cout, 3,
              1, 1);
     linear_fwd(u, s->temb, u->t_semb, P_(u, p, ".time_emb_proj.weight"), P_(u, p, ".time_emb_proj.bias"), B, 1, E,
                s->cout);
@@ -403,9 +407,9 @@ static void res_forward(unet *u, const unet_step *s, const float *x, float *out,
         }
     groupnorm_forward(s->n2, s->m2, s->r2, s->c1, P_(u, p, ".norm2.weight"), P_(u, p, ".norm2.bias"), B, s->cout, P,
                       G, GN_EPS);
-    silu_forward(u->w1, s->n2, nout);
-    conv_fwd(u, u->w2, u->w1, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout,
-             3, 1, 1);
+    silu_forward(a2, s->n2, nout);
+    conv_fwd(u, u->w2, a2, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout, 3,
+             1, 1);
     if (s->cin != s->cout) {
         conv_fwd(u, out, x, P_(u, p, ".skip_connection.conv.weight"), P_(u, p, ".skip_connection.conv.bias"), B, s->cin,
                  S, S, s->cout, 1, 1, 0);
@@ -420,10 +424,8 @@ static void res_backward(unet *u, const unet_step *s, const float *x, float *dx,
     const size_t P = (size_t)S * S, nin = (size_t)B * s->cin * P, nout = (size_t)B * s->cout * P;
     const char *p = s->name;
     float *w1 = u->w1, *w2 = u->w2, *w3 = u->w3;
-    // conv2 on SiLU(n2) (recomputed rather than kept).
-    silu_forward(w2, s->n2, nout);
     memset(w1, 0, sizeof(float) * nout);
-    conv2d_backward(w1, G_(u, p, ".conv2.conv.weight"), G_(u, p, ".conv2.conv.bias"), u->cols, dy, w2,
+    conv2d_backward(w1, G_(u, p, ".conv2.conv.weight"), G_(u, p, ".conv2.conv.bias"), u->cols, dy, s->a2,
                     P_(u, p, ".conv2.conv.weight"), B, s->cout, S, S, s->cout, 3, 1, 1);
     silu_backward(w1, w1, s->n2, nout);
     memset(w2, 0, sizeof(float) * nout);
@@ -441,9 +443,8 @@ static void res_backward(unet *u, const unet_step *s, const float *x, float *dx,
         }
     linear_backward(u->d_semb, G_(u, p, ".time_emb_proj.weight"), G_(u, p, ".time_emb_proj.bias"), dt, u->t_semb,
                     P_(u, p, ".time_emb_proj.weight"), B, E, s->cout);
-    silu_forward(w1, s->n1, nin);
     memset(w3, 0, sizeof(float) * nin);
-    conv2d_backward(w3, G_(u, p, ".conv1.conv.weight"), G_(u, p, ".conv1.conv.bias"), u->cols, w2, w1,
+    conv2d_backward(w3, G_(u, p, ".conv1.conv.weight"), G_(u, p, ".conv1.conv.bias"), u->cols, w2, s->a1,
                     P_(u, p, ".conv1.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
     silu_backward(w3, w3, s->n1, nin);
     groupnorm_backward(dx, G_(u, p, ".norm1.weight"), G_(u, p, ".norm1.bias"), w3, x, s->m1, s->r1,
@@ -554,8 +555,9 @@ const float *unet_forward(unet *u, const float *x, const float *t, int B) {
         case S_OUT:
             groupnorm_forward(s->n1, s->m1, s->r1, in, P_(u, s->name, ".0.weight"), P_(u, s->name, ".0.bias"), B,
                               s->cin, P, c->groups, GN_EPS);
-            silu_forward(u->w1, s->n1, (size_t)B * s->cin * P);
-            conv_fwd(u, out, u->w1, P_(u, s->name, ".2.conv.weight"), P_(u, s->name, ".2.conv.bias"), B, s->cin, S, S,
+            float *a1 = s->a1 ? s->a1 : u->w1;
+            silu_forward(a1, s->n1, (size_t)B * s->cin * P);
+            conv_fwd(u, out, a1, P_(u, s->name, ".2.conv.weight"), P_(u, s->name, ".2.conv.bias"), B, s->cin, S, S,
                      s->cout, 3, 1, 1);
             break;
         }
@@ -604,10 +606,9 @@ void unet_backward(unet *u, const float *d_out, int B) {
             break;
         case S_OUT: {
             const size_t n = (size_t)B * s->cin * P;
-            silu_forward(u->w1, s->n1, n);
             memset(u->w2, 0, sizeof(float) * n);
             conv2d_backward(u->w2, G_(u, s->name, ".2.conv.weight"), G_(u, s->name, ".2.conv.bias"), u->cols, dy,
-                            u->w1, P_(u, s->name, ".2.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
+                            s->a1, P_(u, s->name, ".2.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
             silu_backward(u->w2, u->w2, s->n1, n);
             groupnorm_backward(dx, G_(u, s->name, ".0.weight"), G_(u, s->name, ".0.bias"), u->w2, in, s->m1, s->r1,
                                P_(u, s->name, ".0.weight"), B, s->cin, P, c->groups);

@@ -24,8 +24,9 @@ typedef struct unet_step {
     int in, in2, out;           // activations (in2: the skip of a concatenation)
     int cin, cout, side;        // input channels, output channels, input side
     // Kept for the backward (by kind): GroupNorm outputs and statistics, the time projection,
-    // the upsampled map, the attention's q, k, v.
-    float *n1, *n2, *c1, *m1, *r1, *m2, *r2, *temb, *up, *qkv;
+    // the upsampled map, the attention's q, k, v; in training also the SiLU of n1 and n2 (the
+    // convolutions' inputs; inference runs them from a work buffer).
+    float *n1, *n2, *c1, *m1, *r1, *m2, *r2, *temb, *up, *qkv, *a1, *a2;
 } unet_step;
 
 typedef struct unet {
