@@ -72,10 +72,18 @@ static void test_attention(const char *tag, int B, int T, int C, int heads) {
     const size_t nq = (size_t)B * T * 3 * C, ny = (size_t)B * T * C;
     float *qkv = tu_ref(tag, "qkv", nq), *g = tu_ref(tag, "g", ny), *y = tu_zeros(ny), *dqkv = tu_zeros(nq);
     float *scratch = tu_zeros(full_attention_scratch_floats(T));
-    full_attention_forward(y, scratch, qkv, B, T, C, heads);
-    full_attention_backward(dqkv, scratch, g, qkv, B, T, C, heads);
+    full_attention_forward(y, scratch, NULL, qkv, B, T, C, heads);
+    full_attention_backward(dqkv, scratch, NULL, g, qkv, B, T, C, heads);
     cmp(tag, "y", y, tu_ref(tag, "y", ny), ny, 1e-5);
     cmp(tag, "dqkv", dqkv, tu_ref(tag, "dqkv", nq), nq, 1e-4);
+    // With the softmax kept by the forward (training) instead of recomputed: the same numbers.
+    float *probs = tu_zeros((size_t)B * heads * T * T), *y2 = tu_zeros(ny), *dqkv2 = tu_zeros(nq);
+    for (size_t i = 0; i < full_attention_scratch_floats(T); i++) scratch[i] = NAN;
+    full_attention_forward(y2, scratch, probs, qkv, B, T, C, heads);
+    for (size_t i = 0; i < full_attention_scratch_floats(T); i++) scratch[i] = NAN;
+    full_attention_backward(dqkv2, scratch, probs, g, qkv, B, T, C, heads);
+    CHECK(!memcmp(y2, y, sizeof(float) * ny), "%s: y with kept softmax equals y without", tag);
+    CHECK(!memcmp(dqkv2, dqkv, sizeof(float) * nq), "%s: dqkv with kept softmax equals dqkv recomputed", tag);
 }
 
 static void test_transpose(void) {

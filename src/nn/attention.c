@@ -772,33 +772,38 @@ static void softmax_rows(float *S, int T) {
 
 size_t full_attention_scratch_floats(int T) { return 2 * (size_t)T * T; }
 
-void full_attention_forward(float *out, float *scratch, const float *qkv, int B, int T, int C, int heads) {
+void full_attention_forward(float *out, float *scratch, float *probs, const float *qkv, int B, int T, int C,
+                            int heads) {
     const int hd = C / heads, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < heads; h++) {
             const float *q = qkv + (size_t)b * T * C3 + (size_t)h * hd, *k = q + C, *v = q + 2 * C;
-            gemm(0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, scratch, T);
-            softmax_rows(scratch, T);
-            gemm(0, 0, T, hd, T, 1.0f, scratch, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * hd, C);
+            float *P = probs ? probs + ((size_t)b * heads + h) * T * T : scratch;
+            gemm(0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
+            softmax_rows(P, T);
+            gemm(0, 0, T, hd, T, 1.0f, P, T, v, C3, 0.0f, out + (size_t)b * T * C + (size_t)h * hd, C);
         }
 }
 
-void full_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, int B, int T, int C,
-                             int heads) {
-    // P = softmax(S) recomputed; dv = Pᵀ dO, dP = dO vᵀ, dS = P ∘ (dP - rowsum(P ∘ dP)),
+void full_attention_backward(float *dqkv, float *scratch, const float *probs, const float *dout, const float *qkv,
+                             int B, int T, int C, int heads) {
+    // P = softmax(S) (kept or recomputed); dv = Pᵀ dO, dP = dO vᵀ, dS = P ∘ (dP - rowsum(P ∘ dP)),
     // dq = scale dS k, dk = scale dSᵀ q.
     const int hd = C / heads, C3 = 3 * C;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *P = scratch, *dS = scratch + (size_t)T * T;
+    float *dS = scratch + (size_t)T * T;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < heads; h++) {
             const size_t off = (size_t)b * T * C3 + (size_t)h * hd;
             const float *q = qkv + off, *k = q + C, *v = q + 2 * C;
             const float *go = dout + (size_t)b * T * C + (size_t)h * hd;
             float *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
-            gemm(0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, P, T);
-            softmax_rows(P, T);
+            const float *P = probs ? probs + ((size_t)b * heads + h) * T * T : scratch;
+            if (!probs) {
+                gemm(0, 1, T, T, hd, scale, q, C3, k, C3, 0.0f, scratch, T);
+                softmax_rows(scratch, T);
+            }
             gemm(1, 0, T, hd, T, 1.0f, P, T, go, C, 1.0f, dv, C3);
             gemm(0, 1, T, T, hd, 1.0f, go, C, v, C3, 0.0f, dS, T);
 #pragma omp parallel for schedule(static)
@@ -806,6 +811,7 @@ void full_attention_backward(float *dqkv, float *scratch, const float *dout, con
                 const float *p = P + (size_t)i * T;
                 float *ds = dS + (size_t)i * T;
                 double acc = 0.0;  // rowsum(P dP) is subtracted from each dP: keep its rounding small
+#pragma omp simd reduction(+ : acc)
                 for (int j = 0; j < T; j++) acc += (double)p[j] * ds[j];
                 const float dot = (float)acc;
                 for (int j = 0; j < T; j++) ds[j] = p[j] * (ds[j] - dot);

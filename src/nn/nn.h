@@ -295,11 +295,14 @@ void channels_first(float *out, const float *inp, int B, int C, int P, int accum
 // Full multi-head self-attention over T tokens per image: qkv (B*T, 3C) columns (3, heads, hd) as
 // the window attention's, out (B*T, C) = softmax(q kᵀ / sqrt(hd)) v, no bias or mask. The scratch
 // (full_attention_scratch_floats) holds one (image, head)'s T x T scores; the products run through
-// gemm(), so call these outside parallel regions.
+// gemm(), so call these outside parallel regions. probs: NULL, or B*heads*T*T floats where the
+// forward keeps every softmax for the backward, which otherwise recomputes them (in training that
+// product and softmax were a third of the backward's time at T = 1024).
 size_t full_attention_scratch_floats(int T);
-void full_attention_forward(float *out, float *scratch, const float *qkv, int B, int T, int C, int heads);
-// dqkv (B*T, 3C) += given dout (B*T, C); recomputes the softmax.
-void full_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, int B, int T, int C,
-                             int heads);
+void full_attention_forward(float *out, float *scratch, float *probs, const float *qkv, int B, int T, int C,
+                            int heads);
+// dqkv (B*T, 3C) += given dout (B*T, C), with the forward's probs (or NULL: recomputed).
+void full_attention_backward(float *dqkv, float *scratch, const float *probs, const float *dout, const float *qkv,
+                             int B, int T, int C, int heads);
 
 #endif

@@ -240,6 +240,7 @@ static void layout(unet *u, carve *a) {
             s->m1 = take(a, B * G);
             s->r1 = take(a, B * G);
             s->qkv = take(a, 3 * nin);
+            s->probs = tr ? take(a, B * (size_t)ddpm_heads(c, s->cin) * P * P) : NULL;
             work = smax(work, 3 * nin);
             tok = smax(tok, nin);
             att = smax(att, full_attention_scratch_floats((int)P));
@@ -465,7 +466,7 @@ static void attn_forward(unet *u, const unet_step *s, const float *x, float *out
     channels_last(u->tok, s->n1, B, C, T);
     pack_qkv(u, p, C);
     linear_fwd(u, s->qkv, u->tok, u->wqkv, u->bqkv, B, T, C, 3 * C);
-    full_attention_forward(u->w1, u->att_scratch, s->qkv, B, T, C, heads);
+    full_attention_forward(u->w1, u->att_scratch, s->probs, s->qkv, B, T, C, heads);
     memcpy(out, x, sizeof(float) * n);
     channels_first(out, u->w1, B, C, T, 1);
 }
@@ -477,7 +478,7 @@ static void attn_backward(unet *u, const unet_step *s, const float *x, float *dx
     const char *p = s->name;
     channels_last(u->w1, dy, B, C, T);
     memset(u->w2, 0, sizeof(float) * 3 * n);
-    full_attention_backward(u->w2, u->att_scratch, u->w1, s->qkv, B, T, C, heads);
+    full_attention_backward(u->w2, u->att_scratch, s->probs, u->w1, s->qkv, B, T, C, heads);
     channels_last(u->tok, s->n1, B, C, T);
     pack_qkv(u, p, C);
     memset(u->dwqkv, 0, sizeof(float) * 3 * C * C);

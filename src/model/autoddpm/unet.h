@@ -25,8 +25,8 @@ typedef struct unet_step {
     int cin, cout, side;        // input channels, output channels, input side
     // Kept for the backward (by kind): GroupNorm outputs and statistics, the time projection,
     // the upsampled map, the attention's q, k, v; in training also the SiLU of n1 and n2 (the
-    // convolutions' inputs; inference runs them from a work buffer).
-    float *n1, *n2, *c1, *m1, *r1, *m2, *r2, *temb, *up, *qkv, *a1, *a2;
+    // convolutions' inputs; inference runs them from a work buffer) and the attention's softmax.
+    float *n1, *n2, *c1, *m1, *r1, *m2, *r2, *temb, *up, *qkv, *a1, *a2, *probs;
 } unet_step;
 
 typedef struct unet {
