@@ -181,8 +181,9 @@ static float *noise(size_t n, unsigned *state) {
 
 // The layers multiply a few images at a time (about 2048 columns a product, src/nn/conv.c): a batch
 // of three 32x32 images runs as a chunk of two and a chunk of one, and must match the images one
-// by one (single-image products, no channel-major copies). With 16 channels at 64x64 the 3x3
-// layer runs Winograd, whose chunks of 2048 tiles are also two images and one.
+// by one (single-image products, no channel-major copies). With 16 channels the 3x3 layer runs
+// Winograd, whose chunks hold about 1024 tiles: three 64x64 images (256 tiles each) are one chunk,
+// three 96x96 ones (576) a chunk of two and a chunk of one.
 static void test_chunks(int transposed, int IC, int OC, int H) {
     const int B = 3, W = H, k = 3, s = transposed ? 2 : 1, p = 1, op = transposed;
     const int OH = transposed ? convt_out_size(H, k, s, p, op) : conv_out_size(H, k, s, p);
@@ -234,6 +235,7 @@ int main(void) {
     test_chunks(0, 2, 3, 32);
     test_chunks(1, 2, 3, 32);
     test_chunks(0, 16, 16, 64);
+    test_chunks(0, 16, 16, 96);
     test_bn("bn_train", 3, 5, 7, 5, 1);
     test_bn("bn_eval", 2, 4, 3, 5, 0);
     test_pointwise();
