@@ -109,6 +109,7 @@ int main(void) {
     test_temb();
     test_attention("attn2", 2, 13, 12, 3);
     test_attention("attn1", 1, 70, 16, 1);
+    test_attention("attn3", 2, 200, 16, 2);
     test_transpose();
     tu_free_kept();
     return tu_finish();

@@ -94,3 +94,4 @@ case_upsample(2, 3, 3, 5)
 case_temb()
 case_attention("attn2", 2, 13, 12, 3)
 case_attention("attn1", 1, 70, 16, 1)  # one head, T past the window path's 64-token tiles
+case_attention("attn3", 2, 200, 16, 2)  # four row blocks of the full attention, the last partial
