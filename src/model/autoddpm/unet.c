@@ -204,6 +204,11 @@ static float *take(carve *a, size_t n) { return carve_take(a, n); }  // short na
 
 static size_t smax(size_t a, size_t b) { return a > b ? a : b; }
 
+// Training keeps an attention's softmax for the backward up to this many tokens (4 MB per image
+// and head); at 64 px (4096 tokens) it would be 64 MB per image and head, and the paper config's
+// peak RSS passed PyTorch's (batch 2: 2299 against 2220 MiB), so there the backward recomputes it.
+#define KEEP_PROBS_TOKENS 1024
+
 static void layout(unet *u, carve *a) {
     const ddpm_config *c = &u->cfg;
     const size_t B = (size_t)u->max_batch, E = (size_t)temb_dim(c), G = (size_t)c->groups;
@@ -240,7 +245,7 @@ static void layout(unet *u, carve *a) {
             s->m1 = take(a, B * G);
             s->r1 = take(a, B * G);
             s->qkv = take(a, 3 * nin);
-            s->probs = tr ? take(a, B * (size_t)ddpm_heads(c, s->cin) * P * P) : NULL;
+            s->probs = tr && P <= KEEP_PROBS_TOKENS ? take(a, B * (size_t)ddpm_heads(c, s->cin) * P * P) : NULL;
             work = smax(work, 3 * nin);
             tok = smax(tok, nin);
             att = smax(att, full_attention_scratch_floats((int)P));
