@@ -414,15 +414,17 @@ static void res_forward(unet *u, const unet_step *s, const float *x, float *out,
     groupnorm_forward(s->n2, s->m2, s->r2, s->c1, P_(u, p, ".norm2.weight"), P_(u, p, ".norm2.bias"), B, s->cout, P,
                       G, GN_EPS);
     silu_forward(a2, s->n2, nout);
-    conv_fwd(u, u->w2, a2, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout, 3,
-             1, 1);
     if (s->cin != s->cout) {
+        conv_fwd(u, u->w2, a2, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout,
+                 3, 1, 1);
         conv_fwd(u, out, x, P_(u, p, ".skip_connection.conv.weight"), P_(u, p, ".skip_connection.conv.bias"), B, s->cin,
                  S, S, s->cout, 1, 1, 0);
-    } else {
-        memcpy(out, x, sizeof(float) * nout);
+        add_into(out, u->w2, nout);
+    } else {  // the identity skip: conv2 straight into the output, then x added
+        conv_fwd(u, out, a2, P_(u, p, ".conv2.conv.weight"), P_(u, p, ".conv2.conv.bias"), B, s->cout, S, S, s->cout, 3,
+                 1, 1);
+        add_into(out, x, nout);
     }
-    add_into(out, u->w2, nout);
 }
 
 static void res_backward(unet *u, const unet_step *s, const float *x, float *dx, const float *dy, int B) {
