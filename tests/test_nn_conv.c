@@ -59,6 +59,13 @@ static void test_conv(const char *tag, int B, int IC, int H, int W, int OC, int 
     float *dx2 = tu_zeros(nx);
     for (size_t i = 0; i < nx; i++) dx2[i] = 2.0f * tu_ref(tag, "dx", nx)[i];
     cmp(tag, "dx accumulates", dx, dx2, nx, 1e-4);
+    // conv2d_backward_set overwrites dinp (here full of NaN) with what += gives from zeros, bit for bit.
+    float *dx0 = tu_zeros(nx), *dxs = tu_zeros(nx), *dw0 = tu_zeros(nw);
+    for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
+    conv2d_backward(dx0, NULL, NULL, cols, g, x, w, B, IC, H, W, OC, k, s, p);
+    conv2d_backward_set(dxs, dw0, NULL, cols, g, x, w, B, IC, H, W, OC, k, s, p);
+    CHECK(!memcmp(dxs, dx0, sizeof(float) * nx), "%s: conv2d_backward_set's dx equals += from zeros", tag);
+    cmp(tag, "dw from conv2d_backward_set", dw0, tu_ref(tag, "dw", nw), nw, 1e-4);
 }
 
 static void test_convt(const char *tag, int B, int IC, int H, int W, int OC, int k, int s, int p, int op, int bias) {

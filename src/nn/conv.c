@@ -386,11 +386,13 @@ static inline void wino_b(float *const out[6], const float *const in[6], int n) 
     }
 }
 
-// dimg (n, C, H, W) += B dV Bᵀ of every tile, scattered back where wino_input read it: the
-// input gradient as the adjoint of the forward's algorithm, so that it reuses the weight
-// gradient's A dY Aᵀ instead of transforming dout a second time. Tiles overlap by two rows and
-// two columns, so rows 0 and 5 (and columns 0 and 5) of a tile are added after the others.
-static void wino_input_adjoint(float *dimg, const float *dV, int n, int C, int H, int W, int th, int tw) {
+// dimg (n, C, H, W) += (or =, when overwrite) B dV Bᵀ of every tile, scattered back where
+// wino_input read it: the input gradient as the adjoint of the forward's algorithm, so that it
+// reuses the weight gradient's A dY Aᵀ instead of transforming dout a second time. Tiles overlap
+// by two rows and two columns, so rows 0 and 5 (and columns 0 and 5) of a tile are added after
+// the others.
+static void wino_input_adjoint(float *dimg, const float *dV, int n, int C, int H, int W, int th, int tw,
+                               int overwrite) {
     const size_t TT = (size_t)th * tw, plane = wino_plane((size_t)C * n * TT), TP = TT + 2 * (size_t)tw;
     const int Wp = 4 * tw + 4;
 #pragma omp parallel
@@ -442,8 +444,12 @@ static void wino_input_adjoint(float *dimg, const float *dV, int n, int C, int H
                         x[4 * k + 5] += o5[k];
                     }
                     float *row = d + (size_t)h * W;
+                    if (overwrite) {
+                        memcpy(row, x + 1, sizeof(float) * (size_t)W);  // x[0] is column -1
+                        continue;
+                    }
 #pragma omp simd
-                    for (int i = 0; i < W; i++) row[i] += x[i + 1];  // x[0] is column -1
+                    for (int i = 0; i < W; i++) row[i] += x[i + 1];
                 }
             }
         free(Cp);
@@ -648,7 +654,7 @@ static void conv2d_forward_winograd(float *out, float *scratch, const float *inp
 }
 
 static void conv2d_backward_winograd(float *dinp, float *dweight, float *scratch, const float *dout, const float *inp,
-                                     const float *weight, int B, int IC, int H, int W, int OC) {
+                                     const float *weight, int B, int IC, int H, int W, int OC, int overwrite) {
     const int th = (H + 3) / 4, tw = (W + 3) / 4, nb = wino_chunk(B, IC, OC, H, W);
     const size_t TT = (size_t)th * tw;
     float *U = scratch, *dU = U + WINO_N * wino_plane((size_t)IC * OC),
@@ -667,7 +673,7 @@ static void conv2d_backward_winograd(float *dinp, float *dweight, float *scratch
         if (dinp) {
             // dV[x] (IC, T) = U[x]ᵀ (IC, OC) · Z[x] (OC, T), then back through the input transform.
             wino_products(1, 0, IC, (int)T, OC, U, Z, 0.0f, X);
-            wino_input_adjoint(dinp + (size_t)b0 * IC * H * W, X, n, IC, H, W, th, tw);
+            wino_input_adjoint(dinp + (size_t)b0 * IC * H * W, X, n, IC, H, W, th, tw, overwrite);
         }
     }
     if (dweight) wino_weight_grad(dweight, dU, OC, IC);
@@ -706,14 +712,16 @@ void conv2d_forward(float *out, float *scratch, const float *inp, const float *w
     }
 }
 
-void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
-                     const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad) {
+static void conv2d_backward_to(float *dinp, int overwrite, float *dweight, float *dbias, float *scratch,
+                               const float *dout, const float *inp, const float *weight, int B, int IC, int H, int W,
+                               int OC, int k, int stride, int pad) {
     const int OH = conv_out_size(H, k, stride, pad), OW = conv_out_size(W, k, stride, pad), K = IC * k * k;
     const size_t P = (size_t)OH * OW;
     const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW));
     const int pointwise = k == 1 && stride == 1 && pad == 0;
     if (use_winograd(IC, OC, k, stride, pad)) {
-        if (dinp || dweight) conv2d_backward_winograd(dinp, dweight, scratch, dout, inp, weight, B, IC, H, W, OC);
+        if (dinp || dweight) conv2d_backward_winograd(dinp, dweight, scratch, dout, inp, weight, B, IC, H, W, OC,
+                                                             overwrite);
         if (dbias) channel_sum_accumulate(dbias, dout, B, OC, P);
         return;
     }
@@ -736,14 +744,24 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, 
             gemm_prec(0, 1, OC, K, (int)N, 1.0f, g, (int)N, cols, (int)N, 1.0f, dweight, K);
         }
         if (dx && pointwise && n == 1) {
-            gemm_prec(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 1.0f, dx, (int)N);
+            gemm_prec(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, overwrite ? 0.0f : 1.0f, dx, (int)N);
         } else if (dx) {
             // dcols (K, N) = Wᵀ (K, OC) · g, then scattered back to the pixels they came from.
             gemm_prec(1, 0, K, (int)N, OC, 1.0f, weight, K, g, (int)N, 0.0f, scratch, (int)N);
-            col2im_batch(dx, scratch, N, n, IC, H, W, k, stride, pad, OH, OW, 0);
+            col2im_batch(dx, scratch, N, n, IC, H, W, k, stride, pad, OH, OW, overwrite);
         }
     }
     if (dbias) channel_sum_accumulate(dbias, dout, B, OC, P);
+}
+
+void conv2d_backward(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
+                     const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad) {
+    conv2d_backward_to(dinp, 0, dweight, dbias, scratch, dout, inp, weight, B, IC, H, W, OC, k, stride, pad);
+}
+
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias, float *scratch, const float *dout, const float *inp,
+                         const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad) {
+    conv2d_backward_to(dinp, 1, dweight, dbias, scratch, dout, inp, weight, B, IC, H, W, OC, k, stride, pad);
 }
 
 // ---- ConvTranspose2d ------------------------------------------------------------------------------

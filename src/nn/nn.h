@@ -211,6 +211,9 @@ void conv2d_forward(float *out, float *cols, const float *inp, const float *weig
 // any of the three may be NULL. cols: as forward (its content is not kept).
 void conv2d_backward(float *dinp, float *dweight, float *dbias, float *cols, const float *dout, const float *inp,
                      const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad);
+// The same with dinp = instead of += (a work buffer need not be zeroed first; dweight, dbias +=).
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias, float *cols, const float *dout, const float *inp,
+                         const float *weight, int B, int IC, int H, int W, int OC, int k, int stride, int pad);
 
 // out (B, OC, OH, OW) = ConvTranspose2d(inp (B, IC, H, W)), weight (IC, OC, k, k) as in PyTorch,
 // bias (OC) or NULL; OH, OW from convt_out_size. It is conv2d's input gradient: every input pixel

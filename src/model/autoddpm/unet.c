@@ -432,9 +432,8 @@ static void res_backward(unet *u, const unet_step *s, const float *x, float *dx,
     const size_t P = (size_t)S * S, nin = (size_t)B * s->cin * P, nout = (size_t)B * s->cout * P;
     const char *p = s->name;
     float *w1 = u->w1, *w2 = u->w2, *w3 = u->w3;
-    memset(w1, 0, sizeof(float) * nout);
-    conv2d_backward(w1, G_(u, p, ".conv2.conv.weight"), G_(u, p, ".conv2.conv.bias"), u->cols, dy, s->a2,
-                    P_(u, p, ".conv2.conv.weight"), B, s->cout, S, S, s->cout, 3, 1, 1);
+    conv2d_backward_set(w1, G_(u, p, ".conv2.conv.weight"), G_(u, p, ".conv2.conv.bias"), u->cols, dy, s->a2,
+                        P_(u, p, ".conv2.conv.weight"), B, s->cout, S, S, s->cout, 3, 1, 1);
     silu_backward(w1, w1, s->n2, nout);
     memset(w2, 0, sizeof(float) * nout);
     groupnorm_backward(w2, G_(u, p, ".norm2.weight"), G_(u, p, ".norm2.bias"), w1, s->c1, s->m2, s->r2,
@@ -451,9 +450,8 @@ static void res_backward(unet *u, const unet_step *s, const float *x, float *dx,
         }
     linear_backward(u->d_semb, G_(u, p, ".time_emb_proj.weight"), G_(u, p, ".time_emb_proj.bias"), dt, u->t_semb,
                     P_(u, p, ".time_emb_proj.weight"), B, E, s->cout);
-    memset(w3, 0, sizeof(float) * nin);
-    conv2d_backward(w3, G_(u, p, ".conv1.conv.weight"), G_(u, p, ".conv1.conv.bias"), u->cols, w2, s->a1,
-                    P_(u, p, ".conv1.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
+    conv2d_backward_set(w3, G_(u, p, ".conv1.conv.weight"), G_(u, p, ".conv1.conv.bias"), u->cols, w2, s->a1,
+                        P_(u, p, ".conv1.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
     silu_backward(w3, w3, s->n1, nin);
     groupnorm_backward(dx, G_(u, p, ".norm1.weight"), G_(u, p, ".norm1.bias"), w3, x, s->m1, s->r1,
                        P_(u, p, ".norm1.weight"), B, s->cin, P, G);
@@ -607,16 +605,14 @@ void unet_backward(unet *u, const float *d_out, int B) {
             cat_backward(s, &u->acts[s->in], &u->acts[s->in2], dy, B);
             break;
         case S_UP:
-            memset(u->w1, 0, sizeof(float) * (size_t)B * s->cin * 4 * P);
-            conv2d_backward(u->w1, G_(u, s->name, ".weight"), G_(u, s->name, ".bias"), u->cols, dy, s->up,
-                            P_(u, s->name, ".weight"), B, s->cin, 2 * S, 2 * S, s->cout, 3, 1, 1);
+            conv2d_backward_set(u->w1, G_(u, s->name, ".weight"), G_(u, s->name, ".bias"), u->cols, dy, s->up,
+                                P_(u, s->name, ".weight"), B, s->cin, 2 * S, 2 * S, s->cout, 3, 1, 1);
             upsample2x_backward(dx, u->w1, B, s->cin, S, S);
             break;
         case S_OUT: {
             const size_t n = (size_t)B * s->cin * P;
-            memset(u->w2, 0, sizeof(float) * n);
-            conv2d_backward(u->w2, G_(u, s->name, ".2.conv.weight"), G_(u, s->name, ".2.conv.bias"), u->cols, dy,
-                            s->a1, P_(u, s->name, ".2.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
+            conv2d_backward_set(u->w2, G_(u, s->name, ".2.conv.weight"), G_(u, s->name, ".2.conv.bias"), u->cols,
+                                dy, s->a1, P_(u, s->name, ".2.conv.weight"), B, s->cin, S, S, s->cout, 3, 1, 1);
             silu_backward(u->w2, u->w2, s->n1, n);
             groupnorm_backward(dx, G_(u, s->name, ".0.weight"), G_(u, s->name, ".0.bias"), u->w2, in, s->m1, s->r1,
                                P_(u, s->name, ".0.weight"), B, s->cin, P, c->groups);
