@@ -764,7 +764,7 @@ static void softmax_rows(float *S, int T) {
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < T; i++) {
         float *s = S + (size_t)i * T, mx = s[0];
-        // A vector max: the scalar loop was a chain of dependent compares, ~40% of the softmax at T = 1024.
+        // A vector max: without the reduction clause GCC compiled a scalar chain of dependent compares.
 #pragma omp simd reduction(max : mx)
         for (int j = 1; j < T; j++) mx = s[j] > mx ? s[j] : mx;
         const float inv = 1.0f / exp_shift_sum(s, T, mx);

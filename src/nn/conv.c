@@ -720,8 +720,8 @@ static void conv2d_backward_to(float *dinp, int overwrite, float *dweight, float
     const int nb = chunk_images(B, P, conv2d_image_floats(IC, OC, k, OH, OW));
     const int pointwise = k == 1 && stride == 1 && pad == 0;
     if (use_winograd(IC, OC, k, stride, pad)) {
-        if (dinp || dweight) conv2d_backward_winograd(dinp, dweight, scratch, dout, inp, weight, B, IC, H, W, OC,
-                                                             overwrite);
+        if (dinp || dweight)
+            conv2d_backward_winograd(dinp, dweight, scratch, dout, inp, weight, B, IC, H, W, OC, overwrite);
         if (dbias) channel_sum_accumulate(dbias, dout, B, OC, P);
         return;
     }

@@ -300,7 +300,7 @@ void channels_first(float *out, const float *inp, int B, int C, int P, int accum
 // (full_attention_scratch_floats) holds one (image, head)'s T x T scores; the products run through
 // gemm(), so call these outside parallel regions. probs: NULL, or B*heads*T*T floats where the
 // forward keeps every softmax for the backward, which otherwise recomputes them (in training that
-// product and softmax were a third of the backward's time at T = 1024).
+// product and softmax were about 30% of the backward's time at T = 1024).
 size_t full_attention_scratch_floats(int T);
 void full_attention_forward(float *out, float *scratch, float *probs, const float *qkv, int B, int T, int C,
                             int heads);
