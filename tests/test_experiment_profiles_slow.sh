@@ -28,6 +28,16 @@ check "the refusal is one line" '[ $(wc -l < "$W/err") -eq 1 ]'
 expect 2 "--checkpoint" "profiles without --checkpoint is a usage error" \
     "$BIN" experiment profiles --out "$W/bad" --small
 
+expect 2 "--subjects" "--subjects 0 is a usage error" \
+    "$BIN" experiment profiles --checkpoint "$W/run/last.safetensors" --out "$W/bad" --small --subjects 0
+# --subjects N extends the default sets only if data synth seeds each subject by its index: the
+# first subject of a 2-subject profile set is the 1-subject set's, file for file.
+"$BIN" data synth --out "$W/s1" --healthy 0 --test 1 --profile boundary --modality t2 --seed 6003 \
+    --threads 2 2>/dev/null && "$BIN" data synth --out "$W/s2" --healthy 0 --test 2 --profile boundary \
+    --modality t2 --seed 6003 --threads 2 2>/dev/null
+check "a larger profile set starts with the smaller one's subjects" \
+    'ls "$W/s2/test" | grep -qx test_001 && [ -n "$(ls "$W/s1/test/test_000")" ] &&
+     (for f in "$W"/s1/test/test_000/*; do cmp -s "$f" "$W/s2/test/test_000/${f##*/}" || exit 1; done)'
 succeeds "experiment profiles --small runs" \
     "$BIN" experiment profiles --checkpoint "$W/run/last.safetensors" --out "$W/p" --small --threads 2 --seed 4
 cp "$W/p/profiles.csv" "$W/first.csv"

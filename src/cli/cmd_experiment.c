@@ -133,6 +133,8 @@ static void profiles_usage(FILE *f) {
             "      --reuse              reuse finished steps of an earlier run in RUN with the same options\n"
             "      --precision P        fp32 or bf16 (default bf16 where the CPU has AVX512-BF16)\n"
             "      --small              the demo's --small map settings, one subject per profile (tests)\n"
+            "      --subjects N         lesion subjects per profile (default 4); the first 4 are the default\n"
+            "                           sets' subjects, so that a larger N extends them\n"
             "      --model-set K=V,...  inference settings over the checkpoint's config, given to calibrate\n"
             "                           and detect (repeatable; e.g. autoDDPM's sampler=ddim,inference_steps=100)\n"
             "      --seed S             eval's bootstrap seed (default 1)\n"
@@ -142,13 +144,14 @@ static void profiles_usage(FILE *f) {
 }
 
 static int experiment_profiles(int argc, char **argv) {
-    enum { O_CKPT = 1000, O_REUSE, O_PREC, O_SMALL, O_SEED, O_MODEL_SET };
+    enum { O_CKPT = 1000, O_REUSE, O_PREC, O_SMALL, O_SEED, O_MODEL_SET, O_SUBJECTS };
     static const struct option opts[] = {
         {"checkpoint", required_argument, 0, O_CKPT}, {"out", required_argument, 0, 'o'},
         {"reuse", no_argument, 0, O_REUSE},           {"precision", required_argument, 0, O_PREC},
         {"small", no_argument, 0, O_SMALL},           {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, 't'},       {"help", no_argument, 0, 'h'},
-        {"model-set", required_argument, 0, O_MODEL_SET}, {0, 0, 0, 0}};
+        {"model-set", required_argument, 0, O_MODEL_SET}, {"subjects", required_argument, 0, O_SUBJECTS},
+        {0, 0, 0, 0}};
     profiles_options o = {.seed = 1};
     char model_set[1024] = "";
     int c;
@@ -171,6 +174,12 @@ static int experiment_profiles(int argc, char **argv) {
         case O_SEED:
             if (cli_parse_int("experiment", "seed", optarg, 0, LONG_MAX, &o.seed)) return EXIT_USAGE;
             break;
+        case O_SUBJECTS: {
+            long v;
+            if (cli_parse_int("experiment", "subjects", optarg, 1, 1000, &v)) return EXIT_USAGE;
+            o.subjects = (int)v;
+            break;
+        }
         case 't':
             if (cli_parse_int("experiment", "threads", optarg, 1, 1024, &o.threads)) return EXIT_USAGE;
             break;

@@ -15,6 +15,8 @@ typedef struct profiles_options {
     const char *out;         // RUN folder
     const char *precision;   // "fp32" or "bf16" (NULL: bf16 where the CPU has AVX512-BF16)
     int small;               // the demo's --small map settings and one subject per profile (tests)
+    int subjects;            // lesion subjects per profile (0: 4, --small 1); the first 4 of a larger
+                             // set are the 4-subject set's (data synth seeds each subject by its index)
     const char *model_set;   // inference settings over the checkpoint's config ("K=V,..."; NULL: none),
                              // given to calibrate and detect (e.g. autoDDPM's sampler)
     int reuse;               // reuse finished steps of an earlier run in RUN with the same options
