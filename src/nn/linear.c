@@ -58,8 +58,23 @@ void gemm_thread(int bf16, int trans_a, int trans_b, int M, int N, int K, float 
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// Rows r0..r1 of out (ld OC) set to the bias.
+static void bias_rows(float *out, const float *bias, size_t r0, size_t r1, int OC) {
+    for (size_t i = r0; i < r1; i++) memcpy(out + i * OC, bias, sizeof(float) * (size_t)OC);
+}
+
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC) {
-    // out = inp · Wᵀ, then the bias row by row.
+    if (bias && nn_precision() == NN_FP32) {
+        // out starts as the bias and sgemm adds inp · Wᵀ (beta 1): for beta 0 OpenBLAS zeroes out
+        // in a pass of its own (sgemm_beta, 6% of a demo detection), and the bias would take
+        // another. Same sums: the kernel adds its register total to C once per K block, so for
+        // IC within one block (OpenBLAS's GEMM_Q, hundreds) C = b + x·w either way.
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++) bias_rows(out, bias, (size_t)i, (size_t)i + 1, OC);
+        gemm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 1.0f, out, OC);
+        return;
+    }
+    // out = inp · Wᵀ, then the bias row by row (bf16: its kernels write C without a zeroing pass).
     gemm_prec(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
     if (!bias) return;
 #pragma omp parallel for schedule(static)
@@ -119,11 +134,16 @@ void mlp_forward(float *y, float *pre, float *act, const float *x, const float *
     for (int t = 0; t < ntiles; t++) {
         const int r0 = t * tile_rows, nr = N - r0 < tile_rows ? N - r0 : tile_rows;
         float *p = pre + (size_t)r0 * hid, *a = act + (size_t)r0 * hid;
-        gemm_thread(bf, 0, 1, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p, hid);
-        for (int i = 0; i < nr; i++) {
-            float *pr = p + (size_t)i * hid;
+        if (bf) {
+            gemm_thread(bf, 0, 1, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 0.0f, p, hid);
+            for (int i = 0; i < nr; i++) {
+                float *pr = p + (size_t)i * hid;
 #pragma omp simd
-            for (int j = 0; j < hid; j++) pr[j] += b1[j];
+                for (int j = 0; j < hid; j++) pr[j] += b1[j];
+            }
+        } else {  // sgemm onto the bias, as linear_forward
+            bias_rows(p, b1, 0, (size_t)nr, hid);
+            gemm_thread(0, 0, 1, nr, hid, C, 1.0f, x + (size_t)r0 * C, C, w1, C, 1.0f, p, hid);
         }
         gelu_span(a, p, (size_t)nr * hid);
         gemm_thread(bf, 0, 1, nr, C, hid, 1.0f, a, hid, w2, hid, 0.0f, y + (size_t)r0 * C, C);
