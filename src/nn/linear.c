@@ -66,9 +66,10 @@ static void bias_rows(float *out, const float *bias, size_t r0, size_t r1, int O
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int IC, int OC) {
     if (bias && nn_precision() == NN_FP32) {
         // out starts as the bias and sgemm adds inp · Wᵀ (beta 1): for beta 0 OpenBLAS zeroes out
-        // in a pass of its own (sgemm_beta, 6% of a demo detection), and the bias would take
-        // another. Same sums: the kernel adds its register total to C once per K block, so for
-        // IC within one block (OpenBLAS's GEMM_Q, hundreds) C = b + x·w either way.
+        // in a pass of its own (sgemm_beta: 6% of a demo detection's profile, all beta-0 products
+        // together), and the bias would take another. Same sums: the kernel adds its register
+        // total to C once per K block, so for IC within one block (OpenBLAS's GEMM_Q, hundreds)
+        // C = b + x·w either way.
 #pragma omp parallel for schedule(static)
         for (int i = 0; i < N; i++) bias_rows(out, bias, (size_t)i, (size_t)i + 1, OC);
         gemm(0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 1.0f, out, OC);

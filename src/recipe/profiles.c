@@ -113,7 +113,8 @@ static int write_file(const char *dir, const char *name, const profiles_options 
 int profiles_run(const profiles_options *o) {
     const demo_config *cfg = o->small ? &demo_small : &demo_full;
     const char *precision = o->precision ? o->precision : nn_bf16_supported() ? "bf16" : "fp32";
-    const int per_profile = o->subjects > 0 ? o->subjects : o->small ? 1 : 4, n_cal = o->small ? 2 : 4, n_none = o->small ? 1 : 3;
+    const int per_profile = o->subjects > 0 ? o->subjects : o->small ? 1 : 4;
+    const int n_cal = o->small ? 2 : 4, n_none = o->small ? 1 : 3;
     if (!fs_exists(o->checkpoint)) return as_fail("%s: no such checkpoint", o->checkpoint);
     const model_method *mm = model_method_of_file(o->checkpoint);
     if (!mm) return -1;
