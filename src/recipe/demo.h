@@ -20,6 +20,7 @@ typedef struct demo_config {
     int img_size;                 // the model's image side (other methods: their default config at it)
     int epochs, batch, warmup_epochs;
     int epochs_fp32;              // epochs in fp32 (no AVX512-BF16, or --precision fp32); 0: epochs
+    int epochs_fp32_data;         // the same for --data (a user's set: no 15-minute budget); 0: epochs_fp32
     double lr;
     int mask_size;                // training mask unit (px at the model grid)
     long max_steps;               // 0: none
